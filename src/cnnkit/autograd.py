@@ -1,0 +1,309 @@
+"""Tensor and reverse-mode automatic differentiation.
+
+This module only routes gradients. Each operation in ``cnnkit.ops`` runs a forward kernel,
+then calls :func:`record` with the output array, the input Tensors and a closure that maps
+the output gradient to one gradient per input (by calling the matching backward kernel).
+``Tensor.backward()`` visits the recorded graph in reverse topological order, calls those
+closures and sums the gradients of a Tensor that was used more than once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad()`` on this thread."""
+    return getattr(_state, "enabled", True)
+
+
+class no_grad:
+    """Context manager (and decorator) under which operations record no graph."""
+
+    def __enter__(self) -> no_grad:
+        self._prev = is_grad_enabled()
+        _state.enabled = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager that turns recording back on inside ``no_grad()``."""
+
+    def __enter__(self) -> enable_grad:
+        self._prev = is_grad_enabled()
+        _state.enabled = True
+        return self
+
+
+BackwardFn = Callable[[np.ndarray], Sequence[np.ndarray | None]]
+
+
+class Node:
+    """How a Tensor was made: its input Tensors and the closure giving their gradients."""
+
+    __slots__ = ("parents", "backward", "name")
+
+    def __init__(self, parents: tuple[Tensor | None, ...], backward: BackwardFn, name: str):
+        self.parents = parents
+        self.backward = backward
+        self.name = name
+
+
+def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray):
+        return data
+    arr = np.asarray(data)
+    if arr.dtype == np.float64:  # Python floats and lists default to float32
+        arr = arr.astype(np.float32)
+    return arr
+
+
+class Tensor:
+    """An ndarray with an optional gradient.
+
+    ``Tensor(data, requires_grad=False, dtype=None)``: NumPy arrays keep their dtype; Python
+    numbers and lists of floats become float32. ``.grad`` is a NumPy array accumulated over
+    ``backward()`` calls until it is set to ``None`` (or ``zero_grad()``).
+    """
+
+    __array_priority__ = 1000.0
+    __slots__ = ("data", "requires_grad", "grad", "_node", "name", "__weakref__")
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None):
+        arr = _as_array(data, dtype)
+        if requires_grad and not np.issubdtype(arr.dtype, np.floating):
+            raise TypeError(
+                f"only floating-point Tensors can require gradients, got dtype {arr.dtype}")
+        self.data: np.ndarray = arr
+        self.requires_grad: bool = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self._node: Node | None = None
+        self.name = name
+
+    # ----- array facts -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A Tensor sharing the data, cut from the graph."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        self.requires_grad = flag
+        return self
+
+    # ----- backward ----------------------------------------------------------------------
+    def backward(self, grad: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` defaults to 1 for a one-element Tensor; otherwise it must match the shape.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() called on a Tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a one-element Tensor, "
+                    f"got shape {self.shape}")
+            g = np.ones_like(self.data)
+        else:
+            g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError(
+                    f"backward() gradient shape {g.shape} does not match Tensor shape "
+                    f"{self.shape}")
+        order = _topological_order(self)
+        grads: dict[int, np.ndarray] = {id(self): g}
+        for t in reversed(order):
+            gt = grads.pop(id(t), None)
+            if gt is None:
+                continue
+            node = t._node
+            if node is None:
+                t.grad = gt.copy() if t.grad is None else t.grad + gt
+                continue
+            parent_grads = node.backward(gt)
+            for p, pg in zip(node.parents, parent_grads, strict=True):
+                if p is None or pg is None or not p.requires_grad:
+                    continue
+                if pg.shape != p.shape:
+                    raise RuntimeError(
+                        f"backward of '{node.name}' gave a gradient of shape {pg.shape} "
+                        f"for an input of shape {p.shape}")
+                key = id(p)
+                if key in grads:
+                    grads[key] = grads[key] + pg
+                else:
+                    grads[key] = pg
+
+    # ----- operators (maths in cnnkit.ops / kernels) -------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.divide(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.power(self, other)
+
+    def __neg__(self) -> Tensor:
+        return _ops.negative(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes or None)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802
+        return _ops.transpose(self, None)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None) -> np.ndarray:
+        return self.data.argmax(axis=axis)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from ``root`` that require grad, inputs before outputs."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._node is not None:
+            for p in t._node.parents:
+                if p is not None and p.requires_grad and id(p) not in seen:
+                    stack.append((p, False))
+    return order
+
+
+def as_tensor(x: Any, dtype: Any = None) -> Tensor:
+    """``x`` itself if it is a Tensor (of ``dtype`` when given), else a new constant Tensor."""
+    if isinstance(x, Tensor):
+        if dtype is not None and x.dtype != dtype:
+            raise TypeError(f"expected a Tensor of dtype {np.dtype(dtype)}, got {x.dtype}")
+        return x
+    return Tensor(x, dtype=dtype)
+
+
+def record(data: np.ndarray, parents: Sequence[Tensor | None], backward: BackwardFn,
+           name: str) -> Tensor:
+    """Wrap ``data`` as an operation's output; remember how to send gradients to ``parents``.
+
+    ``backward(grad_out)`` returns one array (or None) per parent, in order.
+    """
+    out = Tensor(np.asarray(data))
+    if is_grad_enabled() and any(p is not None and p.requires_grad for p in parents):
+        out.requires_grad = True
+        out._node = Node(tuple(parents), backward, name)
+    return out
+
+
+from . import ops as _ops  # noqa: E402  (Tensor operators dispatch to ops)

@@ -1,0 +1,9 @@
+"""cnnkit.ops: every operator as a function on Tensors (NumPy arrays are accepted).
+
+Argument names follow Keras (``strides``, ``padding``, ``dilation_rate``); layouts are
+channels-last. Each function runs a forward kernel from ``cnnkit.kernels`` and records the
+matching backward kernel for autograd.
+"""
+
+from .arith import *  # noqa: F403
+from .shape import *  # noqa: F403

@@ -1,0 +1,66 @@
+"""Helpers every ``cnnkit.ops`` module uses to turn arguments into Tensors and check them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd import Tensor, as_tensor, record  # noqa: F401  (re-exported for ops modules)
+
+
+def floating(x: Any, name: str) -> Tensor:
+    """``x`` as a Tensor; a non-floating array is converted to float32."""
+    t = as_tensor(x)
+    if not np.issubdtype(t.dtype, np.floating):
+        t = Tensor(t.data.astype(np.float32))
+    return t
+
+
+def same_dtype(op: str, **tensors: Tensor | None) -> None:
+    """Raise TypeError naming ``op`` if the given floating Tensors differ in dtype."""
+    named = [(k, t) for k, t in tensors.items() if t is not None]
+    first_name, first = named[0]
+    for k, t in named[1:]:
+        if t.dtype != first.dtype:
+            raise TypeError(
+                f"{op}: {k} has dtype {t.dtype} but {first_name} has dtype {first.dtype}; "
+                f"cast one of them so they match")
+
+
+def check_rank(op: str, name: str, t: Tensor, rank: int, layout: str) -> None:
+    """Raise ValueError if ``t`` does not have ``rank`` dimensions (layout names them)."""
+    if t.ndim != rank:
+        raise ValueError(
+            f"{op} expects {name} of rank {rank} {layout}, got rank {t.ndim} "
+            f"(shape {t.shape})")
+
+
+def operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Two operands of an elementwise op as Tensors of one dtype.
+
+    Python numbers and non-floating arrays take the other operand's floating dtype; two
+    floating Tensors of different dtypes raise TypeError.
+    """
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    a_arr = a.data if ta else np.asarray(a)
+    b_arr = b.data if tb else np.asarray(b)
+    fa = np.issubdtype(a_arr.dtype, np.floating)
+    fb = np.issubdtype(b_arr.dtype, np.floating)
+    if fa and fb and a_arr.dtype != b_arr.dtype:
+        # A bare Python float / NumPy scalar adapts; two real arrays must agree.
+        if not ta and np.ndim(a) == 0:
+            a_arr, fa = a_arr.astype(b_arr.dtype), True
+        elif not tb and np.ndim(b) == 0:
+            b_arr = b_arr.astype(a_arr.dtype)
+        else:
+            raise TypeError(f"{op}: operands have dtypes {a_arr.dtype} and {b_arr.dtype}; "
+                            f"cast one of them so they match")
+    if fa and not fb:
+        b_arr = b_arr.astype(a_arr.dtype)
+    elif fb and not fa:
+        a_arr = a_arr.astype(b_arr.dtype)
+    elif not fa and not fb:
+        a_arr, b_arr = a_arr.astype(np.float32), b_arr.astype(np.float32)
+    return (a if ta and a.data is a_arr else Tensor(a_arr),
+            b if tb and b.data is b_arr else Tensor(b_arr))

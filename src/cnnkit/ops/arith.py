@@ -1,0 +1,127 @@
+"""Elementwise arithmetic, matmul and reductions on Tensors (NumPy broadcasting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..kernels import arith as K
+from ._core import Tensor, floating, operands, record, same_dtype
+
+__all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul", "sum",
+           "mean", "max", "exp", "log", "sqrt", "abs", "square"]
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b."""
+    a, b = operands("add", a, b)
+    return record(a.data + b.data, (a, b),
+                  lambda g: K.add_backward(g, a.shape, b.shape), "add")
+
+
+def subtract(a: Any, b: Any) -> Tensor:
+    """a - b."""
+    a, b = operands("subtract", a, b)
+    return record(a.data - b.data, (a, b),
+                  lambda g: K.subtract_backward(g, a.shape, b.shape), "subtract")
+
+
+def multiply(a: Any, b: Any) -> Tensor:
+    """a * b."""
+    a, b = operands("multiply", a, b)
+    return record(a.data * b.data, (a, b),
+                  lambda g: K.multiply_backward(g, a.data, b.data), "multiply")
+
+
+def divide(a: Any, b: Any) -> Tensor:
+    """a / b."""
+    a, b = operands("divide", a, b)
+    return record(a.data / b.data, (a, b),
+                  lambda g: K.divide_backward(g, a.data, b.data), "divide")
+
+
+def power(a: Any, p: Any) -> Tensor:
+    """a ** p."""
+    a, p = operands("power", a, p)
+    z = K.power_forward(a.data, p.data)
+    return record(z, (a, p),
+                  lambda g: K.power_backward(g, a.data, p.data, z, p.requires_grad), "power")
+
+
+def negative(a: Any) -> Tensor:
+    """-a."""
+    a = floating(a, "a")
+    return record(-a.data, (a,), lambda g: (-g,), "negative")
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """a @ b with NumPy's matmul rules (batched, broadcast)."""
+    a, b = floating(a, "a"), floating(b, "b")
+    same_dtype("matmul", a=a, b=b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul needs arrays of rank >= 1, got shapes {a.shape} and {b.shape}")
+    ka, kb = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"matmul: inner dimensions differ: a has shape {a.shape}, "
+                         f"b has shape {b.shape}")
+    return record(a.data @ b.data, (a, b),
+                  lambda g: K.matmul_backward(g, a.data, b.data), "matmul")
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes when None)."""
+    x = floating(x, "x")
+    axes = K.normalize_axes(axis, x.ndim)
+    return record(x.data.sum(axis=axes, keepdims=keepdims), (x,),
+                  lambda g: (K.sum_backward(g, x.shape, axes, keepdims),), "sum")
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes when None)."""
+    x = floating(x, "x")
+    axes = K.normalize_axes(axis, x.ndim)
+    return record(x.data.mean(axis=axes, keepdims=keepdims), (x,),
+                  lambda g: (K.mean_backward(g, x.shape, axes, keepdims),), "mean")
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis``; the gradient is shared equally among tied maxima."""
+    x = floating(x, "x")
+    axes = K.normalize_axes(axis, x.ndim)
+    z = x.data.max(axis=axes, keepdims=keepdims)
+    return record(z, (x,),
+                  lambda g: (K.max_reduce_backward(g, x.data, z, axes, keepdims),), "max")
+
+
+def _unary(name: str, x: Any, f: Any, df: Any) -> Tensor:
+    x = floating(x, "x")
+    z = f(x.data)
+    return record(z, (x,), lambda g: (g * df(x.data, z),), name)
+
+
+def exp(x: Any) -> Tensor:
+    """e^x; d/dx = e^x."""
+    return _unary("exp", x, np.exp, lambda a, z: z)
+
+
+def log(x: Any) -> Tensor:
+    """ln x; d/dx = 1/x."""
+    return _unary("log", x, np.log, lambda a, z: 1 / a)
+
+
+def sqrt(x: Any) -> Tensor:
+    """sqrt x; d/dx = 1/(2 sqrt x)."""
+    return _unary("sqrt", x, np.sqrt, lambda a, z: 0.5 / z)
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001
+    """|x|; d/dx = sign(x) (0 at 0)."""
+    return _unary("abs", x, np.abs, lambda a, z: np.sign(a))
+
+
+def square(x: Any) -> Tensor:
+    """x^2; d/dx = 2x."""
+    return _unary("square", x, np.square, lambda a, z: 2 * a)
+
+

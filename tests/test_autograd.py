@@ -1,0 +1,128 @@
+"""Autograd routing and the arithmetic/shape ops, against finite differences and PyTorch."""
+
+import numpy as np
+import pytest
+from helpers import assert_close_scaled, gradcheck, torch_or_skip
+
+import cnnkit
+from cnnkit import Tensor, ops
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((2, 3, 4), (4,)), ((3, 1), (1, 5)),
+                                    ((2, 1, 4), (3, 1))])
+@pytest.mark.parametrize("op", ["add", "subtract", "multiply", "divide", "power"])
+def test_binary_broadcast_fd(shapes, op):
+    a = rng.uniform(0.5, 2.0, shapes[0])
+    b = rng.uniform(0.5, 2.0, shapes[1])
+    gradcheck(getattr(ops, op), a, b)
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((4,), (4, 3)),
+                                    ((2, 3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 2))])
+def test_matmul_fd(shapes):
+    gradcheck(ops.matmul, rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1]))
+
+
+@pytest.mark.parametrize("axis,keepdims", [(None, False), (0, False), (1, True), ((0, 2), False),
+                                           (-1, True)])
+@pytest.mark.parametrize("op", ["sum", "mean", "max"])
+def test_reductions_fd(op, axis, keepdims):
+    x = rng.standard_normal((3, 4, 5))
+    gradcheck(lambda t: getattr(ops, op)(t, axis=axis, keepdims=keepdims), x)
+
+
+@pytest.mark.parametrize("op", ["exp", "log", "sqrt", "square", "negative"])
+def test_unary_fd(op):
+    gradcheck(getattr(ops, op), rng.uniform(0.5, 2.0, (3, 4)))
+
+
+def test_shape_ops_fd():
+    x = rng.standard_normal((2, 3, 4))
+    gradcheck(lambda t: ops.reshape(t, (6, 4)), x)
+    gradcheck(lambda t: ops.transpose(t, (2, 0, 1)), x)
+    gradcheck(lambda t: t[:, 1:, ::2], x)
+    gradcheck(lambda t: t[np.array([0, 1, 1])], x)  # repeated index accumulates
+    gradcheck(lambda t: ops.flatten(t), x)
+    gradcheck(lambda a, b: ops.concatenate([a, b, a], axis=1), x, rng.standard_normal((2, 2, 4)))
+    gradcheck(lambda a, b: ops.stack([a, b], axis=1), x, x + 1)
+    for mode in ["constant", "reflect", "edge"]:
+        gradcheck(lambda t, m=mode: ops.pad(t, [(0, 0), (1, 2), (2, 1)], mode=m), x)
+
+
+def test_fan_out_sums_gradients():
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y = x * x + x * 3.0  # x used three times
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 3.0)
+
+
+def test_grad_accumulates_until_zeroed():
+    x = Tensor(np.ones(3), requires_grad=True)
+    (x * 2.0).sum().backward()
+    (x * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad, 4.0)
+    x.zero_grad()
+    (x * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad, 2.0)
+
+
+def test_backward_needs_scalar_or_grad():
+    x = Tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="one-element"):
+        (x * 2.0).backward()
+    with pytest.raises(ValueError, match="does not match"):
+        (x * 2.0).backward(np.ones(3))
+    (x * 2.0).backward(np.full((2, 2), 0.5))
+    np.testing.assert_allclose(x.grad, 1.0)
+
+
+def test_no_grad_records_nothing_and_detach():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with cnnkit.no_grad():
+        y = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    z = (x * 2.0).detach()
+    assert not z.requires_grad
+    assert cnnkit.is_grad_enabled()
+
+
+def test_dtypes():
+    assert Tensor([1.0, 2.0]).dtype == np.float32
+    assert (Tensor(np.ones(2, np.float32)) * 2.5).dtype == np.float32
+    assert (Tensor(np.ones(2)) / 3).dtype == np.float64
+    with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
+        ops.add(Tensor(np.ones(2, np.float32)), Tensor(np.ones(2)))
+    with pytest.raises(TypeError, match="floating"):
+        Tensor(np.arange(3), requires_grad=True)
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="cannot reshape"):
+        ops.reshape(np.ones((2, 3)), (4, 2))
+    with pytest.raises(ValueError, match="inner dimensions"):
+        ops.matmul(np.ones((2, 3)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="does not match"):
+        ops.concatenate([np.ones((2, 3)), np.ones((3, 3))], axis=1)
+
+
+def test_against_torch():
+    torch = torch_or_skip()
+    a = rng.standard_normal((4, 1, 5)).astype(np.float32)
+    b = rng.uniform(0.5, 2, (3, 5)).astype(np.float32)
+    w = rng.standard_normal((5, 2)).astype(np.float32)
+
+    def f(mod, a, b, w):
+        return (((a * b - b / (a + 3.0)) ** 2) @ w).mean(axis=1) if mod == "np" else (
+            ((a * b - b / (a + 3.0)) ** 2) @ w).mean(dim=1)
+
+    ta, tb, tw = (torch.tensor(v, requires_grad=True) for v in (a, b, w))
+    ref = f("torch", ta, tb, tw)
+    ref.sum().backward()
+    ca, cb, cw = (Tensor(v, requires_grad=True) for v in (a, b, w))
+    out = f("np", ca, cb, cw)
+    out.sum().backward()
+    assert_close_scaled(out.data, ref.detach().numpy(), what="forward")
+    for c, t in [(ca, ta), (cb, tb), (cw, tw)]:
+        assert_close_scaled(c.grad, t.grad.numpy(), what="grad")
