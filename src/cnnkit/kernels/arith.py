@@ -120,3 +120,14 @@ def max_reduce_backward(g: np.ndarray, a: np.ndarray, z: np.ndarray, axes: tuple
     mask = a == z
     count = mask.sum(axis=axes, keepdims=True)
     return np.where(mask, g / count, 0).astype(a.dtype)
+
+
+def clip_backward(g: np.ndarray, x: np.ndarray, low: float | None, high: float | None
+                  ) -> np.ndarray:
+    """z = clip(x, low, high): dz/dx = 1 where low <= x <= high, else 0."""
+    inside = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return np.where(inside, g, 0).astype(g.dtype)

@@ -10,7 +10,7 @@ from ..kernels import arith as K
 from ._core import Tensor, floating, operands, record, same_dtype
 
 __all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul", "sum",
-           "mean", "max", "exp", "log", "sqrt", "abs", "square"]
+           "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip"]
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -125,3 +125,10 @@ def square(x: Any) -> Tensor:
     return _unary("square", x, np.square, lambda a, z: 2 * a)
 
 
+
+
+def clip(x: Any, low: float | None, high: float | None) -> Tensor:
+    """min(max(x, low), high); d/dx = 1 strictly inside (low, high), else 0."""
+    x = floating(x, "x")
+    z = np.clip(x.data, low, high)
+    return record(z, (x,), lambda g: (K.clip_backward(g, x.data, low, high),), "clip")

@@ -1,0 +1,302 @@
+"""The Layer lifecycle (Keras): ``__init__`` stores config, ``build`` creates weights from the
+first input shape, ``call`` computes, ``compute_output_shape`` answers without computing,
+``get_config``/``from_config`` round-trip.
+
+Calling a layer on a symbolic :class:`KerasTensor` (from ``Input``) records a graph node for
+the functional ``Model``; calling it on arrays or Tensors computes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, regularizers
+from .. import random as crandom
+from ..autograd import Tensor, as_tensor
+
+Shape = tuple[int | None, ...]
+
+_name_counts: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """conv2d, conv2d_1, conv2d_2, ... as Keras names layers."""
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def snake_case(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (batch axis None), a dtype and the node that made it."""
+
+    def __init__(self, shape: Shape, dtype: Any = "float32", node: Node | None = None,
+                 index: int = 0, name: str | None = None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+        self.index = index
+        self.name = name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}>"
+
+
+class Node:
+    """One call of a layer in a functional graph: its symbolic inputs and outputs."""
+
+    def __init__(self, layer: Layer, inputs: Any, outputs: Any, kwargs: dict):
+        self.layer = layer
+        self.inputs = inputs  # a KerasTensor or a list of them, as passed
+        self.outputs = outputs
+        self.kwargs = kwargs
+
+    @property
+    def input_tensors(self) -> list[KerasTensor]:
+        return list(self.inputs) if isinstance(self.inputs, (list, tuple)) else [self.inputs]
+
+    @property
+    def output_tensors(self) -> list[KerasTensor]:
+        return list(self.outputs) if isinstance(self.outputs, (list, tuple)) else [self.outputs]
+
+
+def _is_symbolic(x: Any) -> bool:
+    if isinstance(x, KerasTensor):
+        return True
+    return isinstance(x, (list, tuple)) and any(isinstance(v, KerasTensor) for v in x)
+
+
+def _shape_of(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return [_shape_of(v) for v in x]
+    return tuple(x.shape)
+
+
+class Layer:
+    """Base class of every layer and model.
+
+    Args:
+        name: unique name (default: the class name in snake case, numbered).
+        trainable: whether the optimizer updates this layer's trainable weights.
+        dtype: weight and compute dtype, "float32" by default.
+        input_shape: shape without the batch axis, for the first layer of a Sequential.
+    """
+
+    def __init__(self, name: str | None = None, trainable: bool = True,
+                 dtype: Any = "float32", input_shape: Sequence[int] | None = None,
+                 **kwargs: Any):
+        if "batch_input_shape" in kwargs:
+            input_shape = tuple(kwargs.pop("batch_input_shape"))[1:]
+        if "input_dim" in kwargs:
+            input_shape = (kwargs.pop("input_dim"),)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments: {sorted(kwargs)}")
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = np.dtype(dtype)
+        self.built = False
+        self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self._own_weights: list[Tensor] = []
+        self._weight_trainable: list[bool] = []
+        self._regularized: list[tuple[Tensor, Any]] = []
+        self._build_shape: Any = None
+        self.inbound_nodes: list[Node] = []
+
+    # ----- sub-layer tracking --------------------------------------------------------------
+    def _sublayers(self) -> list[Layer]:
+        """Layers held in attributes (or lists of them), in assignment order."""
+        found: list[Layer] = []
+        seen: set[int] = set()
+        for key, value in vars(self).items():
+            if key.startswith("_") and key not in ("_layers",):
+                continue
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for v in items:
+                if isinstance(v, Layer) and id(v) not in seen:
+                    seen.add(id(v))
+                    found.append(v)
+        return found
+
+    # ----- weights -----------------------------------------------------------------------
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform",
+                   regularizer: Any = None, trainable: bool = True) -> Tensor:
+        """Create a weight Tensor (requires_grad when trainable) and register it."""
+        init = initializers.get(initializer)
+        data = init(tuple(int(s) for s in shape), self.dtype, crandom.get_rng())
+        w = Tensor(np.asarray(data, dtype=self.dtype), name=f"{self.name}/{name}")
+        w.requires_grad = trainable and self._trainable
+        self._own_weights.append(w)
+        self._weight_trainable.append(trainable)
+        reg = regularizers.get(regularizer)
+        if reg is not None:
+            self._regularized.append((w, reg))
+        return w
+
+    @property
+    def weights(self) -> list[Tensor]:
+        out, seen = [], set()
+        for w in self._own_weights + [w for s in self._sublayers() for w in s.weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Tensor]:
+        if not self._trainable:
+            return []
+        own = [w for w, t in zip(self._own_weights, self._weight_trainable, strict=True) if t]
+        out, seen = [], set()
+        for w in own + [w for s in self._sublayers() for w in s.trainable_weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self) -> list[Tensor]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, flag: bool) -> None:
+        self._trainable = bool(flag)
+        for w, t in zip(self._own_weights, self._weight_trainable, strict=True):
+            w.requires_grad = bool(flag) and t
+        for s in self._sublayers():
+            s.trainable = flag
+
+    def parameters(self) -> list[Tensor]:
+        """Trainable weights (the PyTorch spelling, for ``optimizer = Adam(model.parameters())``)."""
+        return self.trainable_weights
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Regularisation penalties of this layer and its sub-layers, as scalar Tensors."""
+        own = [reg(w) for w, reg in self._regularized]
+        return own + [loss for s in self._sublayers() for loss in s.losses]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, values: Sequence[Any]) -> None:
+        ws = self.weights
+        if len(values) != len(ws):
+            raise ValueError(f"layer '{self.name}' has {len(ws)} weights, got {len(values)} "
+                             f"arrays")
+        for w, v in zip(ws, values, strict=True):
+            v = np.asarray(v)
+            if v.shape != w.shape:
+                raise ValueError(f"layer '{self.name}': weight '{w.name}' has shape {w.shape}, "
+                                 f"got an array of shape {v.shape}")
+            w.data[...] = v.astype(w.dtype)
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights (trainable and not)."""
+        if not self.built:
+            raise ValueError(f"layer '{self.name}' is not built yet: call it on an input or "
+                             f"build(input_shape) first")
+        return int(sum(w.size for w in self.weights))
+
+    # ----- lifecycle -----------------------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create weights for ``input_shape`` (batch axis included, may be None)."""
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        """Multiply-adds for one sample, given the built shapes (0 for shape-only layers)."""
+        return 0
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        """Raise a ValueError naming the layer if ``input_shape`` cannot be taken."""
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        if not self.built:
+            self.check_input_shape(input_shape)
+            self._build_shape = input_shape
+            self.build(input_shape)
+            self.built = True
+        else:
+            self.check_input_shape(input_shape)
+
+    def __call__(self, inputs: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if _is_symbolic(inputs):
+            return self._call_symbolic(inputs, kwargs)
+        if isinstance(inputs, (list, tuple)):
+            inputs = [as_tensor(v) for v in inputs]
+        else:
+            inputs = as_tensor(inputs)
+        self._maybe_build(_shape_of(inputs))
+        return self.call(inputs, training=bool(training), **kwargs)
+
+    def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
+        shapes = _shape_of(inputs)
+        self._maybe_build(shapes)
+        out_shape = self.compute_output_shape(shapes)
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        if isinstance(out_shape, list):
+            outs: Any = [KerasTensor(s, first.dtype, None, i) for i, s in enumerate(out_shape)]
+        else:
+            outs = KerasTensor(out_shape, self.output_dtype(first.dtype))
+        node = Node(self, inputs, outs, kwargs)
+        for t in node.output_tensors:
+            t.node = node
+        self.inbound_nodes.append(node)
+        return outs
+
+    def output_dtype(self, input_dtype: Any) -> Any:
+        return self.dtype if np.issubdtype(np.dtype(input_dtype), np.floating) else input_dtype
+
+    # ----- config ------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments, JSON-ready."""
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self._trainable,
+                               "dtype": self.dtype.name}
+        if self.input_shape_arg is not None:
+            cfg["input_shape"] = list(self.input_shape_arg)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def channels_error(layer: Layer, expected: int, got: int, shape: Any, what: str = "channels"
+                   ) -> ValueError:
+    """The standard message for a channel mismatch."""
+    return ValueError(f"{type(layer).__name__} '{layer.name}' expects {expected} input {what}, "
+                      f"got {got} (input shape {tuple(shape)})")
+
+
+def rank_error(layer: Layer, expected: int, layout: str, shape: Any) -> ValueError:
+    return ValueError(f"{type(layer).__name__} '{layer.name}' expects inputs of rank {expected} "
+                      f"{layout}, got rank {len(shape)} (input shape {tuple(shape)})")
+
+
+def serialize_layer(layer: Layer) -> dict:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}

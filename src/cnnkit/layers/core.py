@@ -1,0 +1,364 @@
+"""Core layers: Input, Dense, Flatten, Reshape, Permute, Activation, Dropout, Embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from .. import random as crandom
+from ..autograd import Tensor, as_tensor
+from .base import KerasTensor, Layer, channels_error
+
+
+class InputLayer(Layer):
+    """The source of a functional graph; holds no weights."""
+
+    def __init__(self, shape: Sequence[int] | None = None, batch_size: int | None = None,
+                 dtype: Any = "float32", name: str | None = None, **kwargs: Any):
+        if shape is None and "input_shape" in kwargs:
+            shape = kwargs.pop("input_shape")
+        if shape is None:
+            raise ValueError("InputLayer needs shape=(...) without the batch axis")
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.shape = tuple(int(s) if s is not None else None for s in shape)
+        self.batch_size = batch_size
+        self.built = True
+        self.output = KerasTensor((batch_size, *self.shape), dtype, name=self.name)
+        from .base import Node
+
+        node = Node(self, [], self.output, {})
+        self.output.node = node
+        self.inbound_nodes.append(node)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return inputs
+
+    def get_config(self) -> dict:
+        return {"shape": list(self.shape), "batch_size": self.batch_size,
+                "dtype": self.dtype.name, "name": self.name}
+
+
+def Input(shape: Sequence[int], batch_size: int | None = None, dtype: Any = "float32",  # noqa: N802
+          name: str | None = None) -> KerasTensor:
+    """A symbolic input of ``shape`` (no batch axis), to start a functional model."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
+
+
+class Dense(Layer):
+    """y = activation(x @ kernel + bias) over the last axis; kernel (in, units)."""
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if int(units) < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = ops.get_activation(activation)
+        self.activation_name = activation if isinstance(activation, str) or activation is None \
+            else getattr(activation, "__name__", "custom")
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        if len(input_shape) < 2:
+            raise ValueError(f"Dense '{self.name}' expects inputs of rank >= 2 (batch, ..., "
+                             f"features), got shape {tuple(input_shape)}")
+        if self.built and input_shape[-1] != self.kernel.shape[0]:
+            raise channels_error(self, self.kernel.shape[0], input_shape[-1], input_shape,
+                                 "features")
+
+    def build(self, input_shape: Any) -> None:
+        if input_shape[-1] is None:
+            raise ValueError(f"Dense '{self.name}' needs a known last axis, got {input_shape}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                    self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        y = ops.dense(inputs, self.kernel, self.bias)
+        return self.activation(y) if self.activation is not None else y
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        lead = int(np.prod([d for d in input_shape[1:-1]], dtype=np.int64))
+        return lead * int(input_shape[-1]) * self.units
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "activation": self.activation_name,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...), channels-last order."""
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.flatten(inputs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        rest = input_shape[1:]
+        n = None if any(d is None for d in rest) else int(np.prod(rest, dtype=np.int64))
+        return (input_shape[0], n)
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: Sequence[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        size = int(np.prod(input_shape[1:], dtype=np.int64))
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        shape = tuple(size // known if d == -1 else d for d in self.target_shape)
+        if int(np.prod(shape, dtype=np.int64)) != size:
+            raise ValueError(f"Reshape '{self.name}' cannot reshape inputs of shape "
+                             f"{tuple(input_shape)} ({size} values per sample) to "
+                             f"{self.target_shape}")
+        return (input_shape[0], *shape)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.reshape(inputs, (inputs.shape[0], *self.target_shape))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Permute(Layer):
+    """Permute the non-batch axes; ``dims`` counts from 1 as in Keras."""
+
+    def __init__(self, dims: Sequence[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError(f"Permute dims must be a permutation of 1..{len(self.dims)}, "
+                             f"got {self.dims}")
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.transpose(inputs, (0, *self.dims))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class Activation(Layer):
+    """Apply a named activation ("relu", "softmax", ...) or a callable."""
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.fn = ops.get_activation(activation)
+        self.activation_name = activation if isinstance(activation, str) else getattr(
+            activation, "__name__", "custom")
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return self.fn(inputs) if self.fn is not None else inputs
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation_name}
+
+
+class ReLU(Layer):
+    """max(x, 0), optionally capped at ``max_value``; ``negative_slope`` below ``threshold``."""
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if self.negative_slope == 0 and self.threshold == 0:
+            if self.max_value is None:
+                return ops.relu(inputs)
+            if self.max_value == 6:
+                return ops.relu6(inputs)
+            return ops.clip(ops.relu(inputs), None, self.max_value)
+        y = ops.leaky_relu(inputs - self.threshold, self.negative_slope) + self.threshold
+        return y if self.max_value is None else ops.clip(y, None, self.max_value)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_value": self.max_value,
+                "negative_slope": self.negative_slope, "threshold": self.threshold}
+
+
+class LeakyReLU(Layer):
+    """x if x > 0 else negative_slope * x (Keras default 0.3)."""
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any):
+        if "alpha" in kwargs:
+            negative_slope = kwargs.pop("alpha")
+        super().__init__(**kwargs)
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.leaky_relu(inputs, self.negative_slope)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.elu(inputs, self.alpha)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Softmax(Layer):
+    """exp(x_i) / sum_j exp(x_j) along ``axis``."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.softmax(inputs, axis=self.axis)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Dropout(Layer):
+    """Training: zero each unit with probability ``rate``, scale the rest by 1/(1-rate)."""
+
+    def __init__(self, rate: float, noise_shape: Sequence[int] | None = None,
+                 seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0:
+            return inputs
+        return ops.dropout(inputs, self.rate, training=True, noise_shape=self.noise_shape,
+                           rng=crandom.get_rng(self._rng))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": list(self.noise_shape) if self.noise_shape else None}
+
+
+class Embedding(Layer):
+    """Integer ids (N, L) -> vectors (N, L, output_dim) by row lookup in a (input_dim, output_dim)
+    table; the gradient scatters back onto the looked-up rows."""
+
+    def __init__(self, input_dim: int, output_dim: int,
+                 embeddings_initializer: Any = "random_uniform",
+                 embeddings_regularizer: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+
+    def build(self, input_shape: Any) -> None:
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          self.embeddings_regularizer)
+
+    def call(self, inputs: Any, training: bool = False) -> Tensor:
+        ids = np.asarray(as_tensor(inputs).data)
+        if not np.issubdtype(ids.dtype, np.integer):
+            if not np.all(np.mod(ids, 1) == 0):
+                raise TypeError(f"Embedding '{self.name}' expects integer ids, got dtype "
+                                f"{ids.dtype}")
+            ids = ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
+            raise ValueError(f"Embedding '{self.name}' expects ids in [0, {self.input_dim}), "
+                             f"got values from {ids.min()} to {ids.max()}")
+        return ops.getitem(self.embeddings, ids)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*tuple(input_shape), self.output_dim)
+
+    def output_dtype(self, input_dtype: Any) -> Any:
+        return self.dtype
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
+
+
+class Rescaling(Layer):
+    """x * scale + offset (e.g. scale=1/255 to bring pixels to [0, 1])."""
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scale, self.offset = float(scale), float(offset)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        x = inputs if np.issubdtype(inputs.dtype, np.floating) else Tensor(
+            inputs.data.astype(self.dtype))
+        return x * self.scale + self.offset
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Normalization(Layer):
+    """(x - mean) / sqrt(variance) per channel (last axis); ``adapt(data)`` learns them."""
+
+    def __init__(self, mean: Any = None, variance: Any = None, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self._init_mean = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self._init_var = None if variance is None else np.asarray(variance, dtype=np.float64)
+
+    def build(self, input_shape: Any) -> None:
+        c = input_shape[self.axis]
+        self.mean = self.add_weight("mean", (c,), "zeros", trainable=False)
+        self.variance = self.add_weight("variance", (c,), "ones", trainable=False)
+        if self._init_mean is not None:
+            self.mean.data[...] = self._init_mean
+        if self._init_var is not None:
+            self.variance.data[...] = self._init_var
+
+    def adapt(self, data: Any) -> None:
+        """Set mean and variance from ``data`` (N, ..., C)."""
+        arr = np.asarray(as_tensor(data).data, dtype=np.float64)
+        if not self.built:
+            self._maybe_build((None, *arr.shape[1:]))
+        keep = self.axis % arr.ndim
+        axes = tuple(i for i in range(arr.ndim) if i != keep)
+        self.mean.data[...] = arr.mean(axis=axes)
+        self.variance.data[...] = arr.var(axis=axes)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        x = inputs if np.issubdtype(inputs.dtype, np.floating) else Tensor(
+            inputs.data.astype(self.dtype))
+        std = np.sqrt(np.maximum(self.variance.data, 1e-7)).astype(x.dtype)
+        return (x - self.mean.data.astype(x.dtype)) / std
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+

@@ -1,0 +1,344 @@
+"""Functional ``Model(inputs, outputs)`` and ``Sequential([...])``.
+
+A functional model is the graph of :class:`~cnnkit.layers.base.Node` s between its symbolic
+inputs and outputs, run in topological order; a Sequential runs its layers one after another.
+Both are Layers, so either can be used inside another model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..layers.base import KerasTensor, Layer, Node
+from ..layers.core import InputLayer
+from .training import TrainingMixin
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
+    """Every node between the inputs and ``outputs``, each after the nodes it reads from."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(t.node, False) for t in reversed(outputs)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        stack.append((node, True))
+        for t in reversed(node.input_tensors):
+            if t.node is None:
+                raise ValueError(f"{t} was not made by a layer call or Input()")
+            if id(t.node) not in seen:
+                stack.append((t.node, False))
+    return order
+
+
+class Model(TrainingMixin, Layer):
+    """A functional model ``Model(inputs, outputs)``, or a base class for subclassed models
+    whose ``call`` is written by hand (``Model()`` with no graph)."""
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self._init_training()
+        self._functional = inputs is not None
+        if not self._functional:
+            return
+        if outputs is None:
+            raise ValueError("Model(inputs, outputs) needs outputs")
+        self._inputs = _as_list(inputs)
+        self._outputs = _as_list(outputs)
+        self._single_input = not isinstance(inputs, (list, tuple))
+        self._single_output = not isinstance(outputs, (list, tuple))
+        for t in self._inputs + self._outputs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model inputs and outputs must be symbolic tensors from "
+                                f"Input() and layer calls, got {type(t).__name__}")
+        self._nodes = _topological_nodes(self._outputs)
+        sources = {id(t) for t in self._inputs}
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer) and id(node.outputs) not in sources:
+                raise ValueError(f"output depends on input '{node.layer.name}', which is not "
+                                 f"among the model's inputs")
+        layers: list[Layer] = []
+        for t in self._inputs:
+            if t.node.layer not in layers:
+                layers.append(t.node.layer)
+        for node in self._nodes:
+            if node.layer not in layers:
+                layers.append(node.layer)
+        self._layers = layers
+        self.built = True
+        self._build_shape = [t.shape for t in self._inputs]
+
+    # ----- structure ---------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        if self._functional:
+            return list(self._layers)
+        return self._sublayers()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"no layer named {name!r} in model '{self.name}'; layers: "
+                         f"{[la.name for la in self.layers]}")
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return list(self._outputs)
+
+    @property
+    def input_shape(self) -> Any:
+        shapes = [t.shape for t in self._inputs]
+        return shapes[0] if self._single_input else shapes
+
+    @property
+    def output_shape(self) -> Any:
+        shapes = [t.shape for t in self._outputs]
+        return shapes[0] if self._single_output else shapes
+
+    # ----- running -----------------------------------------------------------------------
+    def check_input_shape(self, input_shape: Any) -> None:
+        if not self._functional:
+            return
+        shapes = [input_shape] if self._single_input else list(input_shape)
+        if len(shapes) != len(self._inputs):
+            raise ValueError(f"model '{self.name}' expects {len(self._inputs)} inputs, got "
+                             f"{len(shapes)}")
+        for t, s in zip(self._inputs, shapes, strict=True):
+            s = tuple(s)
+            ok = len(s) == len(t.shape) and all(
+                a is None or b is None or a == b for a, b in zip(t.shape, s, strict=True))
+            if not ok:
+                raise ValueError(f"model '{self.name}' expects input '{t.name}' of shape "
+                                 f"{t.shape}, got shape {s}")
+
+    def build(self, input_shape: Any) -> None:
+        if not self._functional:
+            self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not self._functional:
+            raise NotImplementedError(f"subclassed model '{self.name}' must define call()")
+        xs = [inputs] if self._single_input else _as_list(inputs)
+        values: dict[int, Any] = {}
+        for t, x in zip(self._inputs, xs, strict=True):
+            values[id(t)] = x
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            args = node.inputs
+            if isinstance(args, (list, tuple)):
+                arg_values: Any = [values[id(t)] for t in args]
+            else:
+                arg_values = values[id(args)]
+            out = node.layer(arg_values, training=training, **node.kwargs)
+            for t, v in zip(node.output_tensors, _as_list(out), strict=True):
+                values[id(t)] = v
+        outs = [values[id(t)] for t in self._outputs]
+        return outs[0] if self._single_output else outs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if not self._functional:
+            raise NotImplementedError(f"subclassed model '{self.name}' must define "
+                                      f"compute_output_shape()")
+        return self.node_shapes(input_shape)[1]
+
+    def node_shapes(self, input_shape: Any = None) -> tuple[dict[int, Any], Any]:
+        """Shape of every symbolic tensor for ``input_shape`` (default: the Input shapes)."""
+        shapes: dict[int, Any] = {}
+        given = [t.shape for t in self._inputs] if input_shape is None else (
+            [input_shape] if self._single_input else list(input_shape))
+        for t, s in zip(self._inputs, given, strict=True):
+            shapes[id(t)] = tuple(s)
+        for node in self._nodes:
+            if isinstance(node.layer, InputLayer):
+                continue
+            if isinstance(node.inputs, (list, tuple)):
+                ins: Any = [shapes[id(t)] for t in node.inputs]
+            else:
+                ins = shapes[id(node.inputs)]
+            out = node.layer.compute_output_shape(ins)
+            outs = out if isinstance(node.outputs, (list, tuple)) else [out]
+            for t, s in zip(node.output_tensors, outs, strict=True):
+                shapes[id(t)] = tuple(s)
+        result = [shapes[id(t)] for t in self._outputs]
+        return shapes, (result[0] if self._single_output else result)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        return sum(row[4] for row in self.layer_table(input_shape))
+
+    def layer_table(self, input_shape: Any = None) -> list[tuple[str, str, Any, int, int]]:
+        """(name, type, output shape, parameters, multiply-adds) for each layer."""
+        shapes, _ = self.node_shapes(input_shape)
+        in_shapes = {id(t): shapes[id(t)] for t in self._inputs}
+        rows = []
+        for layer in self._layers:
+            nodes = [n for n in self._nodes if n.layer is layer]
+            macs, out_shape = 0, None
+            for n in nodes:
+                if isinstance(layer, InputLayer):
+                    out_shape = in_shapes.get(id(n.outputs), n.outputs.shape)
+                    continue
+                ins = [shapes[id(t)] for t in n.input_tensors]
+                ins_arg = ins if isinstance(n.inputs, (list, tuple)) else ins[0]
+                outs = [shapes[id(t)] for t in n.output_tensors]
+                out_shape = outs if isinstance(n.outputs, (list, tuple)) else outs[0]
+                macs += layer.compute_macs(ins_arg, out_shape)
+            params = layer.count_params() if layer.built else 0
+            rows.append((layer.name, type(layer).__name__, out_shape, params, macs))
+        return rows
+
+    # ----- config ------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        if not self._functional:
+            raise NotImplementedError(f"subclassed model '{self.name}' cannot be serialized "
+                                      f"as a config; save its weights instead")
+        from .serialization import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> Model:
+        from .serialization import functional_from_config
+
+        return functional_from_config(config)
+
+
+class Sequential(Model):
+    """A stack of layers, each taking the previous one's output.
+
+    The input shape comes from an ``Input(...)`` first element or ``input_shape=`` on the first
+    layer; the model is built as soon as it is known (else on the first call).
+    """
+
+    def __init__(self, layers: Sequence[Any] | None = None, name: str | None = None,
+                 **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self._layers: list[Layer] = []
+        self._input_spec: tuple | None = None
+        self._input_layer_name: str | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    def add(self, layer: Any) -> None:
+        """Append a layer (or an ``Input`` as the first element)."""
+        if isinstance(layer, KerasTensor):
+            if self._layers or self._input_spec is not None:
+                raise ValueError("an Input can only be the first element of a Sequential")
+            self._input_spec = tuple(layer.shape)
+            self._input_layer_name = layer.node.layer.name if layer.node else None
+            return
+        if isinstance(layer, InputLayer):
+            self._input_spec = (layer.batch_size, *layer.shape)
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a Layer, got {type(layer).__name__}")
+        if not self._layers and self._input_spec is None and layer.input_shape_arg is not None:
+            self._input_spec = (None, *layer.input_shape_arg)
+        self._layers.append(layer)
+        if self._input_spec is not None:
+            self._build_chain(self._input_spec)
+
+    def pop(self) -> Layer:
+        layer = self._layers.pop()
+        return layer
+
+    def _build_chain(self, shape: Any) -> Any:
+        for layer in self._layers:
+            layer._maybe_build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.built = True
+        self._build_shape = self._input_spec
+        return shape
+
+    def build(self, input_shape: Any) -> None:
+        if self._input_spec is None:
+            self._input_spec = (None, *tuple(input_shape)[1:])
+        self._build_chain(self._input_spec)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        if self._input_spec is None or isinstance(input_shape, list):
+            return
+        s = tuple(input_shape)
+        spec = self._input_spec
+        ok = len(s) == len(spec) and all(a is None or a == b for a, b in zip(spec, s,
+                                                                              strict=True))
+        if not ok:
+            raise ValueError(f"Sequential '{self.name}' expects inputs of shape {spec}, got "
+                             f"shape {s}")
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = input_shape
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    @property
+    def input_shape(self) -> Any:
+        return self._input_spec
+
+    @property
+    def output_shape(self) -> Any:
+        return self.compute_output_shape(self._input_spec)
+
+    def layer_table(self, input_shape: Any = None) -> list[tuple[str, str, Any, int, int]]:
+        shape = input_shape or self._input_spec
+        if shape is None:
+            raise ValueError(f"Sequential '{self.name}' has no input shape yet: give "
+                             f"input_shape= to the first layer, start with Input(...), or "
+                             f"call build(input_shape)")
+        rows = []
+        for layer in self._layers:
+            out = layer.compute_output_shape(shape)
+            rows.append((layer.name, type(layer).__name__, out,
+                         layer.count_params() if layer.built else 0,
+                         layer.compute_macs(shape, out)))
+            shape = out
+        return rows
+
+    def get_config(self) -> dict:
+        from .serialization import serialize
+
+        return {"name": self.name, "trainable": self._trainable,
+                "input_shape": list(self._input_spec) if self._input_spec else None,
+                "layers": [serialize(la) for la in self._layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        from .serialization import deserialize
+
+        model = cls(name=config.get("name"))
+        if config.get("input_shape"):
+            model._input_spec = tuple(config["input_shape"])
+        for lc in config["layers"]:
+            model.add(deserialize(lc))
+        model.trainable = config.get("trainable", True)
+        return model

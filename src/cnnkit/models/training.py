@@ -1,0 +1,434 @@
+"""compile / fit / evaluate / predict / train_on_batch / test_on_batch for models (Keras API).
+
+One training step: out = model(x, training=True); L = loss(y, out) + sum(regularisation);
+L.backward(); optimizer.step(trainable weights). Each epoch's shuffling and dropout draw from
+a generator seeded by (model seed, epoch), so a run resumed from a checkpoint at epoch k
+repeats the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import random as crandom
+from ..autograd import Tensor, no_grad
+
+
+def _as_array_list(x: Any) -> list[np.ndarray]:
+    if isinstance(x, (list, tuple)):
+        return [np.asarray(v.data if isinstance(v, Tensor) else v) for v in x]
+    return [np.asarray(x.data if isinstance(x, Tensor) else x)]
+
+
+def _is_batch_iterator(x: Any) -> bool:
+    if x is None or isinstance(x, (np.ndarray, Tensor, list, tuple, dict)):
+        return False
+    return isinstance(x, Iterable)
+
+
+def _float_inputs(xs: list[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
+    """Images arrive as uint8 or float64: compute in the model's float dtype; ints stay ints
+    only where a layer (Embedding) needs ids, which it converts itself."""
+    out = []
+    for a in xs:
+        if np.issubdtype(a.dtype, np.floating) and a.dtype != dtype:
+            a = a.astype(dtype)
+        elif a.dtype == np.uint8:
+            a = a.astype(dtype)
+        out.append(a)
+    return out
+
+
+class TrainingMixin:
+    """Keras-style training for :class:`~cnnkit.models.Model`."""
+
+    def _init_training(self) -> None:
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self.seed = int(crandom.get_rng().integers(2**31 - 1))
+        self._compile_config: dict | None = None
+
+    # ----- compile -----------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, run_eagerly: bool | None = None,
+                seed: int | None = None) -> None:
+        """Set the optimizer, loss(es), metrics and loss weights for several outputs."""
+        from ..train import losses as losses_mod
+        from ..train import optimizers as opt_mod
+
+        self.optimizer = opt_mod.get(optimizer)
+        n_out = len(self._outputs) if getattr(self, "_functional", False) else 1
+        out_names = self._output_names()
+        if isinstance(loss, dict):
+            missing = [k for k in loss if k not in out_names]
+            if missing:
+                raise ValueError(f"loss given for unknown outputs {missing}; outputs are "
+                                 f"{out_names}")
+            loss = [loss.get(n) for n in out_names]
+        if isinstance(loss, (list, tuple)):
+            if len(loss) != n_out:
+                raise ValueError(f"model has {n_out} outputs but {len(loss)} losses were given")
+            self.loss_fns = [losses_mod.get(lo) if lo is not None else None for lo in loss]
+        else:
+            if loss is None:
+                raise ValueError("compile() needs a loss, e.g. "
+                                 "loss='sparse_categorical_crossentropy'")
+            self.loss_fns = [losses_mod.get(loss)] * n_out
+        if isinstance(loss_weights, dict):
+            loss_weights = [loss_weights.get(n, 1.0) for n in out_names]
+        self.loss_weights = list(loss_weights) if loss_weights is not None else [1.0] * n_out
+        if len(self.loss_weights) != n_out:
+            raise ValueError(f"model has {n_out} outputs but {len(self.loss_weights)} loss "
+                             f"weights were given")
+        self._metric_specs = metrics
+        self._build_metrics()
+        if seed is not None:
+            self.seed = int(seed)
+        self.compiled = True
+        self._compile_config = {
+            "optimizer": self.optimizer.get_config(),
+            "loss": [lf.get_config() if hasattr(lf, "get_config") else None
+                     for lf in self.loss_fns],
+            "metrics": metrics if isinstance(metrics, (list, dict, type(None))) else None,
+            "loss_weights": self.loss_weights,
+        }
+
+    def _output_names(self) -> list[str]:
+        if getattr(self, "_functional", False) and not self._single_output:
+            return [t.node.layer.name for t in self._outputs]
+        return ["output"]
+
+    def _build_metrics(self) -> None:
+        from ..train import metrics as metrics_mod
+
+        names = self._output_names()
+        specs = self._metric_specs
+        per_output: list[list[Any]] = [[] for _ in names]
+        if isinstance(specs, dict):
+            for i, n in enumerate(names):
+                v = specs.get(n, [])
+                per_output[i] = list(v) if isinstance(v, (list, tuple)) else [v]
+        elif specs:
+            specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
+            if len(names) > 1 and specs and isinstance(specs[0], (list, tuple)):
+                per_output = [list(s) for s in specs]
+            else:
+                per_output = [list(specs) for _ in names]
+        self.metric_objs: list[list[Any]] = []
+        for i, specs_i in enumerate(per_output):
+            objs = []
+            for s in specs_i:
+                m = metrics_mod.get(s)
+                if len(names) > 1:
+                    m.name = f"{names[i]}_{m.name}"
+                objs.append(m)
+            self.metric_objs.append(objs)
+
+    def _require_compiled(self, what: str) -> None:
+        if not getattr(self, "compiled", False):
+            raise RuntimeError(f"call compile(optimizer, loss, metrics) before {what}()")
+
+    # ----- one step ----------------------------------------------------------------------
+    def _split_outputs(self, out: Any) -> list[Tensor]:
+        return list(out) if isinstance(out, (list, tuple)) else [out]
+
+    def _compute_loss(self, ys: list[np.ndarray], outs: list[Tensor],
+                      sample_weight: np.ndarray | None) -> Tensor:
+        total: Tensor | None = None
+        for y, o, lf, w in zip(ys, outs, self.loss_fns, self.loss_weights, strict=True):
+            if lf is None:
+                continue
+            term = lf(y, o, sample_weight=sample_weight) if sample_weight is not None \
+                else lf(y, o)
+            term = term * float(w) if w != 1.0 else term
+            total = term if total is None else total + term
+        for reg in self.losses:
+            total = reg if total is None else total + reg
+        assert total is not None
+        return total
+
+    def _check_batch(self, xs: list[np.ndarray], ys: list[np.ndarray] | None) -> None:
+        n = len(xs[0])
+        for i, a in enumerate(xs):
+            if len(a) != n:
+                raise ValueError(f"input arrays have different lengths: input 0 has {n} "
+                                 f"samples, input {i} has {len(a)}")
+        if ys is not None:
+            for i, a in enumerate(ys):
+                if len(a) != n:
+                    raise ValueError(f"x and y have different lengths: x has {n} samples, "
+                                     f"y{'' if len(ys) == 1 else f'[{i}]'} has {len(a)}")
+
+    def _model_input(self, xs: list[np.ndarray]) -> Any:
+        xs = _float_inputs(xs, self.dtype)
+        return xs[0] if len(xs) == 1 else xs
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: dict | None = None, reset_metrics: bool = True
+                       ) -> dict[str, float]:
+        """One gradient step on one batch; returns the loss and metrics of that batch."""
+        self._require_compiled("train_on_batch")
+        if reset_metrics:
+            self._reset_metrics()
+        xs, ys = _as_array_list(x), _as_array_list(y)
+        self._check_batch(xs, ys)
+        sw = self._sample_weights(ys, sample_weight, class_weight)
+        return self._train_step(xs, ys, sw)
+
+    def _sample_weights(self, ys: list[np.ndarray], sample_weight: Any,
+                        class_weight: dict | None) -> np.ndarray | None:
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
+        if class_weight:
+            y = ys[0]
+            labels = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+            cw = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=self.dtype)
+            sw = cw if sw is None else sw * cw
+        return sw
+
+    def _train_step(self, xs: list[np.ndarray], ys: list[np.ndarray],
+                    sw: np.ndarray | None) -> dict[str, float]:
+        params = self.trainable_weights
+        for p in params:
+            p.grad = None
+        out = self(self._model_input(xs), training=True)
+        outs = self._split_outputs(out)
+        loss = self._compute_loss(ys, outs, sw)
+        loss.backward()
+        self.optimizer.step(params)
+        logs = {"loss": float(loss.data)}
+        self._update_metrics(ys, outs, sw)
+        logs.update(self._metric_results())
+        return logs
+
+    def _update_metrics(self, ys: list[np.ndarray], outs: list[Tensor],
+                        sw: np.ndarray | None) -> None:
+        for y, o, objs in zip(ys, outs, self.metric_objs, strict=True):
+            for m in objs:
+                m.update_state(y, o.data, sample_weight=sw)
+
+    def _metric_results(self) -> dict[str, float]:
+        return {m.name: float(m.result()) for objs in self.metric_objs for m in objs}
+
+    def _reset_metrics(self) -> None:
+        for objs in self.metric_objs:
+            for m in objs:
+                m.reset_state()
+
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      reset_metrics: bool = True) -> dict[str, float]:
+        """Loss and metrics on one batch, without updating weights."""
+        self._require_compiled("test_on_batch")
+        if reset_metrics:
+            self._reset_metrics()
+        xs, ys = _as_array_list(x), _as_array_list(y)
+        self._check_batch(xs, ys)
+        return self._test_step(xs, ys, self._sample_weights(ys, sample_weight, None))
+
+    def _test_step(self, xs: list[np.ndarray], ys: list[np.ndarray],
+                   sw: np.ndarray | None) -> dict[str, float]:
+        with no_grad():
+            outs = self._split_outputs(self(self._model_input(xs), training=False))
+            loss = self._compute_loss(ys, outs, sw)
+        self._update_metrics(ys, outs, sw)
+        return {"loss": float(loss.data), **self._metric_results()}
+
+    # ----- batching ----------------------------------------------------------------------
+    @staticmethod
+    def _batches(n: int, batch_size: int, order: np.ndarray | None = None):
+        idx = order if order is not None else np.arange(n)
+        for start in range(0, n, batch_size):
+            yield idx[start:start + batch_size]
+
+    # ----- fit ---------------------------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: Any = "auto", callbacks: Sequence[Any] | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            class_weight: dict | None = None, sample_weight: Any = None,
+            initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_batch_size: int | None = None, validation_freq: int = 1) -> Any:
+        """Train for ``epochs`` epochs; returns a History whose ``.history`` maps each loss and
+        metric name (and ``val_`` ones) to its value per epoch."""
+        from ..train import callbacks as cb_mod
+
+        self._require_compiled("fit")
+        batch_size = batch_size or 32
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        iterator = _is_batch_iterator(x)
+        if iterator:
+            if y is not None:
+                raise ValueError("when x is a batch iterator, y must be None (the iterator "
+                                 "yields (x, y) pairs)")
+            xs = ys = None
+            sw_all = None
+            n = None
+        else:
+            if x is None or y is None:
+                raise ValueError("fit() needs x and y (or a batch iterator as x)")
+            xs, ys = _as_array_list(x), _as_array_list(y)
+            self._check_batch(xs, ys)
+            sw_all = self._sample_weights(ys, sample_weight, class_weight)
+            n = len(xs[0])
+            if validation_data is None and validation_split:
+                if not 0 < validation_split < 1:
+                    raise ValueError(f"validation_split must be in (0, 1), got "
+                                     f"{validation_split}")
+                cut = int(round(n * (1 - validation_split)))
+                validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
+                xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
+                sw_all = None if sw_all is None else sw_all[:cut]
+                n = cut
+            if n == 0:
+                raise ValueError("fit() got no training samples")
+        steps = steps_per_epoch or (math.ceil(n / batch_size) if n is not None else
+                                    (len(x) if hasattr(x, "__len__") else None))
+        verbose = 1 if verbose == "auto" else int(verbose)
+        history = cb_mod.History()
+        cbs = list(callbacks or [])
+        if verbose:
+            cbs.append(cb_mod.ProgbarLogger(verbose=verbose))
+        cbs.append(history)
+        cblist = cb_mod.CallbackList(cbs, model=self)
+        cblist.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
+                           "batch_size": batch_size})
+        self.stop_training = False
+        cblist.on_train_begin({})
+        logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            crandom.seed([self.seed, epoch])
+            self._reset_metrics()
+            cblist.on_epoch_begin(epoch, {})
+            if iterator:
+                batch_iter = (self._unpack_batch(b) for b in x)
+            else:
+                order = crandom.get_rng().permutation(n) if shuffle else None
+                batch_iter = (([a[i] for a in xs], [a[i] for a in ys],
+                               None if sw_all is None else sw_all[i])
+                              for i in self._batches(n, batch_size, order))
+            loss_sum, seen = 0.0, 0
+            for step, (bx, by, bsw) in enumerate(batch_iter):
+                if steps_per_epoch is not None and step >= steps_per_epoch:
+                    break
+                cblist.on_train_batch_begin(step, {})
+                logs = self._train_step(bx, by, bsw)
+                k = len(bx[0])
+                loss_sum, seen = loss_sum + logs["loss"] * k, seen + k
+                logs["loss"] = loss_sum / seen  # running mean over the epoch, as Keras shows
+                cblist.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if validation_data is not None and (epoch + 1) % validation_freq == 0:
+                val = self._evaluate_data(validation_data, validation_batch_size or batch_size)
+                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
+            cblist.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cblist.on_train_end(logs)
+        self.history = history
+        return history
+
+    def _unpack_batch(self, batch: Any) -> tuple[list, list, Any]:
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+            raise ValueError(f"a batch iterator must yield (x, y) or (x, y, sample_weight), "
+                             f"got {type(batch).__name__}")
+        xs, ys = _as_array_list(batch[0]), _as_array_list(batch[1])
+        self._check_batch(xs, ys)
+        sw = np.asarray(batch[2], dtype=self.dtype) if len(batch) == 3 else None
+        return xs, ys, sw
+
+    def _evaluate_data(self, data: Any, batch_size: int) -> dict[str, float]:
+        if _is_batch_iterator(data):
+            return self.evaluate(data, verbose=0, return_dict=True)
+        if not isinstance(data, (list, tuple)) or len(data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, "
+                             "sample_weight)")
+        sw = data[2] if len(data) == 3 else None
+        return self.evaluate(data[0], data[1], batch_size=batch_size, sample_weight=sw,
+                             verbose=0, return_dict=True)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: Any = "auto", sample_weight: Any = None, return_dict: bool = False,
+                 callbacks: Any = None) -> Any:
+        """Loss and metrics over the whole data set (sample-weighted mean of batch losses)."""
+        self._require_compiled("evaluate")
+        batch_size = batch_size or 32
+        self._reset_metrics()
+        total, count = 0.0, 0
+        if _is_batch_iterator(x):
+            batches = (self._unpack_batch(b) for b in x)
+        else:
+            xs, ys = _as_array_list(x), _as_array_list(y)
+            self._check_batch(xs, ys)
+            sw_all = None if sample_weight is None else np.asarray(sample_weight,
+                                                                   dtype=self.dtype)
+            batches = (([a[i] for a in xs], [a[i] for a in ys],
+                        None if sw_all is None else sw_all[i])
+                       for i in self._batches(len(xs[0]), batch_size))
+        logs: dict[str, float] = {}
+        for bx, by, bsw in batches:
+            logs = self._test_step(bx, by, bsw)
+            k = len(bx[0])
+            total += logs["loss"] * k
+            count += k
+        logs["loss"] = total / max(count, 1)
+        if verbose not in (0, "auto") and verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0,
+                callbacks: Any = None) -> Any:
+        """Model outputs for ``x``, computed in batches in inference mode, as NumPy arrays."""
+        batch_size = batch_size or 32
+        if _is_batch_iterator(x):
+            chunks = [b[0] if isinstance(b, (tuple, list)) else b for b in x]
+            xs = [np.concatenate([np.asarray(c) for c in chunks])]
+        else:
+            xs = _as_array_list(x)
+            self._check_batch(xs, None)
+        outs: list[list[np.ndarray]] = []
+        with no_grad():
+            for idx in self._batches(len(xs[0]), batch_size):
+                o = self(self._model_input([a[idx] for a in xs]), training=False)
+                outs.append([t.data for t in self._split_outputs(o)])
+        if not outs:
+            raise ValueError("predict() got no samples")
+        result = [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
+        return result[0] if len(result) == 1 else result
+
+    def predict_on_batch(self, x: Any) -> Any:
+        return self.predict(x, batch_size=len(_as_array_list(x)[0]))
+
+    # ----- files ---------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """One file: architecture (JSON), weights and optimizer state. No pickle."""
+        from .saving import save_model
+
+        save_model(self, path)
+
+    def save_weights(self, path: Any) -> None:
+        from .saving import save_weights
+
+        save_weights(self, path)
+
+    def load_weights(self, path: Any) -> None:
+        from .saving import load_weights
+
+        load_weights(self, path)
+
+    def summary(self, print_fn: Any = None, line_length: int = 98) -> str:
+        """Print (and return) the layer table with parameters and multiply-adds."""
+        from .summary import summary_text
+
+        text = summary_text(self, line_length)
+        (print_fn or print)(text)
+        return text
