@@ -1,0 +1,6 @@
+"""Data sets with ``load_data()`` as in ``keras.datasets``: the embedded ``mnist5k``,
+``fashion_mnist`` and ``mnist`` (IDX files found locally or downloaded and verified)."""
+
+from . import fashion_mnist, idx, mnist, mnist5k
+
+__all__ = ["mnist5k", "fashion_mnist", "mnist", "idx"]

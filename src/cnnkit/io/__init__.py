@@ -1,0 +1,10 @@
+"""Interchange: PyTorch checkpoints (read without PyTorch, never running code from the file),
+safetensors (read and write), and PyTorch-to-cnnkit weight layouts."""
+
+from .safetensors import load_safetensors, save_safetensors
+from .torch_checkpoint import UnsafeCheckpointError, load_state_dict, load_torch_checkpoint
+from .torch_weights import convert_module, load_sequential_state_dict
+
+__all__ = ["load_torch_checkpoint", "load_state_dict", "UnsafeCheckpointError",
+           "load_safetensors", "save_safetensors", "load_sequential_state_dict",
+           "convert_module"]

@@ -1,0 +1,1 @@
+"""Training: optimizers, learning-rate schedules, losses, metrics, callbacks, regularizers."""
