@@ -183,7 +183,7 @@ class Layer:
             s.trainable = flag
 
     def parameters(self) -> list[Tensor]:
-        """Trainable weights (the PyTorch spelling, for ``optimizer = Adam(model.parameters())``)."""
+        """Trainable weights, as PyTorch spells it: ``Adam(model.parameters())``."""
         return self.trainable_weights
 
     @property

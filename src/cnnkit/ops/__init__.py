@@ -5,12 +5,12 @@ channels-last. Each function runs a forward kernel from ``cnnkit.kernels`` and r
 matching backward kernel for autograd.
 """
 
-from .arith import *  # noqa: F403
-from .shape import *  # noqa: F403
 from .activation import *  # noqa: F403
+from .arith import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
 from .pool import *  # noqa: F403
 from .resize import *  # noqa: F403
+from .shape import *  # noqa: F403

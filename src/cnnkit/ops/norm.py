@@ -1,3 +1,188 @@
-"""Placeholder: being written."""
+"""Batch normalisation and dropout on Tensors (channels-last: the channel axis is the last).
 
-__all__: list[str] = []
+``batch_norm`` in training mode normalises with the batch statistics and moves the moving mean
+and variance in place, as Keras 3 does (momentum 0.99, biased batch variance); in inference
+mode it uses the moving statistics. ``dropout`` is inverted dropout (kept units scaled by
+1/(1 - rate)) and acts only when ``training``; its randomness comes from ``rng``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..kernels import norm as K
+from ._core import Tensor, as_tensor, floating, record, same_dtype
+
+__all__ = ["batch_norm", "dropout", "spatial_dropout"]
+
+_default_rng = np.random.default_rng()
+
+
+def _param(op: str, name: str, p: Any, x: Tensor, pshape: tuple[int, ...],
+           bshape: tuple[int, ...]) -> Tensor | None:
+    """A per-channel parameter as a Tensor of shape ``pshape`` or ``bshape``."""
+    if p is None:
+        return None
+    t = as_tensor(p)
+    if not np.issubdtype(t.dtype, np.floating):
+        t = Tensor(t.data.astype(x.dtype))
+    if t.shape not in (pshape, bshape):
+        raise ValueError(f"{op} expects {name} of shape {pshape} (one value per channel of x "
+                         f"with shape {x.shape}), got shape {t.shape}")
+    return t
+
+
+def _moving(op: str, name: str, m: Any, x: Tensor, pshape: tuple[int, ...],
+            bshape: tuple[int, ...]) -> np.ndarray | None:
+    """The array behind a moving statistic (updated in place), checked for shape and dtype."""
+    if m is None:
+        return None
+    arr = m.data if isinstance(m, Tensor) else m
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{op} expects {name} to be a Tensor or a NumPy array (it is updated "
+                        f"in place), got {type(m).__name__}")
+    if arr.dtype != x.dtype:
+        raise TypeError(f"{op}: {name} has dtype {arr.dtype} but x has dtype {x.dtype}; "
+                        f"cast one of them so they match")
+    if arr.shape not in (pshape, bshape):
+        raise ValueError(f"{op} expects {name} of shape {pshape} (one value per channel of x "
+                         f"with shape {x.shape}), got shape {arr.shape}")
+    return arr
+
+
+def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
+               training: bool, momentum: float = 0.99, epsilon: float = 1e-3,
+               axis: int | Sequence[int] = -1) -> Tensor:
+    """Batch normalisation of x over every axis but ``axis`` (the channel axis).
+
+    Args:
+        x: input, e.g. (N, H, W, C).
+        gamma, beta: scale and offset of shape (C,) (or None: scale 1 / offset 0).
+        moving_mean, moving_var: Tensors or arrays of shape (C,); in training mode they are
+            updated in place: moving = moving * momentum + batch * (1 - momentum), with the
+            biased batch variance (Keras 3). May be None in training mode (no update).
+        training: batch statistics (True) or the moving statistics (False).
+        momentum, epsilon: Keras defaults 0.99 and 1e-3.
+        axis: channel axis (or axes) kept; -1 for channels-last.
+    Returns the normalised Tensor; gradients flow to x, gamma and beta.
+    """
+    op = "batch_norm"
+    x = floating(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"{op} expects x of rank >= 2 (N, ..., C), got rank {x.ndim} "
+                         f"(shape {x.shape})")
+    try:
+        kept, _ = K.bn_axes(x.ndim, axis)
+    except ValueError as e:
+        raise ValueError(f"{op}: {e}") from None
+    pshape = tuple(x.shape[a] for a in kept)
+    bshape = K.param_shape(x.shape, kept)
+    g_t = _param(op, "gamma", gamma, x, pshape, bshape)
+    b_t = _param(op, "beta", beta, x, pshape, bshape)
+    same_dtype(op, x=x, gamma=g_t, beta=b_t)
+    mm = _moving(op, "moving_mean", moving_mean, x, pshape, bshape)
+    mv = _moving(op, "moving_var", moving_var, x, pshape, bshape)
+    if not 0.0 <= float(momentum) <= 1.0:
+        raise ValueError(f"{op} expects momentum in [0, 1], got {momentum}")
+    if not float(epsilon) > 0.0:
+        raise ValueError(f"{op} expects epsilon > 0, got {epsilon}")
+    gam = None if g_t is None else g_t.data.reshape(bshape)
+    bet = None if b_t is None else b_t.data.reshape(bshape)
+
+    def param_grads(dgamma: np.ndarray, dbeta: np.ndarray) -> tuple[Any, Any]:
+        return (None if g_t is None else dgamma.reshape(g_t.shape),
+                None if b_t is None else dbeta.reshape(b_t.shape))
+
+    if training:
+        y, mean, var, cache = K.batch_norm_train_forward(x.data, gam, bet, epsilon, axis)
+        if mm is not None:
+            mm[...] = K.moving_average(mm, mean.reshape(mm.shape), momentum)
+        if mv is not None:
+            mv[...] = K.moving_average(mv, var.reshape(mv.shape), momentum)
+
+        def backward(g: np.ndarray) -> tuple[Any, ...]:
+            dx, dgamma, dbeta = K.batch_norm_train_backward(g, gam, cache, axis)
+            return (dx, *param_grads(dgamma, dbeta))
+    else:
+        if mm is None or mv is None:
+            raise ValueError(f"{op} in inference mode (training=False) needs moving_mean and "
+                             f"moving_var, got None")
+        mean, var = mm.reshape(bshape).copy(), mv.reshape(bshape).copy()
+        y = K.batch_norm_infer_forward(x.data, gam, bet, mean, var, epsilon)
+
+        def backward(g: np.ndarray) -> tuple[Any, ...]:
+            dx, dgamma, dbeta = K.batch_norm_infer_backward(g, x.data, gam, mean, var, epsilon,
+                                                            axis)
+            return (dx, *param_grads(dgamma, dbeta))
+
+    return record(y, (x, g_t, b_t), backward, op)
+
+
+def _check_rate(op: str, rate: Any) -> float:
+    if (not isinstance(rate, numbers.Real) or isinstance(rate, bool)
+            or not 0.0 <= float(rate) < 1.0):
+        raise ValueError(f"{op} expects rate in [0, 1), got {rate!r}")
+    return float(rate)
+
+
+def _check_rng(op: str, rng: Any) -> np.random.Generator:
+    if rng is None:
+        return _default_rng
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op} expects rng to be a numpy.random.Generator or None, "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
+def _drop(op: str, x: Tensor, rate: float, noise_shape: tuple[int, ...],
+          rng: np.random.Generator) -> Tensor:
+    mask = K.dropout_mask(x.shape, rate, rng, noise_shape, x.dtype)
+    return record(K.dropout_forward(x.data, mask), (x,),
+                  lambda g: (K.dropout_backward(g, mask),), op)
+
+
+def dropout(x: Any, rate: float, training: bool = False, noise_shape: Any = None,
+            rng: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: in training, each unit is zeroed with probability ``rate`` and the
+    rest are scaled by 1/(1 - rate); outside training, x is returned unchanged.
+
+    ``noise_shape`` (Keras): the shape of the random mask, broadcast over the axes where it is
+    1; None entries take x's size. ``rng`` defaults to a module-level generator.
+    """
+    op = "dropout"
+    rate = _check_rate(op, rate)
+    x = floating(x, "x")
+    rng = _check_rng(op, rng)
+    if noise_shape is None:
+        shape = x.shape
+    else:
+        ns = tuple(noise_shape)
+        if len(ns) != x.ndim or not all(
+                d is None or (isinstance(d, (int, np.integer)) and d in (1, n))
+                for d, n in zip(ns, x.shape, strict=False)):
+            raise ValueError(f"{op} expects noise_shape of {x.ndim} entries, each 1, None or "
+                             f"the size of x's axis (x shape {x.shape}), got {noise_shape!r}")
+        shape = tuple(n if d is None else int(d) for d, n in zip(ns, x.shape, strict=True))
+    if not training or rate == 0.0:
+        return x
+    return _drop(op, x, rate, shape, rng)
+
+
+def spatial_dropout(x: Any, rate: float, training: bool = False,
+                    rng: np.random.Generator | None = None) -> Tensor:
+    """Dropout of whole channels: one mask value per (sample, channel), shape (N, 1, ..., 1, C),
+    shared by every spatial position (Keras SpatialDropout1D/2D/3D)."""
+    op = "spatial_dropout"
+    rate = _check_rate(op, rate)
+    x = floating(x, "x")
+    if x.ndim < 3:
+        raise ValueError(f"{op} expects x of rank >= 3 (N, *spatial, C), got rank {x.ndim} "
+                         f"(shape {x.shape})")
+    rng = _check_rng(op, rng)
+    if not training or rate == 0.0:
+        return x
+    return _drop(op, x, rate, (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],), rng)

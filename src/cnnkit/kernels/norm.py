@@ -1,0 +1,168 @@
+"""Batch normalisation and dropout.
+
+Batch normalisation normalises every channel (the ``axis`` kept, channels-last: the last one)
+over all other axes, M values per channel:
+
+    mu = (1/M) sum x,   var = (1/M) sum (x - mu)^2   (biased),   x_hat = (x - mu) / sqrt(var + eps)
+    y = gamma * x_hat + beta
+
+Training uses the batch's mu and var; inference uses the moving averages, which training moves
+as Keras 3 does: moving = moving * momentum + batch * (1 - momentum), with the *biased* batch
+variance (Keras ``ops.moments``; PyTorch's running_var uses the unbiased one instead).
+
+Dropout (inverted): y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) drawn with the shape
+``noise_shape`` (broadcast over the axes where it is 1); dL/dx = dL/dy * m / (1 - rate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+BNCache = tuple[np.ndarray, np.ndarray]  # (x - mu, 1 / sqrt(var + eps))
+
+
+def bn_axes(ndim: int, axis: int | Sequence[int] = -1) -> tuple[tuple[int, ...],
+                                                                  tuple[int, ...]]:
+    """(kept channel axes, reduced axes) as sorted non-negative ints."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    kept = []
+    for a in axes:
+        if not -ndim <= int(a) < ndim:
+            raise ValueError(f"axis {a} is out of range for an input of rank {ndim}")
+        kept.append(int(a) % ndim)
+    kept_t = tuple(sorted(set(kept)))
+    return kept_t, tuple(i for i in range(ndim) if i not in kept_t)
+
+
+def param_shape(x_shape: Sequence[int], kept: Sequence[int]) -> tuple[int, ...]:
+    """Shape that broadcasts a per-channel parameter against x: x's size on kept axes, else 1."""
+    return tuple(n if i in kept else 1 for i, n in enumerate(x_shape))
+
+
+def _channel_sum(a: np.ndarray, red: tuple[int, ...]) -> np.ndarray:
+    """sum of a over the reduced axes, keepdims (channels-last: one GEMV with a ones vector)."""
+    if red == tuple(range(a.ndim - 1)):
+        a2 = a.reshape(-1, a.shape[-1])
+        s = np.ones(a2.shape[0], dtype=a.dtype) @ a2
+        return s.reshape((1,) * (a.ndim - 1) + s.shape)
+    return a.sum(axis=red, keepdims=True)
+
+
+def _channel_dot(a: np.ndarray, b: np.ndarray, red: tuple[int, ...]) -> np.ndarray:
+    """sum of a * b over the reduced axes, keepdims, without a full-size temporary when
+    channels-last."""
+    if red == tuple(range(a.ndim - 1)):
+        c = a.shape[-1]
+        s = np.einsum("ij,ij->j", a.reshape(-1, c), b.reshape(-1, c))
+        return s.reshape((1,) * (a.ndim - 1) + (c,))
+    return (a * b).sum(axis=red, keepdims=True)
+
+
+def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+                             epsilon: float = 1e-3, axis: int | Sequence[int] = -1
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BNCache]:
+    """y = gamma * (x - mu) / sqrt(var + eps) + beta with the batch mean mu and biased var.
+
+    ``gamma``/``beta`` broadcast against x (shape :func:`param_shape`) or are None (scale 1,
+    offset 0). Returns y, mu, var (both in the broadcast shape) and the cache
+    (x - mu, 1/sqrt(var + eps)).
+    """
+    _, red = bn_axes(x.ndim, axis)
+    k = x.dtype.type(int(np.prod([x.shape[i] for i in red])))  # M values per channel
+    mean = _channel_sum(x, red) / k
+    xc = x - mean
+    var = _channel_dot(xc, xc, red) / k
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(epsilon))
+    y = xc * (inv_std if gamma is None else gamma * inv_std)
+    if beta is not None:
+        y += beta
+    return y, mean, var, (xc, inv_std)
+
+
+def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BNCache,
+                              axis: int | Sequence[int] = -1
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients through the batch statistics (M values per channel, x_hat = (x - mu)/std):
+
+    dbeta = sum g,  dgamma = sum g * x_hat,
+    dx = gamma / std * (g - dbeta / M - x_hat * dgamma / M).
+    Returns dx, dgamma, dbeta (the last two in the broadcast shape).
+    """
+    xc, inv_std = cache
+    _, red = bn_axes(g.ndim, axis)
+    m = g.dtype.type(g.size // inv_std.size)
+    dbeta = _channel_sum(g, red)
+    dgamma = _channel_dot(g, xc, red) * inv_std
+    scale = inv_std if gamma is None else gamma * inv_std
+    # dx = scale * g - scale * dbeta / M - xc * (scale * inv_std * dgamma / M)
+    dx = xc * (scale * inv_std * dgamma / m)
+    np.subtract(g * scale, dx, out=dx)
+    dx -= scale * dbeta / m
+    return dx, dgamma, dbeta
+
+
+def batch_norm_infer_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+                             mean: np.ndarray, var: np.ndarray, epsilon: float = 1e-3
+                             ) -> np.ndarray:
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta with fixed (moving) statistics, computed
+    as one affine map y = x * a + b, a = gamma / sqrt(var + eps), b = beta - mean * a.
+
+    All parameters are given in the broadcast shape (:func:`param_shape`).
+    """
+    a = 1.0 / np.sqrt(var + x.dtype.type(epsilon))
+    if gamma is not None:
+        a = a * gamma
+    b = -mean * a
+    if beta is not None:
+        b = b + beta
+    y = x * a
+    y += b
+    return y
+
+
+def batch_norm_infer_backward(g: np.ndarray, x: np.ndarray, gamma: np.ndarray | None,
+                              mean: np.ndarray, var: np.ndarray, epsilon: float = 1e-3,
+                              axis: int | Sequence[int] = -1
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Affine-map gradients: dx = g * gamma / sqrt(var + eps), dgamma = sum g * x_hat,
+    dbeta = sum g (statistics are constants). Returns dx, dgamma, dbeta (broadcast shape)."""
+    _, red = bn_axes(x.ndim, axis)
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(epsilon))
+    dbeta = _channel_sum(g, red)
+    dgamma = _channel_dot(g, x - mean, red) * inv_std
+    dx = g * (inv_std if gamma is None else gamma * inv_std)
+    return dx, dgamma, dbeta
+
+
+def moving_average(moving: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
+    """Keras update: moving * momentum + batch * (1 - momentum)."""
+    return moving * moving.dtype.type(momentum) + batch * batch.dtype.type(1.0 - momentum)
+
+
+# ----- dropout ----------------------------------------------------------------------------------
+def dropout_mask(shape: Sequence[int], rate: float, rng: np.random.Generator,
+                 noise_shape: Sequence[int] | None = None, dtype: Any = np.float32
+                 ) -> np.ndarray:
+    """m / (1 - rate) with m ~ Bernoulli(1 - rate) (kept where u >= rate, u ~ U[0, 1)).
+
+    The mask has shape ``noise_shape`` (default ``shape``), which must broadcast to ``shape``.
+    """
+    dtype = np.dtype(dtype)
+    mshape = tuple(shape) if noise_shape is None else tuple(noise_shape)
+    draw = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    u = rng.random(mshape, dtype=draw)
+    keep = u >= draw.type(rate)
+    return keep * dtype.type(1.0 / (1.0 - rate))
+
+
+def dropout_forward(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """y = x * mask (the mask already carries the 1/(1 - rate) scale)."""
+    return x * mask
+
+
+def dropout_backward(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """dL/dx = dL/dy * mask."""
+    return g * mask
