@@ -60,7 +60,7 @@ def gradcheck(f: Callable[..., Tensor], *arrays: np.ndarray, tol: float = 1e-6,
     The scalar checked is L = sum(f(*arrays) * W) for a fixed random W, so every output
     element's gradient path is exercised with a distinct weight.
     """
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in arrays]
     ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     out = f(*ts)
     w = np.random.default_rng(seed).standard_normal(out.shape)
