@@ -292,7 +292,7 @@ class TrainingMixin:
         history = cb_mod.History()
         cbs = list(callbacks or [])
         if verbose:
-            cbs.append(cb_mod.ProgbarLogger(verbose=verbose))
+            cbs.append(cb_mod.ProgbarLogger())
         cbs.append(history)
         cblist = cb_mod.CallbackList(cbs, model=self)
         cblist.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
