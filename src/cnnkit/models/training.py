@@ -91,10 +91,14 @@ class TrainingMixin:
         if seed is not None:
             self.seed = int(seed)
         self.compiled = True
-        self._compile_config = {
+        try:
+            loss_cfg = [losses_mod.serialize(lf) if lf is not None else None
+                        for lf in self.loss_fns]
+        except (ValueError, TypeError, AttributeError):
+            loss_cfg = None  # a custom callable: the model file loads uncompiled
+        self._compile_config = None if loss_cfg is None else {
             "optimizer": self.optimizer.get_config(),
-            "loss": [lf.get_config() if hasattr(lf, "get_config") else None
-                     for lf in self.loss_fns],
+            "loss": loss_cfg,
             "metrics": metrics if isinstance(metrics, (list, dict, type(None))) else None,
             "loss_weights": self.loss_weights,
         }

@@ -128,7 +128,7 @@ def square(x: Any) -> Tensor:
 
 
 def clip(x: Any, low: float | None, high: float | None) -> Tensor:
-    """min(max(x, low), high); d/dx = 1 strictly inside (low, high), else 0."""
+    """min(max(x, low), high); d/dx = 1 for low <= x <= high, else 0."""
     x = floating(x, "x")
     z = np.clip(x.data, low, high)
     return record(z, (x,), lambda g: (K.clip_backward(g, x.data, low, high),), "clip")
