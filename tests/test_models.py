@@ -192,7 +192,7 @@ def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
         running_loss = 0.0
         correct = 0
         total = 0
-        for batch_idx, (inputs, targets) in enumerate(train_loader):
+        for batch_idx, (inputs, targets) in enumerate(train_loader):  # noqa: B007
             optimizer.zero_grad()
             outputs = model(inputs, training=True)
             loss = criterion(outputs, targets)
