@@ -1,0 +1,503 @@
+"""Convolution layers (Keras names and arguments), channels-last.
+
+Kernel layouts follow Keras:
+
+- Conv1D/2D/3D: kernel (*K, C_in/groups, filters), bias (filters,).
+- DepthwiseConv2D: kernel (KH, KW, C_in, depth_multiplier), bias (C_in*depth_multiplier,).
+- SeparableConv2D: depthwise_kernel (KH, KW, C_in, M), pointwise_kernel (1, 1, C_in*M, filters).
+- Conv1DTranspose/2D/3D: kernel (*K, filters, C_in).
+
+Parameter counts (seeds): a convolution has ``(prod(K) * C_in/groups + 1) * C_out`` parameters
+(without the +1 when ``use_bias=False``). ``compute_macs`` counts multiply-adds per sample:
+``prod(output spatial) * prod(K) * C_in/groups * C_out`` for a convolution, and
+``prod(input spatial) * prod(K) * C_in * C_out`` for a transposed one (every input cell is
+scattered through the whole kernel).
+
+This module also holds small helpers the other layer modules share (Keras-style default names,
+the channels-last check and window output lengths).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from ..autograd import Tensor
+from ..kernels.conv import conv_transpose_geometry
+from ..kernels.padding import normalize_tuple, output_size, resolve_padding
+from .base import Layer, channels_error, rank_error, unique_name
+
+__all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D",
+           "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
+
+LAYOUTS = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)",
+           3: "(batch, depth, height, width, channels)"}
+
+
+# ----- helpers shared by the layer modules ----------------------------------------------------
+def keras_snake_case(name: str) -> str:
+    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d,
+    Conv2DTranspose -> conv2d_transpose (digits stay attached to the word before them)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def default_name(layer: Layer, kwargs: dict) -> dict:
+    """``kwargs`` with a Keras-style unique default ``name`` when none was given."""
+    if kwargs.get("name") is None:
+        kwargs["name"] = unique_name(keras_snake_case(type(layer).__name__))
+    return kwargs
+
+
+def check_data_format(cls_name: str, data_format: Any) -> None:
+    """Only channels-last is supported; anything else is a ValueError naming the layer."""
+    if data_format is None or data_format == "channels_last":
+        return
+    if data_format == "channels_first":
+        raise ValueError(f"{cls_name} supports only data_format='channels_last' (cnnkit is "
+                         f"channels-last: (batch, ..., channels)), got 'channels_first'; "
+                         f"transpose the input (e.g. with a Permute layer) instead")
+    raise ValueError(f"{cls_name}: data_format must be 'channels_last' (or None), "
+                     f"got {data_format!r}")
+
+
+def check_padding_mode(cls_name: str, padding: Any, allowed: Sequence[str]) -> str:
+    if not isinstance(padding, str) or padding.lower() not in allowed:
+        raise ValueError(f"{cls_name}: padding must be one of {tuple(allowed)}, got {padding!r}")
+    return padding.lower()
+
+
+def tuple_arg(cls_name: str, value: Any, n: int, name: str, minimum: int = 1
+              ) -> tuple[int, ...]:
+    """An int or ``n`` ints as a tuple (Keras ``standardize_tuple``), errors naming the layer."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = [int(v) if isinstance(v, np.integer) else v for v in value]
+    try:
+        return normalize_tuple(value, n, name, minimum)
+    except ValueError as e:
+        raise ValueError(f"{cls_name}: {e}") from None
+
+
+def single_shape(layer: Layer, input_shape: Any) -> tuple:
+    """The shape of a single-input layer's input; a list of inputs is a ValueError."""
+    if isinstance(input_shape, list):
+        raise ValueError(f"{type(layer).__name__} '{layer.name}' expects a single input, got a "
+                         f"list of {len(input_shape)} inputs")
+    return tuple(input_shape)
+
+
+def check_rank(layer: Layer, shape: tuple, rank: int) -> None:
+    """Rank ``rank + 2`` (batch, *spatial, channels) or a ValueError naming the layer."""
+    if len(shape) != rank + 2:
+        raise rank_error(layer, rank + 2, LAYOUTS[rank], shape)
+
+
+def window_length(layer: Layer, shape: tuple, axis: int, kernel: int, stride: int,
+                  dilation: int, padding: str, what: str = "kernel") -> int | None:
+    """Output length of a sliding window along spatial ``axis`` (None stays None):
+    floor((W + P_before + P_after - D*(K-1) - 1) / S) + 1 with the Keras padding of ``padding``.
+    """
+    size = shape[1 + axis]
+    if size is None:
+        return None
+    pads = resolve_padding(padding, (size,), (kernel,), (stride,), (dilation,))
+    try:
+        return output_size(int(size), kernel, stride, dilation, pads[0])
+    except ValueError as e:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': the {what} does not fit spatial "
+                         f"axis {axis} of input shape {shape}: {e}") from None
+
+
+def known_prod(values: Sequence[Any]) -> int:
+    """Product of sizes, 0 when any is unknown (None): a count that cannot be known yet."""
+    if any(v is None for v in values):
+        return 0
+    return int(np.prod([int(v) for v in values], dtype=np.int64))
+
+
+def activation_arg(activation: Any) -> tuple[Any, Any]:
+    """(function or None for the identity, name for the config)."""
+    if activation is None:
+        return None, None
+    fn = ops.get_activation(activation)
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__",
+                                                                  "custom")
+    if isinstance(name, str) and name.lower() == "linear":
+        return None, name
+    return fn, name
+
+
+# ----- convolution base --------------------------------------------------------------------
+class _WindowConv(Layer):
+    """Shared by every convolution layer: geometry arguments, input checks and output shape."""
+
+    rank = 2
+    paddings: tuple[str, ...] = ("valid", "same")
+
+    def __init__(self, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: Any = 1, activation: Any = None,
+                 use_bias: bool = True, **kwargs: Any):
+        super().__init__(**default_name(self, kwargs))
+        cls = type(self).__name__
+        check_data_format(cls, data_format)
+        self.kernel_size = tuple_arg(cls, kernel_size, self.rank, "kernel_size")
+        self.strides = tuple_arg(cls, strides, self.rank, "strides")
+        self.dilation_rate = tuple_arg(cls, dilation_rate, self.rank, "dilation_rate")
+        self.padding = check_padding_mode(cls, padding, self.paddings)
+        self.activation, self.activation_name = activation_arg(activation)
+        self.use_bias = bool(use_bias)
+        self._in_channels: int | None = None
+
+    # the channel count this layer was built for, checked on every later call
+    def check_input_shape(self, input_shape: Any) -> None:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        c = shape[-1]
+        if c is None:
+            raise ValueError(f"{type(self).__name__} '{self.name}' needs a known channel axis, "
+                             f"got input shape {shape}")
+        if self.built and self._in_channels is not None and c != self._in_channels:
+            raise channels_error(self, self._in_channels, c, shape)
+        self._check_channels(int(c), shape)
+        self.compute_output_shape(shape)
+
+    def _check_channels(self, c: int, shape: tuple) -> None:
+        """Extra channel constraints (groups)."""
+
+    def _spatial_out(self, shape: tuple) -> list[int | None]:
+        check_rank(self, shape, self.rank)
+        return [window_length(self, shape, a, k, s, d, self.padding)
+                for a, (k, s, d) in enumerate(zip(self.kernel_size, self.strides,
+                                                  self.dilation_rate, strict=True))]
+
+    def _act(self, y: Tensor) -> Tensor:
+        return self.activation(y) if self.activation is not None else y
+
+    def _geometry_config(self) -> dict:
+        return {"kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": "channels_last",
+                "dilation_rate": list(self.dilation_rate), "activation": self.activation_name,
+                "use_bias": self.use_bias}
+
+
+class _Conv(_WindowConv):
+    """N-d convolution: y = activation(conv(x, kernel) + bias), kernel (*K, C_in/groups,
+    filters)."""
+
+    _op = staticmethod(ops.conv2d)
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: Any = 1, groups: int = 1,
+                 activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, **kwargs)
+        cls = type(self).__name__
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"{cls}: filters must be a positive integer, got {filters!r}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"{cls}: groups must be a positive integer, got {groups!r}")
+        self.filters, self.groups = int(filters), int(groups)
+        if self.filters % self.groups:
+            raise ValueError(f"{cls}: filters ({self.filters}) must be divisible by groups "
+                             f"({self.groups})")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def _check_channels(self, c: int, shape: tuple) -> None:
+        if c % self.groups:
+            raise ValueError(f"{type(self).__name__} '{self.name}' with groups={self.groups} "
+                             f"needs input channels divisible by {self.groups}, got {c} (input "
+                             f"shape {shape})")
+
+    def build(self, input_shape: Any) -> None:
+        c = int(input_shape[-1])
+        self._in_channels = c
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, c // self.groups,
+                                                 self.filters),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
+                           padding=self.padding, dilation_rate=self.dilation_rate,
+                           groups=self.groups)
+        return self._act(y)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        return (shape[0], *self._spatial_out(shape), self.filters)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        per_out = int(np.prod(self.kernel_size)) * (int(input_shape[-1]) // self.groups)
+        return known_prod(output_shape[1:-1]) * per_out * self.filters
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, **self._geometry_config(),
+                "groups": self.groups,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (batch, steps, channels); ``padding`` may also be "causal" (all
+    padding before the sequence, so output t sees only inputs <= t)."""
+
+    rank = 1
+    paddings = ("valid", "same", "causal")
+    _op = staticmethod(ops.conv1d)
+
+
+class Conv2D(_Conv):
+    """2-D convolution over (batch, height, width, channels); kernel (KH, KW, C_in/groups,
+    filters)."""
+
+    rank = 2
+    _op = staticmethod(ops.conv2d)
+
+
+class Conv3D(_Conv):
+    """3-D convolution over (batch, depth, height, width, channels)."""
+
+    rank = 3
+    _op = staticmethod(ops.conv3d)
+
+
+# ----- depthwise and separable --------------------------------------------------------------
+class DepthwiseConv2D(_WindowConv):
+    """Each input channel c convolved with its own ``depth_multiplier`` filters; output
+    channel c*depth_multiplier + m. Kernel (KH, KW, C_in, depth_multiplier)."""
+
+    rank = 2
+
+    def __init__(self, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 depth_multiplier: int = 1, data_format: str | None = None,
+                 dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
+                 depthwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 depthwise_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, **kwargs)
+        if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier,
+                                                                 (int, np.integer))
+                or depth_multiplier < 1):
+            raise ValueError(f"{type(self).__name__}: depth_multiplier must be a positive "
+                             f"integer, got {depth_multiplier!r}")
+        self.depth_multiplier = int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape: Any) -> None:
+        c = int(input_shape[-1])
+        self._in_channels = c
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, c, self.depth_multiplier),
+                                      self.depthwise_initializer, self.depthwise_regularizer)
+        self.bias = self.add_weight("bias", (c * self.depth_multiplier,),
+                                    self.bias_initializer, self.bias_regularizer
+                                    ) if self.use_bias else None
+
+    @property
+    def depthwise_kernel(self) -> Tensor:
+        return self.kernel
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        y = ops.depthwise_conv2d(inputs, self.kernel, self.bias, strides=self.strides,
+                                 padding=self.padding, dilation_rate=self.dilation_rate)
+        return self._act(y)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        spatial = self._spatial_out(shape)
+        c = shape[-1]
+        return (shape[0], *spatial, None if c is None else int(c) * self.depth_multiplier)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        return (known_prod(output_shape[1:-1]) * int(np.prod(self.kernel_size))
+                * int(input_shape[-1]) * self.depth_multiplier)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._geometry_config(),
+                "depth_multiplier": self.depth_multiplier,
+                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class SeparableConv2D(_WindowConv):
+    """Depthwise convolution (kernel (KH, KW, C_in, M), no bias) then a pointwise 1x1
+    convolution (kernel (1, 1, C_in*M, filters)) plus bias."""
+
+    rank = 2
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: Any = 1,
+                 depth_multiplier: int = 1, activation: Any = None, use_bias: bool = True,
+                 depthwise_initializer: Any = "glorot_uniform",
+                 pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 depthwise_regularizer: Any = None, pointwise_regularizer: Any = None,
+                 bias_regularizer: Any = None, **kwargs: Any):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, **kwargs)
+        cls = type(self).__name__
+        if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
+            raise ValueError(f"{cls}: filters must be a positive integer, got {filters!r}")
+        if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier,
+                                                                 (int, np.integer))
+                or depth_multiplier < 1):
+            raise ValueError(f"{cls}: depth_multiplier must be a positive integer, got "
+                             f"{depth_multiplier!r}")
+        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape: Any) -> None:
+        c = int(input_shape[-1])
+        self._in_channels = c
+        m = self.depth_multiplier
+        self.depthwise_kernel = self.add_weight(
+            "depthwise_kernel", (*self.kernel_size, c, m), self.depthwise_initializer,
+            self.depthwise_regularizer)
+        self.pointwise_kernel = self.add_weight(
+            "pointwise_kernel", (1, 1, c * m, self.filters), self.pointwise_initializer,
+            self.pointwise_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        y = ops.separable_conv2d(inputs, self.depthwise_kernel, self.pointwise_kernel,
+                                 self.bias, strides=self.strides, padding=self.padding,
+                                 dilation_rate=self.dilation_rate)
+        return self._act(y)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        return (shape[0], *self._spatial_out(shape), self.filters)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        mid = int(input_shape[-1]) * self.depth_multiplier
+        per_pixel = int(np.prod(self.kernel_size)) * mid + mid * self.filters
+        return known_prod(output_shape[1:-1]) * per_pixel
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters, **self._geometry_config(),
+                "depth_multiplier": self.depth_multiplier,
+                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+                "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+                "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+# ----- transposed convolutions ---------------------------------------------------------------
+class _ConvTranspose(_Conv):
+    """Transposed convolution (the input gradient of a convolution); kernel (*K, filters, C_in).
+
+    Output length per axis (Keras): "valid" W*S + max(E - S, 0), "same" W*S, with E = D*(K-1)+1;
+    with ``output_padding`` p: (W-1)*S + E + p ("valid") or (W-1)*S + E - 2*(E//2) + p ("same").
+    """
+
+    _op = staticmethod(ops.conv2d_transpose)
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 output_padding: Any = None, data_format: str | None = None,
+                 dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1,
+                         activation, use_bias, kernel_initializer, bias_initializer,
+                         kernel_regularizer, bias_regularizer, **kwargs)
+        cls = type(self).__name__
+        if output_padding is None:
+            self.output_padding = None
+        else:
+            self.output_padding = tuple_arg(cls, output_padding, self.rank, "output_padding",
+                                            minimum=0)
+            for p, s, d in zip(self.output_padding, self.strides, self.dilation_rate,
+                               strict=True):
+                if p >= max(s, d):
+                    raise ValueError(f"{cls}: output_padding {self.output_padding} must be "
+                                     f"smaller than the strides {self.strides} (or the "
+                                     f"dilation_rate {self.dilation_rate}) on every axis")
+
+    def build(self, input_shape: Any) -> None:
+        c = int(input_shape[-1])
+        self._in_channels = c
+        self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
+                                    self.bias_regularizer) if self.use_bias else None
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
+                           padding=self.padding, output_padding=self.output_padding,
+                           dilation_rate=self.dilation_rate)
+        return self._act(y)
+
+    def _spatial_out(self, shape: tuple) -> list[int | None]:
+        check_rank(self, shape, self.rank)
+        out: list[int | None] = []
+        for a, (k, s, d) in enumerate(zip(self.kernel_size, self.strides, self.dilation_rate,
+                                          strict=True)):
+            w = shape[1 + a]
+            if w is None:
+                out.append(None)
+                continue
+            p = None if self.output_padding is None else (self.output_padding[a],)
+            try:
+                sizes, _ = conv_transpose_geometry((int(w),), (k,), (s,), self.padding, p, (d,))
+            except ValueError as e:
+                raise ValueError(f"{type(self).__name__} '{self.name}': spatial axis {a} of "
+                                 f"input shape {shape}: {e}") from None
+            out.append(int(sizes[0]))
+        return out
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        return (known_prod(input_shape[1:-1]) * int(np.prod(self.kernel_size))
+                * int(input_shape[-1]) * self.filters)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("groups", None)
+        cfg["output_padding"] = None if self.output_padding is None else list(
+            self.output_padding)
+        return cfg
+
+
+class Conv1DTranspose(_ConvTranspose):
+    """Transposed 1-D convolution: (batch, steps, C_in) -> (batch, steps', filters)."""
+
+    rank = 1
+    _op = staticmethod(ops.conv1d_transpose)
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-D convolution (upsampling "deconvolution"); kernel (KH, KW, filters, C_in)."""
+
+    rank = 2
+    _op = staticmethod(ops.conv2d_transpose)
+
+
+class Conv3DTranspose(_ConvTranspose):
+    """Transposed 3-D convolution; kernel (KD, KH, KW, filters, C_in)."""
+
+    rank = 3
+    _op = staticmethod(ops.conv3d_transpose)

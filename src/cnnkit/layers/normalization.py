@@ -1,0 +1,141 @@
+"""BatchNormalization (Keras semantics), channels-last.
+
+y = gamma * (x - mean) / sqrt(var + epsilon) + beta per channel (the ``axis`` kept).
+
+- training=True: mean/var are the batch statistics (biased variance) over every other axis, and
+  the moving statistics move in place: moving = momentum * moving + (1 - momentum) * batch.
+- training=False: mean/var are the moving statistics.
+- A layer with ``trainable=False`` always runs in inference mode, even with training=True
+  (Keras: frozen BN layers keep their statistics during fine-tuning).
+
+Weights, in Keras' order: gamma (if ``scale``), beta (if ``center``) - trainable - then
+moving_mean and moving_variance (non-trainable), so ``count_params`` is 4*C with both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import initializers, ops, regularizers
+from ..autograd import Tensor
+from .base import Layer, channels_error
+from .conv import default_name, single_shape
+
+__all__ = ["BatchNormalization"]
+
+
+class BatchNormalization(Layer):
+    """Normalise each channel with batch (training) or moving (inference) statistics.
+
+    Args:
+        axis: the channel axis (or list of axes) kept; -1 for channels-last.
+        momentum: moving-average momentum (Keras 0.99; PyTorch's momentum is 1 - this).
+        epsilon: added to the variance (Keras 1e-3).
+        center, scale: learn beta / gamma.
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+        moving_variance_initializer, beta_regularizer, gamma_regularizer: as in Keras.
+    """
+
+    def __init__(self, axis: int | Sequence[int] = -1, momentum: float = 0.99,
+                 epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 moving_mean_initializer: Any = "zeros",
+                 moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
+                 gamma_regularizer: Any = None, **kwargs: Any):
+        super().__init__(**default_name(self, kwargs))
+        if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
+            self.axis: int | tuple[int, ...] = int(axis)
+        elif (isinstance(axis, Sequence) and not isinstance(axis, str) and len(axis) > 0
+              and all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                      for a in axis)):
+            self.axis = tuple(int(a) for a in axis)
+        else:
+            raise ValueError(f"BatchNormalization: axis must be an int or a non-empty list of "
+                             f"ints, got {axis!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"BatchNormalization: momentum must be in [0, 1], got {momentum}")
+        if not float(epsilon) > 0.0:
+            raise ValueError(f"BatchNormalization: epsilon must be > 0, got {epsilon}")
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self._param_shape: tuple[int, ...] | None = None
+
+    def _axes(self, rank: int, shape: tuple) -> tuple[int, ...]:
+        axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+        for a in axes:
+            if not -rank <= a < rank:
+                raise ValueError(f"BatchNormalization '{self.name}': axis {self.axis} is out of "
+                                 f"range for inputs of rank {rank} (input shape {shape})")
+        norm = sorted({a % rank for a in axes})
+        if 0 in norm:
+            raise ValueError(f"BatchNormalization '{self.name}': axis {self.axis} includes the "
+                             f"batch axis (input shape {shape})")
+        return tuple(norm)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        shape = single_shape(self, input_shape)
+        if len(shape) < 2:
+            raise ValueError(f"BatchNormalization '{self.name}' expects inputs of rank >= 2 "
+                             f"(batch, ..., channels), got rank {len(shape)} (input shape "
+                             f"{shape})")
+        sizes = tuple(shape[a] for a in self._axes(len(shape), shape))
+        if any(s is None for s in sizes):
+            raise ValueError(f"BatchNormalization '{self.name}' needs a known size on axis "
+                             f"{self.axis}, got input shape {shape}")
+        if self.built and self._param_shape is not None and sizes != self._param_shape:
+            expected = self._param_shape[0] if len(sizes) == 1 else self._param_shape
+            got = sizes[0] if len(sizes) == 1 else sizes
+            raise channels_error(self, expected, got, shape)
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape)
+        pshape = tuple(int(shape[a]) for a in self._axes(len(shape), shape))
+        self._param_shape = pshape
+        self.gamma = self.add_weight("gamma", pshape, self.gamma_initializer,
+                                     self.gamma_regularizer) if self.scale else None
+        self.beta = self.add_weight("beta", pshape, self.beta_initializer,
+                                    self.beta_regularizer) if self.center else None
+        self.moving_mean = self.add_weight("moving_mean", pshape, self.moving_mean_initializer,
+                                           trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", pshape,
+                                               self.moving_variance_initializer,
+                                               trainable=False)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        use_batch_stats = bool(training) and self.trainable
+        return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
+                              self.moving_variance, training=use_batch_stats,
+                              momentum=self.momentum, epsilon=self.epsilon,
+                              axis=self.axis if isinstance(self.axis, int) else list(self.axis))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return tuple(input_shape)
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        """One multiply-add per element (the inference form folds to x * a + b)."""
+        rest = input_shape[1:]
+        if any(d is None for d in rest):
+            return 0
+        return int(np.prod([int(d) for d in rest], dtype=np.int64))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(),
+                "axis": self.axis if isinstance(self.axis, int) else list(self.axis),
+                "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(
+                    self.moving_variance_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}

@@ -1,0 +1,187 @@
+"""Pooling layers (Keras names and arguments), channels-last.
+
+MaxPooling*/AveragePooling* slide a ``pool_size`` window with ``strides`` (default: the pool
+size) over every spatial axis; "same" padding gives ceil(W/S) outputs with any odd extra cell of
+padding at the end, and average pooling leaves padded cells out of the count (Keras).
+Global*Pooling* reduce all spatial axes: (batch, *spatial, C) -> (batch, C), or
+(batch, 1, ..., 1, C) with ``keepdims``. Pooling has no weights; ``compute_macs`` is 0 (no
+multiply-adds with weights).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ops
+from ..autograd import Tensor
+from .base import Layer
+from .conv import (
+    check_data_format,
+    check_padding_mode,
+    check_rank,
+    default_name,
+    single_shape,
+    tuple_arg,
+    window_length,
+)
+
+__all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+           "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
+           "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
+           "GlobalMaxPooling2D", "GlobalMaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D",
+           "AvgPool1D", "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D",
+           "GlobalAvgPool3D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPool3D"]
+
+
+class _Pooling(Layer):
+    rank = 2
+    _op = staticmethod(ops.max_pool2d)
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**default_name(self, kwargs))
+        cls = type(self).__name__
+        check_data_format(cls, data_format)
+        self.pool_size = tuple_arg(cls, pool_size, self.rank, "pool_size")
+        self.strides = self.pool_size if strides is None else tuple_arg(
+            cls, strides, self.rank, "strides")
+        self.padding = check_padding_mode(cls, padding, ("valid", "same"))
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        spatial = [window_length(self, shape, a, p, s, 1, self.padding, "pool window")
+                   for a, (p, s) in enumerate(zip(self.pool_size, self.strides, strict=True))]
+        return (shape[0], *spatial, shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "data_format": "channels_last"}
+
+
+class MaxPooling1D(_Pooling):
+    """Max over windows of ``pool_size`` steps of (batch, steps, channels)."""
+
+    rank = 1
+    _op = staticmethod(ops.max_pool1d)
+
+
+class MaxPooling2D(_Pooling):
+    """Max over ``pool_size`` windows of (batch, height, width, channels)."""
+
+    rank = 2
+    _op = staticmethod(ops.max_pool2d)
+
+
+class MaxPooling3D(_Pooling):
+    """Max over ``pool_size`` windows of (batch, depth, height, width, channels)."""
+
+    rank = 3
+    _op = staticmethod(ops.max_pool3d)
+
+
+class AveragePooling1D(_Pooling):
+    """Mean over windows of ``pool_size`` steps (padded cells not counted)."""
+
+    rank = 1
+    _op = staticmethod(ops.avg_pool1d)
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over ``pool_size`` windows of images (padded cells not counted)."""
+
+    rank = 2
+    _op = staticmethod(ops.avg_pool2d)
+
+
+class AveragePooling3D(_Pooling):
+    """Mean over ``pool_size`` windows of volumes (padded cells not counted)."""
+
+    rank = 3
+    _op = staticmethod(ops.avg_pool3d)
+
+
+class _GlobalPooling(Layer):
+    rank = 2
+    _op = staticmethod(ops.global_average_pool)
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**default_name(self, kwargs))
+        check_data_format(type(self).__name__, data_format)
+        self.keepdims = bool(keepdims)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        if self.keepdims:
+            return (shape[0], *(1,) * self.rank, shape[-1])
+        return (shape[0], shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return type(self)._op(inputs, keepdims=self.keepdims)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": "channels_last",
+                "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over the steps: (batch, steps, C) -> (batch, C)."""
+
+    rank = 1
+    _op = staticmethod(ops.global_average_pool)
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over height and width: (batch, H, W, C) -> (batch, C)."""
+
+    rank = 2
+    _op = staticmethod(ops.global_average_pool)
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    """Mean over depth, height and width: (batch, D, H, W, C) -> (batch, C)."""
+
+    rank = 3
+    _op = staticmethod(ops.global_average_pool)
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Max over the steps: (batch, steps, C) -> (batch, C)."""
+
+    rank = 1
+    _op = staticmethod(ops.global_max_pool)
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Max over height and width: (batch, H, W, C) -> (batch, C)."""
+
+    rank = 2
+    _op = staticmethod(ops.global_max_pool)
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    """Max over depth, height and width: (batch, D, H, W, C) -> (batch, C)."""
+
+    rank = 3
+    _op = staticmethod(ops.global_max_pool)
+
+
+# Keras aliases
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (GlobalAveragePooling1D,
+                                                     GlobalAveragePooling2D,
+                                                     GlobalAveragePooling3D)
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = (GlobalMaxPooling1D, GlobalMaxPooling2D,
+                                                     GlobalMaxPooling3D)

@@ -1,0 +1,266 @@
+"""Spatial reshaping layers (Keras): UpSampling, ZeroPadding and Cropping in 1, 2 and 3 D.
+
+- UpSampling*: repeat each cell ``size`` times per spatial axis ("nearest"); UpSampling2D can
+  also interpolate ("bilinear", half-pixel centres, no antialias: torch ``interpolate(...,
+  align_corners=False)``).
+- ZeroPadding*: add zeros before/after each spatial axis.
+- Cropping*: remove cells before/after each spatial axis (at least one must remain).
+
+``padding``/``cropping`` take Keras' forms: an int (every side), one int per spatial axis
+(symmetric; for the 1-D layers a pair of ints is (before, after)), or one (before, after) pair
+per spatial axis. No weights; ``compute_macs`` is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import ops
+from ..autograd import Tensor
+from .base import Layer
+from .conv import check_data_format, check_rank, default_name, single_shape, tuple_arg
+
+__all__ = ["UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
+           "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"]
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _pairs(cls: str, name: str, value: Any, k: int) -> tuple[tuple[int, int], ...]:
+    """Keras' padding/cropping forms as one (before, after) pair per spatial axis."""
+    err = ValueError(f"{cls}: {name} must be an int, {'a pair of ints' if k == 1 else f'{k} ints'}"
+                     f" or {k} (before, after) pair{'s' if k > 1 else ''} of ints, got {value!r}")
+    if _is_int(value):
+        pairs = [(int(value), int(value))] * k
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        if k == 1 and len(value) == 2 and all(_is_int(v) for v in value):
+            pairs = [(int(value[0]), int(value[1]))]
+        elif len(value) == k:
+            pairs = []
+            for p in value:
+                if _is_int(p):
+                    pairs.append((int(p), int(p)))
+                elif (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
+                      and all(_is_int(v) for v in p)):
+                    pairs.append((int(p[0]), int(p[1])))
+                else:
+                    raise err
+        else:
+            raise err
+    else:
+        raise err
+    if any(v < 0 for p in pairs for v in p):
+        raise ValueError(f"{cls}: {name} must be >= 0, got {value!r}")
+    return tuple(pairs)
+
+
+def _pairs_config(pairs: tuple[tuple[int, int], ...]) -> list:
+    if len(pairs) == 1:
+        return list(pairs[0])
+    return [list(p) for p in pairs]
+
+
+class _Spatial(Layer):
+    """Base: a single channels-last input of rank ``rank + 2``."""
+
+    rank = 2
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**default_name(self, kwargs))
+        check_data_format(type(self).__name__, data_format)
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+
+class _UpSampling(_Spatial):
+    _op = staticmethod(ops.upsampling2d)
+    interpolations: tuple[str, ...] = ("nearest",)
+
+    def __init__(self, size: Any = 2, data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs: Any):
+        super().__init__(data_format, **kwargs)
+        cls = type(self).__name__
+        self.size = tuple_arg(cls, size, self.rank, "size")
+        if interpolation not in self.interpolations:
+            raise ValueError(f"{cls}: interpolation must be one of {self.interpolations}, got "
+                             f"{interpolation!r}")
+        self.interpolation = interpolation
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        spatial = [None if d is None else int(d) * s
+                   for d, s in zip(shape[1:-1], self.size, strict=True)]
+        return (shape[0], *spatial, shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        size = self.size[0] if self.rank == 1 else self.size
+        return type(self)._op(inputs, size, self.interpolation)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(),
+               "size": self.size[0] if self.rank == 1 else list(self.size)}
+        if self.rank > 1:
+            cfg["data_format"] = "channels_last"
+        if len(self.interpolations) > 1:
+            cfg["interpolation"] = self.interpolation
+        return cfg
+
+
+class UpSampling1D(_UpSampling):
+    """Repeat each step ``size`` times: (batch, steps, C) -> (batch, steps*size, C)."""
+
+    rank = 1
+    _op = staticmethod(ops.upsampling1d)
+
+    def __init__(self, size: int = 2, **kwargs: Any):
+        super().__init__(size, None, "nearest", **kwargs)
+
+
+class UpSampling2D(_UpSampling):
+    """Upsample rows and columns by ``size``; "nearest" repeats, "bilinear" interpolates."""
+
+    rank = 2
+    _op = staticmethod(ops.upsampling2d)
+    interpolations = ("nearest", "bilinear")
+
+    def __init__(self, size: Any = (2, 2), data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs: Any):
+        super().__init__(size, data_format, interpolation, **kwargs)
+
+
+class UpSampling3D(_UpSampling):
+    """Repeat each cell of a volume ``size`` times per spatial axis."""
+
+    rank = 3
+    _op = staticmethod(ops.upsampling3d)
+
+    def __init__(self, size: Any = (2, 2, 2), data_format: str | None = None, **kwargs: Any):
+        super().__init__(size, data_format, "nearest", **kwargs)
+
+
+class _ZeroPadding(_Spatial):
+    _op = staticmethod(ops.zero_padding2d)
+
+    def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
+        super().__init__(data_format, **kwargs)
+        self.padding = _pairs(type(self).__name__, "padding", padding, self.rank)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        spatial = [None if d is None else int(d) + b + a
+                   for d, (b, a) in zip(shape[1:-1], self.padding, strict=True)]
+        return (shape[0], *spatial, shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return type(self)._op(inputs, self.padding)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(), "padding": _pairs_config(self.padding)}
+        if self.rank > 1:
+            cfg["data_format"] = "channels_last"
+        return cfg
+
+
+class ZeroPadding1D(_ZeroPadding):
+    """Zeros before/after the steps of (batch, steps, C); ``padding`` int or (before, after)."""
+
+    rank = 1
+    _op = staticmethod(ops.zero_padding1d)
+
+    def __init__(self, padding: Any = 1, **kwargs: Any):
+        super().__init__(padding, None, **kwargs)
+
+
+class ZeroPadding2D(_ZeroPadding):
+    """Rows and columns of zeros around (batch, H, W, C); ``padding`` int, (h, w) or
+    ((top, bottom), (left, right))."""
+
+    rank = 2
+    _op = staticmethod(ops.zero_padding2d)
+
+    def __init__(self, padding: Any = (1, 1), data_format: str | None = None, **kwargs: Any):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding3D(_ZeroPadding):
+    """Zeros around the spatial axes of (batch, D, H, W, C)."""
+
+    rank = 3
+    _op = staticmethod(ops.zero_padding3d)
+
+    def __init__(self, padding: Any = (1, 1, 1), data_format: str | None = None,
+                 **kwargs: Any):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class _Cropping(_Spatial):
+    _op = staticmethod(ops.cropping2d)
+
+    def __init__(self, cropping: Any = 1, data_format: str | None = None, **kwargs: Any):
+        super().__init__(data_format, **kwargs)
+        self.cropping = _pairs(type(self).__name__, "cropping", cropping, self.rank)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        check_rank(self, shape, self.rank)
+        spatial: list[int | None] = []
+        for axis, (d, (b, a)) in enumerate(zip(shape[1:-1], self.cropping, strict=True)):
+            if d is None:
+                spatial.append(None)
+                continue
+            if b + a >= int(d):
+                raise ValueError(f"{type(self).__name__} '{self.name}': cropping {(b, a)} "
+                                 f"removes {b + a} of the {d} cells of spatial axis {axis} "
+                                 f"(input shape {shape}); at least one must remain")
+            spatial.append(int(d) - b - a)
+        return (shape[0], *spatial, shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return type(self)._op(inputs, self.cropping)
+
+    def get_config(self) -> dict:
+        cfg = {**super().get_config(), "cropping": _pairs_config(self.cropping)}
+        if self.rank > 1:
+            cfg["data_format"] = "channels_last"
+        return cfg
+
+
+class Cropping1D(_Cropping):
+    """Remove steps at the start and end of (batch, steps, C); ``cropping`` (start, end)."""
+
+    rank = 1
+    _op = staticmethod(ops.cropping1d)
+
+    def __init__(self, cropping: Any = (1, 1), **kwargs: Any):
+        super().__init__(cropping, None, **kwargs)
+
+
+class Cropping2D(_Cropping):
+    """Remove rows and columns at the borders of (batch, H, W, C); ``cropping`` int, (h, w) or
+    ((top, bottom), (left, right))."""
+
+    rank = 2
+    _op = staticmethod(ops.cropping2d)
+
+    def __init__(self, cropping: Any = ((0, 0), (0, 0)), data_format: str | None = None,
+                 **kwargs: Any):
+        super().__init__(cropping, data_format, **kwargs)
+
+
+class Cropping3D(_Cropping):
+    """Remove cells at the borders of the spatial axes of (batch, D, H, W, C)."""
+
+    rank = 3
+    _op = staticmethod(ops.cropping3d)
+
+    def __init__(self, cropping: Any = ((1, 1), (1, 1), (1, 1)),
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(cropping, data_format, **kwargs)
