@@ -32,7 +32,7 @@ def unique_name(base: str) -> str:
 
 def snake_case(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 class KerasTensor:
@@ -245,11 +245,24 @@ class Layer:
         if _is_symbolic(inputs):
             return self._call_symbolic(inputs, kwargs)
         if isinstance(inputs, (list, tuple)):
-            inputs = [as_tensor(v) for v in inputs]
+            inputs = [self._cast_input(v) for v in inputs]
         else:
-            inputs = as_tensor(inputs)
+            inputs = self._cast_input(inputs)
         self._maybe_build(_shape_of(inputs))
         return self.call(inputs, training=bool(training), **kwargs)
+
+    def _cast_input(self, x: Any) -> Tensor:
+        """Floating arrays are cast to the layer's dtype (as Keras); Tensors that record a
+        graph and non-floating arrays pass unchanged."""
+        if isinstance(x, Tensor):
+            if x.requires_grad or x.dtype == self.dtype or not np.issubdtype(x.dtype,
+                                                                             np.floating):
+                return x
+            return Tensor(x.data.astype(self.dtype))
+        arr = np.asarray(x)
+        if np.issubdtype(arr.dtype, np.floating) and arr.dtype != self.dtype:
+            arr = arr.astype(self.dtype)
+        return Tensor(arr)
 
     def _call_symbolic(self, inputs: Any, kwargs: dict) -> Any:
         shapes = _shape_of(inputs)

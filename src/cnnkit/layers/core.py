@@ -90,6 +90,8 @@ class Dense(Layer):
         return (*tuple(input_shape)[:-1], self.units)
 
     def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        if any(d is None for d in input_shape[1:]):
+            return 0
         lead = int(np.prod([d for d in input_shape[1:-1]], dtype=np.int64))
         return lead * int(input_shape[-1]) * self.units
 
@@ -122,6 +124,8 @@ class Reshape(Layer):
         self.target_shape = tuple(int(d) for d in target_shape)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        if any(d is None for d in input_shape[1:]):
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
         size = int(np.prod(input_shape[1:], dtype=np.int64))
         known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
         shape = tuple(size // known if d == -1 else d for d in self.target_shape)
