@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import initializers, regularizers
 from .. import random as crandom
-from ..autograd import Tensor, as_tensor
+from ..autograd import Tensor
 
 Shape = tuple[int | None, ...]
 

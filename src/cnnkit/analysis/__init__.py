@@ -1,0 +1,1 @@
+"""Analysis tools: plots of training curves and confusion matrices (matplotlib, optional)."""
