@@ -82,7 +82,7 @@ def download(spec: IdxSet, dest: Path) -> None:
         errors = []
         for base in spec.urls:
             url = f"{base.rstrip('/')}/{stem}.gz"
-            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=dest)
+            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".gz", dir=dest)
             try:
                 with urllib.request.urlopen(url, timeout=30) as r, os.fdopen(fd, "wb") as f:
                     shutil.copyfileobj(r, f)
