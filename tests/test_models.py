@@ -382,3 +382,22 @@ def test_history_csv_and_early_stopping(tmp_path):
     lines = log.read_text().strip().splitlines()
     assert lines[0].split(",")[0] == "epoch" and len(lines) == 3
     assert json.loads(json.dumps(h.history))
+
+
+def test_sample_and_class_weights_scale_the_loss():
+    """Keras weighting: loss = sum_i w_i * l_i / N; class_weight maps labels to w_i."""
+    cnnkit.random.seed(4)
+    m = Sequential([layers.Input((3,)), layers.Dense(2)])
+    m.compile(optimizers.SGD(learning_rate=0.0),
+              losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.standard_normal((6, 3)).astype(np.float32)
+    y = np.array([0, 1, 1, 0, 1, 0])
+    logits = m.predict(x).astype(np.float64)
+    per = np.log(np.exp(logits).sum(1)) - logits[np.arange(6), y]  # closed-form CE per sample
+    w = np.array([1.0, 2.0, 0.0, 1.0, 3.0, 0.5])
+    got = m.train_on_batch(x, y, sample_weight=w)["loss"]
+    np.testing.assert_allclose(got, (w * per).sum() / 6, rtol=1e-5)
+    got = m.train_on_batch(x, y, class_weight={0: 1.0, 1: 4.0})["loss"]
+    np.testing.assert_allclose(got, (np.where(y == 1, 4.0, 1.0) * per).sum() / 6, rtol=1e-5)
+    h = m.fit(x, y, sample_weight=w, epochs=1, batch_size=6, verbose=0)
+    np.testing.assert_allclose(h.history["loss"][0], (w * per).sum() / 6, rtol=1e-5)
