@@ -400,14 +400,32 @@ class TrainingMixin:
             xs = _as_array_list(x)
             self._check_batch(xs, None)
         outs: list[list[np.ndarray]] = []
-        with no_grad():
-            for idx in self._batches(len(xs[0]), batch_size):
-                o = self(self._model_input([a[idx] for a in xs]), training=False)
-                outs.append([t.data for t in self._split_outputs(o)])
+        if not self.built and len(xs[0]):
+            with no_grad():  # a model without an input shape builds on its first batch
+                self(self._model_input([a[:1] for a in xs]), training=False)
+        engine = self._inference_engine()
+        for idx in self._batches(len(xs[0]), batch_size):
+            self.check_input_shape(xs[0][idx].shape if len(xs) == 1 else
+                                   [a[idx].shape for a in xs])
+            o = engine(self._model_input([a[idx] for a in xs]))
+            outs.append(o if isinstance(o, list) else [o])
         if not outs:
             raise ValueError("predict() got no samples")
         result = [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
         return result[0] if len(result) == 1 else result
+
+    def _inference_engine(self) -> Any:
+        """The compiled inference plan (built on first use; the layer list is fixed by then)."""
+        from ..deploy import InferenceEngine
+
+        key = tuple(id(la) for la in self.layers)
+        cached = getattr(self, "_engine_cache", None)
+        if cached is None or cached[0] != key:
+            if not self.built:
+                raise ValueError(f"model '{self.name}' is not built: call it on data or give "
+                                 f"it an input shape first")
+            cached = self._engine_cache = (key, InferenceEngine(self))
+        return cached[1]
 
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(x, batch_size=len(_as_array_list(x)[0]))

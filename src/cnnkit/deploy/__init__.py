@@ -1,0 +1,5 @@
+"""Deployment: a thread-safe inference engine that runs a model as a plan of kernel calls."""
+
+from .engine import InferenceEngine, compile_layer
+
+__all__ = ["InferenceEngine", "compile_layer"]
