@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -220,9 +219,10 @@ def _loss_for(model: Any) -> Any:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
+    from .files import atomic_write
+
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(obj, indent=2, default=float))
 
 
 def _maybe_plot_history(history: dict, path: Path) -> None:

@@ -5,12 +5,12 @@ Figures are drawn with the non-interactive Agg backend and written atomically.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..files import atomic_write
 
 
 def _pyplot() -> Any:
@@ -25,10 +25,8 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Any) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
 
 
 def plot_history(history: dict[str, Sequence[float]], path: Any) -> None:

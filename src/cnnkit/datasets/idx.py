@@ -8,12 +8,12 @@ big-endian integer. Files ending in .gz are read and written gzip-compressed.
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..files import atomic_write
 
 _CODES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
           0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -71,16 +71,9 @@ def write_idx(path: Any, array: np.ndarray) -> None:
     """Write an array as an IDX file (gzip-compressed when the name ends in .gz), atomically."""
     path = Path(path)
     data = idx_bytes(array)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.suffix == ".gz":
-                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-                    f.write(data)
-            else:
-                raw.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+                f.write(data)
+        else:
+            raw.write(data)

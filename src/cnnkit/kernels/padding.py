@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 Pads = tuple[tuple[int, int], ...]
 
 
@@ -93,3 +95,37 @@ def output_size(size: int, kernel: int, stride: int, dilation: int, pad: tuple[i
             f"window of size {eff} (kernel {kernel}, dilation {dilation}) is larger than the "
             f"padded {what} size {padded} (size {size}, padding {pad}): output size would be <= 0")
     return (padded - eff) // stride + 1
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def side_pairs(owner: str, name: str, value: Any, k: int) -> tuple[tuple[int, int], ...]:
+    """Keras padding/cropping forms as one (before, after) pair per axis, all >= 0: an int
+    (all sides), k ints (symmetric per axis; for k = 1 a pair of ints is (before, after)),
+    or k (before, after) pairs."""
+    err = ValueError(f"{owner}: {name} must be an int, {k} ints or {k} (before, after) pairs "
+                     f"of ints, got {value!r}")
+    if _is_int(value):
+        pairs = [(int(value), int(value))] * k
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        if k == 1 and len(value) == 2 and all(_is_int(v) for v in value):
+            pairs = [(int(value[0]), int(value[1]))]
+        elif len(value) == k:
+            pairs = []
+            for p in value:
+                if _is_int(p):
+                    pairs.append((int(p), int(p)))
+                elif (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
+                      and all(_is_int(v) for v in p)):
+                    pairs.append((int(p[0]), int(p[1])))
+                else:
+                    raise err
+        else:
+            raise err
+    else:
+        raise err
+    if any(v < 0 for p in pairs for v in p):
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
+    return tuple(pairs)

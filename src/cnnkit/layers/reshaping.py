@@ -13,13 +13,13 @@ per spatial axis. No weights; ``compute_macs`` is 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import ops
 from ..autograd import Tensor
+from ..kernels.padding import side_pairs
 from .base import Layer
 from .conv import check_data_format, check_rank, default_name, single_shape, tuple_arg
 
@@ -29,34 +29,6 @@ __all__ = ["UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "Zer
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _pairs(cls: str, name: str, value: Any, k: int) -> tuple[tuple[int, int], ...]:
-    """Keras' padding/cropping forms as one (before, after) pair per spatial axis."""
-    err = ValueError(f"{cls}: {name} must be an int, {'a pair of ints' if k == 1 else f'{k} ints'}"
-                     f" or {k} (before, after) pair{'s' if k > 1 else ''} of ints, got {value!r}")
-    if _is_int(value):
-        pairs = [(int(value), int(value))] * k
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        if k == 1 and len(value) == 2 and all(_is_int(v) for v in value):
-            pairs = [(int(value[0]), int(value[1]))]
-        elif len(value) == k:
-            pairs = []
-            for p in value:
-                if _is_int(p):
-                    pairs.append((int(p), int(p)))
-                elif (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-                      and all(_is_int(v) for v in p)):
-                    pairs.append((int(p[0]), int(p[1])))
-                else:
-                    raise err
-        else:
-            raise err
-    else:
-        raise err
-    if any(v < 0 for p in pairs for v in p):
-        raise ValueError(f"{cls}: {name} must be >= 0, got {value!r}")
-    return tuple(pairs)
 
 
 def _pairs_config(pairs: tuple[tuple[int, int], ...]) -> list:
@@ -150,7 +122,7 @@ class _ZeroPadding(_Spatial):
 
     def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
         super().__init__(data_format, **kwargs)
-        self.padding = _pairs(type(self).__name__, "padding", padding, self.rank)
+        self.padding = side_pairs(type(self).__name__, "padding", padding, self.rank)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = single_shape(self, input_shape)
@@ -206,7 +178,7 @@ class _Cropping(_Spatial):
 
     def __init__(self, cropping: Any = 1, data_format: str | None = None, **kwargs: Any):
         super().__init__(data_format, **kwargs)
-        self.cropping = _pairs(type(self).__name__, "cropping", cropping, self.rank)
+        self.cropping = side_pairs(type(self).__name__, "cropping", cropping, self.rank)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = single_shape(self, input_shape)

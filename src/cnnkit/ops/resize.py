@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels import resize as K
+from ..kernels.padding import side_pairs
 from ._core import Tensor, check_rank, floating, record
 
 __all__ = ["upsampling1d", "upsampling2d", "upsampling3d", "resize", "zero_padding1d",
@@ -195,39 +196,10 @@ def _resize(op: str, x: Tensor, out_sizes: Sequence[int], factors: Sequence[floa
     return record(z, (x,), lambda g: (K.resize_backward(g, plans),), op)
 
 
-def _pairs(op: str, name: str, value: Any, k: int) -> tuple[tuple[int, int], ...]:
-    """Keras forms: int (all sides); k ints (symmetric per axis; for k = 1 a pair of ints is
-    (before, after)); k (before, after) pairs. All >= 0."""
-    err = (f"{op}: {name} must be an int, {k} ints or {k} (before, after) pairs of ints, "
-           f"got {value!r}")
-    if _is_int(value):
-        pairs = [(int(value), int(value))] * k
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        if k == 1 and len(value) == 2 and all(_is_int(v) for v in value):
-            pairs = [(int(value[0]), int(value[1]))]
-        elif len(value) == k:
-            pairs = []
-            for p in value:
-                if _is_int(p):
-                    pairs.append((int(p), int(p)))
-                elif (isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-                      and all(_is_int(v) for v in p)):
-                    pairs.append((int(p[0]), int(p[1])))
-                else:
-                    raise ValueError(err)
-        else:
-            raise ValueError(err)
-    else:
-        raise ValueError(err)
-    if any(v < 0 for p in pairs for v in p):
-        raise ValueError(f"{op}: {name} must be >= 0, got {value!r}")
-    return tuple(pairs)
-
-
 def _zero_padding(op: str, x: Any, padding: Any, k: int) -> Tensor:
     x = floating(x, "x")
     check_rank(op, "x", x, k + 2, _LAYOUTS[k])
-    pads = _pairs(op, "padding", padding, k)
+    pads = side_pairs(op, "padding", padding, k)
     return record(K.zero_pad_forward(x.data, pads), (x,),
                   lambda g: (K.zero_pad_backward(g, pads),), op)
 
@@ -250,7 +222,7 @@ def zero_padding3d(x: Any, padding: Any = (1, 1, 1)) -> Tensor:
 def _cropping(op: str, x: Any, cropping: Any, k: int) -> Tensor:
     x = floating(x, "x")
     check_rank(op, "x", x, k + 2, _LAYOUTS[k])
-    crops = _pairs(op, "cropping", cropping, k)
+    crops = side_pairs(op, "cropping", cropping, k)
     for axis, (n, (b, a)) in enumerate(zip(x.shape[1:-1], crops, strict=True)):
         if b + a >= n:
             raise ValueError(f"{op}: cropping {(b, a)} removes {b + a} of the {n} cells of "
