@@ -267,9 +267,9 @@ def test_unet_paper_size_and_training():
     assert paper.output_shape == (None, 64, 64, 2)
     del paper
     cnnkit.random.seed(0)
-    model = zoo.get("unet", input_shape=(32, 32, 3), classes=3, depth=2, base_filters=4,
+    model = zoo.get("unet", input_shape=(32, 32, 3), classes=3, depth=2, base_filters=8,
                     batch_norm=True)
-    assert count_params(model, include_moving_stats=False) == unet_params(3, 3, 2, 4, bn=True)
+    assert count_params(model, include_moving_stats=False) == unet_params(3, 3, 2, 8, bn=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 32, 32, 3)).astype(np.float32)
     y = (x[..., 0] > 0).astype(np.int64) + (x[..., 1] > 0.5)  # a per-pixel function of x

@@ -29,12 +29,12 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
 
 def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float
                       ) -> np.ndarray:
-    out = rng.standard_normal(shape)
-    bad = np.abs(out) > 2
-    while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(out) > 2
-    return out * std
+    out = rng.standard_normal(shape, dtype=np.float32).reshape(-1)
+    idx = np.flatnonzero(np.abs(out) > 2)
+    while idx.size:  # redraw only the values that fell outside two standard deviations
+        out[idx] = rng.standard_normal(idx.size, dtype=np.float32)
+        idx = idx[np.abs(out[idx]) > 2]
+    return out.reshape(shape) * np.float32(std)
 
 
 class Initializer:
@@ -125,12 +125,12 @@ class VarianceScaling(Initializer):
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         var = self.scale / max(1.0, n)
         if self.distribution == "uniform":
-            lim = np.sqrt(3 * var)
-            out = rng.uniform(-lim, lim, shape)
+            lim = np.float32(np.sqrt(3 * var))
+            out = (rng.random(shape, dtype=np.float32) * 2 - 1) * lim
         elif self.distribution == "truncated_normal":
             out = _truncated_normal(rng, tuple(shape), np.sqrt(var) / _TRUNC_STD)
         else:
-            out = rng.standard_normal(shape) * np.sqrt(var)
+            out = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(var))
         return out.astype(dtype)
 
     def get_config(self):

@@ -4,7 +4,8 @@ safetensors (read and write), and PyTorch-to-cnnkit weight layouts."""
 from .safetensors import load_safetensors, save_safetensors
 from .torch_checkpoint import UnsafeCheckpointError, load_state_dict, load_torch_checkpoint
 from .torch_weights import convert_module, load_sequential_state_dict
+from .torchvision_names import load_torchvision_weights
 
 __all__ = ["load_torch_checkpoint", "load_state_dict", "UnsafeCheckpointError",
            "load_safetensors", "save_safetensors", "load_sequential_state_dict",
-           "convert_module"]
+           "convert_module", "load_torchvision_weights"]

@@ -59,7 +59,7 @@ def save_safetensors(tensors: dict[str, Any], path: Any,
     header: dict[str, Any] = {}
     chunks, offset = [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(np.asarray(tensors[name]))
+        a = np.require(np.asarray(tensors[name]), requirements="C")
         if a.dtype not in _NAMES:
             raise TypeError(f"tensor '{name}': safetensors cannot store dtype {a.dtype}")
         raw = a.astype(a.dtype.newbyteorder("<")).tobytes()

@@ -59,7 +59,9 @@ class Node:
 
     def __init__(self, layer: Layer, inputs: Any, outputs: Any, kwargs: dict):
         self.layer = layer
-        self.inputs = inputs  # a KerasTensor or a list of them, as passed
+        # a KerasTensor or a list of them, copied so later appends by the caller cannot
+        # change the graph
+        self.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else inputs
         self.outputs = outputs
         self.kwargs = kwargs
 

@@ -23,20 +23,27 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     """Every node between the inputs and ``outputs``, each after the nodes it reads from."""
     order: list[Node] = []
     seen: set[int] = set()
+    active: set[int] = set()  # nodes whose inputs are being visited: meeting one is a cycle
     stack: list[tuple[Node, bool]] = [(t.node, False) for t in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
+            active.discard(id(node))
             if id(node) not in seen:
                 seen.add(id(node))
                 order.append(node)
             continue
         if id(node) in seen:
             continue
+        if id(node) in active:
+            raise ValueError(f"the graph has a cycle through layer '{node.layer.name}'")
+        active.add(id(node))
         stack.append((node, True))
         for t in reversed(node.input_tensors):
             if t.node is None:
                 raise ValueError(f"{t} was not made by a layer call or Input()")
+            if id(t.node) in active:
+                raise ValueError(f"the graph has a cycle through layer '{t.node.layer.name}'")
             if id(t.node) not in seen:
                 stack.append((t.node, False))
     return order
