@@ -148,3 +148,16 @@ def test_summary_of_architecture(capsys):
     assert code == 0 and "Total params: 61,706" in out
     code, out, _ = run(["summary", "--list"], capsys)
     assert code == 0 and "mnist_cnn" in out.split()
+
+
+@pytest.mark.parametrize("kind", ["none", "light", "flip", "standard"])
+def test_every_augmentation_runs_and_keeps_shapes(kind):
+    from cnnkit.cli import augmentation
+
+    x = np.random.default_rng(0).integers(0, 255, (4, 28, 28, 1)).astype(np.float32)
+    aug = augmentation(kind, x.shape[1:])
+    if aug is None:
+        assert kind == "none"
+        return
+    out, y = aug(x, np.arange(4), rng=np.random.default_rng(1))
+    assert out.shape == x.shape and y.tolist() == [0, 1, 2, 3]

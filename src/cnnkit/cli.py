@@ -103,9 +103,11 @@ def build_model(spec: str, input_shape: tuple, classes: int) -> Any:
     return fn(input_shape=input_shape, classes=classes)
 
 
-def augmentation(kind: str) -> Any:
+def augmentation(kind: str, image_shape: Sequence[int]) -> Any:
+    """The named augmentation pipeline for images of ``image_shape`` (H, W, C)."""
     from . import data
 
+    h, w = int(image_shape[0]), int(image_shape[1])
     if kind == "none":
         return None
     if kind == "light":
@@ -113,7 +115,7 @@ def augmentation(kind: str) -> Any:
                                                scale=(0.9, 1.1))])
     if kind == "flip":
         return data.Compose([data.RandomFlip("horizontal"),
-                             data.RandomCrop(None, None, padding=2)])
+                             data.RandomCrop(h, w, padding=2)])
     if kind == "standard":
         return data.Compose([data.RandomFlip("horizontal"),
                              data.RandomAffine(degrees=10, translate=(0.1, 0.1),
@@ -170,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         x_val = y_val = None
     model = build_model(recipe["model"], xt.shape[1:], len(names))
     model.class_names = names
-    aug = augmentation(recipe["augment"])
+    aug = augmentation(recipe["augment"], xt.shape[1:])
     transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
     batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
                             shuffle=True, seed=args.seed, transform=transform)
