@@ -180,8 +180,17 @@ def _compile_simple(layer: Any) -> Fn | None:
                 "InputLayer"):
         return lambda x: x
     if kind in ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"):
-        widths = [(0, 0), *(tuple(p) for p in layer.padding), (0, 0)]
-        return lambda x: np.pad(x, widths)
+        pads = [tuple(p) for p in layer.padding]
+
+        def zero_pad(x: np.ndarray) -> np.ndarray:
+            shape = (x.shape[0], *(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads,
+                                                                    strict=True)), x.shape[-1])
+            out = np.zeros(shape, dtype=x.dtype)
+            out[(slice(None), *(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads,
+                                                                      strict=True)))] = x
+            return out
+
+        return zero_pad
     if kind == "Flatten":
         return lambda x: x.reshape(x.shape[0], -1)
     if kind == "Reshape":
