@@ -27,6 +27,9 @@ def _functional():
     h = layers.ReLU()(h)
     r = layers.DepthwiseConv2D(3, padding="same", activation="relu")(h)
     h = layers.Add()([h, r])
+    h = layers.Subtract()([h, layers.Multiply()([h, r])])
+    g = layers.GlobalMaxPooling2D()(h)
+    h = layers.Add()([h, g])  # rank 2 + rank 4: Keras broadcasting, not NumPy's
     h = layers.Concatenate()([h, layers.Conv2D(4, 1, activation="tanh")(h)])
     h = layers.AveragePooling2D(2, padding="same")(h)
     h = layers.GlobalAveragePooling2D()(h)

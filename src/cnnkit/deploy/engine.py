@@ -222,9 +222,35 @@ def _compile_simple(layer: Any) -> Fn | None:
             return out
 
         return add
+    if kind == "Subtract":
+        return lambda xs: xs[0] - xs[1]
+    if kind == "Multiply":
+        def multiply(xs: list) -> np.ndarray:
+            out = xs[0] * xs[1]
+            for x in xs[2:]:
+                out *= x
+            return out
+
+        return multiply
     if kind == "Concatenate":
         return lambda xs: np.concatenate(xs, axis=layer.axis)
     return None
+
+
+_MERGES = ("Add", "Subtract", "Multiply")
+
+
+def _same_rank_or_fallback(layer: Any, fn: Fn) -> Fn:
+    """Merges broadcast Keras' way (new axes after the batch axis) when ranks differ: the
+    array shortcut is only taken for inputs of equal rank."""
+    slow = _fallback(layer)
+
+    def run(xs: list) -> Any:
+        if all(x.ndim == xs[0].ndim for x in xs):
+            return fn(xs)
+        return slow(xs)
+
+    return run
 
 
 def compile_layer(layer: Any) -> Fn:
@@ -245,6 +271,8 @@ def compile_layer(layer: Any) -> Fn:
         fn = InferenceEngine(layer)
     else:
         fn = _compile_simple(layer)
+        if fn is not None and type(layer).__name__ in _MERGES:
+            fn = _same_rank_or_fallback(layer, fn)
     return fn if fn is not None else _fallback(layer)
 
 
