@@ -25,6 +25,7 @@ import numpy as np
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
+from cnnkit.kernels import parallel
 
 CASES = [(128, 32, 16, 16), (128, 16, 32, 64), (128, 8, 64, 64)]  # (N, H=W, C_in, C_out)
 SECTION = "## Kernels: conv2d forward+backward"
@@ -163,40 +164,69 @@ def bench_conv2d(repeats: int) -> list[dict[str, float]]:
 # ----------------------------------------------------------------------------------------
 # profile: where cnnkit's conv2d time goes
 # ----------------------------------------------------------------------------------------
-def conv2d_stages(n: int, hw: int, cin: int, cout: int) -> dict[str, Callable]:
+def conv2d_stages(n: int, hw: int, cin: int, cout: int
+                  ) -> tuple[dict[str, Callable], tuple[int, int]]:
     """One closure per stage of cnnkit's conv2d forward+backward (3x3, "same", stride 1),
-    built from the kernel functions the op calls."""
+    built from the kernel functions the op calls. The kernels work block by block over the
+    batch (``K.batch_blocks``: each block's im2col matrix is about ``K.BLOCK_BYTES``, so it is
+    still in cache when the GEMM reads it); each stage here runs every block in turn on one
+    thread, on one block's operands (in cache, as in the kernels). Also returns (number of
+    blocks, images per block)."""
     s, d, pads = (1, 1), (1, 1), ((1, 1), (1, 1))
     fpads = ((1, 1), (1, 1))  # full-convolution pads E - 1 - P for 3x3 "same"
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n, hw, hw, cin), dtype=np.float32)
     w = rng.standard_normal((3, 3, cin, cout), dtype=np.float32)
     g = rng.standard_normal((n, hw, hw, cout), dtype=np.float32)
-    cols = K.im2col(x, (3, 3), s, pads, d, (hw, hw))
-    c2, w2, g2 = cols.reshape(-1, 9 * cin), w.reshape(-1, cout), g.reshape(-1, cout)
-    dcols = (g2 @ w2.T).reshape(n, hw, hw, 1, 9, cin)
-    wf2 = K.flip_kernel(w).reshape(-1, cin)
-    gcols = K.im2col(g, (3, 3), s, fpads, d, (hw, hw)).reshape(-1, 9 * cout)
-    ones = np.ones(g2.shape[0], np.float32)
+    blocks = K.batch_blocks(n, hw * hw * 9 * cin * 4)  # the forward's and dK's blocks
+    nb = max(b - a for a, b in blocks)
+    rows = nb * hw * hw
+    scratch = np.empty(rows * 9 * max(cin, cout), np.float32)
+    pad_x = K._pad_buffer((nb, hw, hw, cin), pads, np.float32)
+    pad_g = K._pad_buffer((nb, hw, hw, cout), fpads, np.float32)
+    xb, gb = x[:nb], g[:nb]
+    c3 = K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1, pad_x, scratch).copy()
+    g3 = K._im2col_block(gb, (3, 3), s, fpads, d, (hw, hw), 1, pad_g, scratch).copy()
+    wm, wf = K._kernel_matrix(w, 1), K._kernel_matrix(K.flip_kernel(w), 1)
+    g2 = gb.reshape(-1, cout)
+    z = np.empty((rows, cout), np.float32)
+    dx = np.empty((rows, cin), np.float32)
+    dcols = np.empty((rows, 1, 9 * cin), np.float32)
+    dxg = np.zeros((nb, hw, hw, 1, cin), np.float32)
+    boxes = K._tap_boxes((hw, hw), (hw, hw), (3, 3), s, pads, d)
+    k = len(blocks)
+
+    def each(fn: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:  # BLAS held to one thread, as inside the kernels
+            parallel.run_blocks(1, lambda i, ws: [fn() for _ in range(k)], blas=True)
+        return run
+
     return {
-        "fwd: im2col": lambda: K.im2col(x, (3, 3), s, pads, d, (hw, hw)),
-        "fwd: GEMM": lambda: c2 @ w2,
-        "dK: GEMM cols^T dZ": lambda: c2.T @ g2,
-        "db: GEMV": lambda: ones @ g2,
-        "dX flip: im2col(dZ)": lambda: K.im2col(g, (3, 3), s, fpads, d, (hw, hw)),
-        "dX flip: GEMM": lambda: gcols @ wf2,
-        "dX col2im: GEMM dZ K^T": lambda: g2 @ w2.T,
-        "dX col2im: col2im": lambda: K.col2im(dcols, x.shape, (3, 3), s, pads, d),
-    }
+        "fwd: im2col": each(lambda: K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
+                                                    pad_x, scratch)),
+        "fwd: GEMM": each(lambda: K._gemm_into(c3, wm, z)),
+        "dK: im2col again": each(lambda: K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
+                                                         pad_x, scratch)),
+        "dK: GEMM cols^T dZ": each(lambda: K._cols_t_times_error(c3, g2, 1)),
+        "db: GEMV": each(lambda: K._bias_grad(gb)),
+        "dX flip: im2col(dZ)": each(lambda: K._im2col_block(gb, (3, 3), s, fpads, d,
+                                                            (hw, hw), 1, pad_g, scratch)),
+        "dX flip: GEMM": each(lambda: K._gemm_into(g3, wf, dx)),
+        "dX col2im: GEMM dZ K^T": each(lambda: K._error_times_kernel_t_into(g2, wm, dcols)),
+        "dX col2im: col2im": each(lambda: K._col2im_into(
+            dcols.reshape(nb, hw, hw, 1, 9, cin), dxg, boxes)),
+    }, (k, nb)
 
 
 def profile_conv2d(repeats: int) -> list[dict[str, float]]:
     """Time each stage of cnnkit's conv2d forward+backward on its own."""
     rows = []
     for n, hw, cin, cout in CASES:
-        t = alternate(conv2d_stages(n, hw, cin, cout), repeats, warmup=1)
+        stages, (nblocks, per) = conv2d_stages(n, hw, cin, cout)
+        t = alternate(stages, repeats, warmup=1)
         row: dict = {"case": f"N={n}, {hw}x{hw}, {cin}->{cout}"}
         row.update({k: _ms(v) for k, v in t.items()})
+        row["blocks"] = f"{nblocks} x {per}"
         row["dX method"] = "flip" if cout <= cin else "col2im"  # conv_input_grad's "auto"
         rows.append(row)
         print(row["case"], {k: round(v, 1) for k, v in row.items()
@@ -235,13 +265,17 @@ def render(info: dict[str, str], rows: list[dict], prof: list[dict], repeats: in
             f"| **{r['cnnkit f+b'] / r['torch f+b']:.2f}** "
             f"| {r['cnnkit f+b min'] / r['torch f+b min']:.2f} "
             f"| {r['cnnkit f']:.1f} | {r['torch f']:.1f} | {r['cnnkit f'] / r['torch f']:.2f} |")
-    lines += ["", "Where cnnkit's time goes (each stage timed alone, median ms; the op runs the "
-              "fwd, dK and db rows plus one of the two dX variants, chosen automatically):", ""]
-    keys = [k for k in prof[0] if k not in ("case", "dX method")]
+    lines += ["", "Where cnnkit's time goes (each stage timed alone on one thread, median ms, "
+              "summed over the batch blocks the kernels cut the batch into, each block's "
+              "operands in cache as in the kernels; with two threads the blocks are shared "
+              "between them; the op runs the fwd, dK and db rows plus one of the two dX "
+              "variants, chosen automatically):", ""]
+    keys = [k for k in prof[0] if k not in ("case", "dX method", "blocks")]
     lines.append("| stage | " + " | ".join(p["case"] for p in prof) + " |")
     lines.append("| --- |" + " ---: |" * len(prof))
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(f"{p[k]:.1f}" for p in prof) + " |")
+    lines.append("| batch blocks x images | " + " | ".join(p["blocks"] for p in prof) + " |")
     lines.append("| dX method used | " + " | ".join(p["dX method"] for p in prof) + " |")
     lines.append("")
     return "\n".join(lines)
@@ -257,7 +291,7 @@ def write_section(text: str, path: Path = RESULTS) -> None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
         end = old.find("\n## ", start + len(heading))
-        new = old[:start] + text + ("" if end < 0 else old[end + 1:])
+        new = old[:start] + text.rstrip("\n") + "\n\n" + ("" if end < 0 else old[end + 1:])
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(new.rstrip("\n") + "\n")
     tmp.replace(path)
@@ -275,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     threads = args.threads or os.cpu_count() or 1
     if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+        os.environ["CNNKIT_NUM_THREADS"] = str(threads)
         os.execv(sys.executable, [sys.executable, "-m", "bench.kernels",
                                   *(sys.argv[1:] if argv is None else argv)])
     try:
@@ -285,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
         print("PyTorch not installed: timing cnnkit only")
     info = machine_info()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    info["threads"] = f"{threads} (NumPy's OpenBLAS and PyTorch)"
+    info["threads"] = (f"{threads} (cnnkit's kernel threads, each GEMM on one BLAS thread; "
+                       f"PyTorch)")
     for k, v in info.items():
         print(f"{k}: {v}")
     rows = bench_conv2d(repeats)

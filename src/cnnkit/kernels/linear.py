@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
+
 
 def dense_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None
                   ) -> np.ndarray:
     """y = x @ kernel + bias over the last axis of x (any rank >= 1)."""
     n_in, n_out = kernel.shape
-    y = x.reshape(-1, n_in) @ kernel
+    y = parallel.matmul(x.reshape(-1, n_in), kernel)
     if bias is not None:
         y += bias
     return y.reshape(x.shape[:-1] + (n_out,))
@@ -30,7 +32,7 @@ def dense_backward(g: np.ndarray, x: np.ndarray, kernel: np.ndarray, need_x: boo
     """(dL/dx, dL/dkernel, dL/dbias) for y = x kernel + bias; None where not needed."""
     n_in, n_out = kernel.shape
     g2 = g.reshape(-1, n_out)
-    dx = (g2 @ kernel.T).reshape(x.shape) if need_x else None
-    dw = x.reshape(-1, n_in).T @ g2 if need_kernel else None
-    db = g2.sum(axis=0) if need_bias else None
+    dx = parallel.matmul(g2, kernel.T).reshape(x.shape) if need_x else None
+    dw = parallel.matmul(x.reshape(-1, n_in).T, g2) if need_kernel else None
+    db = parallel.column_sum(g2) if need_bias else None
     return dx, dw, db

@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-BNCache = tuple[np.ndarray, np.ndarray]  # (x - mu, 1 / sqrt(var + eps))
+from . import parallel
+
+BNCache = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x, mu, 1 / sqrt(var + eps))
 
 
 def bn_axes(ndim: int, axis: int | Sequence[int] = -1) -> tuple[tuple[int, ...],
@@ -61,25 +63,86 @@ def _channel_dot(a: np.ndarray, b: np.ndarray, red: tuple[int, ...]) -> np.ndarr
     return (a * b).sum(axis=red, keepdims=True)
 
 
+def _channels_last(red: tuple[int, ...], ndim: int) -> bool:
+    return red == tuple(range(ndim - 1))
+
+
+def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and biased variance of (M, C) in one read of x: per row piece p (of
+    n_p rows) its sum s_p (a GEMV) and M2_p = sum (x - s_p/n_p)^2 (its deviations stay in
+    cache), then Chan et al.'s combination: mean = sum s_p / M,
+    var = (sum M2_p + sum n_p (s_p/n_p - mean)^2) / M (as stable as the two-pass formula)."""
+    m = x2.shape[0]
+    ranges = parallel.row_pieces(m, x2.shape[1] * x2.itemsize)
+    sums: list[Any] = [None] * len(ranges)
+    m2s: list[Any] = [None] * len(ranges)
+    ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=x2.dtype)
+
+    def body(i: int, _: Any) -> None:
+        r0, r1 = ranges[i]
+        xp = x2[r0:r1]
+        s = ones[:r1 - r0] @ xp
+        xc = xp - s / xp.dtype.type(r1 - r0)
+        sums[i] = s
+        m2s[i] = np.einsum("ij,ij->j", xc, xc)
+
+    parallel.run_blocks(len(ranges), body, blas=True)
+    t = x2.dtype.type
+    mean = sum(sums[1:], sums[0]) / t(m)
+    m2 = sum(m2s[1:], m2s[0])
+    if len(ranges) > 1:
+        for (r0, r1), s in zip(ranges, sums, strict=True):
+            d = s / t(r1 - r0) - mean
+            m2 += t(r1 - r0) * d * d
+    return mean, m2 / t(m)
+
+
+def _affine_2d(x2: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = x * a + b per column, piece by piece."""
+    y = np.empty_like(x2)
+
+    def body(r0: int, r1: int) -> None:
+        np.multiply(x2[r0:r1], a, out=y[r0:r1])
+        y[r0:r1] += b
+
+    parallel.for_rows(x2.shape[0], 2 * x2.shape[1] * x2.itemsize, body)
+    return y
+
+
 def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
                              epsilon: float = 1e-3, axis: int | Sequence[int] = -1
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BNCache]:
     """y = gamma * (x - mu) / sqrt(var + eps) + beta with the batch mean mu and biased var.
 
     ``gamma``/``beta`` broadcast against x (shape :func:`param_shape`) or are None (scale 1,
-    offset 0). Returns y, mu, var (both in the broadcast shape) and the cache
-    (x - mu, 1/sqrt(var + eps)).
+    offset 0). Returns y, mu, var (both in the broadcast shape) and the cache for the
+    backward. Channels-last: the statistics take one read of x (:func:`_train_stats_2d`) and
+    y = x * a + b (a = gamma / std, b = beta - mu * a) one more, piece by piece in parallel.
     """
     _, red = bn_axes(x.ndim, axis)
+    eps = x.dtype.type(epsilon)
+    if _channels_last(red, x.ndim):
+        c = x.shape[-1]
+        x2 = x.reshape(-1, c)
+        mean, var = _train_stats_2d(x2)
+        inv_std = 1.0 / np.sqrt(var + eps)
+        a = inv_std if gamma is None else gamma.reshape(c) * inv_std
+        b = -mean * a
+        if beta is not None:
+            b += beta.reshape(c)
+        y = _affine_2d(x2, a, b).reshape(x.shape)
+        shape = (1,) * (x.ndim - 1) + (c,)
+        return y, mean.reshape(shape), var.reshape(shape), (x, mean.reshape(shape),
+                                                            inv_std.reshape(shape))
     k = x.dtype.type(int(np.prod([x.shape[i] for i in red])))  # M values per channel
     mean = _channel_sum(x, red) / k
     xc = x - mean
     var = _channel_dot(xc, xc, red) / k
-    inv_std = 1.0 / np.sqrt(var + x.dtype.type(epsilon))
+    inv_std = 1.0 / np.sqrt(var + eps)
     y = xc * (inv_std if gamma is None else gamma * inv_std)
     if beta is not None:
         y += beta
-    return y, mean, var, (xc, inv_std)
+    return y, mean, var, (x, mean, inv_std)
 
 
 def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BNCache,
@@ -89,14 +152,47 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
 
     dbeta = sum g,  dgamma = sum g * x_hat,
     dx = gamma / std * (g - dbeta / M - x_hat * dgamma / M).
-    Returns dx, dgamma, dbeta (the last two in the broadcast shape).
+    Returns dx, dgamma, dbeta (the last two in the broadcast shape). Channels-last: one read
+    of g and x for the two sums (x - mu formed per piece, in cache) and one for dx.
     """
-    xc, inv_std = cache
+    x, mean, inv_std = cache
     _, red = bn_axes(g.ndim, axis)
     m = g.dtype.type(g.size // inv_std.size)
+    scale = inv_std if gamma is None else gamma * inv_std
+    if _channels_last(red, g.ndim):
+        c = g.shape[-1]
+        g2, x2 = g.reshape(-1, c), x.reshape(-1, c)
+        mu, sc, istd = mean.reshape(c), scale.reshape(c), inv_std.reshape(c)
+        ranges = parallel.row_pieces(g2.shape[0], 2 * c * g.itemsize)
+        sums: list[Any] = [None] * len(ranges)
+        dots: list[Any] = [None] * len(ranges)
+        ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=g.dtype)
+
+        def stats(i: int, _: Any) -> None:
+            r0, r1 = ranges[i]
+            sums[i] = ones[:r1 - r0] @ g2[r0:r1]
+            dots[i] = np.einsum("ij,ij->j", g2[r0:r1], x2[r0:r1] - mu)
+
+        parallel.run_blocks(len(ranges), stats, blas=True)
+        dbeta = sum(sums[1:], sums[0])
+        dgamma = sum(dots[1:], dots[0]) * istd
+        k2 = -sc * istd * dgamma / m  # coefficient of (x - mu)
+        k3 = -sc * dbeta / m
+        dx = np.empty_like(g2)
+
+        def body(r0: int, r1: int) -> None:
+            d = dx[r0:r1]
+            np.subtract(x2[r0:r1], mu, out=d)
+            d *= k2
+            d += g2[r0:r1] * sc
+            d += k3
+
+        parallel.for_rows(g2.shape[0], 3 * c * g.itemsize, body)
+        shape = (1,) * (g.ndim - 1) + (c,)
+        return dx.reshape(g.shape), dgamma.reshape(shape), dbeta.reshape(shape)
+    xc = x - mean
     dbeta = _channel_sum(g, red)
     dgamma = _channel_dot(g, xc, red) * inv_std
-    scale = inv_std if gamma is None else gamma * inv_std
     # dx = scale * g - scale * dbeta / M - xc * (scale * inv_std * dgamma / M)
     dx = xc * (scale * inv_std * dgamma / m)
     np.subtract(g * scale, dx, out=dx)
@@ -118,6 +214,10 @@ def batch_norm_infer_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     b = -mean * a
     if beta is not None:
         b = b + beta
+    c = x.shape[-1] if x.ndim else 1
+    if x.ndim >= 2 and a.shape[-1] == c and a.size == c and b.size == c and \
+            x.flags.c_contiguous:
+        return _affine_2d(x.reshape(-1, c), a.reshape(c), b.reshape(c)).reshape(x.shape)
     y = x * a
     y += b
     return y

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from . import parallel
 from .padding import Pads, output_size, resolve_padding
 
 Geometry = tuple[tuple[int, ...], Pads, Pads]
@@ -129,48 +130,128 @@ def _out_shape(x_shape: tuple[int, ...], outs: Sequence[int]) -> tuple[int, ...]
     return (x_shape[0], *outs, x_shape[-1])
 
 
+def _per_batch(x_shape: tuple[int, ...], itemsize: int, body: Any) -> None:
+    """Run ``body(n0, n1)`` over slices of the batch, in parallel for large inputs (every
+    sample's windows are independent)."""
+    per = int(np.prod(x_shape[1:])) * itemsize
+    parallel.for_rows(x_shape[0], 2 * per, body)
+
+
+def _pairs_2x2(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
+               full: Pads) -> bool:
+    """2x2 windows at stride 2 over two spatial axes, no padding: the tournament path."""
+    return len(pool) == 2 and tuple(pool) == (2, 2) and _blocks(pool, strides, dilation, full)
+
+
+Winners = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] | None = None,
                      padding: Any = "valid", dilation: Sequence[int] | None = None,
-                     ceil_mode: bool = False) -> np.ndarray:
-    """y[n, o, c] = max over the window taps k of x_pad[n, o*S + k*D, c] (padding = -inf)."""
+                     ceil_mode: bool = False, return_winners: bool = False) -> Any:
+    """y[n, o, c] = max over the window taps k of x_pad[n, o*S + k*D, c] (padding = -inf).
+
+    ``return_winners``: also return what :func:`max_pool_backward` needs to route the
+    gradient without reading x again: for 2x2 windows at stride 2, a tournament
+    a = max(x00, x01), b = max(x10, x11), y = max(a, b) keeps the three comparisons
+    (x01 > x00, x11 > x10, b > a) as boolean arrays (strict, so ties go to the first tap in
+    row-major order, as in PyTorch); None for other windows. Returns (y, winners) then.
+    """
     pool, strides, dilation, (outs, _, full) = _geometry(x.shape, pool, strides, padding,
                                                          dilation, ceil_mode)
-    taps = _taps(x.shape, pool, strides, dilation, outs, full)
-    if _blocks(pool, strides, dilation, full):  # every tap covers every output
-        osl, isl = next(taps)
-        out = x[isl].copy()
-    else:
-        out = np.full(_out_shape(x.shape, outs), -np.inf, dtype=x.dtype)
-    for osl, isl in taps:
-        np.maximum(out[osl], x[isl], out=out[osl])
-    return out
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
+    blocks = _blocks(pool, strides, dilation, full)  # every tap covers every output
+    out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
+    if return_winners and _pairs_2x2(pool, strides, dilation, full):
+        m01, m23, mab = (np.empty(out.shape, dtype=bool) for _ in range(3))
+        (_, i00), (_, i01), (_, i10), (_, i11) = taps
+
+        def body_pairs(n0: int, n1: int) -> None:
+            xs, ys, b = x[n0:n1], out[n0:n1], slice(n0, n1)
+            np.greater(xs[i01], xs[i00], out=m01[b])
+            np.greater(xs[i11], xs[i10], out=m23[b])
+            a = np.maximum(xs[i00], xs[i01])
+            np.maximum(xs[i10], xs[i11], out=ys)
+            np.greater(ys, a, out=mab[b])
+            np.maximum(ys, a, out=ys)
+
+        _per_batch(x.shape, x.itemsize, body_pairs)
+        return out, (m01, m23, mab)
+
+    def body(n0: int, n1: int) -> None:
+        xs, ys = x[n0:n1], out[n0:n1]
+        rest = taps
+        if blocks and len(taps) > 1:
+            np.maximum(xs[taps[0][1]], xs[taps[1][1]], out=ys)
+            rest = taps[2:]
+        elif blocks:
+            np.copyto(ys, xs[taps[0][1]])
+            rest = taps[1:]
+        else:
+            ys.fill(-np.inf)
+        for osl, isl in rest:
+            np.maximum(ys[osl], xs[isl], out=ys[osl])
+
+    _per_batch(x.shape, x.itemsize, body)
+    return (out, None) if return_winners else out
 
 
 def max_pool_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Sequence[int],
                       strides: Sequence[int] | None = None, padding: Any = "valid",
-                      dilation: Sequence[int] | None = None, ceil_mode: bool = False
-                      ) -> np.ndarray:
+                      dilation: Sequence[int] | None = None, ceil_mode: bool = False,
+                      winners: Winners | None = None) -> np.ndarray:
     """dL/dx: each window's dL/dy goes to its arg-max only (the first tap on ties).
 
-    The arg-max is found again from ``out``: visiting taps in order, the first tap whose value
-    equals the window's maximum takes the gradient and claims that window.
+    With ``winners`` from :func:`max_pool_forward` (2x2 windows at stride 2) the taps' masks
+    are combinations of the tournament's comparisons: x00 wins where not (b > a) and not
+    (x01 > x00), and so on. Otherwise the arg-max is found again from ``out``: visiting taps
+    in order, the first tap whose value equals the window's maximum takes the gradient and
+    claims that window. Done per slice of the batch, so the masks stay in cache.
     """
     pool, strides, dilation, (outs, _, full) = _geometry(x.shape, pool, strides, padding,
                                                          dilation, ceil_mode)
-    gx = np.zeros(x.shape, dtype=g.dtype)
     disjoint = _disjoint(pool, strides, dilation)
-    claimed = np.zeros(out.shape, dtype=bool)  # windows whose maximum has been routed
     taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
-    for t, (osl, isl) in enumerate(taps):
-        hit = x[isl] == out[osl]
-        if t:
-            np.greater(hit, claimed[osl], out=hit)  # hit and not yet claimed
-        if t + 1 < len(taps):
-            claimed[osl] |= hit
-        if disjoint:
-            np.multiply(g[osl], hit, out=gx[isl])
-        else:
-            gx[isl] += g[osl] * hit
+    # windows that tile x exactly write every cell of dL/dx once: no zero fill needed
+    tiled = _blocks(pool, strides, dilation, full) and all(
+        o * k == w for o, k, w in zip(outs, pool, x.shape[1:-1], strict=True))
+    gx = (np.empty if tiled else np.zeros)(x.shape, dtype=g.dtype)
+    if winners is not None:
+        m01, m23, mab = winners
+        (_, i00), (_, i01), (_, i10), (_, i11) = taps
+
+        def body_pairs(n0: int, n1: int) -> None:
+            gs, gxs, b = g[n0:n1], gx[n0:n1], slice(n0, n1)
+            first = np.logical_not(mab[b])  # the window's max is in its first row
+            m = np.greater(first, m01[b])
+            np.multiply(gs, m, out=gxs[i00])
+            np.logical_and(first, m01[b], out=m)
+            np.multiply(gs, m, out=gxs[i01])
+            np.greater(mab[b], m23[b], out=m)
+            np.multiply(gs, m, out=gxs[i10])
+            np.logical_and(mab[b], m23[b], out=m)
+            np.multiply(gs, m, out=gxs[i11])
+
+        _per_batch(x.shape, x.itemsize, body_pairs)
+        return gx
+
+    def body(n0: int, n1: int) -> None:
+        xs, os_, gs, gxs = x[n0:n1], out[n0:n1], g[n0:n1], gx[n0:n1]
+        claimed = np.zeros(os_.shape, dtype=bool)  # windows whose maximum has been routed
+        hit = np.empty(os_.shape, dtype=bool)
+        for t, (osl, isl) in enumerate(taps):
+            h = hit[osl]
+            np.equal(xs[isl], os_[osl], out=h)
+            if t:
+                np.greater(h, claimed[osl], out=h)  # hit and not yet claimed
+            if t + 1 < len(taps):
+                claimed[osl] |= h
+            if disjoint:
+                np.multiply(gs[osl], h, out=gxs[isl])
+            else:
+                gxs[isl] += gs[osl] * h
+
+    _per_batch(x.shape, x.itemsize, body)
     return gx
 
 
@@ -215,15 +296,27 @@ def avg_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     pool, strides, dilation, (outs, pads, full) = _geometry(x.shape, pool, strides, padding,
                                                             dilation, ceil_mode)
     count = avg_pool_count(x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
-    taps = _taps(x.shape, pool, strides, dilation, outs, full)
-    if _blocks(pool, strides, dilation, full):
-        osl, isl = next(taps)
-        out = x[isl].copy()
-    else:
-        out = np.zeros(_out_shape(x.shape, outs), dtype=x.dtype)
-    for osl, isl in taps:
-        out[osl] += x[isl]
-    return _divide_by_count(out, count)
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
+    blocks = _blocks(pool, strides, dilation, full)
+    out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
+
+    def body(n0: int, n1: int) -> None:
+        xs, ys = x[n0:n1], out[n0:n1]
+        rest = taps
+        if blocks and len(taps) > 1:
+            np.add(xs[taps[0][1]], xs[taps[1][1]], out=ys)
+            rest = taps[2:]
+        elif blocks:
+            np.copyto(ys, xs[taps[0][1]])
+            rest = taps[1:]
+        else:
+            ys.fill(0)
+        for osl, isl in rest:
+            ys[osl] += xs[isl]
+        _divide_by_count(ys, count)
+
+    _per_batch(x.shape, x.itemsize, body)
+    return out
 
 
 def avg_pool_backward(g: np.ndarray, x_shape: tuple[int, ...], pool: Sequence[int],
@@ -234,21 +327,34 @@ def avg_pool_backward(g: np.ndarray, x_shape: tuple[int, ...], pool: Sequence[in
     x_shape = tuple(x_shape)
     pool, strides, dilation, (outs, pads, full) = _geometry(x_shape, pool, strides, padding,
                                                             dilation, ceil_mode)
-    gx = np.zeros(x_shape, dtype=g.dtype)
+    tiled = _blocks(pool, strides, dilation, full) and all(
+        o * k == w for o, k, w in zip(outs, pool, x_shape[1:-1], strict=True))
+    gx = (np.empty if tiled else np.zeros)(x_shape, dtype=g.dtype)
     if _blocks(pool, strides, dilation, full):  # one broadcast write through a reshaped view
         n = len(pool)
         scale = g.dtype.type(1.0 / int(np.prod(pool)))
-        _block_view(gx, pool, outs)[...] = np.expand_dims(g * scale, tuple(2 + 2 * i
-                                                                          for i in range(n)))
+        axes = tuple(2 + 2 * i for i in range(n))
+
+        def body_blocks(n0: int, n1: int) -> None:
+            view = _block_view(gx[n0:n1], pool, outs)
+            np.multiply(np.expand_dims(g[n0:n1], axes), scale, out=view)
+
+        _per_batch(x_shape, g.itemsize, body_blocks)
         return gx
     count = avg_pool_count(x_shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
-    gs = _divide_by_count(g.copy(), count)
     disjoint = _disjoint(pool, strides, dilation)
-    for osl, isl in _taps(x_shape, pool, strides, dilation, outs, full):
-        if disjoint:
-            gx[isl] = gs[osl]
-        else:
-            gx[isl] += gs[osl]
+    taps = list(_taps(x_shape, pool, strides, dilation, outs, full))
+
+    def body(n0: int, n1: int) -> None:
+        gs = _divide_by_count(g[n0:n1].copy(), count)
+        gxs = gx[n0:n1]
+        for osl, isl in taps:
+            if disjoint:
+                gxs[isl] = gs[osl]
+            else:
+                gxs[isl] += gs[osl]
+
+    _per_batch(x_shape, g.itemsize, body)
     return gx
 
 

@@ -52,8 +52,9 @@ def _prepare(op: str, x: Any, rank: int | None, pool_size: Any, strides: Any, pa
 def _max(op: str, x: Any, rank: int | None, pool_size: Any, strides: Any, padding: Any,
          dilation_rate: Any, ceil_mode: bool) -> Tensor:
     x, kw = _prepare(op, x, rank, pool_size, strides, padding, dilation_rate, ceil_mode)
-    out = K.max_pool_forward(x.data, **kw)
-    return record(out, (x,), lambda g: (K.max_pool_backward(g, x.data, out, **kw),), op)
+    out, winners = K.max_pool_forward(x.data, **kw, return_winners=True)
+    return record(out, (x,),
+                  lambda g: (K.max_pool_backward(g, x.data, out, **kw, winners=winners),), op)
 
 
 def _avg(op: str, x: Any, rank: int | None, pool_size: Any, strides: Any, padding: Any,
