@@ -19,6 +19,7 @@ from .. import layers as L
 from ..autograd import Tensor, no_grad
 from ..kernels import activation as KA
 from ..kernels import conv as KC
+from ..kernels import linear as KL
 from ..kernels import pool as KP
 from ..kernels.padding import resolve_padding
 
@@ -114,10 +115,8 @@ def _compile_dense(layer: Any) -> Fn | None:
         return None
 
     def run(x: np.ndarray) -> np.ndarray:
-        z = x @ layer.kernel.data
-        if layer.bias is not None:
-            z += layer.bias.data
-        return _finish(z, act)
+        b = layer.bias.data if layer.bias is not None else None
+        return _finish(KL.dense_forward(x, layer.kernel.data, b), act)
 
     return run
 
