@@ -76,7 +76,7 @@ def _folder_split(loader: Any, folder: str, size: tuple, mode: str) -> Any:
 
 # ----- recipes -------------------------------------------------------------------------------
 DEFAULTS = {
-    "mnist5k": {"model": "mnist_cnn", "epochs": 12, "batch_size": 64, "lr": 2e-3,
+    "mnist5k": {"model": "mnist_cnn", "epochs": 15, "batch_size": 64, "lr": 2e-3,
                 "schedule": "cosine", "augment": "light"},
     "fashion-mnist": {"model": "mnist_cnn", "epochs": 10, "batch_size": 128, "lr": 2e-3,
                       "schedule": "cosine", "augment": "flip"},
