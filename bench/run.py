@@ -748,12 +748,18 @@ def render_w6(res: dict[str, Any]) -> str:
 # main
 # ----------------------------------------------------------------------------------------
 def _select(only: str | None) -> tuple[list[W.Workload], bool]:
+    """Workloads named in ``only`` (case-insensitive; "W5" = W5a and W5b), and whether W6
+    was named."""
     if not only:
         return list(W.WORKLOADS), False
     keys = [k.strip().upper() for k in only.split(",") if k.strip()]
-    chosen = [w for w in W.WORKLOADS if any(w.key == k or w.key.startswith(k) and
-                                            w.key[len(k):].isalpha() for k in keys)]
-    unknown = [k for k in keys if k != "W6" and not any(w.key.startswith(k) for w in chosen)]
+
+    def hit(w: W.Workload, k: str) -> bool:
+        key = w.key.upper()
+        return key == k or (key.startswith(k) and key[len(k):].isalpha())
+
+    chosen = [w for w in W.WORKLOADS if any(hit(w, k) for k in keys)]
+    unknown = [k for k in keys if k != "W6" and not any(hit(w, k) for w in W.WORKLOADS)]
     if unknown:
         raise SystemExit(f"bench: unknown workload(s) {unknown}; known: "
                          f"{', '.join(w.key for w in W.WORKLOADS)}, W6")
