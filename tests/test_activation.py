@@ -315,3 +315,16 @@ def test_linear_activation_passes_gradient():
     t = Tensor(np.ones(3), requires_grad=True)
     (ops.get_activation("linear")(t) * 2.0).sum().backward()
     np.testing.assert_array_equal(t.grad, [2.0, 2.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_forward_kernel_against_numpy(dtype):
+    """The pieces compare with a shared zeros array: same values as np.maximum(x, 0), NaN kept,
+    large inputs (several pieces) included."""
+    x = rng.standard_normal(300_001).astype(dtype)
+    x[:3] = [np.nan, 0.0, -0.0]
+    y = K.relu_forward(x.reshape(-1, 1))
+    np.testing.assert_array_equal(y.ravel(), np.maximum(x, 0))
+    assert y.dtype == dtype and np.isnan(y[0, 0])
+    g = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_array_equal(K.relu_backward(g, x, y.ravel()), np.where(x > 0, g, 0))

@@ -229,3 +229,57 @@ def test_dropout_bad_inputs():
         ops.dropout(x, 0.5, True, noise_shape=(2,))
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         ops.dropout(x, 0.5, True, rng=3)
+
+
+# ----- batch norm kernels: the tiled (M / r, r * C) channels-last path ---------------------------
+def _bn_reference64(x, g, gamma, beta, eps):
+    """Training-mode batch norm forward and backward in float64, from the formulas."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    axes = tuple(range(x.ndim - 1))
+    mu, var = x.mean(axes), x.var(axes)
+    xh = (x - mu) / np.sqrt(var + eps)
+    m = x.size // x.shape[-1]
+    dbeta, dgamma = g.sum(axes), (g * xh).sum(axes)
+    dx = gamma / np.sqrt(var + eps) * (g - dbeta / m - xh * dgamma / m)
+    return gamma * xh + beta, mu, var, dx, dgamma, dbeta
+
+
+@pytest.mark.parametrize("tile", [1, 8, 1024])
+@pytest.mark.parametrize("shape", [(16, 4, 4, 16), (6, 5, 7, 3), (8, 3, 3, 1), (5, 6, 64),
+                                   (9, 7, 5)])
+@pytest.mark.parametrize("offset", [0.0, 40.0])
+def test_batch_norm_tiled_kernels(monkeypatch, shape, tile, offset):
+    from cnnkit.kernels import norm as KN
+    from cnnkit.kernels import parallel as P
+
+    monkeypatch.setattr(KN, "TILE_ELEMS", tile)
+    monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(P, "PIECE_BYTES", 256)
+    c = shape[-1]
+    x = (rng.standard_normal(shape) * 2 + offset).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    gamma = rng.uniform(0.5, 1.5, c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    pshape = (1,) * (len(shape) - 1) + (c,)
+    y, mu, var, cache = KN.batch_norm_train_forward(x, gamma.reshape(pshape),
+                                                    beta.reshape(pshape), 1e-3)
+    dx, dgamma, dbeta = KN.batch_norm_train_backward(g, gamma.reshape(pshape), cache)
+    ref = _bn_reference64(x, g, gamma, beta, 1e-3)
+    ours = (y, mu.ravel(), var.ravel(), dx, dgamma.ravel(), dbeta.ravel())
+    for name, a, b in zip(("y", "mean", "var", "dx", "dgamma", "dbeta"), ours, ref,
+                          strict=True):
+        assert a.dtype == np.float32 and a.shape == b.shape, name
+        assert_close_scaled(a, b, tol=2e-5, what=name)
+    yi = KN.batch_norm_infer_forward(x, gamma.reshape(pshape), beta.reshape(pshape), mu, var,
+                                     1e-3)
+    assert_close_scaled(yi, ref[0], tol=2e-5)
+
+
+def test_batch_norm_tiling_factor():
+    from cnnkit.kernels import norm as KN
+
+    assert KN._tiling(128 * 32 * 32, 16) == 64  # 1024 // 16
+    assert KN._tiling(128 * 8 * 8, 64) == 16
+    assert KN._tiling(210, 3) == 2  # largest power of two <= 341 dividing 210
+    assert KN._tiling(9, 16) == 1
+    assert KN._tiling(7, 5000) == 1

@@ -16,6 +16,7 @@ Dropout (inverted): y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) drawn with t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,20 +68,46 @@ def _channels_last(red: tuple[int, ...], ndim: int) -> bool:
     return red == tuple(range(ndim - 1))
 
 
+# Per-channel work on (M, C) with few channels runs NumPy's inner loop over only C elements
+# (a broadcast (C,) operand); viewing the array as (M / r, r * C) with the per-channel vectors
+# tiled r times gives loops of ~TILE_ELEMS elements (measured 2.2x faster for C = 16).
+TILE_ELEMS = 1024
+
+
+def _tiling(m: int, c: int) -> int:
+    """Rows r folded into one row of the tiled view (M / r, r * C): the largest power of two
+    r <= max(1, TILE_ELEMS // C) that divides M."""
+    r_max = 1 << max(0, (TILE_ELEMS // max(c, 1)).bit_length() - 1)
+    return math.gcd(m, r_max)
+
+
+def _tiled(a2: np.ndarray, r: int) -> np.ndarray:
+    """(M, C) as (M / r, r * C): a view for a C-contiguous ``a2``."""
+    return a2.reshape(a2.shape[0] // r, r * a2.shape[1])
+
+
+def _fold(v: np.ndarray, r: int) -> np.ndarray:
+    """Per-lane sums of length r * C back to per-channel sums (C,)."""
+    return v.reshape(r, -1).sum(axis=0) if r > 1 else v
+
+
 def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and biased variance of (M, C) in one read of x: per row piece p (of
-    n_p rows) its sum s_p (a GEMV) and M2_p = sum (x - s_p/n_p)^2 (its deviations stay in
-    cache), then Chan et al.'s combination: mean = sum s_p / M,
-    var = (sum M2_p + sum n_p (s_p/n_p - mean)^2) / M (as stable as the two-pass formula)."""
-    m = x2.shape[0]
-    ranges = parallel.row_pieces(m, x2.shape[1] * x2.itemsize)
+    """Per-column mean and biased variance of (M, C) in one read of x, on the tiled view
+    (M / r, L), L = r * C: per row piece p and lane l (n_p rows each), its sum s (a GEMV) and
+    M2 = sum (x - s/n_p)^2 (its deviations stay in cache), then Chan et al.'s combination
+    over all (piece, lane) groups of a channel: mean = sum s / M,
+    var = (sum M2 + sum n_p (s/n_p - mean)^2) / M (as stable as the two-pass formula)."""
+    m, c = x2.shape
+    r = _tiling(m, c)
+    xt = _tiled(x2, r)
+    ranges = parallel.row_pieces(xt.shape[0], xt.shape[1] * xt.itemsize)
     sums: list[Any] = [None] * len(ranges)
     m2s: list[Any] = [None] * len(ranges)
     ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=x2.dtype)
 
     def body(i: int, _: Any) -> None:
         r0, r1 = ranges[i]
-        xp = x2[r0:r1]
+        xp = xt[r0:r1]
         s = ones[:r1 - r0] @ xp
         xc = xp - s / xp.dtype.type(r1 - r0)
         sums[i] = s
@@ -88,24 +115,28 @@ def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     parallel.run_blocks(len(ranges), body, blas=True)
     t = x2.dtype.type
-    mean = sum(sums[1:], sums[0]) / t(m)
-    m2 = sum(m2s[1:], m2s[0])
-    if len(ranges) > 1:
-        for (r0, r1), s in zip(ranges, sums, strict=True):
-            d = s / t(r1 - r0) - mean
-            m2 += t(r1 - r0) * d * d
+    n = np.array([r1 - r0 for r0, r1 in ranges], dtype=x2.dtype).reshape(-1, 1, 1)
+    s_all = np.stack(sums).reshape(len(ranges), r, c)
+    mean = s_all.sum(axis=(0, 1)) / t(m)
+    m2 = np.stack(m2s).reshape(len(ranges), r, c).sum(axis=(0, 1))
+    if s_all.shape[0] * r > 1:
+        d = s_all / n - mean
+        m2 += (n * d * d).sum(axis=(0, 1))
     return mean, m2 / t(m)
 
 
 def _affine_2d(x2: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """y = x * a + b per column, piece by piece."""
-    y = np.empty_like(x2)
+    """y = x * a + b per column, piece by piece, on the tiled view."""
+    y = np.empty(x2.shape, dtype=x2.dtype)
+    r = _tiling(*x2.shape)
+    xt, yt = _tiled(x2, r), _tiled(y, r)
+    at, bt = np.tile(a, r), np.tile(b, r)
 
     def body(r0: int, r1: int) -> None:
-        np.multiply(x2[r0:r1], a, out=y[r0:r1])
-        y[r0:r1] += b
+        np.multiply(xt[r0:r1], at, out=yt[r0:r1])
+        yt[r0:r1] += bt
 
-    parallel.for_rows(x2.shape[0], 2 * x2.shape[1] * x2.itemsize, body)
+    parallel.for_rows(xt.shape[0], 2 * xt.shape[1] * xt.itemsize, body)
     return y
 
 
@@ -145,6 +176,50 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     return y, mean, var, (x, mean, inv_std)
 
 
+def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarray,
+                       istd: np.ndarray, m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Channels-last batch-norm backward on (M, C), on the tiled view (M / r, r * C).
+
+    First pass per piece: dbeta partial = sum g (GEMV), xc = x - mu written into dx's piece,
+    dgamma partial = sum g * xc. Second pass: dx = xc * k2 + k3 + g * sc in place, with
+    k2 = -sc * istd * dgamma / M and k3 = -sc * dbeta / M (dgamma already times istd).
+    """
+    mrows, c = g2.shape
+    r = _tiling(mrows, c)
+    gt, xt = _tiled(g2, r), _tiled(x2, r)
+    dx = np.empty(g2.shape, dtype=g2.dtype)
+    dxt = _tiled(dx, r)
+    mu_t = np.tile(mu, r)
+    ranges = parallel.row_pieces(gt.shape[0], 3 * gt.shape[1] * gt.itemsize)
+    sums: list[Any] = [None] * len(ranges)
+    dots: list[Any] = [None] * len(ranges)
+    ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=g2.dtype)
+
+    def stats(i: int, _: Any) -> None:
+        r0, r1 = ranges[i]
+        gp, d = gt[r0:r1], dxt[r0:r1]
+        sums[i] = ones[:r1 - r0] @ gp
+        np.subtract(xt[r0:r1], mu_t, out=d)
+        dots[i] = np.einsum("ij,ij->j", gp, d)
+
+    parallel.run_blocks(len(ranges), stats, blas=True)
+    dbeta = _fold(sum(sums[1:], sums[0]), r)
+    dgamma = _fold(sum(dots[1:], dots[0]), r) * istd
+    k2 = np.tile(-sc * istd * dgamma / m, r)  # coefficient of (x - mu)
+    k3 = np.tile(-sc * dbeta / m, r)
+    sc_t = np.tile(sc, r)
+
+    def body(i: int, _: Any) -> None:
+        r0, r1 = ranges[i]
+        d = dxt[r0:r1]
+        d *= k2
+        d += k3
+        d += gt[r0:r1] * sc_t
+
+    parallel.run_blocks(len(ranges), body)
+    return dx, dgamma, dbeta
+
+
 def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BNCache,
                               axis: int | Sequence[int] = -1
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,33 +236,9 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     scale = inv_std if gamma is None else gamma * inv_std
     if _channels_last(red, g.ndim):
         c = g.shape[-1]
-        g2, x2 = g.reshape(-1, c), x.reshape(-1, c)
-        mu, sc, istd = mean.reshape(c), scale.reshape(c), inv_std.reshape(c)
-        ranges = parallel.row_pieces(g2.shape[0], 2 * c * g.itemsize)
-        sums: list[Any] = [None] * len(ranges)
-        dots: list[Any] = [None] * len(ranges)
-        ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=g.dtype)
-
-        def stats(i: int, _: Any) -> None:
-            r0, r1 = ranges[i]
-            sums[i] = ones[:r1 - r0] @ g2[r0:r1]
-            dots[i] = np.einsum("ij,ij->j", g2[r0:r1], x2[r0:r1] - mu)
-
-        parallel.run_blocks(len(ranges), stats, blas=True)
-        dbeta = sum(sums[1:], sums[0])
-        dgamma = sum(dots[1:], dots[0]) * istd
-        k2 = -sc * istd * dgamma / m  # coefficient of (x - mu)
-        k3 = -sc * dbeta / m
-        dx = np.empty_like(g2)
-
-        def body(r0: int, r1: int) -> None:
-            d = dx[r0:r1]
-            np.subtract(x2[r0:r1], mu, out=d)
-            d *= k2
-            d += g2[r0:r1] * sc
-            d += k3
-
-        parallel.for_rows(g2.shape[0], 3 * c * g.itemsize, body)
+        dx, dgamma, dbeta = _train_backward_2d(g.reshape(-1, c), x.reshape(-1, c),
+                                               mean.reshape(c), scale.reshape(c),
+                                               inv_std.reshape(c), m)
         shape = (1,) * (g.ndim - 1) + (c,)
         return dx.reshape(g.shape), dgamma.reshape(shape), dbeta.reshape(shape)
     xc = x - mean
