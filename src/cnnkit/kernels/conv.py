@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel
+from . import native, parallel
 from .padding import Pads, output_size, resolve_padding, same_padding
 
 Ints = Sequence[int]
@@ -400,6 +400,120 @@ def _dx_method(method: str, strides: Ints, x_shape: tuple[int, ...],
 
 
 # ----------------------------------------------------------------------------------------
+# the optional native helper (direct 2-D convolution in C, :mod:`.native`)
+# ----------------------------------------------------------------------------------------
+# Batches with fewer multiply-adds than this run the native kernel in one call (no hand-over);
+# larger ones are cut into NATIVE_BLOCKS batch blocks shared by the kernel threads (a fixed
+# cut, so dK's partial sums do not depend on the thread count).
+NATIVE_MIN_PARALLEL_MACS = 1 << 21
+NATIVE_BLOCKS = 8
+
+
+def _use_native(x_shape: tuple[int, ...], dtypes: Sequence[Any], w: np.ndarray, groups: int,
+                strides: Ints, pads: Pads, out_sizes: Ints) -> bool:
+    """The C kernels take float32 2-D convolutions with groups == 1 (1x1 convolutions stay a
+    plain GEMM); ``dtypes``: those of all the arrays involved."""
+    return (len(x_shape) == 4 and groups == 1 and all(d == np.float32 for d in dtypes)
+            and w.dtype == np.float32
+            and not _is_pointwise(w.shape[:2], strides, pads, x_shape[1:-1], out_sizes)
+            and native.available())
+
+
+def _native_wins(c_out: int) -> bool:
+    """Forward and dK by the C kernels: measured faster than im2col + GEMM for every layer of
+    LeNet-5, the SimpleCNN and ResNet-20 (6 to 64 output channels; bench/RESULTS.md). With
+    fewer output channels (not measured: most lanes of the 8-wide tiles would be padding)
+    NumPy's path stays."""
+    return c_out >= 6
+
+
+def _native_dx_ok(strides: Ints, c_in: int, c_out: int) -> bool:
+    """dX by the C kernels: at stride 1 a direct convolution of the padded dZ with the
+    flipped kernel, whose output channels are X's (measured slower than col2im only for an
+    image input with many output channels: 28x28x1 -> 32, 9.2 vs 4.8 ms); at larger strides
+    the scatter kernel, measured faster from 16 input channels on (8.7 -> 5.5 ms for ResNet-20's
+    32x32x16 -> 32 stride 2) and much slower for 1."""
+    if all(s == 1 for s in strides):
+        return c_in >= 4 or c_out <= 8
+    return c_in >= 8
+
+
+def _native_blocks(n: int, macs: int) -> list[tuple[int, int]]:
+    """Batch blocks for the native kernels: one for small jobs, else NATIVE_BLOCKS."""
+    if macs < NATIVE_MIN_PARALLEL_MACS:
+        return [(0, n)]
+    return parallel.split(n, NATIVE_BLOCKS)
+
+
+def _native_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
+                    pads: Pads, dilation: Ints, out_sizes: Ints) -> np.ndarray:
+    """:func:`conv_forward` by the C kernel, block by block over the batch."""
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    b = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+    n = x.shape[0]
+    z = np.empty((n, *out_sizes, w.shape[-1]), dtype=np.float32)
+    blocks = _native_blocks(n, z.size * w.size // w.shape[-1])
+    tl = (pads[0][0], pads[1][0])
+
+    def body(i: int, _: Any) -> None:
+        n0, n1 = blocks[i]
+        native.forward(x[n0:n1], w, b, z[n0:n1], tuple(strides), tuple(dilation), tl)
+
+    parallel.run_blocks(len(blocks), body)
+    return z
+
+
+def _native_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
+                       strides: Ints, pads: Pads, dilation: Ints) -> np.ndarray:
+    """dX by the C kernels: stride 1 as the forward kernel on dZ padded by
+    (E-1-P_before, ...) with :func:`flip_kernel` (Kf, (KH, KW, C_out, C_in)); else the
+    scatter kernel (each output pixel's dZ . K[t] added into dX, tap by tap)."""
+    g = np.ascontiguousarray(g)
+    dx = np.empty(x_shape, dtype=np.float32)
+    ksize = w.shape[:2]
+    blocks = _native_blocks(g.shape[0], g.size * w.size // w.shape[-1])
+    if all(s == 1 for s in strides):
+        fp = _flip_pads(ksize, pads, dilation, x_shape[1:-1], g.shape[1:-1])
+        wf = flip_kernel(np.ascontiguousarray(w))
+        tl = (fp[0][0], fp[1][0])
+
+        def body(i: int, _: Any) -> None:
+            n0, n1 = blocks[i]
+            native.forward(g[n0:n1], wf, None, dx[n0:n1], (1, 1), tuple(dilation), tl)
+    else:
+        wc = np.ascontiguousarray(w)
+        tl = (pads[0][0], pads[1][0])
+
+        def body(i: int, _: Any) -> None:
+            n0, n1 = blocks[i]
+            native.input_grad(g[n0:n1], wc, dx[n0:n1], tuple(strides), tuple(dilation), tl)
+
+    parallel.run_blocks(len(blocks), body)
+    return dx
+
+
+def _native_kernel_grad(g: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...],
+                        strides: Ints, pads: Pads, dilation: Ints) -> np.ndarray:
+    """dK by the C kernel: one partial sum per batch block, added in block order."""
+    g = np.ascontiguousarray(g)
+    x = np.ascontiguousarray(x)
+    blocks = _native_blocks(x.shape[0], g.size * int(np.prod(w_shape[:-1])))
+    parts = [np.empty(w_shape, dtype=np.float32) for _ in blocks]
+    tl = (pads[0][0], pads[1][0])
+
+    def body(i: int, _: Any) -> None:
+        n0, n1 = blocks[i]
+        native.kernel_grad(x[n0:n1], g[n0:n1], parts[i], tuple(strides), tuple(dilation), tl)
+
+    parallel.run_blocks(len(blocks), body)
+    dw = parts[0]
+    for part in parts[1:]:
+        dw += part
+    return dw
+
+
+# ----------------------------------------------------------------------------------------
 # N-d convolution
 # ----------------------------------------------------------------------------------------
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
@@ -422,6 +536,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     out_sizes = conv_output_sizes(x.shape[1:-1], ksize, strides, pads, dilation)
     n, cout = x.shape[0], w.shape[-1]
     rows = int(np.prod(out_sizes))
+    dtypes = (x.dtype,) if b is None else (x.dtype, b.dtype)
+    if _native_wins(cout) and _use_native(x.shape, dtypes, w, groups, strides, pads,
+                                          out_sizes):
+        return _native_forward(x, w, b, strides, pads, dilation, out_sizes), None
     wm = _kernel_matrix(w, groups)
     z = np.empty((n, *out_sizes, cout), dtype=np.result_type(x, w))
     z2 = z.reshape(n * rows, cout)
@@ -558,6 +676,8 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stri
     contiguous im2col copy and one GEMM. ``"auto"`` takes "flip" at stride 1 when its im2col
     matrix is no larger than col2im's dcols (measured faster there: a single copy beats T
     read-modify-write passes), else "col2im". Both run block by block over the batch.
+    With the native helper built, "auto" runs float32 2-D convolutions (groups 1) by the C
+    kernels where they measured faster (:func:`_native_dx_ok`).
     """
     nd = g.ndim - 2
     ksize = w.shape[:nd]
@@ -578,6 +698,9 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stri
             _error_times_kernel_t_into(g2[r0:r1], wm, dcols[r0:r1])
         parallel.run_blocks(len(row_blocks), body_1x1, blas=True)
         return dcols.reshape(x_shape)
+    if (method == "auto" and _native_dx_ok(strides, x_shape[-1], w.shape[-1])
+            and _use_native(x_shape, (g.dtype,), w, groups, strides, pads, g.shape[1:-1])):
+        return _native_input_grad(g, w, x_shape, strides, pads, dilation)
     method = _dx_method(method, strides, x_shape, g.shape)
     blocks = batch_blocks(g.shape[0], _dx_item_bytes(method, w, x_shape, g.shape,
                                                      g.itemsize))
@@ -617,6 +740,13 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
     n, o_sizes = x.shape[0], g.shape[1:-1]
     g2 = g.reshape(-1, g.shape[-1])
     db = _bias_grad(g) if need_db else None
+    if (_native_wins(w.shape[-1]) or not need_dw) and _use_native(
+            x.shape, (x.dtype, g.dtype), w, groups, strides, pads, o_sizes):
+        dw = (_native_kernel_grad(g, x, w.shape, strides, pads, dilation)
+              if need_dw else None)
+        dx = conv_input_grad(g, w, x.shape, strides, pads, dilation, groups) if need_dx \
+            else None
+        return dx, dw, db
     if _is_pointwise(ksize, strides, pads, x.shape[1:-1], o_sizes):
         dw = (_kernel_from_matrix(_cols_t_times_error(x, g2, groups), w.shape)
               if need_dw else None)

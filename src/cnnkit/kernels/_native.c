@@ -1,0 +1,393 @@
+/* Direct 2-D convolution kernels for cnnkit (optional native helper, loaded with ctypes).
+ *
+ * Plain C99, no Python or NumPy headers. All arrays are float32, C-contiguous, channels-last:
+ *   x  (N, H, W, Cin), kernel k (KH, KW, Cin, Cout), z / dZ (N, OH, OW, Cout).
+ * Geometry: output pixel (oy, ox) reads input (oy*SH + i*DH - PT, ox*SW + j*DW - PL) for the
+ * kernel tap (i, j); input cells outside the image are zeros. PT / PL may be negative (crop);
+ * the bottom / right padding follows from the output size.
+ *
+ *   forward  z[n, oy, ox, o]  = sum_{i, j, c} x[n, iy, ix, c] k[i, j, c, o] + b[o]
+ *   dX       dx[n, iy, ix, c] = sum_{oy, ox, i, j: iy, ix as above} sum_o dz[n, oy, ox, o] k[i, j, c, o]
+ *   dK       dk[i, j, c, o]   = sum_{n, oy, ox} x[n, iy, ix, c] dz[n, oy, ox, o]
+ *
+ * Every kernel copies one image at a time into a zero-padded buffer and runs register-blocked
+ * tiles over it: RB pixels x CB output channels of accumulators, the CB-wide inner loops
+ * vectorised by the compiler (no intrinsics). Sums run in a fixed order: results do not
+ * depend on threads. The calls hold no global state, so several threads may run them at once
+ * on disjoint outputs. Each returns 0, or -1 when memory could not be allocated.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define CNK_INLINE static inline __attribute__((always_inline))
+#else
+#define CNK_INLINE static inline
+#endif
+
+#define MAX_RB 8
+#define MAX_CB 32
+#define RR 8 /* rows of the dK tile: (tap, input channel) pairs */
+
+typedef ptrdiff_t idx_t;
+
+/* Vectors of 8 or 16 floats (GNU C vector extensions, supported by gcc and clang): the
+ * tiles keep their accumulators in vector registers. Loads and stores go through memcpy
+ * (unaligned). 16-float vectors are used when the target has AVX-512. */
+typedef float v8 __attribute__((vector_size(32)));
+#if defined(__AVX512F__)
+typedef float vwide __attribute__((vector_size(64)));
+#else
+typedef float vwide __attribute__((vector_size(32)));
+#endif
+
+/* Defines tile_<VT>(rb, nvec, ...): acc[r] (r < rb, nvec vectors of VT, cb = nvec * lanes)
+ *   = init + sum_{t < ntap} sum_{q < kdim} x[r*xr + toff[t] + q] * w[(t*kdim + q)*cb + 0..cb)
+ * stored to out[r*outr + c] for c < nv; init: out (accum), bias (cb-padded) or 0. */
+#define DEFINE_TILE(VT)                                                                       \
+    CNK_INLINE void tile_##VT(const int rb, const int nvec, const float *restrict x, idx_t xr, \
+                              const idx_t *restrict toff, int ntap, int kdim,                 \
+                              const float *restrict w, float *restrict out, idx_t outr,       \
+                              int nv, const float *restrict bias, int accum)                  \
+    {                                                                                         \
+        enum { L = sizeof(VT) / sizeof(float) };                                              \
+        const int cb = nvec * L;                                                              \
+        VT acc[MAX_RB][MAX_CB / 8];                                                           \
+        float buf[MAX_CB];                                                                    \
+        for (int r = 0; r < rb; r++) {                                                        \
+            for (int c = 0; c < cb; c++) buf[c] = bias ? bias[c] : 0.0f;                      \
+            if (accum)                                                                        \
+                for (int c = 0; c < nv; c++) buf[c] = out[r * outr + c];                      \
+            for (int v = 0; v < nvec; v++) memcpy(&acc[r][v], buf + v * L, sizeof(VT));       \
+        }                                                                                     \
+        for (int t = 0; t < ntap; t++) {                                                      \
+            const float *xt = x + toff[t];                                                    \
+            const float *wt = w + (idx_t)t * kdim * cb;                                       \
+            for (int q = 0; q < kdim; q++) {                                                  \
+                VT wv[MAX_CB / 8];                                                            \
+                for (int v = 0; v < nvec; v++)                                                \
+                    memcpy(&wv[v], wt + (idx_t)q * cb + v * L, sizeof(VT));                   \
+                for (int r = 0; r < rb; r++) {                                                \
+                    const float xv = xt[r * xr + q];                                          \
+                    for (int v = 0; v < nvec; v++) acc[r][v] += xv * wv[v];                   \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = 0; r < rb; r++) {                                                        \
+            if (nv == cb) {                                                                   \
+                for (int v = 0; v < nvec; v++)                                                \
+                    memcpy(out + r * outr + v * L, &acc[r][v], sizeof(VT));                   \
+            } else {                                                                          \
+                for (int v = 0; v < nvec; v++) memcpy(buf + v * L, &acc[r][v], sizeof(VT));   \
+                for (int c = 0; c < nv; c++) out[r * outr + c] = buf[c];                      \
+            }                                                                                 \
+        }                                                                                     \
+    }
+DEFINE_TILE(v8)
+DEFINE_TILE(vwide)
+
+typedef void (*tile_fn)(const float *, idx_t, const idx_t *, int, int, const float *, float *,
+                        idx_t, int, const float *, int);
+
+#define TILE(RB, CB)                                                                          \
+    static void tile_##RB##_##CB(const float *x, idx_t xr, const idx_t *toff, int ntap,      \
+                                 int kdim, const float *w, float *out, idx_t outr, int nv,   \
+                                 const float *bias, int accum)                               \
+    {                                                                                         \
+        if (CB == 8)                                                                          \
+            tile_v8(RB, 1, x, xr, toff, ntap, kdim, w, out, outr, nv, bias, accum);          \
+        else                                                                                  \
+            tile_vwide(RB, CB * 4 / (int)sizeof(vwide), x, xr, toff, ntap, kdim, w, out, outr, \
+                       nv, bias, accum);                                                      \
+    }
+#define TILES(CB) TILE(4, CB) TILE(5, CB) TILE(6, CB) TILE(7, CB) TILE(8, CB)
+TILES(8)
+TILES(16)
+TILES(32)
+
+static tile_fn pick_tile(int rb, int cb)
+{
+#define CASE(CB)                                                                              \
+    if (cb == CB) {                                                                           \
+        switch (rb) {                                                                         \
+        case 4: return tile_4_##CB;                                                           \
+        case 5: return tile_5_##CB;                                                           \
+        case 6: return tile_6_##CB;                                                           \
+        case 7: return tile_7_##CB;                                                           \
+        default: return tile_8_##CB;                                                          \
+        }                                                                                     \
+    }
+    CASE(8)
+    CASE(16)
+    CASE(32)
+#undef CASE
+    return tile_8_32;
+}
+
+/* Channel block: 8, 16 or 32 lanes (the last block zero-padded). */
+static int pick_cb(idx_t channels)
+{
+    return channels <= 8 ? 8 : (channels <= 16 ? 16 : 32);
+}
+
+/* Pixels per tile (4..8): the one that wastes the fewest padded pixels, the larger on ties. */
+static int pick_rb(idx_t width)
+{
+    int best = 8;
+    idx_t best_w = (width + 7) / 8 * 8;
+    for (int rb = 7; rb >= 4; rb--) {
+        idx_t wr = (width + rb - 1) / rb * rb;
+        if (wr < best_w) {
+            best = rb;
+            best_w = wr;
+        }
+    }
+    return best;
+}
+
+/* xp (HP, WP, C) = image (H, W, C) shifted by (PT, PL), zeros outside. */
+static void pad_image(const float *img, idx_t h, idx_t w, idx_t c, float *xp, idx_t hp,
+                      idx_t wp, idx_t pt, idx_t pl)
+{
+    idx_t c0 = pl > 0 ? pl : 0;                   /* first padded column holding data */
+    idx_t c1 = w + pl < wp ? w + pl : wp;         /* end of the data columns */
+    for (idx_t y = 0; y < hp; y++) {
+        float *row = xp + y * wp * c;
+        idx_t iy = y - pt;
+        if (iy < 0 || iy >= h || c1 <= c0) {
+            memset(row, 0, (size_t)(wp * c) * sizeof(float));
+            continue;
+        }
+        memset(row, 0, (size_t)(c0 * c) * sizeof(float));
+        memcpy(row + c0 * c, img + (iy * w + (c0 - pl)) * c, (size_t)((c1 - c0) * c) * sizeof(float));
+        memset(row + c1 * c, 0, (size_t)((wp - c1) * c) * sizeof(float));
+    }
+}
+
+/* z = conv(x, k) + b for images [0, n). */
+int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                       const float *k, int64_t kh, int64_t kw, int64_t cout, const float *bias,
+                       float *z, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
+                       int64_t dw, int64_t pt, int64_t pl)
+{
+    const int cb = pick_cb(cout), rb = pick_rb(ow);
+    const idx_t ncb = (cout + cb - 1) / cb, taps = kh * kw;
+    const idx_t owr = (ow + rb - 1) / rb * rb;
+    const idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (owr - 1) * sw + (kw - 1) * dw + 1;
+    float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
+    float *wk = calloc((size_t)(ncb * taps * cin * cb), sizeof(float));
+    float *bk = calloc((size_t)(ncb * cb), sizeof(float));
+    idx_t *toff = malloc((size_t)taps * sizeof(idx_t));
+    float tmp[MAX_RB * MAX_CB];
+    if (!xp || !wk || !bk || !toff) {
+        free(xp); free(wk); free(bk); free(toff);
+        return -1;
+    }
+    /* wk[b, t, c, l] = k[t, c, b*cb + l] (zero for padded lanes) */
+    for (idx_t tc = 0; tc < taps * cin; tc++) {
+        for (idx_t o = 0; o < cout; o++) {
+            wk[((o / cb) * taps * cin + tc) * cb + o % cb] = k[tc * cout + o];
+        }
+    }
+    if (bias) {
+        for (idx_t o = 0; o < cout; o++) bk[o] = bias[o];
+    }
+    for (idx_t i = 0; i < kh; i++)
+        for (idx_t j = 0; j < kw; j++) toff[i * kw + j] = (i * dh * wp + j * dw) * cin;
+    tile_fn fn = pick_tile(rb, cb);
+    for (idx_t b = 0; b < n; b++) {
+        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
+        float *zb = z + b * oh * ow * cout;
+        for (idx_t y = 0; y < oh; y++) {
+            for (idx_t x0 = 0; x0 < ow; x0 += rb) {
+                const float *xs = xp + (y * sh * wp + x0 * sw) * cin;
+                int full = x0 + rb <= ow;
+                for (idx_t ob = 0; ob < ncb; ob++) {
+                    int nv = (int)(cout - ob * cb < cb ? cout - ob * cb : cb);
+                    float *zo = zb + (y * ow + x0) * cout + ob * cb;
+                    const float *bo = bias ? bk + ob * cb : NULL;
+                    const float *wo = wk + ob * taps * cin * cb;
+                    if (full) {
+                        fn(xs, sw * cin, toff, (int)taps, (int)cin, wo, zo, cout, nv, bo, 0);
+                    } else {
+                        fn(xs, sw * cin, toff, (int)taps, (int)cin, wo, tmp, cb, cb, bo, 0);
+                        for (idx_t r = 0; r < ow - x0; r++)
+                            memcpy(zo + r * cout, tmp + r * cb, (size_t)nv * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+    free(xp); free(wk); free(bk); free(toff);
+    return 0;
+}
+
+/* dx = the input gradient of the convolution for output error g, images [0, n): each output
+ * tile's contributions k[i, j] . g are added into a zero-padded dX buffer, tap by tap. */
+int cnk_conv2d_input_grad(const float *g, int64_t n, int64_t oh, int64_t ow, int64_t cout,
+                          const float *k, int64_t kh, int64_t kw, int64_t cin, float *dx,
+                          int64_t h, int64_t w, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                          int64_t pt, int64_t pl)
+{
+    const int cb = pick_cb(cin), rb = pick_rb(ow);
+    const idx_t ncb = (cin + cb - 1) / cb, taps = kh * kw;
+    const idx_t owr = (ow + rb - 1) / rb * rb;
+    idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (owr - 1) * sw + (kw - 1) * dw + 1;
+    if (hp < h + pt) hp = h + pt;
+    if (wp < w + pl) wp = w + pl;
+    float *dp = malloc((size_t)(hp * wp * cin) * sizeof(float));
+    float *wk = calloc((size_t)(ncb * taps * cout * cb), sizeof(float));
+    float *gr = calloc((size_t)(owr * cout), sizeof(float));
+    idx_t zero = 0;
+    if (!dp || !wk || !gr) {
+        free(dp); free(wk); free(gr);
+        return -1;
+    }
+    /* wk[b, t, o, l] = k[t, b*cb + l, o] */
+    for (idx_t t = 0; t < taps; t++)
+        for (idx_t c = 0; c < cin; c++)
+            for (idx_t o = 0; o < cout; o++)
+                wk[(((c / cb) * taps + t) * cout + o) * cb + c % cb] = k[(t * cin + c) * cout + o];
+    tile_fn fn = pick_tile(rb, cb);
+    for (idx_t b = 0; b < n; b++) {
+        memset(dp, 0, (size_t)(hp * wp * cin) * sizeof(float));
+        const float *gb = g + b * oh * ow * cout;
+        for (idx_t y = 0; y < oh; y++) {
+            memcpy(gr, gb + y * ow * cout, (size_t)(ow * cout) * sizeof(float));
+            for (idx_t x0 = 0; x0 < ow; x0 += rb) {
+                for (idx_t i = 0; i < kh; i++) {
+                    for (idx_t j = 0; j < kw; j++) {
+                        float *d0 = dp + ((y * sh + i * dh) * wp + x0 * sw + j * dw) * cin;
+                        for (idx_t cbk = 0; cbk < ncb; cbk++) {
+                            int nv = (int)(cin - cbk * cb < cb ? cin - cbk * cb : cb);
+                            fn(gr + x0 * cout, cout, &zero, 1, (int)cout,
+                               wk + (cbk * taps + i * kw + j) * cout * cb, d0 + cbk * cb,
+                               sw * cin, nv, NULL, 1);
+                        }
+                    }
+                }
+            }
+        }
+        float *db = dx + b * h * w * cin;
+        for (idx_t iy = 0; iy < h; iy++) {
+            idx_t y = iy + pt;
+            float *row = db + iy * w * cin;
+            if (y < 0 || y >= hp) {
+                memset(row, 0, (size_t)(w * cin) * sizeof(float));
+                continue;
+            }
+            for (idx_t ix = 0; ix < w; ix++) {
+                idx_t xx = ix + pl;
+                if (xx < 0 || xx >= wp)
+                    memset(row + ix * cin, 0, (size_t)cin * sizeof(float));
+                else
+                    memcpy(row + ix * cin, dp + (y * wp + xx) * cin, (size_t)cin * sizeof(float));
+            }
+        }
+    }
+    free(dp); free(wk); free(gr);
+    return 0;
+}
+
+/* dK tile: acc[r][0..cb) (r < RR) += sum over the output pixels of
+ * xp[pixel + xoff[r]] * gz[pixel][0..cb), cb = nvec lanes of VT. */
+#define DEFINE_DK_TILE(VT)                                                                    \
+    CNK_INLINE void dk_tile_##VT(const int nvec, const float *restrict xp,                    \
+                                 const idx_t *restrict xoff, const float *restrict gz,        \
+                                 idx_t gstride, idx_t oh, idx_t ow, idx_t ystep, idx_t xstep, \
+                                 float *restrict acc_out)                                     \
+    {                                                                                         \
+        enum { L = sizeof(VT) / sizeof(float) };                                              \
+        const int cb = nvec * L;                                                              \
+        VT acc[RR][MAX_CB / 8];                                                               \
+        idx_t off[RR];                                                                        \
+        for (int r = 0; r < RR; r++) {                                                        \
+            off[r] = xoff[r];                                                                 \
+            for (int v = 0; v < nvec; v++)                                                    \
+                memcpy(&acc[r][v], acc_out + r * cb + v * L, sizeof(VT));                     \
+        }                                                                                     \
+        for (idx_t y = 0; y < oh; y++) {                                                      \
+            const float *xy = xp + y * ystep;                                                 \
+            const float *gy = gz + y * ow * gstride;                                          \
+            for (idx_t x = 0; x < ow; x++) {                                                  \
+                const float *xs = xy + x * xstep;                                             \
+                VT gv[MAX_CB / 8];                                                            \
+                for (int v = 0; v < nvec; v++)                                                \
+                    memcpy(&gv[v], gy + x * gstride + v * L, sizeof(VT));                     \
+                for (int r = 0; r < RR; r++) {                                                \
+                    const float xv = xs[off[r]];                                              \
+                    for (int v = 0; v < nvec; v++) acc[r][v] += xv * gv[v];                   \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = 0; r < RR; r++)                                                          \
+            for (int v = 0; v < nvec; v++)                                                    \
+                memcpy(acc_out + r * cb + v * L, &acc[r][v], sizeof(VT));                     \
+    }
+DEFINE_DK_TILE(v8)
+DEFINE_DK_TILE(vwide)
+
+typedef void (*dk_fn)(const float *, const idx_t *, const float *, idx_t, idx_t, idx_t, idx_t,
+                      idx_t, float *);
+#define DK_TILE(CB)                                                                           \
+    static void dk_tile_##CB(const float *xp, const idx_t *xoff, const float *gz,            \
+                             idx_t gstride, idx_t oh, idx_t ow, idx_t ystep, idx_t xstep,     \
+                             float *acc)                                                      \
+    {                                                                                         \
+        if (CB == 8)                                                                          \
+            dk_tile_v8(1, xp, xoff, gz, gstride, oh, ow, ystep, xstep, acc);                  \
+        else                                                                                  \
+            dk_tile_vwide(CB * 4 / (int)sizeof(vwide), xp, xoff, gz, gstride, oh, ow, ystep,  \
+                          xstep, acc);                                                        \
+    }
+DK_TILE(8)
+DK_TILE(16)
+DK_TILE(32)
+
+/* dk (KH*KW*Cin, Cout) = the kernel gradient summed over images [0, n) (overwritten). */
+int cnk_conv2d_kernel_grad(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                           const float *g, int64_t oh, int64_t ow, int64_t cout, float *dk,
+                           int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh,
+                           int64_t dw, int64_t pt, int64_t pl)
+{
+    const int cb = pick_cb(cout);
+    const idx_t ncb = (cout + cb - 1) / cb, rows = kh * kw * cin;
+    const idx_t rows_r = (rows + RR - 1) / RR * RR;
+    const idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (ow - 1) * sw + (kw - 1) * dw + 1;
+    const int pad_g = (cout % cb) != 0;
+    float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
+    float *acc = calloc((size_t)(ncb * rows_r * cb), sizeof(float));
+    idx_t *xoff = malloc((size_t)rows_r * sizeof(idx_t));
+    float *gp = pad_g ? calloc((size_t)(oh * ow * ncb * cb), sizeof(float)) : NULL;
+    if (!xp || !acc || !xoff || (pad_g && !gp)) {
+        free(xp); free(acc); free(xoff); free(gp);
+        return -1;
+    }
+    for (idx_t r = 0; r < rows_r; r++) {
+        idx_t q = r < rows ? r : rows - 1;  /* padded rows repeat the last one (discarded) */
+        idx_t t = q / cin, c = q % cin;
+        xoff[r] = ((t / kw) * dh * wp + (t % kw) * dw) * cin + c;
+    }
+    dk_fn fn = cb == 8 ? dk_tile_8 : (cb == 16 ? dk_tile_16 : dk_tile_32);
+    const idx_t gstride = pad_g ? ncb * cb : cout;
+    for (idx_t b = 0; b < n; b++) {
+        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
+        const float *gb = g + b * oh * ow * cout;
+        if (pad_g) {
+            for (idx_t p = 0; p < oh * ow; p++)
+                memcpy(gp + p * gstride, gb + p * cout, (size_t)cout * sizeof(float));
+            gb = gp;
+        }
+        for (idx_t ob = 0; ob < ncb; ob++)
+            for (idx_t r0 = 0; r0 < rows_r; r0 += RR)
+                fn(xp, xoff + r0, gb + ob * cb, gstride, oh, ow, sh * wp * cin, sw * cin,
+                   acc + (ob * rows_r + r0) * cb);
+    }
+    for (idx_t r = 0; r < rows; r++)
+        for (idx_t o = 0; o < cout; o++)
+            dk[r * cout + o] = acc[((o / cb) * rows_r + r) * cb + o % cb];
+    free(xp); free(acc); free(xoff); free(gp);
+    return 0;
+}

@@ -1,0 +1,128 @@
+"""Optional compiled helper: direct 2-D convolution kernels (``_native.c``) loaded with ctypes.
+
+The C library is built by ``pip install`` (setup.py, an optional extension: an install
+without a compiler still succeeds, and then :func:`available` is False and the kernels keep
+their NumPy path). ``CNNKIT_NATIVE=0`` in the environment switches it off; :func:`set_enabled`
+does the same at run time (tests). ctypes releases the GIL during a call, so the kernel
+threads (:mod:`.parallel`) run the C kernels on batch blocks side by side.
+
+Every function takes float32, C-contiguous, channels-last arrays (see ``_native.c``):
+
+    forward      z[n, oy, ox, o] = sum_{i, j, c} x[n, oy*SH + i*DH - PT, ox*SW + j*DW - PL, c]
+                                   * k[i, j, c, o] + b[o]
+    input_grad   dX, the adjoint of forward in x, for output error dZ
+    kernel_grad  dK[i, j, c, o] = sum_{n, oy, ox} x[n, iy, ix, c] dZ[n, oy, ox, o]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["available", "set_enabled", "library_path", "forward", "input_grad", "kernel_grad"]
+
+_F32P = ctypes.POINTER(ctypes.c_float)
+_I64 = ctypes.c_int64
+_state: dict[str, Any] = {"lib": None, "loaded": False, "enabled": None}
+
+
+def library_path() -> Path | None:
+    """The built ``_native`` shared library next to this module, or None."""
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_native{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _load() -> ctypes.CDLL | None:
+    if _state["loaded"]:
+        return _state["lib"]
+    _state["loaded"] = True
+    path = library_path()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:
+        return None
+    geometry = [_I64] * 6  # sh, sw, dh, dw, pt, pl
+    lib.cnk_conv2d_forward.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _F32P,
+                                       _I64, _I64, *geometry]
+    lib.cnk_conv2d_input_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
+                                          _I64, _I64, *geometry]
+    lib.cnk_conv2d_kernel_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
+                                           _I64, _I64, *geometry]
+    for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad):
+        fn.restype = ctypes.c_int
+    _state["lib"] = lib
+    return lib
+
+
+def set_enabled(flag: bool | None) -> None:
+    """Force the helper on (when built) or off; None goes back to ``CNNKIT_NATIVE``."""
+    _state["enabled"] = flag
+
+
+def available() -> bool:
+    """True when the library is built, loads, and is not switched off (``CNNKIT_NATIVE=0``
+    or :func:`set_enabled`)."""
+    flag = _state["enabled"]
+    if flag is None:
+        flag = os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no",
+                                                                           "off")
+    return bool(flag) and _load() is not None
+
+
+def _ptr(a: np.ndarray) -> Any:
+    if a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise ValueError("native kernels take C-contiguous float32 arrays")
+    return a.ctypes.data_as(_F32P)
+
+
+def _check(rc: int) -> None:
+    if rc != 0:
+        raise MemoryError("native convolution kernel could not allocate its buffers")
+
+
+def forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
+            strides: tuple[int, int], dilation: tuple[int, int], pad_tl: tuple[int, int]
+            ) -> None:
+    """z (N, OH, OW, Cout) = conv(x (N, H, W, Cin), k (KH, KW, Cin, Cout)) + b, written into z;
+    ``pad_tl`` = (top, left) padding (negative crops)."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, cin = x.shape
+    kh, kw, _, cout = k.shape
+    _check(lib.cnk_conv2d_forward(_ptr(x), n, h, w, cin, _ptr(k), kh, kw, cout,
+                                  None if b is None else _ptr(b), _ptr(z), z.shape[1],
+                                  z.shape[2], *strides, *dilation, *pad_tl))
+
+
+def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int, int],
+               dilation: tuple[int, int], pad_tl: tuple[int, int]) -> None:
+    """dx (N, H, W, Cin) = the input gradient of :func:`forward` for output error g, written
+    into dx."""
+    lib = _load()
+    assert lib is not None
+    n, oh, ow, cout = g.shape
+    kh, kw, cin, _ = k.shape
+    _check(lib.cnk_conv2d_input_grad(_ptr(g), n, oh, ow, cout, _ptr(k), kh, kw, cin, _ptr(dx),
+                                     dx.shape[1], dx.shape[2], *strides, *dilation, *pad_tl))
+
+
+def kernel_grad(x: np.ndarray, g: np.ndarray, dk: np.ndarray, strides: tuple[int, int],
+                dilation: tuple[int, int], pad_tl: tuple[int, int]) -> None:
+    """dk (KH, KW, Cin, Cout) = sum over the batch of x's windows times g, written into dk."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, cin = x.shape
+    _, oh, ow, cout = g.shape
+    _check(lib.cnk_conv2d_kernel_grad(_ptr(x), n, h, w, cin, _ptr(g), oh, ow, cout, _ptr(dk),
+                                      dk.shape[0], dk.shape[1], *strides, *dilation, *pad_tl))

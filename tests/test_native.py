@@ -1,0 +1,197 @@
+"""The optional native convolution kernels (kernels/_native.c via kernels/native.py), checked
+against the NumPy im2col path (in float64, an independent reference), over shapes, strides,
+paddings (cropping ones too), dilations, odd sizes and batch 1; the dispatch in kernels/conv.py;
+and the switch CNNKIT_NATIVE=0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import assert_close_scaled
+
+from cnnkit.kernels import conv as KC
+from cnnkit.kernels import native
+from cnnkit.kernels import parallel as P
+from cnnkit.kernels.padding import resolve_padding
+
+pytestmark = pytest.mark.skipif(
+    native.library_path() is None,
+    reason="the native helper is not built (no C compiler at install time); "
+           "cnnkit uses its NumPy kernels")
+
+rng = np.random.default_rng(11)
+
+# (n, (h, w), c_in, c_out, (kh, kw), (sh, sw), padding, (dh, dw))
+CASES = [
+    (2, (8, 7), 4, 8, (3, 3), (1, 1), "same", (1, 1)),
+    (1, (9, 9), 1, 6, (5, 5), (1, 1), "same", (1, 1)),
+    (3, (14, 14), 6, 16, (5, 5), (1, 1), "valid", (1, 1)),
+    (2, (11, 13), 3, 32, (3, 3), (1, 1), "same", (1, 1)),
+    (2, (10, 9), 16, 16, (3, 3), (2, 2), "same", (1, 1)),
+    (1, (7, 9), 5, 17, (3, 2), (2, 1), "valid", (2, 1)),
+    (2, (12, 11), 33, 40, (5, 3), (3, 2), "same", (1, 2)),
+    (1, (6, 5), 2, 3, (2, 2), (1, 1), ((2, 3), (0, 1)), (2, 2)),
+    (2, (9, 8), 7, 9, (3, 3), (1, 2), ((-1, 2), (3, -1)), (1, 1)),
+    (1, (5, 23), 8, 64, (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 3)),
+    (2, (4, 4), 64, 33, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    (1, (3, 3), 1, 1, (3, 3), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+]
+
+
+def _ids(case):
+    n, hw, ci, co, k, s, p, d = case
+    return f"n{n}-{hw[0]}x{hw[1]}-{ci}to{co}-k{k[0]}{k[1]}-s{s[0]}{s[1]}-{p}-d{d[0]}{d[1]}"
+
+
+def _arrays(case):
+    n, hw, ci, co, k, s, p, d = case
+    # explicit pairs are used as given: negative amounts crop (as in the transposed
+    # convolution's and the flipped-kernel dX's internal calls)
+    pads = p if isinstance(p, tuple) else resolve_padding(p, hw, k, s, d)
+    x = rng.standard_normal((n, *hw, ci)).astype(np.float32)
+    w = (rng.standard_normal((*k, ci, co)) / np.sqrt(k[0] * k[1] * ci)).astype(np.float32)
+    b = rng.standard_normal(co).astype(np.float32)
+    out = KC.conv_output_sizes(hw, k, s, pads, d)
+    g = rng.standard_normal((n, *out, co)).astype(np.float32)
+    return x, w, b, g, s, pads, d
+
+
+def _reference(x, w, b, g, s, pads, d):
+    """Z, dX, dK, db by the NumPy path in float64."""
+    native.set_enabled(False)
+    try:
+        x64, w64, b64, g64 = (a.astype(np.float64) for a in (x, w, b, g))
+        z, _ = KC.conv_forward(x64, w64, b64, s, pads, d, keep_cols=False)
+        dx, dw, db = KC.conv_backward(g64, x64, w64, None, s, pads, d)
+    finally:
+        native.set_enabled(None)
+    return z, dx, dw, db
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_native_functions_match_numpy(case):
+    """The three C kernels called directly (also where the dispatch would not use them)."""
+    x, w, b, g, s, pads, d = _arrays(case)
+    z_ref, dx_ref, dw_ref, _ = _reference(x, w, b, g, s, pads, d)
+    tl = (pads[0][0], pads[1][0])
+    z = np.full(z_ref.shape, np.nan, dtype=np.float32)
+    native.forward(x, w, b, z, s, d, tl)
+    assert_close_scaled(z, z_ref, tol=1e-5, what="forward")
+    z0 = np.full(z_ref.shape, np.nan, dtype=np.float32)
+    native.forward(x, w, None, z0, s, d, tl)
+    assert_close_scaled(z0, z_ref - b, tol=1e-5, what="forward without bias")
+    dx = np.full(x.shape, np.nan, dtype=np.float32)
+    native.input_grad(g, w, dx, s, d, tl)
+    assert_close_scaled(dx, dx_ref, tol=1e-5, what="input_grad (scatter)")
+    dw = np.full(w.shape, np.nan, dtype=np.float32)
+    native.kernel_grad(x, g, dw, s, d, tl)
+    assert_close_scaled(dw, dw_ref, tol=1e-5, what="kernel_grad")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_dispatch_matches_numpy(case, threads, monkeypatch):
+    """conv_forward / conv_backward / conv_input_grad with the helper on (batch cut into
+    blocks on 1 or 2 threads) against the float32 and float64 NumPy paths."""
+    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    old = P.get_num_threads()
+    P.set_num_threads(threads)
+    try:
+        x, w, b, g, s, pads, d = _arrays(case)
+        z_ref, dx_ref, dw_ref, db_ref = _reference(x, w, b, g, s, pads, d)
+        native.set_enabled(False)
+        z32, _ = KC.conv_forward(x, w, b, s, pads, d, keep_cols=False)
+        dx32, dw32, db32 = KC.conv_backward(g, x, w, None, s, pads, d)
+        native.set_enabled(None)
+        z, _ = KC.conv_forward(x, w, b, s, pads, d, keep_cols=False)
+        dx, dw, db = KC.conv_backward(g, x, w, None, s, pads, d)
+        dxi = KC.conv_input_grad(g, w, x.shape, s, pads, d)
+    finally:
+        P.set_num_threads(old)
+        native.set_enabled(None)
+    for ours, ours32, ref, what in [(z, z32, z_ref, "Z"), (dx, dx32, dx_ref, "dX"),
+                                    (dxi, dx32, dx_ref, "conv_input_grad"),
+                                    (dw, dw32, dw_ref, "dK"), (db, db32, db_ref, "db")]:
+        assert ours.dtype == np.float32, what
+        assert_close_scaled(ours, ref, tol=1e-5, what=what)
+        assert_close_scaled(ours, ours32, tol=1e-5, what=f"{what} vs float32 NumPy")
+
+
+def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
+    """The dispatch really calls the C kernels for a LeNet-sized float32 layer, and does not
+    for float64, groups > 1 or 1x1 kernels."""
+    if not native.available():
+        pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
+    calls = []
+    for name in ("forward", "input_grad", "kernel_grad"):
+        real = getattr(native, name)
+        monkeypatch.setattr(native, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
+    x = rng.standard_normal((2, 14, 14, 6)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 6, 16)).astype(np.float32)
+    z, _ = KC.conv_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    assert calls == ["forward", "kernel_grad", "forward"]  # dX at stride 1: the flip kernel
+    calls.clear()
+    KC.conv_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1),
+                    ((0, 0), (0, 0)), (1, 1))
+    KC.conv_forward(x, w.reshape(5, 5, 3, 32)[:, :, :, :16].copy(), None, (1, 1),
+                    ((0, 0), (0, 0)), (1, 1), groups=2)
+    KC.conv_forward(x, w[:1, :1].copy(), None, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    assert calls == []
+
+
+def test_native_off_by_environment(monkeypatch):
+    """CNNKIT_NATIVE=0 switches the helper off, in-process and in a fresh interpreter."""
+    monkeypatch.setenv("CNNKIT_NATIVE", "0")
+    assert not native.available()
+
+    def boom(*_):
+        raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
+    for name in ("forward", "input_grad", "kernel_grad"):
+        monkeypatch.setattr(native, name, boom)
+    x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    z, _ = KC.conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    monkeypatch.setenv("CNNKIT_NATIVE", "1")
+    assert native.available()
+    env = {**os.environ, "CNNKIT_NATIVE": "0"}
+    code = "import cnnkit.kernels.native as n; print(n.available(), n.library_path() is None)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_dk_same_for_any_thread_count(monkeypatch):
+    """dK's partial sums are added in block order: bit-identical with 1 and 2 threads."""
+    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    x = rng.standard_normal((9, 10, 10, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    g = rng.standard_normal((9, 10, 10, 16)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    old = P.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2):
+            P.set_num_threads(t)
+            results.append(KC.conv_backward(g, x, w, None, (1, 1), pads, (1, 1)))
+    finally:
+        P.set_num_threads(old)
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rejects_wrong_dtype_or_layout():
+    x = np.zeros((1, 4, 4, 2), dtype=np.float64)
+    w = np.zeros((3, 3, 2, 8), dtype=np.float32)
+    z = np.zeros((1, 2, 2, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="float32"):
+        native.forward(x, w, None, z, (1, 1), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match="float32"):
+        native.forward(x.astype(np.float32), w[:, :, :, ::2], None, z[..., :4], (1, 1),
+                       (1, 1), (0, 0))
