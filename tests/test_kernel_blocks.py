@@ -302,6 +302,53 @@ def test_run_blocks_runs_every_block_once_and_reraises(restore_threads):
     P.run_blocks(4, nested)
 
 
+def test_run_blocks_does_not_wait_for_a_busy_worker(restore_threads):
+    """A worker that cannot start (here: stuck in an earlier job) takes no blocks; the caller
+    runs them all and returns without waiting for it."""
+    P.set_num_threads(2)
+    P.run_blocks(2, lambda i, _: None)  # the worker exists
+    stuck, release = threading.Event(), threading.Event()
+
+    def block_worker():
+        stuck.set()
+        release.wait(10)
+
+    P._workers(1)[0].jobs.put(block_worker)
+    assert stuck.wait(10)
+    try:
+        ids = []
+        P.run_blocks(6, lambda i, _: ids.append(threading.get_ident()))
+        assert ids == [threading.get_ident()] * 6
+    finally:
+        release.set()
+    seen = []
+    P.run_blocks(20, lambda i, _: seen.append(i))  # and the pool works again afterwards
+    assert sorted(seen) == list(range(20))
+
+
+def test_run_blocks_from_several_threads(restore_threads):
+    P.set_num_threads(3)
+    results = {}
+
+    def caller(k):
+        out = np.zeros(40)
+
+        def body(i, _):
+            out[i] = i * k
+
+        for _ in range(20):
+            P.run_blocks(40, body)
+        results[k] = out
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(1, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for k in range(1, 4):
+        np.testing.assert_array_equal(results[k], np.arange(40) * k)
+
+
 def test_results_do_not_depend_on_thread_count(monkeypatch, restore_threads):
     monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(P, "PIECE_BYTES", 64)

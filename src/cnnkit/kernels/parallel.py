@@ -27,9 +27,9 @@ import ctypes.util
 import glob
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -70,9 +70,8 @@ def _env_threads() -> int:
     return n if n >= 1 else min(2, os.cpu_count() or 1)
 
 
-_state: dict[str, Any] = {"threads": _env_threads(), "pool": None, "pool_size": 0,
-                          "blas": None, "blas_probed": False, "blas_sections": 0,
-                          "blas_saved": 1}
+_state: dict[str, Any] = {"threads": _env_threads(), "workers": [], "blas": None,
+                          "blas_probed": False, "blas_sections": 0, "blas_saved": 1}
 _lock = threading.Lock()
 _local = threading.local()
 _state["malloc_tuned"] = tune_allocator()
@@ -80,8 +79,7 @@ _state["malloc_tuned"] = tune_allocator()
 
 def _after_fork_in_child() -> None:
     """A forked child has none of the parent's threads: start a fresh pool when needed."""
-    _state["pool"] = None
-    _state["pool_size"] = 0
+    _state["workers"] = []
     _state["blas_sections"] = 0
 
 
@@ -163,21 +161,35 @@ def _blas_exit() -> None:
             controls[0](_state["blas_saved"])
 
 
-def _worker_init() -> None:
-    _local.is_worker = True
+class _Worker:
+    """One persistent daemon thread running the jobs put in its queue (a job is the block
+    loop of one :func:`run_blocks` call; it returns at once when the blocks are all taken)."""
+
+    def __init__(self, index: int):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name=f"cnnkit-kernel_{index}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        _local.is_worker = True
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            job()
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
-    with _lock:
-        if _state["pool"] is None or _state["pool_size"] < size:
-            old = _state["pool"]
-            _state["pool"] = ThreadPoolExecutor(max_workers=size,
-                                                thread_name_prefix="cnnkit-kernel",
-                                                initializer=_worker_init)
-            _state["pool_size"] = size
-            if old is not None:
-                old.shutdown(wait=False)
-        return _state["pool"]
+def _workers(count: int) -> list[_Worker]:
+    """At least ``count`` started workers (the pool grows, never shrinks)."""
+    workers: list[_Worker] = _state["workers"]
+    if len(workers) < count:
+        with _lock:
+            workers = _state["workers"]
+            if len(workers) < count:
+                workers = workers + [_Worker(i) for i in range(len(workers), count)]
+                _state["workers"] = workers
+    return workers
 
 
 def run_blocks(n_blocks: int, body: Callable[[int, Any], None],
@@ -212,13 +224,15 @@ def run_blocks(n_blocks: int, body: Callable[[int, Any], None],
                 _blas_exit()
         return
     counter = itertools.count()
-    cond = threading.Condition()
-    state = {"done": 0, "error": None}
+    finished = itertools.count(1)
+    all_done = threading.Lock()
+    all_done.acquire()
+    errors: list[BaseException] = []
 
     def loop() -> None:
         ws = None
         while True:
-            i = next(counter)
+            i = next(counter)  # atomic under the GIL: each block is taken once
             if i >= n_blocks:
                 return
             try:
@@ -226,29 +240,25 @@ def run_blocks(n_blocks: int, body: Callable[[int, Any], None],
                     ws = workspace()
                 body(i, ws)
             except BaseException as e:  # noqa: BLE001  (re-raised by the caller)
-                state["error"] = state["error"] or e
+                errors.append(e)
             finally:
-                with cond:
-                    state["done"] += 1
-                    if state["done"] == n_blocks:
-                        cond.notify_all()
+                if next(finished) == n_blocks:  # whoever finishes the last block signals
+                    all_done.release()
 
     try:
-        pool = _pool(threads - 1)
-        for _ in range(threads - 1):
-            pool.submit(loop)
+        for w in _workers(threads - 1)[:threads - 1]:
+            w.jobs.put(loop)
         _local.is_worker = True
         try:
             loop()
         finally:
             _local.is_worker = False
-            with cond:
-                cond.wait_for(lambda: state["done"] == n_blocks)
+            all_done.acquire()  # only blocks already taken by a worker are waited for
     finally:
         if held:
             _blas_exit()
-    if state["error"] is not None:
-        raise state["error"]
+    if errors:
+        raise errors[0]
 
 
 def split(n: int, pieces: int) -> list[tuple[int, int]]:
