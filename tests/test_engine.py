@@ -15,8 +15,9 @@ rng = np.random.default_rng(0)
 
 
 def reference(model, x):
-    """The model's own inference path: layer calls on Tensors, no engine."""
-    with cnnkit.no_grad():
+    """The model's own inference path: layer calls on Tensors, no engine (with gradients
+    enabled, ``model(x)`` runs layer by layer; under ``no_grad`` it runs the engine's plan)."""
+    with cnnkit.enable_grad():
         return model(x, training=False).data
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
 from .training import TrainingMixin
@@ -141,9 +142,34 @@ class Model(TrainingMixin, Layer):
         if not self._functional:
             self.built = True
 
+    def _run_plan(self, inputs: Any) -> Any:
+        """Inference without a graph (``training=False`` under ``no_grad``) through the
+        compiled plan that ``predict`` uses (:class:`cnnkit.deploy.InferenceEngine`), or None
+        when the inputs or the layers' dtypes do not suit it."""
+        single = self._single_input if self._functional else not isinstance(inputs, list)
+        if single:
+            if not isinstance(inputs, Tensor):
+                return None
+            arrays: list[Any] = [inputs.data]
+        else:
+            if not isinstance(inputs, list) or not all(isinstance(t, Tensor) for t in inputs):
+                return None
+            arrays = [t.data for t in inputs]
+            if not self._functional:
+                arrays = [arrays]
+        engine = self._inference_engine()
+        if not engine.uniform_dtype:
+            return None
+        out = engine.run_arrays(arrays)
+        return [Tensor(o) for o in out] if isinstance(out, list) else Tensor(out)
+
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not self._functional:
             raise NotImplementedError(f"subclassed model '{self.name}' must define call()")
+        if not training and not is_grad_enabled():
+            out = self._run_plan(inputs)
+            if out is not None:
+                return out
         xs = [inputs] if self._single_input else _as_list(inputs)
         values: dict[int, Any] = {}
         for t, x in zip(self._inputs, xs, strict=True):
@@ -297,6 +323,10 @@ class Sequential(Model):
                              f"shape {s}")
 
     def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training and not is_grad_enabled() and self._layers:
+            out = self._run_plan(inputs)
+            if out is not None:
+                return out
         x = inputs
         for layer in self._layers:
             x = layer(x, training=training)

@@ -1,0 +1,282 @@
+"""Fused inference steps for the engine: batch-norm folded into the convolution or dense layer
+before it, zero padding merged into the next convolution's pads, and ReLU-type activations
+applied in place on the buffer that the step just wrote.
+
+Folding (inference batch-norm with moving statistics mu, var, scale gamma, offset beta):
+
+    s  = gamma / sqrt(var + eps)            (per output channel)
+    W' = W * s                              (over the kernel's output-channel axis)
+    b' = (b - mu) * s + beta                (b = 0 without a bias)
+
+so that conv(x, W') + b' = BN(conv(x, W) + b). The folded weights are recomputed on every
+call from the layers' current arrays (a few small array operations), so the engine follows
+training and ``set_weights`` without any cache to invalidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import layers as L
+from .. import ops
+from ..kernels import activation as KA
+from ..kernels import conv as KC
+from ..kernels import linear as KL
+from ..kernels import parallel
+from ..kernels.padding import resolve_padding
+from ..ops import activation as OA
+
+Fn = Callable[[Any], Any]
+Piece = Callable[..., Any]  # piece(out, *inputs): writes its result into out
+
+
+# ----- elementwise work on flat pieces ------------------------------------------------------
+def elementwise(out: np.ndarray, piece: Piece, *arrays: np.ndarray) -> np.ndarray:
+    """out = piece(*arrays) elementwise, over flat pieces spread on the kernel threads when
+    the arrays are large and contiguous (one call otherwise); ``out`` may be one of them."""
+    if not (out.flags.c_contiguous and all(a.flags.c_contiguous and a.shape == out.shape
+                                           for a in arrays)):
+        piece(out, *arrays)
+        return out
+    flats = [a.reshape(-1) for a in (out, *arrays)]
+    width = sum(a.itemsize for a in flats)
+    if flats[0].size * width < parallel.MIN_PARALLEL_BYTES:
+        piece(*flats)
+        return out
+    parallel.for_rows(flats[0].size, width, lambda r0, r1: piece(*(f[r0:r1] for f in flats)))
+    return out
+
+
+# ----- activations ---------------------------------------------------------------------------
+def _relu_piece(o: np.ndarray, a: np.ndarray) -> None:
+    np.maximum(a, 0, out=o)
+
+
+def _relu6_piece(o: np.ndarray, a: np.ndarray) -> None:
+    np.clip(a, 0, 6, out=o)
+
+
+def _capped_piece(cap: float) -> Piece:
+    def piece(o: np.ndarray, a: np.ndarray) -> None:
+        np.clip(a, 0, cap, out=o)  # = min(max(a, 0), cap)
+
+    return piece
+
+
+class Act:
+    """An activation as the engine applies it: ``piece(out, x)`` for the piecewise-linear ones
+    that can run in place, else ``fn(x)`` (a kernel making a new array)."""
+
+    __slots__ = ("piece", "fn")
+
+    def __init__(self, piece: Piece | None = None, fn: Fn | None = None):
+        self.piece, self.fn = piece, fn
+
+    def apply(self, z: np.ndarray, inplace: bool) -> np.ndarray:
+        """act(z), written into z when ``inplace`` and the activation allows it."""
+        if self.piece is not None:
+            out = z if inplace else np.empty_like(z)
+            return elementwise(out, self.piece, z)
+        assert self.fn is not None
+        return self.fn(z)
+
+
+IDENTITY = Act()
+RELU = Act(_relu_piece)
+RELU6 = Act(_relu6_piece)
+
+
+def act_of_function(fn: Any) -> Act | None | bool:
+    """The Act for an activation function of ``cnnkit.ops``: None for the identity, False
+    when the engine has no form for it (the layer then runs through its own call)."""
+    if fn is None or fn is OA._linear:
+        return None
+    table = {ops.relu: RELU, ops.relu6: RELU6,
+             ops.sigmoid: Act(fn=KA.sigmoid_forward), ops.tanh: Act(fn=KA.tanh_forward),
+             ops.softmax: Act(fn=lambda z: KA.softmax_forward(z, -1))}
+    return table.get(fn, False)
+
+
+def act_of_layer(layer: Any) -> Act | None | bool:
+    """The Act of an activation layer (ReLU, Activation), or False for any other layer."""
+    if isinstance(layer, L.ReLU):
+        if layer.negative_slope != 0 or layer.threshold != 0:
+            return False
+        if layer.max_value is None:
+            return RELU
+        if layer.max_value == 6:
+            return RELU6
+        return Act(_capped_piece(float(layer.max_value)))
+    if isinstance(layer, L.Activation):
+        return act_of_function(layer.fn)
+    return False
+
+
+def finish(z: np.ndarray, act: Act | None, inplace: bool = True) -> np.ndarray:
+    """act(z) (z itself without an activation)."""
+    return z if act is None else act.apply(z, inplace)
+
+
+# ----- batch-norm folding --------------------------------------------------------------------
+def bn_foldable(bn: Any, out_rank: int | None) -> bool:
+    """Whether ``bn`` normalises the last axis (the channels) of a tensor of rank
+    ``out_rank`` (None: unknown rank, only axis -1 then)."""
+    axis = bn.axis
+    if isinstance(axis, tuple):
+        if len(axis) != 1:
+            return False
+        axis = axis[0]
+    return axis == -1 or (out_rank is not None and axis == out_rank - 1)
+
+
+def bn_scale_shift(bn: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(s, t) with BN(z) = z * s + t: s = gamma / sqrt(var + eps), t = beta - mean * s."""
+    s = 1.0 / np.sqrt(bn.moving_variance.data + np.asarray(bn.epsilon, dtype))
+    if bn.gamma is not None:
+        s = s * bn.gamma.data
+    t = -bn.moving_mean.data * s
+    if bn.beta is not None:
+        t = t + bn.beta.data
+    return s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+
+
+def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(W', b') of ``layer`` with ``bn`` folded in (the layer's own arrays without ``bn``).
+    ``channel_shape``: how the output channels lie on the kernel's last axes ((C, M) for a
+    depthwise kernel)."""
+    w = layer.kernel.data
+    b = layer.bias.data if layer.bias is not None else None
+    if bn is None:
+        return w, b
+    s, t = bn_scale_shift(bn, w.dtype)
+    w2 = w * (s if channel_shape is None else s.reshape(channel_shape))
+    b2 = t if b is None else b * s + t
+    return w2, b2
+
+
+# ----- fused steps ---------------------------------------------------------------------------
+def conv_step(conv: Any, bn: Any | None, act: Act | None,
+              extra_pads: tuple[tuple[int, int], ...] | None) -> Fn:
+    """x -> act(BN(conv(zero_pad(x)))) with BN folded into the kernel, the zero padding into
+    the convolution's pads and the activation applied in place."""
+    depthwise = isinstance(conv, L.DepthwiseConv2D)
+    pads_cache: dict[tuple, Any] = {}
+
+    def pads_for(shape: tuple) -> Any:
+        hit = pads_cache.get(shape)
+        if hit is None:
+            sizes = shape[1:-1]
+            if extra_pads is not None:
+                sizes = tuple(n + b + a for n, (b, a) in zip(sizes, extra_pads, strict=True))
+            hit = resolve_padding(conv.padding, sizes, conv.kernel_size, conv.strides,
+                                  conv.dilation_rate)
+            if extra_pads is not None:
+                hit = tuple((p0 + e0, p1 + e1) for (p0, p1), (e0, e1) in zip(hit, extra_pads,
+                                                                            strict=True))
+            pads_cache[shape] = hit
+        return hit
+
+    strides, dilation = conv.strides, conv.dilation_rate
+    if depthwise:
+        def run_dw(x: np.ndarray) -> np.ndarray:
+            w, b = folded_params(conv, bn, conv.kernel.shape[-2:])
+            z = KC.depthwise_conv_forward(x, w, b, strides, pads_for(x.shape), dilation)
+            return finish(z, act)
+
+        return run_dw
+    groups = conv.groups
+
+    def run(x: np.ndarray) -> np.ndarray:
+        w, b = folded_params(conv, bn)
+        z, _ = KC.conv_forward(x, w, b, strides, pads_for(x.shape), dilation, groups,
+                               keep_cols=False)
+        return finish(z, act)
+
+    return run
+
+
+def dense_step(dense: Any, bn: Any | None, act: Act | None) -> Fn:
+    """x -> act(BN(x W + b)) with BN folded into W and b."""
+    def run(x: np.ndarray) -> np.ndarray:
+        w, b = folded_params(dense, bn)
+        return finish(KL.dense_forward(x, w, b), act)
+
+    return run
+
+
+def bn_step(bn: Any, act: Act | None, inplace: bool) -> Fn:
+    """x -> act(x * s + t) for channels-last inference batch-norm, written into x when
+    ``inplace`` (x is dead after this step and owned by the plan)."""
+    def piece(o: np.ndarray, a: np.ndarray, s: np.ndarray, t: np.ndarray) -> None:
+        np.multiply(a, s, out=o)
+        o += t
+        if act is not None and act.piece is not None:
+            act.piece(o, o)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        s, t = bn_scale_shift(bn, x.dtype)
+        c = x.shape[-1]
+        ip = inplace and x.flags.c_contiguous
+        out = x if ip else np.empty(x.shape, np.result_type(x, s))
+        if x.flags.c_contiguous and out.dtype == x.dtype and x.ndim >= 2:
+            x2, o2 = x.reshape(-1, c), out.reshape(-1, c)
+            parallel.for_rows(x2.shape[0], c * x.itemsize * 2,
+                              lambda r0, r1: piece(o2[r0:r1], x2[r0:r1], s, t))
+        else:
+            piece(out, x, s, t)
+        if act is not None and act.piece is None:
+            return act.apply(out, True)
+        return out
+
+    return run
+
+
+_MERGE_PIECES: dict[str, Callable[..., Any]] = {"Add": np.add, "Subtract": np.subtract,
+                                                "Multiply": np.multiply}
+
+
+def merge_step(kind: str, act: Act | None, inplace_arg: int | None, slow: Fn) -> Fn:
+    """[x0, x1, ...] -> act(x0 op x1 op ...) for Add / Subtract / Multiply, written into
+    input ``inplace_arg`` when that one is dead after this step and owned by the plan (and
+    has the result's shape and dtype); inputs of different ranks take ``slow`` (the layer's
+    own broadcasting)."""
+    ufunc = _MERGE_PIECES[kind]
+
+    def run(xs: list) -> np.ndarray:
+        x0 = xs[0]
+        same = all(x.shape == x0.shape and x.dtype == x0.dtype for x in xs)
+        if not same:
+            if not all(x.ndim == x0.ndim for x in xs):
+                out = slow(xs)
+                return finish(out, act, True)
+            out = ufunc(xs[0], xs[1])
+            for x in xs[2:]:
+                ufunc(out, x, out=out)
+            return finish(out, act, True)
+        if inplace_arg is not None:
+            out = xs[inplace_arg]
+        else:
+            out = np.empty_like(x0)
+
+        def piece(o: np.ndarray, *ins: np.ndarray) -> None:
+            ufunc(ins[0], ins[1], out=o)
+            for a in ins[2:]:
+                ufunc(o, a, out=o)
+            if act is not None and act.piece is not None:
+                act.piece(o, o)
+
+        elementwise(out, piece, *xs)
+        if act is not None and act.piece is None:
+            return act.apply(out, True)
+        return out
+
+    return run
+
+
+def act_step(act: Act, inplace: bool) -> Fn:
+    """x -> act(x), in place when ``inplace``."""
+    return lambda x: act.apply(x, inplace)
