@@ -27,7 +27,7 @@
 #define CNK_INLINE static inline
 #endif
 
-#define MAX_RB 8
+#define MAX_RB 16
 #define MAX_CB 32
 #define RR 8 /* rows of the dK tile: (tap, input channel) pairs */
 
@@ -102,29 +102,32 @@ typedef void (*tile_fn)(const float *, idx_t, const idx_t *, int, int, const flo
             tile_vwide(RB, CB * 4 / (int)sizeof(vwide), x, xr, toff, ntap, kdim, w, out, outr, \
                        nv, bias, accum);                                                      \
     }
-#define TILES(CB) TILE(4, CB) TILE(5, CB) TILE(6, CB) TILE(7, CB) TILE(8, CB)
+#define TILES(CB)                                                                             \
+    TILE(2, CB) TILE(3, CB) TILE(4, CB) TILE(5, CB) TILE(6, CB) TILE(7, CB) TILE(8, CB)        \
+    TILE(9, CB) TILE(10, CB) TILE(11, CB) TILE(12, CB) TILE(13, CB) TILE(14, CB) TILE(15, CB)  \
+    TILE(16, CB)
 TILES(8)
 TILES(16)
 TILES(32)
 
+#define TILE_ROW(CB)                                                                          \
+    {NULL, NULL, tile_2_##CB, tile_3_##CB, tile_4_##CB, tile_5_##CB, tile_6_##CB, tile_7_##CB, \
+     tile_8_##CB, tile_9_##CB, tile_10_##CB, tile_11_##CB, tile_12_##CB, tile_13_##CB,         \
+     tile_14_##CB, tile_15_##CB, tile_16_##CB}
+static const tile_fn TILE_TABLE[3][MAX_RB + 1] = {TILE_ROW(8), TILE_ROW(16), TILE_ROW(32)};
+
 static tile_fn pick_tile(int rb, int cb)
 {
-#define CASE(CB)                                                                              \
-    if (cb == CB) {                                                                           \
-        switch (rb) {                                                                         \
-        case 4: return tile_4_##CB;                                                           \
-        case 5: return tile_5_##CB;                                                           \
-        case 6: return tile_6_##CB;                                                           \
-        case 7: return tile_7_##CB;                                                           \
-        default: return tile_8_##CB;                                                          \
-        }                                                                                     \
-    }
-    CASE(8)
-    CASE(16)
-    CASE(32)
-#undef CASE
-    return tile_8_32;
+    return TILE_TABLE[cb == 8 ? 0 : (cb == 16 ? 1 : 2)][rb];
 }
+
+/* Vector registers the tiles may fill with accumulators (32 registers with AVX-512, else 16;
+ * the rest hold the kernel's vectors and the broadcast input). */
+#if defined(__AVX512F__)
+#define ACC_REGS 24
+#else
+#define ACC_REGS 12
+#endif
 
 /* Channel block: 8, 16 or 32 lanes (the last block zero-padded). */
 static int pick_cb(idx_t channels)
@@ -132,12 +135,18 @@ static int pick_cb(idx_t channels)
     return channels <= 8 ? 8 : (channels <= 16 ? 16 : 32);
 }
 
-/* Pixels per tile (4..8): the one that wastes the fewest padded pixels, the larger on ties. */
-static int pick_rb(idx_t width)
+/* Pixels per tile: 2..16 for 8-channel tiles, else 2..8 (measured: 16 pixels x 16 lanes
+ * ran slower than 8 x 16 on 32x32x16), at most ACC_REGS / vectors per pixel; the one that
+ * wastes the fewest padded pixels at the end of a row of ``width``, the larger on ties. */
+static int pick_rb(idx_t width, int cb)
 {
-    int best = 8;
-    idx_t best_w = (width + 7) / 8 * 8;
-    for (int rb = 7; rb >= 4; rb--) {
+    int nvec = cb == 8 ? 1 : cb * (int)sizeof(float) / (int)sizeof(vwide);
+    int most = ACC_REGS / nvec;
+    if (most > (cb == 8 ? MAX_RB : 8)) most = cb == 8 ? MAX_RB : 8;
+    if (most < 2) most = 2;
+    int best = most;
+    idx_t best_w = (width + most - 1) / most * most;
+    for (int rb = most - 1; rb >= 2; rb--) {
         idx_t wr = (width + rb - 1) / rb * rb;
         if (wr < best_w) {
             best = rb;
@@ -172,7 +181,7 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
                        float *z, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
                        int64_t dw, int64_t pt, int64_t pl)
 {
-    const int cb = pick_cb(cout), rb = pick_rb(ow);
+    const int cb = pick_cb(cout), rb = pick_rb(ow, cb);
     const idx_t ncb = (cout + cb - 1) / cb, taps = kh * kw;
     const idx_t owr = (ow + rb - 1) / rb * rb;
     const idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (owr - 1) * sw + (kw - 1) * dw + 1;
@@ -194,8 +203,14 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
     if (bias) {
         for (idx_t o = 0; o < cout; o++) bk[o] = bias[o];
     }
+    /* With dilation 1 along the width, the taps of one kernel row read KW*Cin consecutive
+     * inputs: one "tap" of depth KW*Cin per kernel row (fewer, longer inner loops). */
+    const int merge = dw == 1;
+    const idx_t ntap = merge ? kh : taps, kdim = merge ? kw * cin : cin;
     for (idx_t i = 0; i < kh; i++)
         for (idx_t j = 0; j < kw; j++) toff[i * kw + j] = (i * dh * wp + j * dw) * cin;
+    if (merge)
+        for (idx_t i = 0; i < kh; i++) toff[i] = i * dh * wp * cin;
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
         pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
@@ -210,9 +225,9 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
                     const float *bo = bias ? bk + ob * cb : NULL;
                     const float *wo = wk + ob * taps * cin * cb;
                     if (full) {
-                        fn(xs, sw * cin, toff, (int)taps, (int)cin, wo, zo, cout, nv, bo, 0);
+                        fn(xs, sw * cin, toff, (int)ntap, (int)kdim, wo, zo, cout, nv, bo, 0);
                     } else {
-                        fn(xs, sw * cin, toff, (int)taps, (int)cin, wo, tmp, cb, cb, bo, 0);
+                        fn(xs, sw * cin, toff, (int)ntap, (int)kdim, wo, tmp, cb, cb, bo, 0);
                         for (idx_t r = 0; r < ow - x0; r++)
                             memcpy(zo + r * cout, tmp + r * cb, (size_t)nv * sizeof(float));
                     }
@@ -231,7 +246,7 @@ int cnk_conv2d_input_grad(const float *g, int64_t n, int64_t oh, int64_t ow, int
                           int64_t h, int64_t w, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                           int64_t pt, int64_t pl)
 {
-    const int cb = pick_cb(cin), rb = pick_rb(ow);
+    const int cb = pick_cb(cin), rb = pick_rb(ow, cb);
     const idx_t ncb = (cin + cb - 1) / cb, taps = kh * kw;
     const idx_t owr = (ow + rb - 1) / rb * rb;
     idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (owr - 1) * sw + (kw - 1) * dw + 1;
