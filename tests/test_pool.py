@@ -269,3 +269,45 @@ def test_bad_inputs():
         ops.global_average_pool(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="global_max_pool expects x of rank >= 3"):
         ops.global_max_pool(np.zeros((4, 3)))
+
+
+# ----- the rows-first path (2-D windows tiling the input), against explicit window loops ---------
+def _window_loops(x, kh, kw, reduce):
+    """Each output as ``reduce`` over its kh x kw window, window by window (float64)."""
+    n, h, w, c = x.shape
+    ho, wo = h // kh, w // kw
+    y = np.empty((n, ho, wo, c))
+    for i in range(ho):
+        for j in range(wo):
+            y[:, i, j] = reduce(x[:, i * kh:(i + 1) * kh, j * kw:(j + 1) * kw].astype(np.float64),
+                                axis=(1, 2))
+    return y
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kh,kw,h,w", [(2, 2, 6, 8), (2, 2, 7, 5), (3, 3, 9, 7), (2, 3, 5, 9),
+                                       (1, 2, 3, 4), (3, 1, 7, 2), (1, 1, 2, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h, w, dtype):
+    from cnnkit.kernels import parallel as P
+
+    monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(P, "PIECE_BYTES", 64)
+    old = P.get_num_threads()
+    P.set_num_threads(threads)
+    try:
+        x = rng.standard_normal((5, h, w, 3)).astype(dtype)
+        y_max = KP.max_pool_forward(x, (kh, kw))
+        y_avg = KP.avg_pool_forward(x, (kh, kw))
+        g = rng.standard_normal(y_avg.shape).astype(dtype)
+        gx = KP.avg_pool_backward(g, x.shape, (kh, kw))
+    finally:
+        P.set_num_threads(old)
+    assert y_max.dtype == y_avg.dtype == gx.dtype == dtype
+    np.testing.assert_array_equal(y_max, _window_loops(x, kh, kw, np.max).astype(dtype))
+    assert_close_scaled(y_avg, _window_loops(x, kh, kw, np.mean), tol=1e-6)
+    ref = np.zeros(x.shape)
+    ho, wo = h // kh, w // kw
+    ref[:, :ho * kh, :wo * kw] = np.repeat(np.repeat(g.astype(np.float64) / (kh * kw), kh, axis=1),
+                                           kw, axis=2)
+    assert_close_scaled(gx, ref, tol=1e-6)
