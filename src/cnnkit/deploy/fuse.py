@@ -79,6 +79,9 @@ class Act:
         """act(z), written into z when ``inplace`` and the activation allows it."""
         if self.piece is not None:
             out = z if inplace else np.empty_like(z)
+            if z.nbytes < parallel.MIN_PARALLEL_BYTES:
+                self.piece(out, z)
+                return out
             return elementwise(out, self.piece, z)
         assert self.fn is not None
         return self.fn(z)
@@ -133,14 +136,20 @@ def bn_foldable(bn: Any, out_rank: int | None) -> bool:
 
 
 def bn_scale_shift(bn: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(s, t) with BN(z) = z * s + t: s = gamma / sqrt(var + eps), t = beta - mean * s."""
-    s = 1.0 / np.sqrt(bn.moving_variance.data + np.asarray(bn.epsilon, dtype))
+    """(s, t) with BN(z) = z * s + t: s = gamma / sqrt(var + eps), t = beta - mean * s
+    (five small array operations per call)."""
+    s = np.add(bn.moving_variance.data, np.asarray(bn.epsilon, dtype), dtype=dtype)
+    np.sqrt(s, out=s)
     if bn.gamma is not None:
-        s = s * bn.gamma.data
-    t = -bn.moving_mean.data * s
+        np.divide(bn.gamma.data, s, out=s)
+    else:
+        np.reciprocal(s, out=s)
+    t = np.multiply(bn.moving_mean.data, s, dtype=dtype)
     if bn.beta is not None:
-        t = t + bn.beta.data
-    return s.astype(dtype, copy=False), t.astype(dtype, copy=False)
+        np.subtract(bn.beta.data, t, out=t)
+    else:
+        np.negative(t, out=t)
+    return s, t
 
 
 def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | None = None
@@ -153,9 +162,10 @@ def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | N
     if bn is None:
         return w, b
     s, t = bn_scale_shift(bn, w.dtype)
-    w2 = w * (s if channel_shape is None else s.reshape(channel_shape))
-    b2 = t if b is None else b * s + t
-    return w2, b2
+    w2 = np.multiply(w, s if channel_shape is None else s.reshape(channel_shape))
+    if b is not None:
+        t += b * s
+    return w2, t
 
 
 # ----- fused steps ---------------------------------------------------------------------------
@@ -199,10 +209,21 @@ def conv_step(conv: Any, bn: Any | None, act: Act | None,
     return run
 
 
+# GEMMs below this many multiply-adds call NumPy's matmul directly: OpenBLAS runs them on one
+# thread anyway (its own threshold is 4 x 65536), and the kernel's hand-over bookkeeping
+# (holding BLAS's thread count) costs more than the product at batch 1.
+SMALL_GEMM_MACS = 1 << 18
+
+
 def dense_step(dense: Any, bn: Any | None, act: Act | None) -> Fn:
     """x -> act(BN(x W + b)) with BN folded into W and b."""
     def run(x: np.ndarray) -> np.ndarray:
         w, b = folded_params(dense, bn)
+        if x.size * w.shape[1] < SMALL_GEMM_MACS:
+            y = np.matmul(x.reshape(-1, w.shape[0]), w)
+            if b is not None:
+                y += b
+            return finish(y.reshape(*x.shape[:-1], w.shape[1]), act)
         return finish(KL.dense_forward(x, w, b), act)
 
     return run

@@ -157,7 +157,11 @@ class Model(TrainingMixin, Layer):
             arrays = [t.data for t in inputs]
             if not self._functional:
                 arrays = [arrays]
-        engine = self._inference_engine()
+        cached = getattr(self, "_engine_cache", None)
+        if cached is not None and self._functional:
+            engine = cached[1]  # a functional model's layers are fixed at construction
+        else:
+            engine = self._inference_engine()
         if not engine.uniform_dtype:
             return None
         out = engine.run_arrays(arrays)
