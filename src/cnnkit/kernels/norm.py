@@ -91,6 +91,13 @@ def _fold(v: np.ndarray, r: int) -> np.ndarray:
     return v.reshape(r, -1).sum(axis=0) if r > 1 else v
 
 
+def _lanes(v: np.ndarray, rows: int) -> np.ndarray:
+    """The tiled per-channel vector v (L,) repeated as a contiguous (rows, L) block: NumPy
+    runs x * block about 1.5x faster than x * v broadcast over rows (its loops over
+    same-shaped contiguous operands are faster)."""
+    return np.ascontiguousarray(np.broadcast_to(v, (rows, v.size)))
+
+
 def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and biased variance of (M, C) in one read of x, on the tiled view
     (M / r, L), L = r * C: per row piece p and lane l (n_p rows each), its sum s (a GEMV) and
@@ -130,13 +137,17 @@ def _affine_2d(x2: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     y = np.empty(x2.shape, dtype=x2.dtype)
     r = _tiling(*x2.shape)
     xt, yt = _tiled(x2, r), _tiled(y, r)
-    at, bt = np.tile(a, r), np.tile(b, r)
+    ranges = parallel.row_pieces(xt.shape[0], 2 * xt.shape[1] * xt.itemsize)
+    rows = max(r1 - r0 for r0, r1 in ranges)
+    at, bt = _lanes(np.tile(a, r), rows), _lanes(np.tile(b, r), rows)
 
-    def body(r0: int, r1: int) -> None:
-        np.multiply(xt[r0:r1], at, out=yt[r0:r1])
-        yt[r0:r1] += bt
+    def body(i: int, _: Any) -> None:
+        r0, r1 = ranges[i]
+        n = r1 - r0
+        np.multiply(xt[r0:r1], at[:n], out=yt[r0:r1])
+        yt[r0:r1] += bt[:n]
 
-    parallel.for_rows(xt.shape[0], 2 * xt.shape[1] * xt.itemsize, body)
+    parallel.run_blocks(len(ranges), body)
     return y
 
 
@@ -189,32 +200,34 @@ def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.nd
     gt, xt = _tiled(g2, r), _tiled(x2, r)
     dx = np.empty(g2.shape, dtype=g2.dtype)
     dxt = _tiled(dx, r)
-    mu_t = np.tile(mu, r)
     ranges = parallel.row_pieces(gt.shape[0], 3 * gt.shape[1] * gt.itemsize)
+    rows = max(r1 - r0 for r0, r1 in ranges)
+    mu_t = _lanes(np.tile(mu, r), rows)
     sums: list[Any] = [None] * len(ranges)
     dots: list[Any] = [None] * len(ranges)
-    ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=g2.dtype)
+    ones = np.ones(rows, dtype=g2.dtype)
 
     def stats(i: int, _: Any) -> None:
         r0, r1 = ranges[i]
         gp, d = gt[r0:r1], dxt[r0:r1]
         sums[i] = ones[:r1 - r0] @ gp
-        np.subtract(xt[r0:r1], mu_t, out=d)
+        np.subtract(xt[r0:r1], mu_t[:r1 - r0], out=d)
         dots[i] = np.einsum("ij,ij->j", gp, d)
 
     parallel.run_blocks(len(ranges), stats, blas=True)
     dbeta = _fold(sum(sums[1:], sums[0]), r)
     dgamma = _fold(sum(dots[1:], dots[0]), r) * istd
-    k2 = np.tile(-sc * istd * dgamma / m, r)  # coefficient of (x - mu)
-    k3 = np.tile(-sc * dbeta / m, r)
-    sc_t = np.tile(sc, r)
+    k2 = _lanes(np.tile(-sc * istd * dgamma / m, r), rows)  # coefficient of (x - mu)
+    k3 = _lanes(np.tile(-sc * dbeta / m, r), rows)
+    sc_t = _lanes(np.tile(sc, r), rows)
 
     def body(i: int, _: Any) -> None:
         r0, r1 = ranges[i]
+        n = r1 - r0
         d = dxt[r0:r1]
-        d *= k2
-        d += k3
-        d += gt[r0:r1] * sc_t
+        d *= k2[:n]
+        d += k3[:n]
+        d += gt[r0:r1] * sc_t[:n]
 
     parallel.run_blocks(len(ranges), body)
     return dx, dgamma, dbeta
