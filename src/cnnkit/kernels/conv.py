@@ -34,6 +34,14 @@ Implementation (im2col + GEMM, channels-last, block by block over the batch):
   ``col2im``, T strided in-place adds into dX (no ``np.add.at``; tap-major dcols for up to 16
   channels). Timings and what was tried: bench/RESULTS.md.
 
+Optional native helper (:mod:`.native`, ``_native.c``, built by ``pip install`` when a C
+compiler is there; ``CNNKIT_NATIVE=0`` switches it off): float32 2-D convolutions with
+groups 1 (not 1x1) run forward, dK and dX as direct convolutions in C, register-blocked tiles
+over a zero-padded copy of each image (no im2col matrix), batch blocks shared by the kernel
+threads, dK's partial sums added in block order; only where they measured faster
+(:func:`_native_wins`, :func:`_native_dx_ok`). float64 and everything else stay on the NumPy
+path above, which gives the same results within float32 rounding.
+
 Transposed convolution is exactly the input gradient of a convolution, so its forward is
 ``conv_input_grad`` and its backward is a convolution forward (for dX) and the convolution
 weight gradient with the roles of input and output error swapped (for dK).
@@ -419,22 +427,24 @@ def _use_native(x_shape: tuple[int, ...], dtypes: Sequence[Any], w: np.ndarray, 
             and native.available())
 
 
-def _native_wins(c_out: int) -> bool:
+def _native_wins(w_shape: tuple[int, ...]) -> bool:
     """Forward and dK by the C kernels: measured faster than im2col + GEMM for every layer of
-    LeNet-5, the SimpleCNN and ResNet-20 (6 to 64 output channels; bench/RESULTS.md). With
-    fewer output channels (not measured: most lanes of the 8-wide tiles would be padding)
-    NumPy's path stays."""
-    return c_out >= 6
+    LeNet-5, the SimpleCNN, ResNet-20 and MobileNet v2's first convolution (6 to 64 output
+    channels; 1.2-3.3x, bench/RESULTS.md), and with fewer output channels when the kernel is
+    deep (K_H*K_W*C_in >= 64: e.g. 3x3x16 -> 3 2.1x); slower for a 3x3x1 -> 1 or 3 kernel (most
+    lanes of the 8-wide tiles are padding there, and the GEMM is tiny)."""
+    return w_shape[-1] >= 6 or int(np.prod(w_shape[:-1])) >= 64
 
 
 def _native_dx_ok(strides: Ints, c_in: int, c_out: int) -> bool:
     """dX by the C kernels: at stride 1 a direct convolution of the padded dZ with the
     flipped kernel, whose output channels are X's (measured slower than col2im only for an
-    image input with many output channels: 28x28x1 -> 32, 9.2 vs 4.8 ms); at larger strides
+    image input (1 channel) with many or one output channels: 28x28x1 -> 32 9.2 vs 4.8 ms,
+    -> 1 1.1 vs 0.5 ms; faster for -> 3 and -> 6); at larger strides
     the scatter kernel, measured faster from 16 input channels on (8.7 -> 5.5 ms for ResNet-20's
     32x32x16 -> 32 stride 2) and much slower for 1."""
     if all(s == 1 for s in strides):
-        return c_in >= 4 or c_out <= 8
+        return c_in >= 4 or 3 <= c_out <= 8
     return c_in >= 8
 
 
@@ -537,7 +547,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     n, cout = x.shape[0], w.shape[-1]
     rows = int(np.prod(out_sizes))
     dtypes = (x.dtype,) if b is None else (x.dtype, b.dtype)
-    if _native_wins(cout) and _use_native(x.shape, dtypes, w, groups, strides, pads,
+    if _native_wins(w.shape) and _use_native(x.shape, dtypes, w, groups, strides, pads,
                                           out_sizes):
         return _native_forward(x, w, b, strides, pads, dilation, out_sizes), None
     wm = _kernel_matrix(w, groups)
@@ -740,7 +750,7 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
     n, o_sizes = x.shape[0], g.shape[1:-1]
     g2 = g.reshape(-1, g.shape[-1])
     db = _bias_grad(g) if need_db else None
-    if (_native_wins(w.shape[-1]) or not need_dw) and _use_native(
+    if (_native_wins(w.shape) or not need_dw) and _use_native(
             x.shape, (x.dtype, g.dtype), w, groups, strides, pads, o_sizes):
         dw = (_native_kernel_grad(g, x, w.shape, strides, pads, dilation)
               if need_dw else None)
