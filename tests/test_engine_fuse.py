@@ -135,6 +135,14 @@ def test_sequential_chain_and_nested_models():
     randomise(seq)
     x = rng.standard_normal((3, 9, 9, 1)).astype(np.float32)
     check_all_paths(seq, x)
+    # the activation moves after max pooling (max commutes with ReLU / ReLU6)
+    seq = Sequential([layers.Input((11, 11, 2)), layers.Conv2D(4, 3, activation="relu"),
+                      layers.MaxPooling2D(2), layers.Conv2D(5, 3, padding="same"),
+                      layers.BatchNormalization(), layers.ReLU(max_value=6.0),
+                      layers.MaxPooling2D(3, strides=2, padding="same"), layers.Flatten()])
+    randomise(seq)
+    x = rng.standard_normal((2, 11, 11, 2)).astype(np.float32) * 4
+    check_all_paths(seq, x)
 
 
 @pytest.mark.parametrize("name,kwargs,shape", [

@@ -168,6 +168,7 @@ _FRESH_LAYERS = ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Rescaling",
                  "AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
 _POOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D,
           L.AveragePooling2D, L.AveragePooling3D)
+_MAX_POOLS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
 _CONVS = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D)
 _PADS = ("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 
@@ -238,6 +239,7 @@ def _fuse(nodes: list[_GNode], outputs: set[int]) -> list[_Op]:
         return r[0] if isinstance(nd.args, int) and not nd.kwargs else None
 
     used = [False] * len(nodes)
+    post_act: dict[int, F.Act] = {}  # max-pool node -> the activation moved after it
     pad_of: dict[int, tuple[int, tuple]] = {}  # conv node -> (input slot, extra pads)
 
     def take_act(slot: int) -> tuple[F.Act | None, int]:
@@ -279,6 +281,11 @@ def _fuse(nodes: list[_GNode], outputs: set[int]) -> list[_Op]:
                                 layer, L.Dense) else layer.rank + 2):
                         bn, out, used[j] = nodes[j].layer, nodes[j].outs[0], True
                     act, out = take_act(out)
+                j = sole(out)
+                if isinstance(act, F.Act) and act.piece is not None and j is not None and \
+                        isinstance(nodes[j].layer, _MAX_POOLS) and \
+                        not all(p == 1 for p in nodes[j].layer.pool_size):
+                    post_act[j], act = act, None  # max pooling commutes with ReLU / ReLU6
                 if isinstance(layer, L.Dense):
                     fn = F.dense_step(layer, bn, act)
                 else:
@@ -318,8 +325,16 @@ def _fuse(nodes: list[_GNode], outputs: set[int]) -> list[_Op]:
             kind = VIEW
         elif name in _FRESH_LAYERS:
             kind = FRESH
+        if i in post_act:
+            fn = _then(fn, post_act[i])
         ops_.append(_Op(lambda _, f=fn: f, nd.args, nd.outs, nd.multi_out, kind))
     return ops_
+
+
+def _then(fn: Fn, act: F.Act) -> Fn:
+    """act(fn(x)), in place on fn's new output: relu(maxpool(z)) = maxpool(relu(z)) (max is
+    monotonic), on a quarter of the values for 2x2 windows."""
+    return lambda x: act.apply(fn(x), True)
 
 
 def _schedule(ops_: list[_Op], n_in: int, outputs: set[int], n_slots: int) -> list[tuple]:
