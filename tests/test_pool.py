@@ -287,8 +287,8 @@ def _window_loops(x, kh, kw, reduce):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("kh,kw,h,w", [(2, 2, 6, 8), (2, 2, 7, 5), (3, 3, 9, 7), (2, 3, 5, 9),
                                        (1, 2, 3, 4), (3, 1, 7, 2), (1, 1, 2, 3)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h, w, dtype):
+@pytest.mark.parametrize("dtype,c", [(np.float32, 3), (np.float64, 3), (np.float32, 40)])
+def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h, w, dtype, c):
     from cnnkit.kernels import parallel as P
 
     monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
@@ -296,7 +296,7 @@ def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h
     old = P.get_num_threads()
     P.set_num_threads(threads)
     try:
-        x = rng.standard_normal((5, h, w, 3)).astype(dtype)
+        x = rng.standard_normal((5, h, w, c)).astype(dtype)
         y_max = KP.max_pool_forward(x, (kh, kw))
         y_avg = KP.avg_pool_forward(x, (kh, kw))
         g = rng.standard_normal(y_avg.shape).astype(dtype)

@@ -143,11 +143,19 @@ def _pairs_2x2(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[i
     return len(pool) == 2 and tuple(pool) == (2, 2) and _blocks(pool, strides, dilation, full)
 
 
+# Forward reductions take the rows-first path up to this many channels; with more, NumPy's
+# loops over one tap's C values are long enough and the tap loop measured 10-20% faster.
+ROWS_FIRST_MAX_CHANNELS = 32
+
+
 def _rows_first(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
-                full: Pads) -> bool:
+                full: Pads, channels: int | None = None) -> bool:
     """2-D windows that tile the input (stride = window, no dilation or padding): reduced
     row pairs first, as whole contiguous image rows, then the columns of the smaller result
-    (NumPy's loops over the interleaved taps run only C elements long: measured ~2x slower)."""
+    (NumPy's loops over the interleaved taps run only C elements long: for few channels
+    measured up to ~2x slower). ``channels``: the forward's limit applies."""
+    if channels is not None and channels > ROWS_FIRST_MAX_CHANNELS:
+        return False
     return len(pool) == 2 and _blocks(pool, strides, dilation, full)
 
 
@@ -168,6 +176,9 @@ def _reduce_rows_first(xs: np.ndarray, ys: np.ndarray, pool: Sequence[int],
     r5 = r[:, :, :wo * kw * c].reshape(n, ho, wo, kw, c)
     if kw == 1:
         np.copyto(ys, r5[:, :, :, 0])
+        return
+    if ufunc is np.add and ys.flags.c_contiguous:  # einsum's sum over k: 15-30% faster
+        np.einsum("pkc->pc", r5.reshape(n * ho * wo, kw, c), out=ys.reshape(-1, c))
         return
     ufunc(r5[:, :, :, 0], r5[:, :, :, 1], out=ys)
     for j in range(2, kw):
@@ -209,7 +220,7 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
         _per_batch(x.shape, x.itemsize, body_pairs)
         return out, (m01, m23, mab)
 
-    if _rows_first(pool, strides, dilation, full):
+    if _rows_first(pool, strides, dilation, full, x.shape[-1]):
         def body_rows(n0: int, n1: int) -> None:
             _reduce_rows_first(x[n0:n1], out[n0:n1], pool, outs, np.maximum)
 
@@ -337,7 +348,7 @@ def avg_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     blocks = _blocks(pool, strides, dilation, full)
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
-    if _rows_first(pool, strides, dilation, full):
+    if _rows_first(pool, strides, dilation, full, x.shape[-1]):
         def body_rows(n0: int, n1: int) -> None:
             ys = out[n0:n1]
             _reduce_rows_first(x[n0:n1], ys, pool, outs, np.add)
@@ -382,14 +393,13 @@ def avg_pool_backward(g: np.ndarray, x_shape: tuple[int, ...], pool: Sequence[in
         w, c = x_shape[2], x_shape[3]
 
         def body_rows(n0: int, n1: int) -> None:
-            # one window row of dL/dx, g / (kh*kw) repeated kw times per window, then
-            # copied into the kh image rows of every window (contiguous rows of Wo*kw*C)
+            # one window row of dL/dx, g / (kh*kw) repeated kw times per window (np.repeat
+            # copies C-value chunks, faster than a broadcast), then copied into the kh
+            # image rows of every window (contiguous rows of Wo*kw*C)
             n = n1 - n0
-            row = np.empty((n, ho, 1, wo * kw * c), dtype=g.dtype)
-            np.multiply(g[n0:n1, :, :, None, :], scale,
-                        out=row.reshape(n, ho, wo, kw, c))
+            row = np.repeat(g[n0:n1] * scale, kw, axis=2) if kw > 1 else g[n0:n1] * scale
             gx4 = gx[n0:n1, :ho * kh].reshape(n, ho, kh, w * c)
-            np.copyto(gx4[:, :, :, :wo * kw * c], row)
+            np.copyto(gx4[:, :, :, :wo * kw * c], row.reshape(n, ho, 1, wo * kw * c))
 
         _per_batch(x_shape, g.itemsize, body_rows)
         return gx
