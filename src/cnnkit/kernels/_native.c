@@ -129,15 +129,32 @@ static tile_fn pick_tile(int rb, int cb)
 #define ACC_REGS 12
 #endif
 
-/* Channel block: 8, 16 or 32 lanes (the last block zero-padded). */
+/* Channel block: 8, 16 or 32 lanes (the last block zero-padded); at most 16 without AVX-512
+ * (16 vector registers: a 32-lane block would not leave room for several pixels). */
 static int pick_cb(idx_t channels)
 {
+#if defined(__AVX512F__)
     return channels <= 8 ? 8 : (channels <= 16 ? 16 : 32);
+#else
+    return channels <= 8 ? 8 : 16;
+#endif
+}
+
+/* Channel block of the dK tiles (RR rows of accumulators each): 8 lanes without AVX-512. */
+static int pick_cb_dk(idx_t channels)
+{
+#if defined(__AVX512F__)
+    return pick_cb(channels);
+#else
+    (void)channels;
+    return 8;
+#endif
 }
 
 /* Pixels per tile: 2..16 for 8-channel tiles, else 2..8 (measured: 16 pixels x 16 lanes
- * ran slower than 8 x 16 on 32x32x16), at most ACC_REGS / vectors per pixel; the one that
- * wastes the fewest padded pixels at the end of a row of ``width``, the larger on ties. */
+ * ran slower than 8 x 16 on 32x32x16), at most ACC_REGS / vectors per pixel (``most``): of
+ * most/2..most, the one that wastes the fewest padded pixels at the end of a row of
+ * ``width``, the larger on ties. */
 static int pick_rb(idx_t width, int cb)
 {
     int nvec = cb == 8 ? 1 : cb * (int)sizeof(float) / (int)sizeof(vwide);
@@ -146,7 +163,7 @@ static int pick_rb(idx_t width, int cb)
     if (most < 2) most = 2;
     int best = most;
     idx_t best_w = (width + most - 1) / most * most;
-    for (int rb = most - 1; rb >= 2; rb--) {
+    for (int rb = most - 1; rb >= (most + 1) / 2; rb--) {
         idx_t wr = (width + rb - 1) / rb * rb;
         if (wr < best_w) {
             best = rb;
@@ -367,7 +384,7 @@ int cnk_conv2d_kernel_grad(const float *x, int64_t n, int64_t h, int64_t w, int6
                            int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh,
                            int64_t dw, int64_t pt, int64_t pl)
 {
-    const int cb = pick_cb(cout);
+    const int cb = pick_cb_dk(cout);
     const idx_t ncb = (cout + cb - 1) / cb, rows = kh * kw * cin;
     const idx_t rows_r = (rows + RR - 1) / RR * RR;
     const idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (ow - 1) * sw + (kw - 1) * dw + 1;
