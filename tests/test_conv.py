@@ -11,6 +11,7 @@ from helpers import assert_close_scaled, gradcheck, torch_or_skip
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
+from cnnkit.kernels import native
 from cnnkit.kernels.padding import resolve_padding
 
 rng = np.random.default_rng(0)
@@ -132,6 +133,31 @@ def test_conv_torch(nd, s, p, d, groups, bias):
     ref = torch_grads(torch, lambda x, w, b: torch_conv(torch, nd, x, w, b, s, pads, d, groups),
                       [x, w, b], g)
     compare(ours, ref, f"conv{nd}d")
+
+
+@pytest.mark.parametrize("s,p,d", list(itertools.product((1, 2), PADDINGS, (1, 2))))
+@pytest.mark.parametrize("use_native", [False, True], ids=["numpy", "native"])
+def test_conv2d_torch_both_paths(s, p, d, use_native):
+    """float32 2-D convolutions with groups 1 go to the optional C kernels when they are built:
+    both that path and the NumPy path against PyTorch."""
+    torch = torch_or_skip()
+    if use_native and not native.available():
+        pytest.skip("the native helper is not built or is switched off (CNNKIT_NATIVE=0)")
+    x = rng.standard_normal((2, 9, 8, 5))
+    w = rng.standard_normal((3, 2, 5, 7))
+    b = rng.standard_normal(7)
+    p = padding_arg(p, 2)
+    pads = resolve_padding(p, (9, 8), (3, 2), (s, s), (d, d))
+    g = rng.standard_normal(ops.conv2d(x, w, None, s, p, d).shape)
+    native.set_enabled(use_native)
+    try:
+        ours = cnnkit_grads(lambda x, w, b: ops.conv2d(x, w, b, strides=s, padding=p,
+                                                       dilation_rate=d), [x, w, b], g)
+    finally:
+        native.set_enabled(None)
+    ref = torch_grads(torch, lambda x, w, b: torch_conv(torch, 2, x, w, b, s, pads, d, 1),
+                      [x, w, b], g)
+    compare(ours, ref, f"conv2d ({'native' if use_native else 'numpy'})")
 
 
 GRAD_SWEEP = [

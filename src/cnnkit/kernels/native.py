@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "input_grad", "kernel_grad"]
 
-_F32P = ctypes.POINTER(ctypes.c_float)
+_F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
 _state: dict[str, Any] = {"lib": None, "loaded": False, "enabled": None}
 
@@ -80,10 +80,11 @@ def available() -> bool:
     return bool(flag) and _load() is not None
 
 
-def _ptr(a: np.ndarray) -> Any:
+def _ptr(a: np.ndarray) -> int:
+    """The address of a C-contiguous float32 array's data (ValueError for anything else)."""
     if a.dtype != np.float32 or not a.flags.c_contiguous:
         raise ValueError("native kernels take C-contiguous float32 arrays")
-    return a.ctypes.data_as(_F32P)
+    return int(a.ctypes.data)
 
 
 def _check(rc: int) -> None:
