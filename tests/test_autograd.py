@@ -126,3 +126,27 @@ def test_against_torch():
     assert_close_scaled(out.data, ref.detach().numpy(), what="forward")
     for c, t in [(ca, ta), (cb, tb), (cw, tw)]:
         assert_close_scaled(c.grad, t.grad.numpy(), what="grad")
+
+
+@pytest.mark.parametrize("size", [7, 300_000])
+def test_fan_out_sums_without_aliasing(size):
+    """Gradient sums of a Tensor used several times (through ``add``, whose backward hands the
+    same array to both inputs; later sums go into the first sum in place): the right values,
+    and no two ``.grad`` arrays (or a later backward) share memory."""
+    xa = rng.standard_normal(size).astype(np.float32)
+    ya = rng.standard_normal(size).astype(np.float32)
+    x, y = Tensor(xa, requires_grad=True), Tensor(ya, requires_grad=True)
+    s = x + y  # d s / d x = d s / d y = the same array
+    out = (s + s + x * 2.0 + y + s).sum()  # x: 3 + 2 = 5, y: 3 + 1 = 4
+    out.backward()
+    np.testing.assert_array_equal(x.grad, np.full(size, 5.0, np.float32))
+    np.testing.assert_array_equal(y.grad, np.full(size, 4.0, np.float32))
+    assert not np.shares_memory(x.grad, y.grad)
+    gx = x.grad.copy()
+    (x + x).sum().backward()  # accumulates into .grad without touching the first result
+    np.testing.assert_array_equal(x.grad, gx + 2.0)
+    # a leaf whose only gradient is handed through unchanged still gets its own copy
+    g = np.ones(size, np.float32)
+    z = Tensor(xa, requires_grad=True)
+    (z + 0.0).backward(g)
+    assert not np.shares_memory(z.grad, g)

@@ -177,13 +177,17 @@ class Tensor:
                     f"{self.shape}")
         order = _topological_order(self)
         grads: dict[int, np.ndarray] = {id(self): g}
+        owned: set[int] = set()  # keys whose array was made here by a sum (safe to add into)
         for t in reversed(order):
             gt = grads.pop(id(t), None)
             if gt is None:
                 continue
             node = t._node
             if node is None:
-                t.grad = gt.copy() if t.grad is None else t.grad + gt
+                if t.grad is None:
+                    t.grad = gt if id(t) in owned else gt.copy()
+                else:
+                    t.grad = t.grad + gt
                 continue
             parent_grads = node.backward(gt)
             for p, pg in zip(node.parents, parent_grads, strict=True):
@@ -195,7 +199,8 @@ class Tensor:
                         f"for an input of shape {p.shape}")
                 key = id(p)
                 if key in grads:
-                    grads[key] = grads[key] + pg
+                    grads[key] = _accumulate(grads[key], pg, key in owned)
+                    owned.add(key)
                 else:
                     grads[key] = pg
 
@@ -307,3 +312,4 @@ def record(data: np.ndarray, parents: Sequence[Tensor | None], backward: Backwar
 
 
 from . import ops as _ops  # noqa: E402  (Tensor operators dispatch to ops)
+from .kernels.arith import accumulate as _accumulate  # noqa: E402
