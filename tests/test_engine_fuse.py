@@ -231,3 +231,24 @@ def test_no_grad_call_keeps_the_layer_path_when_it_must():
     with cnnkit.no_grad():
         out = model(cnnkit.Tensor(x))
     assert out.shape == (5, 3) and not out.requires_grad
+
+
+def test_elementwise_steps_split_over_threads(monkeypatch):
+    """The in-place activation / merge / batch-norm passes cut into pieces (forced on small
+    arrays) give the same results."""
+    from cnnkit.deploy import fuse
+    from cnnkit.kernels import parallel
+
+    monkeypatch.setattr(fuse, "ELEMENTWISE_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(parallel, "PIECE_BYTES", 256)
+    a = layers.Input((6, 6, 4))
+    h = layers.Conv2D(4, 3, padding="same")(a)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU()(h)
+    g = layers.BatchNormalization()(layers.ReLU(max_value=6.0)(a))  # not foldable
+    h = layers.ReLU()(layers.Add()([h, g]))
+    model = Model(a, layers.Multiply()([h, layers.Activation("relu")(g)]))
+    randomise(model)
+    x = rng.standard_normal((3, 6, 6, 4)).astype(np.float32) * 5
+    check_all_paths(model, x)
