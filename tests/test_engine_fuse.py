@@ -240,6 +240,8 @@ def test_elementwise_steps_split_over_threads(monkeypatch):
     from cnnkit.kernels import parallel
 
     monkeypatch.setattr(fuse, "ELEMENTWISE_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(fuse, "SMALL_GEMM_MACS", 0)
+    monkeypatch.setattr(fuse, "POINTWISE_BLOCK_BYTES", 64)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(parallel, "PIECE_BYTES", 256)
     a = layers.Input((6, 6, 4))
@@ -248,7 +250,11 @@ def test_elementwise_steps_split_over_threads(monkeypatch):
     h = layers.ReLU()(h)
     g = layers.BatchNormalization()(layers.ReLU(max_value=6.0)(a))  # not foldable
     h = layers.ReLU()(layers.Add()([h, g]))
-    model = Model(a, layers.Multiply()([h, layers.Activation("relu")(g)]))
+    h = layers.Multiply()([h, layers.Activation("relu")(g)])
+    p = layers.Conv2D(6, 1, use_bias=False)(h)  # 1x1: row blocks with the folded BN + ReLU6
+    p = layers.ReLU(max_value=6.0)(layers.BatchNormalization()(p))
+    q = layers.Conv2D(5, 1, activation="sigmoid")(p)
+    model = Model(a, [layers.Conv2D(3, 1)(p), q, layers.Dense(2)(layers.Flatten()(q))])
     randomise(model)
     x = rng.standard_normal((3, 6, 6, 4)).astype(np.float32) * 5
     check_all_paths(model, x)

@@ -207,14 +207,56 @@ def conv_step(conv: Any, bn: Any | None, act: Act | None,
 
         return run_dw
     groups = conv.groups
+    pointwise = all(k == 1 for k in conv.kernel_size) and all(st == 1 for st in strides) \
+        and groups == 1
 
     def run(x: np.ndarray) -> np.ndarray:
         w, b = folded_params(conv, bn)
-        z, _ = KC.conv_forward(x, w, b, strides, pads_for(x.shape), dilation, groups,
-                               keep_cols=False)
+        pads = pads_for(x.shape)
+        if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
+            return pointwise_conv(x, w.reshape(w.shape[-2:]), b, act)
+        z, _ = KC.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
         return finish(z, act)
 
     return run
+
+
+# A 1x1 convolution runs as GEMMs over blocks of rows of about this many output bytes, each
+# followed by its bias and activation while the block is still in cache.
+POINTWISE_BLOCK_BYTES = 1 << 20
+
+
+def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, act: Act | None
+                   ) -> np.ndarray:
+    """act(x W + b) over the rows of x (N, ..., C_in) for a 1x1 convolution (w (C_in, C_out)),
+    block by block over the kernel threads."""
+    cin, cout = w.shape
+    rows = x.size // cin
+    x2 = x.reshape(rows, cin)
+    z = np.empty((*x.shape[:-1], cout), dtype=np.result_type(x, w))
+    z2 = z.reshape(rows, cout)
+    if rows * cin * cout < SMALL_GEMM_MACS:
+        np.matmul(x2, w, out=z2)
+        if b is not None:
+            z2 += b
+        return finish(z, act)
+    per = max(1, POINTWISE_BLOCK_BYTES // (cout * z.itemsize))
+    blocks = parallel.split(rows, max(-(-rows // per), parallel.get_num_threads()))
+    piece = act.piece if act is not None else None
+
+    def body(i: int, _: Any) -> None:
+        r0, r1 = blocks[i]
+        zb = z2[r0:r1]
+        np.matmul(x2[r0:r1], w, out=zb)
+        if b is not None:
+            zb += b
+        if piece is not None:
+            piece(zb, zb)
+
+    parallel.run_blocks(len(blocks), body, blas=True)
+    if act is not None and piece is None:
+        return act.apply(z, True)
+    return z
 
 
 # GEMMs below this many multiply-adds call NumPy's matmul directly: OpenBLAS runs them on one
