@@ -121,3 +121,34 @@ def test_onnx_gemm_cases():
             assert_close_scaled(ops.dense(x, w, bias).data, outputs[0], tol=1e-5, what=case.name)
         ran.append(case.name)
     assert len(ran) == 10, ran
+
+
+@pytest.mark.parametrize("need_bias", [True, False])
+@pytest.mark.parametrize("x_shape,n_out,dtype", [((37, 5), 4, np.float32),
+                                                 ((3, 6, 7), 9, np.float64),
+                                                 ((2, 3, 4, 5), 2, np.float32)])
+def test_dense_backward_two_gemm_blocks(monkeypatch, x_shape, n_out, dtype, need_bias):
+    """dL/dx and dL/dW as the two blocks of one parallel section (forced onto small shapes),
+    against float64 formulas."""
+    from cnnkit.kernels import parallel as P
+
+    monkeypatch.setattr(K, "MIN_SPLIT_MACS", 1)
+    old = P.get_num_threads()
+    P.set_num_threads(2)
+    try:
+        x = rng.standard_normal(x_shape).astype(dtype)
+        w = rng.standard_normal((x_shape[-1], n_out)).astype(dtype)
+        g = rng.standard_normal(x_shape[:-1] + (n_out,)).astype(dtype)
+        dx, dw, db = K.dense_backward(g, x, w, need_bias=need_bias)
+    finally:
+        P.set_num_threads(old)
+    x2 = x.reshape(-1, x_shape[-1]).astype(np.float64)
+    g2 = g.reshape(-1, n_out).astype(np.float64)
+    assert dx.shape == x.shape and dw.shape == w.shape and dx.dtype == dw.dtype == dtype
+    assert_close_scaled(dx, (g2 @ w.T).reshape(x.shape), tol=1e-5)
+    assert_close_scaled(dw, x2.T @ g2, tol=1e-5)
+    if need_bias:
+        assert db.dtype == dtype
+        assert_close_scaled(db, g2.sum(0), tol=1e-5)
+    else:
+        assert db is None

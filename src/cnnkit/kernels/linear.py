@@ -32,7 +32,38 @@ def dense_backward(g: np.ndarray, x: np.ndarray, kernel: np.ndarray, need_x: boo
     """(dL/dx, dL/dkernel, dL/dbias) for y = x kernel + bias; None where not needed."""
     n_in, n_out = kernel.shape
     g2 = g.reshape(-1, n_out)
+    x2 = x.reshape(-1, n_in)
+    if need_x and need_kernel and parallel.get_num_threads() > 1 and \
+            g2.shape[0] * n_in * n_out >= MIN_SPLIT_MACS:
+        return _backward_two_gemms(g2, x2, kernel, x.shape, need_bias)
     dx = parallel.matmul(g2, kernel.T).reshape(x.shape) if need_x else None
-    dw = parallel.matmul(x.reshape(-1, n_in).T, g2) if need_kernel else None
+    dw = parallel.matmul(x2.T, g2) if need_kernel else None
     db = parallel.column_sum(g2) if need_bias else None
     return dx, dw, db
+
+
+# Both GEMMs of the backward (each M * in * out multiply-adds) run side by side, one per
+# thread, from this size on: one hand-over, and each GEMM whole (not cut in two).
+MIN_SPLIT_MACS = 1 << 22
+
+
+def _backward_two_gemms(g2: np.ndarray, x2: np.ndarray, kernel: np.ndarray,
+                        x_shape: tuple[int, ...], need_bias: bool
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """dL/dx = g W^T and dL/dW = x^T g as two blocks of one parallel section (dL/db, a
+    GEMV, with the first)."""
+    dtype = np.result_type(g2, kernel)
+    dx = np.empty((g2.shape[0], kernel.shape[0]), dtype=dtype)
+    dw = np.empty(kernel.shape, dtype=np.result_type(x2, g2))
+    db: list[np.ndarray | None] = [None]
+
+    def body(i: int, _: object) -> None:
+        if i == 0:
+            np.matmul(g2, kernel.T, out=dx)
+            if need_bias:
+                db[0] = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
+        else:
+            np.matmul(x2.T, g2, out=dw)
+
+    parallel.run_blocks(2, body, blas=True)
+    return dx.reshape(x_shape), dw, db[0]
