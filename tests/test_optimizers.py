@@ -418,3 +418,29 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"gradient for parameter 0 has shape \(3,\), expected "
                                          r"the parameter's shape \(2,\)"):
         opt.apply_gradients([(np.zeros(3, np.float32), p)])
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9), dict(momentum=0.9, dampening=0.3),
+                                dict(momentum=0.9, nesterov=True), dict(momentum=0.0),
+                                dict(momentum=0.5, weight_decay=0.1)])
+def test_sgd_steps_match_formula_and_keep_grad(kw):
+    """SGD reads the gradients without copying them when it only reads them: the values follow
+    torch's formulas (float64, by hand) and the caller's .grad arrays are never written."""
+    m, d, nesterov = kw["momentum"], kw.get("dampening", 0.0), kw.get("nesterov", False)
+    wd, lr = kw.get("weight_decay", 0.0), 0.1
+    rng = np.random.default_rng(3)
+    p = Tensor(rng.standard_normal(5).astype(np.float32), requires_grad=True)
+    opt = SGD([p], learning_rate=lr, **kw)
+    ref, buf = p.data.astype(np.float64), None
+    for _ in range(3):
+        g = rng.standard_normal(5).astype(np.float32)
+        g_before = g.copy()
+        p.grad = g
+        opt.step()
+        np.testing.assert_array_equal(g, g_before)
+        gg = g.astype(np.float64) + wd * ref
+        if m:
+            buf = gg.copy() if buf is None else m * buf + (1 - d) * gg
+            gg = gg + m * buf if nesterov else buf
+        ref = ref - lr * gg
+        np.testing.assert_allclose(p.data, ref, rtol=1e-5, atol=1e-6)

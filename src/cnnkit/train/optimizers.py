@@ -247,8 +247,15 @@ class Optimizer:
                              f"{len(params)} parameters")
         return self.apply_gradients(zip(grads, params, strict=True))
 
+    def _reads_grads_only(self) -> bool:
+        """True when ``_update`` never writes into the gradient it is given (then, without
+        clipping, the gradients are not copied first)."""
+        return False
+
     def _apply(self, pairs: list[tuple[Any, Tensor]]) -> None:
         grads: list[np.ndarray] = []
+        reads_only = self._reads_grads_only() and self.clipvalue is None and \
+            self.clipnorm is None and self.global_clipnorm is None
         for g, p in pairs:
             g = np.asarray(g.data if isinstance(g, Tensor) else g)
             if g.shape != p.shape:
@@ -256,7 +263,9 @@ class Optimizer:
                 label = f"parameter {i}" + (f" '{p.name}'" if p.name else "")
                 raise ValueError(f"{type(self).__name__}: gradient for {label} has shape "
                                  f"{g.shape}, expected the parameter's shape {p.shape}")
-            grads.append(np.array(g, dtype=p.dtype, copy=True))
+            # a private copy unless the update only reads it (the caller's .grad stays intact)
+            grads.append(np.asarray(g, dtype=p.dtype) if reads_only
+                         else np.array(g, dtype=p.dtype, copy=True))
         grads = self._clip(grads)
         lr = self._current_lr()
         for g, (_, p) in zip(grads, pairs, strict=True):
@@ -403,6 +412,9 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate, weight_decay, clipnorm, clipvalue,
                          global_clipnorm, name, lr)
 
+    def _reads_grads_only(self) -> bool:
+        return self.weight_decay == 0.0 and not self.nesterov
+
     def _update(self, i: int, p: Tensor, g: np.ndarray, lr: float) -> None:
         if self._decays(p):
             g += self.weight_decay * p.data
@@ -413,7 +425,10 @@ class SGD(Optimizer):
                 buf = slots["momentum"] = g.copy()
             else:
                 buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
+                if self.dampening == 0.0:
+                    buf += g
+                else:
+                    buf += (1.0 - self.dampening) * g
             if self.nesterov:
                 g += self.momentum * buf
             else:
