@@ -81,12 +81,13 @@ def _conv_bn_net():
     r = layers.MaxPooling2D(2)(p)
     r = layers.Conv2D(4, 1, activation="relu")(r)  # conv's own ReLU: no fold of the next BN
     r = layers.BatchNormalization()(r)
+    e = layers.Conv2D(4, 3, activation="elu")(layers.ZeroPadding2D(1)(s))  # own call
     q = layers.Concatenate()([q, r])
     f = layers.Flatten()(q)
     f = layers.Dense(8, use_bias=False)(f)
     f = layers.BatchNormalization(scale=False)(f)  # folded into the dense kernel
     f = layers.Activation("tanh")(f)
-    return Model(a, layers.Dense(5, activation="softmax")(f))
+    return Model(a, [layers.Dense(5, activation="softmax")(f), e])
 
 
 def test_fused_plan_equals_layer_by_layer_and_follows_weights():

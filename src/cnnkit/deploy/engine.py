@@ -264,7 +264,8 @@ def _fuse(nodes: list[_GNode], outputs: set[int]) -> list[_Op]:
         if name in _PADS:
             j = sole(nd.outs[0])
             if j is not None and isinstance(nodes[j].layer, _CONVS) and \
-                    len(layer.padding) == nodes[j].layer.rank:
+                    len(layer.padding) == nodes[j].layer.rank and \
+                    F.act_of_function(nodes[j].layer.activation) is not False:
                 pad_of[j] = (nd.args, tuple(tuple(p) for p in layer.padding))
                 used[i] = True
                 continue
