@@ -259,3 +259,15 @@ def test_elementwise_steps_split_over_threads(monkeypatch):
     randomise(model)
     x = rng.standard_normal((3, 6, 6, 4)).astype(np.float32) * 5
     check_all_paths(model, x)
+
+
+def test_a_copied_model_runs_its_own_weights():
+    import copy
+
+    model = zoo.get("lenet5")
+    x = rng.random((2, 28, 28, 1)).astype(np.float32)
+    no_grad_call(model, x)  # compiles and caches the plan
+    twin = copy.deepcopy(model)
+    twin.set_weights([w * 2 for w in twin.get_weights()])
+    np.testing.assert_allclose(no_grad_call(twin, x), layer_by_layer(twin, x), rtol=1e-5,
+                               atol=1e-6)

@@ -158,8 +158,8 @@ class Model(TrainingMixin, Layer):
             if not self._functional:
                 arrays = [arrays]
         cached = getattr(self, "_engine_cache", None)
-        if cached is not None and self._functional:
-            engine = cached[1]  # a functional model's layers are fixed at construction
+        if cached is not None and cached[0] == tuple(map(id, self._layers)):
+            engine = cached[1]  # (the key of ``_inference_engine``, without copying lists)
         else:
             engine = self._inference_engine()
         if not engine.uniform_dtype:
