@@ -39,6 +39,12 @@ CASES = [
     (1, (5, 23), 8, 64, (1, 3), (1, 1), ((0, 0), (1, 1)), (1, 3)),
     (2, (4, 4), 64, 33, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     (1, (3, 3), 1, 1, (3, 3), (1, 1), ((2, 2), (2, 2)), (1, 1)),
+    # 3x3 stride 1 with 16+ channels: Winograd F(2x2, 3x3) in the dispatch (odd sizes: a
+    # partial last tile; channels not a multiple of the vector width: the scalar transforms)
+    (2, (9, 7), 16, 16, (3, 3), (1, 1), "same", (1, 1)),
+    (1, (6, 5), 32, 20, (3, 3), (1, 1), "valid", (1, 1)),
+    (3, (5, 8), 17, 48, (3, 3), (1, 1), ((2, 0), (1, 2)), (1, 1)),
+    (2, (8, 8), 64, 64, (3, 3), (1, 1), "same", (1, 1)),
 ]
 
 
@@ -92,6 +98,25 @@ def test_native_functions_match_numpy(case):
     assert_close_scaled(dw, dw_ref, tol=1e-5, what="kernel_grad")
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c[4] == (3, 3)] + [
+    (2, (4, 3), 5, 9, (3, 3), (1, 1), ((-1, 1), (1, 3)), (1, 1)),
+    (1, (1, 1), 16, 16, (3, 3), (1, 1), "same", (1, 1))], ids=_ids)
+def test_winograd_matches_numpy(case):
+    """Winograd F(2x2, 3x3) called directly, any channel counts, against the float64 NumPy
+    path (stride and dilation ignored: it is a stride-1 kernel)."""
+    n, hw, ci, co, k, _, p, _ = case
+    case = (n, hw, ci, co, k, (1, 1), p, (1, 1))
+    x, w, b, g, s, pads, d = _arrays(case)
+    z_ref, _, _, _ = _reference(x, w, b, g, s, pads, d)
+    u = native.winograd_kernel(w)
+    for bias, ref in ((b, z_ref), (None, z_ref - b)):
+        z = np.full(z_ref.shape, np.nan, dtype=np.float32)
+        native.forward_winograd(x, u, co, bias, z, (pads[0][0], pads[1][0]))
+        assert_close_scaled(z, ref, tol=1e-5, what=f"winograd (bias {bias is not None})")
+    with pytest.raises(ValueError, match="3x3"):
+        native.winograd_kernel(np.zeros((2, 3, ci, co), dtype=np.float32))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_dispatch_matches_numpy(case, threads, monkeypatch):
@@ -127,7 +152,7 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     if not native.available():
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
     calls = []
-    for name in ("forward", "input_grad", "kernel_grad"):
+    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad"):
         real = getattr(native, name)
         monkeypatch.setattr(native, name,
                             lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
@@ -136,6 +161,12 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     z, _ = KC.conv_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
     KC.conv_backward(np.ones_like(z), x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
     assert calls == ["forward", "kernel_grad", "forward"]  # dX at stride 1: the flip kernel
+    calls.clear()
+    x16 = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
+    w16 = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    z, _ = KC.conv_forward(x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert calls == ["forward_winograd", "kernel_grad", "forward_winograd"]
     calls.clear()
     KC.conv_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1),
                     ((0, 0), (0, 0)), (1, 1))
@@ -152,7 +183,7 @@ def test_native_off_by_environment(monkeypatch):
 
     def boom(*_):
         raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
-    for name in ("forward", "input_grad", "kernel_grad"):
+    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad"):
         monkeypatch.setattr(native, name, boom)
     x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)

@@ -475,6 +475,34 @@ static void wino_input(const float *restrict xr, idx_t wp, idx_t cin, idx_t ntx,
                        float *restrict v, float *restrict t)
 {
     const idx_t rs = wp * cin, plane = ntx * cin;
+    enum { L = sizeof(vwide) / sizeof(float) };
+    if (cin % L == 0) { /* whole vectors of channels: the tile stays in registers */
+        for (idx_t tx = 0; tx < ntx; tx++) {
+            for (idx_t c = 0; c < cin; c += L) {
+                const float *d = xr + 2 * tx * cin + c;
+                vwide e[4][4], t[4][4];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        memcpy(&e[i][j], d + i * rs + j * cin, sizeof(vwide));
+                for (int j = 0; j < 4; j++) {
+                    t[0][j] = e[0][j] - e[2][j];
+                    t[1][j] = e[1][j] + e[2][j];
+                    t[2][j] = e[2][j] - e[1][j];
+                    t[3][j] = e[1][j] - e[3][j];
+                }
+                float *vt = v + tx * cin + c;
+                for (int i = 0; i < 4; i++) {
+                    vwide r0 = t[i][0] - t[i][2], r1 = t[i][1] + t[i][2];
+                    vwide r2 = t[i][2] - t[i][1], r3 = t[i][1] - t[i][3];
+                    memcpy(vt + (i * 4 + 0) * plane, &r0, sizeof(vwide));
+                    memcpy(vt + (i * 4 + 1) * plane, &r1, sizeof(vwide));
+                    memcpy(vt + (i * 4 + 2) * plane, &r2, sizeof(vwide));
+                    memcpy(vt + (i * 4 + 3) * plane, &r3, sizeof(vwide));
+                }
+            }
+        }
+        return;
+    }
     for (idx_t tx = 0; tx < ntx; tx++) {
         const float *d = xr + 2 * tx * cin;
         for (int j = 0; j < 4; j++) {
@@ -508,6 +536,33 @@ static void wino_output(const float *restrict m, idx_t ntx, idx_t cp, idx_t plan
                         const float *restrict bias, float *restrict z, idx_t oh_left, idx_t ow,
                         idx_t cout, float *restrict t)
 {
+    enum { L = sizeof(vwide) / sizeof(float) };
+    if (cout % L == 0) { /* whole vectors of channels: the tile stays in registers */
+        for (idx_t tx = 0; tx < ntx; tx++) {
+            for (idx_t o = 0; o < cout; o += L) {
+                const float *mt = m + tx * cp + o;
+                vwide e[4][4], t[2][4], b = (vwide){0};
+                if (bias) memcpy(&b, bias + o, sizeof(vwide));
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        memcpy(&e[i][j], mt + (i * 4 + j) * plane, sizeof(vwide));
+                for (int j = 0; j < 4; j++) {
+                    t[0][j] = e[0][j] + e[1][j] + e[2][j];
+                    t[1][j] = e[1][j] - e[2][j] - e[3][j];
+                }
+                for (int i = 0; i < 2 && i < oh_left; i++) {
+                    float *z0 = z + (i * ow + 2 * tx) * cout + o;
+                    vwide y0 = t[i][0] + t[i][1] + t[i][2] + b;
+                    memcpy(z0, &y0, sizeof(vwide));
+                    if (2 * tx + 1 < ow) {
+                        vwide y1 = t[i][1] - t[i][2] - t[i][3] + b;
+                        memcpy(z0 + cout, &y1, sizeof(vwide));
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (idx_t tx = 0; tx < ntx; tx++) {
         const float *mt = m + tx * cp;
         for (int j = 0; j < 4; j++) {
@@ -540,9 +595,28 @@ static void wino_output(const float *restrict m, idx_t ntx, idx_t cp, idx_t plan
     }
 }
 
-/* z = conv(x, k) + b for a 3x3 kernel, stride 1, dilation 1, by Winograd F(2x2, 3x3). */
+/* Floats in the transformed kernel of cnk_winograd_kernel: 16 * Cin * Cout rounded up to the
+ * channel block. */
+int64_t cnk_winograd_kernel_size(int64_t cin, int64_t cout)
+{
+    const int cb = pick_cb(cout);
+    return 16 * cin * ((cout + cb - 1) / cb) * cb;
+}
+
+/* u = G g G^T of the 3x3 kernel k (3, 3, Cin, Cout), packed for cnk_conv2d_forward_winograd
+ * (u holds cnk_winograd_kernel_size floats). */
+void cnk_winograd_kernel(const float *k, int64_t cin, int64_t cout, float *u)
+{
+    const int cb = pick_cb(cout);
+    const idx_t ncb = (cout + cb - 1) / cb;
+    memset(u, 0, (size_t)cnk_winograd_kernel_size(cin, cout) * sizeof(float));
+    wino_kernel(k, cin, cout, cb, ncb, u);
+}
+
+/* z = conv(x, k) + b for a 3x3 kernel, stride 1, dilation 1, by Winograd F(2x2, 3x3); u: the
+ * kernel transformed by cnk_winograd_kernel. */
 int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
-                                const float *k, int64_t cout, const float *bias, float *z,
+                                const float *u, int64_t cout, const float *bias, float *z,
                                 int64_t oh, int64_t ow, int64_t pt, int64_t pl)
 {
     const int cb = pick_cb(cout);
@@ -552,16 +626,14 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
     const idx_t twr = (tw + rb - 1) / rb * rb;
     const idx_t hp = 2 * th + 2, wp = 2 * twr + 2;
     float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
-    float *u = calloc((size_t)(16 * cp * cin), sizeof(float));
     float *v = malloc((size_t)(16 * twr * cin) * sizeof(float));
     float *m = malloc((size_t)(16 * twr * cp) * sizeof(float));
     float *t = malloc((size_t)(16 * (cin > cout ? cin : cout)) * sizeof(float));
     idx_t zero = 0;
-    if (!xp || !u || !v || !m || !t) {
-        free(xp); free(u); free(v); free(m); free(t);
+    if (!xp || !v || !m || !t) {
+        free(xp); free(v); free(m); free(t);
         return -1;
     }
-    wino_kernel(k, cin, cout, cb, ncb, u);
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
         pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
@@ -581,6 +653,6 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
                         cout, t);
         }
     }
-    free(xp); free(u); free(v); free(m); free(t);
+    free(xp); free(v); free(m); free(t);
     return 0;
 }

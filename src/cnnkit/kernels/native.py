@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["available", "set_enabled", "library_path", "forward", "forward_winograd", "input_grad",
-           "kernel_grad"]
+__all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
+           "forward_winograd", "input_grad", "kernel_grad"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -42,17 +42,8 @@ def library_path() -> Path | None:
     return None
 
 
-def _load() -> ctypes.CDLL | None:
-    if _state["loaded"]:
-        return _state["lib"]
-    _state["loaded"] = True
-    path = library_path()
-    if path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(str(path))
-    except OSError:
-        return None
+def _declare(lib: ctypes.CDLL) -> None:
+    """Argument and result types of the library's functions."""
     geometry = [_I64] * 6  # sh, sw, dh, dw, pt, pl
     lib.cnk_conv2d_forward.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _F32P,
                                        _I64, _I64, *geometry]
@@ -62,9 +53,27 @@ def _load() -> ctypes.CDLL | None:
                                            _I64, _I64, *geometry]
     lib.cnk_conv2d_forward_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P,
                                                 *[_I64] * 4]
+    lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
+    lib.cnk_winograd_kernel_size.restype = _I64
+    lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
+    lib.cnk_winograd_kernel.restype = None
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
                lib.cnk_conv2d_forward_winograd):
         fn.restype = ctypes.c_int
+
+
+def _load() -> ctypes.CDLL | None:
+    if _state["loaded"]:
+        return _state["lib"]
+    _state["loaded"] = True
+    path = library_path()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+        _declare(lib)
+    except (OSError, AttributeError):  # not loadable, or an old build without a symbol
+        return None
     _state["lib"] = lib
     return lib
 
@@ -110,17 +119,31 @@ def forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
                                   z.shape[2], *strides, *dilation, *pad_tl))
 
 
-def forward_winograd(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
-                     pad_tl: tuple[int, int]) -> None:
-    """:func:`forward` for a 3x3 kernel at stride 1, dilation 1 by Winograd F(2x2, 3x3): per
-    2x2 output tile Y = A^T [sum_c (G g G^T) . (B^T d B)] A (4 instead of 9 multiply-adds
-    per output pixel and channel pair; see ``_native.c``)."""
+def winograd_kernel(k: np.ndarray) -> np.ndarray:
+    """U = G g G^T per channel pair of a 3x3 kernel k (3, 3, Cin, Cout), packed for
+    :func:`forward_winograd` (flat float32)."""
+    lib = _load()
+    assert lib is not None
+    if k.shape[:2] != (3, 3):
+        raise ValueError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel, got {k.shape[:2]}")
+    cin, cout = k.shape[2:]
+    u = np.empty(lib.cnk_winograd_kernel_size(cin, cout), dtype=np.float32)
+    lib.cnk_winograd_kernel(_ptr(k), cin, cout, _ptr(u))
+    return u
+
+
+def forward_winograd(x: np.ndarray, u: np.ndarray, c_out: int, b: np.ndarray | None,
+                     z: np.ndarray, pad_tl: tuple[int, int]) -> None:
+    """:func:`forward` for a 3x3 kernel at stride 1, dilation 1 by Winograd F(2x2, 3x3), with
+    ``u`` = :func:`winograd_kernel` (k): per 2x2 output tile
+    Y = A^T [sum_c (G g G^T) . (B^T d B)] A (4 instead of 9 multiply-adds per output pixel
+    and channel pair; see ``_native.c``)."""
     lib = _load()
     assert lib is not None
     n, h, w, cin = x.shape
-    if k.shape[:2] != (3, 3):
-        raise ValueError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel, got {k.shape[:2]}")
-    _check(lib.cnk_conv2d_forward_winograd(_ptr(x), n, h, w, cin, _ptr(k), k.shape[-1],
+    if u.size != lib.cnk_winograd_kernel_size(cin, c_out) or z.shape[-1] != c_out:
+        raise ValueError("transformed kernel or output does not match the input channels")
+    _check(lib.cnk_conv2d_forward_winograd(_ptr(x), n, h, w, cin, _ptr(u), c_out,
                                            None if b is None else _ptr(b), _ptr(z),
                                            z.shape[1], z.shape[2], *pad_tl))
 
