@@ -275,11 +275,14 @@ def test_batch_norm_tiled_kernels(monkeypatch, shape, tile, offset):
     assert_close_scaled(yi, ref[0], tol=2e-5)
 
 
-def test_batch_norm_tiling_factor():
+def test_batch_norm_tiling_factor(monkeypatch):
     from cnnkit.kernels import norm as KN
+    from cnnkit.kernels import parallel as P
 
     assert KN._tiling(128 * 32 * 32, 16) == 64  # 1024 // 16
     assert KN._tiling(128 * 8 * 8, 64) == 16
+    assert KN._tiling(210, 3) == 1  # small: one piece, not tiled
+    monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
     assert KN._tiling(210, 3) == 2  # largest power of two <= 341 dividing 210
     assert KN._tiling(9, 16) == 1
     assert KN._tiling(7, 5000) == 1

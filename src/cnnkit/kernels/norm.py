@@ -74,9 +74,12 @@ def _channels_last(red: tuple[int, ...], ndim: int) -> bool:
 TILE_ELEMS = 1024
 
 
-def _tiling(m: int, c: int) -> int:
+def _tiling(m: int, c: int, itemsize: int = 4) -> int:
     """Rows r folded into one row of the tiled view (M / r, r * C): the largest power of two
-    r <= max(1, TILE_ELEMS // C) that divides M."""
+    r <= max(1, TILE_ELEMS // C) that divides M; 1 for a small array (done in one piece,
+    where the few extra small NumPy calls of the tiled path cost more than they save)."""
+    if m * c * itemsize < parallel.MIN_PARALLEL_BYTES:
+        return 1
     r_max = 1 << max(0, (TILE_ELEMS // max(c, 1)).bit_length() - 1)
     return math.gcd(m, r_max)
 
@@ -91,11 +94,19 @@ def _fold(v: np.ndarray, r: int) -> np.ndarray:
     return v.reshape(r, -1).sum(axis=0) if r > 1 else v
 
 
-def _lanes(v: np.ndarray, rows: int) -> np.ndarray:
+def _lanes(v: np.ndarray, rows: int, pieces: int = 2) -> np.ndarray:
     """The tiled per-channel vector v (L,) repeated as a contiguous (rows, L) block: NumPy
     runs x * block about 1.5x faster than x * v broadcast over rows (its loops over
-    same-shaped contiguous operands are faster)."""
+    same-shaped contiguous operands are faster). For a job of one piece, v itself (the
+    block would cost as much as it saves)."""
+    if pieces <= 1:
+        return v
     return np.ascontiguousarray(np.broadcast_to(v, (rows, v.size)))
+
+
+def _head(block: np.ndarray, n: int) -> np.ndarray:
+    """The first n rows of a :func:`_lanes` block (the vector itself when it is one)."""
+    return block[:n] if block.ndim == 2 else block
 
 
 def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +116,7 @@ def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     over all (piece, lane) groups of a channel: mean = sum s / M,
     var = (sum M2 + sum n_p (s/n_p - mean)^2) / M (as stable as the two-pass formula)."""
     m, c = x2.shape
-    r = _tiling(m, c)
+    r = _tiling(m, c, x2.itemsize)
     xt = _tiled(x2, r)
     ranges = parallel.row_pieces(xt.shape[0], xt.shape[1] * xt.itemsize)
     sums: list[Any] = [None] * len(ranges)
@@ -122,6 +133,8 @@ def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     parallel.run_blocks(len(ranges), body, blas=True)
     t = x2.dtype.type
+    if len(ranges) == 1 and r == 1:
+        return sums[0] / t(m), m2s[0] / t(m)
     n = np.array([r1 - r0 for r0, r1 in ranges], dtype=x2.dtype).reshape(-1, 1, 1)
     s_all = np.stack(sums).reshape(len(ranges), r, c)
     mean = s_all.sum(axis=(0, 1)) / t(m)
@@ -135,17 +148,17 @@ def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _affine_2d(x2: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = x * a + b per column, piece by piece, on the tiled view."""
     y = np.empty(x2.shape, dtype=x2.dtype)
-    r = _tiling(*x2.shape)
+    r = _tiling(*x2.shape, x2.itemsize)
     xt, yt = _tiled(x2, r), _tiled(y, r)
     ranges = parallel.row_pieces(xt.shape[0], 2 * xt.shape[1] * xt.itemsize)
-    rows = max(r1 - r0 for r0, r1 in ranges)
-    at, bt = _lanes(np.tile(a, r), rows), _lanes(np.tile(b, r), rows)
+    rows, k = max(r1 - r0 for r0, r1 in ranges), len(ranges)
+    at, bt = _lanes(np.tile(a, r), rows, k), _lanes(np.tile(b, r), rows, k)
 
     def body(i: int, _: Any) -> None:
         r0, r1 = ranges[i]
         n = r1 - r0
-        np.multiply(xt[r0:r1], at[:n], out=yt[r0:r1])
-        yt[r0:r1] += bt[:n]
+        np.multiply(xt[r0:r1], _head(at, n), out=yt[r0:r1])
+        yt[r0:r1] += _head(bt, n)
 
     parallel.run_blocks(len(ranges), body)
     return y
@@ -196,13 +209,13 @@ def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.nd
     k2 = -sc * istd * dgamma / M and k3 = -sc * dbeta / M (dgamma already times istd).
     """
     mrows, c = g2.shape
-    r = _tiling(mrows, c)
+    r = _tiling(mrows, c, g2.itemsize)
     gt, xt = _tiled(g2, r), _tiled(x2, r)
     dx = np.empty(g2.shape, dtype=g2.dtype)
     dxt = _tiled(dx, r)
     ranges = parallel.row_pieces(gt.shape[0], 3 * gt.shape[1] * gt.itemsize)
-    rows = max(r1 - r0 for r0, r1 in ranges)
-    mu_t = _lanes(np.tile(mu, r), rows)
+    rows, k = max(r1 - r0 for r0, r1 in ranges), len(ranges)
+    mu_t = _lanes(np.tile(mu, r), rows, k)
     sums: list[Any] = [None] * len(ranges)
     dots: list[Any] = [None] * len(ranges)
     ones = np.ones(rows, dtype=g2.dtype)
@@ -211,23 +224,23 @@ def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.nd
         r0, r1 = ranges[i]
         gp, d = gt[r0:r1], dxt[r0:r1]
         sums[i] = ones[:r1 - r0] @ gp
-        np.subtract(xt[r0:r1], mu_t[:r1 - r0], out=d)
+        np.subtract(xt[r0:r1], _head(mu_t, r1 - r0), out=d)
         dots[i] = np.einsum("ij,ij->j", gp, d)
 
     parallel.run_blocks(len(ranges), stats, blas=True)
     dbeta = _fold(sum(sums[1:], sums[0]), r)
     dgamma = _fold(sum(dots[1:], dots[0]), r) * istd
-    k2 = _lanes(np.tile(-sc * istd * dgamma / m, r), rows)  # coefficient of (x - mu)
-    k3 = _lanes(np.tile(-sc * dbeta / m, r), rows)
-    sc_t = _lanes(np.tile(sc, r), rows)
+    k2 = _lanes(np.tile(-sc * istd * dgamma / m, r), rows, k)  # coefficient of (x - mu)
+    k3 = _lanes(np.tile(-sc * dbeta / m, r), rows, k)
+    sc_t = _lanes(np.tile(sc, r), rows, k)
 
     def body(i: int, _: Any) -> None:
         r0, r1 = ranges[i]
         n = r1 - r0
         d = dxt[r0:r1]
-        d *= k2[:n]
-        d += k3[:n]
-        d += gt[r0:r1] * sc_t[:n]
+        d *= _head(k2, n)
+        d += _head(k3, n)
+        d += gt[r0:r1] * _head(sc_t, n)
 
     parallel.run_blocks(len(ranges), body)
     return dx, dgamma, dbeta
