@@ -5,8 +5,11 @@ function of NumPy arrays that calls the forward kernels directly: no Tensors, no
 argument checks per call. Steps are fused where a value has one reader (:mod:`.fuse`): zero
 padding goes into the next convolution's pads, inference batch-norm is folded into the
 convolution or dense layer before it, and ReLU / ReLU6 run in place on the buffer the step
-wrote; a batch-norm, merge or activation that cannot be fused writes into its input when
-nothing reads that input later. Every intermediate is released right after its last reader.
+wrote (after a max pooling that follows, which commutes with them); a batch-norm, merge or
+activation that cannot be fused writes into its input when nothing reads that input later
+and the plan made it. Every intermediate is released right after its last reader, so the
+peak is a few activations, not all of them. ``with no_grad(): model(x)`` (training off)
+runs the same plan (``Model.call``).
 
 The plan reads the layers' weight arrays at call time (folding included), so it follows
 training and ``set_weights`` without recompiling. Each call keeps its values in its own list,

@@ -9,8 +9,12 @@ Folding (inference batch-norm with moving statistics mu, var, scale gamma, offse
     b' = (b - mu) * s + beta                (b = 0 without a bias)
 
 so that conv(x, W') + b' = BN(conv(x, W) + b). The folded weights are recomputed on every
-call from the layers' current arrays (a few small array operations), so the engine follows
-training and ``set_weights`` without any cache to invalidate.
+call from the layers' current arrays (six small array operations per layer, ~7 us; about 5%
+of ResNet-20 at batch 1), so the engine follows training, ``set_weights`` and in-place edits
+without any cache to invalidate (the weight arrays carry no version counter).
+
+A 1x1 convolution runs here as GEMMs over blocks of rows, each followed by its bias and
+activation while the block is in cache; other convolutions call the conv kernels.
 """
 
 from __future__ import annotations
