@@ -102,8 +102,8 @@ def test_native_functions_match_numpy(case):
     (2, (4, 3), 5, 9, (3, 3), (1, 1), ((-1, 1), (1, 3)), (1, 1)),
     (1, (1, 1), 16, 16, (3, 3), (1, 1), "same", (1, 1))], ids=_ids)
 def test_winograd_matches_numpy(case):
-    """Winograd F(2x2, 3x3) called directly, any channel counts, against the float64 NumPy
-    path (stride and dilation ignored: it is a stride-1 kernel)."""
+    """Winograd F(2x2, 3x3) forward and F(3x3, 2x2) dK called directly, any channel counts,
+    against the float64 NumPy path (stride and dilation ignored: stride-1 kernels)."""
     n, hw, ci, co, k, _, p, _ = case
     case = (n, hw, ci, co, k, (1, 1), p, (1, 1))
     x, w, b, g, s, pads, d = _arrays(case)
@@ -115,6 +115,10 @@ def test_winograd_matches_numpy(case):
         assert_close_scaled(z, ref, tol=1e-5, what=f"winograd (bias {bias is not None})")
     with pytest.raises(ValueError, match="3x3"):
         native.winograd_kernel(np.zeros((2, 3, ci, co), dtype=np.float32))
+    _, _, dw_ref, _ = _reference(x, w, b, g, s, pads, d)
+    dw = np.full(w.shape, np.nan, dtype=np.float32)
+    native.kernel_grad_winograd(x, g, dw, (pads[0][0], pads[1][0]))
+    assert_close_scaled(dw, dw_ref, tol=1e-5, what="kernel_grad_winograd")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -152,7 +156,8 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     if not native.available():
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
     calls = []
-    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad"):
+    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
+                 "kernel_grad_winograd"):
         real = getattr(native, name)
         monkeypatch.setattr(native, name,
                             lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
@@ -167,6 +172,12 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     z, _ = KC.conv_forward(x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     KC.conv_backward(np.ones_like(z), x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     assert calls == ["forward_winograd", "kernel_grad", "forward_winograd"]
+    calls.clear()
+    x32 = rng.standard_normal((2, 8, 8, 32)).astype(np.float32)
+    KC.conv_backward(np.ones((2, 8, 8, 32), np.float32), x32,
+                     rng.standard_normal((3, 3, 32, 32)).astype(np.float32), None, (1, 1),
+                     ((1, 1), (1, 1)), (1, 1), need_dx=False)
+    assert calls == ["kernel_grad_winograd"]
     calls.clear()
     KC.conv_forward(x.astype(np.float64), w.astype(np.float64), None, (1, 1),
                     ((0, 0), (0, 0)), (1, 1))
@@ -183,7 +194,8 @@ def test_native_off_by_environment(monkeypatch):
 
     def boom(*_):
         raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
-    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad"):
+    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
+                 "kernel_grad_winograd"):
         monkeypatch.setattr(native, name, boom)
     x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)

@@ -469,12 +469,12 @@ static void wino_kernel(const float *k, idx_t cin, idx_t cout, int cb, idx_t ncb
     }
 }
 
-/* v[xi][tx][c] = (B^T d B)[xi] for the 4x4 tiles at columns 2*tx of the 4 rows at xr;
- * t: scratch of 16*cin floats. Every inner loop runs over the channels (vectorised). */
-static void wino_input(const float *restrict xr, idx_t wp, idx_t cin, idx_t ntx,
+/* v[xi*plane + tx*cin + c] = (B^T d B)[xi] for the 4x4 tiles at columns 2*tx of the 4 rows
+ * at xr; t: scratch of 16*cin floats. Every inner loop runs over the channels (vectorised). */
+static void wino_input(const float *restrict xr, idx_t wp, idx_t cin, idx_t ntx, idx_t plane,
                        float *restrict v, float *restrict t)
 {
-    const idx_t rs = wp * cin, plane = ntx * cin;
+    const idx_t rs = wp * cin;
     enum { L = sizeof(vwide) / sizeof(float) };
     if (cin % L == 0) { /* whole vectors of channels: the tile stays in registers */
         for (idx_t tx = 0; tx < ntx; tx++) {
@@ -639,7 +639,7 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
         pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
         float *zb = z + b * oh * ow * cout;
         for (idx_t ty = 0; ty < th; ty++) {
-            wino_input(xp + 2 * ty * wp * cin, wp, cin, twr, v, t);
+            wino_input(xp + 2 * ty * wp * cin, wp, cin, twr, twr * cin, v, t);
             for (int xi = 0; xi < 16; xi++) {
                 const float *vx = v + xi * twr * cin;
                 float *mx = m + xi * twr * cp;
@@ -654,5 +654,135 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
         }
     }
     free(xp); free(v); free(m); free(t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Winograd kernel gradient for 3x3 kernels at stride 1, dilation 1, F(3x3, 2x2):
+ *   dK[., ., c, o] = G^T [ sum over 2x2 output tiles (A dY A^T) . (B^T d B) ] G
+ * with d the 4x4 input tile of channel c, dY the 2x2 output-error tile of channel o and A, B,
+ * G the matrices of the forward (A = (A^T)^T, 4x2). The tile sums are 16 products
+ * V[xi]^T (Cin x tiles) @ Y[xi] (tiles x Cout), accumulated by the dK tiles.
+ * --------------------------------------------------------------------------------------- */
+
+/* y[xi][t][o] = (A e A^T)[xi] of the 2x2 error tiles e at (2 ty, 2 tx) of g (oh, ow, cout),
+ * zero beyond the output; t = ty * tw + tx, row stride cp (>= cout, padding lanes zero). */
+static void wino_error(const float *g, idx_t oh, idx_t ow, idx_t cout, idx_t th, idx_t tw,
+                       idx_t cp, float *restrict y)
+{
+    const idx_t plane = th * tw * cp;
+    for (idx_t ty = 0; ty < th; ty++) {
+        for (idx_t tx = 0; tx < tw; tx++) {
+            const idx_t t = ty * tw + tx;
+            const float *e[2][2];
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    idx_t oy = 2 * ty + i, ox = 2 * tx + j;
+                    e[i][j] = (oy < oh && ox < ow) ? g + (oy * ow + ox) * cout : NULL;
+                }
+            enum { L = sizeof(vwide) / sizeof(float) };
+            idx_t o0 = 0;
+            if (cout % L == 0) { /* whole vectors of channels */
+                for (; o0 < cout; o0 += L) {
+                    vwide v[2][2], r[4][2];
+                    for (int i = 0; i < 2; i++)
+                        for (int j = 0; j < 2; j++) {
+                            if (e[i][j]) memcpy(&v[i][j], e[i][j] + o0, sizeof(vwide));
+                            else v[i][j] = (vwide){0};
+                        }
+                    for (int j = 0; j < 2; j++) {
+                        r[0][j] = v[0][j];
+                        r[1][j] = v[0][j] + v[1][j];
+                        r[2][j] = v[0][j] - v[1][j];
+                        r[3][j] = -v[1][j];
+                    }
+                    for (int i = 0; i < 4; i++) {
+                        float *yt = y + (i * 4) * plane + t * cp + o0;
+                        vwide y0 = r[i][0], y1 = r[i][0] + r[i][1], y2 = r[i][0] - r[i][1];
+                        vwide y3 = -r[i][1];
+                        memcpy(yt, &y0, sizeof(vwide));
+                        memcpy(yt + plane, &y1, sizeof(vwide));
+                        memcpy(yt + 2 * plane, &y2, sizeof(vwide));
+                        memcpy(yt + 3 * plane, &y3, sizeof(vwide));
+                    }
+                }
+            }
+            for (idx_t o = o0; o < cout; o++) {
+                float v[2][2], r[4][2];
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) v[i][j] = e[i][j] ? e[i][j][o] : 0.0f;
+                for (int j = 0; j < 2; j++) {
+                    r[0][j] = v[0][j];
+                    r[1][j] = v[0][j] + v[1][j];
+                    r[2][j] = v[0][j] - v[1][j];
+                    r[3][j] = -v[1][j];
+                }
+                for (int i = 0; i < 4; i++) {
+                    float *yt = y + (i * 4) * plane + t * cp + o;
+                    yt[0] = r[i][0];
+                    yt[plane] = r[i][0] + r[i][1];
+                    yt[2 * plane] = r[i][0] - r[i][1];
+                    yt[3 * plane] = -r[i][1];
+                }
+            }
+            for (idx_t o = cout; o < cp; o++)
+                for (int xi = 0; xi < 16; xi++) y[xi * plane + t * cp + o] = 0.0f;
+        }
+    }
+}
+
+/* dk (3*3*Cin, Cout) = the kernel gradient of a 3x3 stride-1 convolution over images [0, n)
+ * by Winograd F(3x3, 2x2) (overwritten). */
+int cnk_conv2d_kernel_grad_winograd(const float *x, int64_t n, int64_t h, int64_t w,
+                                    int64_t cin, const float *g, int64_t oh, int64_t ow,
+                                    int64_t cout, float *dk, int64_t pt, int64_t pl)
+{
+    const int cb = pick_cb_dk(cout);
+    const idx_t ncb = (cout + cb - 1) / cb, cp = ncb * cb;
+    const idx_t rows_r = (cin + RR - 1) / RR * RR;
+    const idx_t th = (oh + 1) / 2, tw = (ow + 1) / 2, nt = th * tw;
+    const idx_t hp = 2 * th + 2, wp = 2 * tw + 2;
+    float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
+    float *v = malloc((size_t)(16 * nt * cin) * sizeof(float));
+    float *y = malloc((size_t)(16 * nt * cp) * sizeof(float));
+    float *acc = calloc((size_t)(16 * ncb * rows_r * cb), sizeof(float));
+    float *t = malloc((size_t)(16 * cin) * sizeof(float));
+    idx_t *xoff = malloc((size_t)rows_r * sizeof(idx_t));
+    if (!xp || !v || !y || !acc || !t || !xoff) {
+        free(xp); free(v); free(y); free(acc); free(t); free(xoff);
+        return -1;
+    }
+    for (idx_t r = 0; r < rows_r; r++) xoff[r] = r < cin ? r : cin - 1;
+    dk_fn fn = cb == 8 ? dk_tile_8 : (cb == 16 ? dk_tile_16 : dk_tile_32);
+    for (idx_t b = 0; b < n; b++) {
+        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
+        for (idx_t ty = 0; ty < th; ty++)  /* v[xi][ty*tw + tx][c] */
+            wino_input(xp + 2 * ty * wp * cin, wp, cin, tw, nt * cin, v + ty * tw * cin, t);
+        wino_error(g + b * oh * ow * cout, oh, ow, cout, th, tw, cp, y);
+        for (int xi = 0; xi < 16; xi++)
+            for (idx_t ob = 0; ob < ncb; ob++)
+                for (idx_t r0 = 0; r0 < rows_r; r0 += RR)
+                    fn(v + xi * nt * cin, xoff + r0, y + xi * nt * cp + ob * cb, cp, 1, nt, 0,
+                       cin, acc + ((xi * ncb + ob) * rows_r + r0) * cb);
+    }
+    /* dk[i, j, c, o] = (G^T M G)[i][j], M[xi] = acc[xi][o / cb][c][o % cb] */
+    for (idx_t c = 0; c < cin; c++) {
+        for (idx_t o = 0; o < cout; o++) {
+            float m[4][4], q[3][4];
+            for (int xi = 0; xi < 16; xi++)
+                m[xi / 4][xi % 4] = acc[((xi * ncb + o / cb) * rows_r + c) * cb + o % cb];
+            for (int j = 0; j < 4; j++) {
+                q[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
+                q[1][j] = 0.5f * (m[1][j] - m[2][j]);
+                q[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
+            }
+            for (int i = 0; i < 3; i++) {
+                dk[((i * 3 + 0) * cin + c) * cout + o] = q[i][0] + 0.5f * (q[i][1] + q[i][2]);
+                dk[((i * 3 + 1) * cin + c) * cout + o] = 0.5f * (q[i][1] - q[i][2]);
+                dk[((i * 3 + 2) * cin + c) * cout + o] = 0.5f * (q[i][1] + q[i][2]) + q[i][3];
+            }
+        }
+    }
+    free(xp); free(v); free(y); free(acc); free(t); free(xoff);
     return 0;
 }

@@ -38,7 +38,8 @@ Optional native helper (:mod:`.native`, ``_native.c``, built by ``pip install`` 
 compiler is there; ``CNNKIT_NATIVE=0`` switches it off): float32 2-D convolutions with
 groups 1 (not 1x1) run forward, dK and dX as direct convolutions in C, register-blocked tiles
 over a zero-padded copy of each image (no im2col matrix), or for 3x3 stride-1 layers with 16+
-channels forward and dX by Winograd F(2x2, 3x3) (4 instead of 9 multiply-adds per output);
+channels forward, dX (and dK from 32 channels) by Winograd F(2x2, 3x3) / F(3x3, 2x2) (4
+instead of 9 multiply-adds per output);
 batch blocks shared by the kernel threads, dK's partial sums added in block order; only where
 they measured faster (:func:`_native_wins`, :func:`_native_dx_ok`, :func:`_winograd`).
 float64 and everything else stay on the NumPy path above, which gives the same results within
@@ -455,6 +456,10 @@ def _native_dx_ok(strides: Ints, c_in: int, c_out: int) -> bool:
 # Measured against the direct C kernel (batch 128, 2 threads, min ms): 32x32x16 -> 16 3.3 ->
 # 3.2, 16x16x32 -> 32 3.2 -> 2.3, 8x8x64 -> 64 3.3 -> 2.5, 14x14x32 -> 64 4.8 -> 3.2.
 WINOGRAD_MIN_CHANNELS = 16
+# dK by Winograd F(3x3, 2x2) (``native.kernel_grad_winograd``) from this many channels on:
+# measured (one thread, batch 64) 16x16x32 -> 32 3.0 -> 2.2 ms, 8x8x64 -> 64 3.7 -> 2.4 ms,
+# 14x14x32 -> 64 5.0 -> 2.9 ms, but 32x32x16 -> 16 3.0 -> 3.2 ms.
+WINOGRAD_DK_MIN_CHANNELS = 32
 
 
 def _winograd(ksize: Ints, strides: Ints, dilation: Ints, c_in: int, c_out: int) -> bool:
@@ -532,16 +537,24 @@ def _native_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
 
 def _native_kernel_grad(g: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...],
                         strides: Ints, pads: Pads, dilation: Ints) -> np.ndarray:
-    """dK by the C kernel: one partial sum per batch block, added in block order."""
+    """dK by the C kernel (direct, or Winograd F(3x3, 2x2) for 3x3 stride-1 layers with
+    WINOGRAD_DK_MIN_CHANNELS+ channels): one partial sum per batch block, added in block
+    order."""
     g = np.ascontiguousarray(g)
     x = np.ascontiguousarray(x)
     blocks = _native_blocks(x.shape[0], g.size * int(np.prod(w_shape[:-1])))
     parts = [np.empty(w_shape, dtype=np.float32) for _ in blocks]
     tl = (pads[0][0], pads[1][0])
+    wino = (_winograd(w_shape[:2], strides, dilation, w_shape[-2], w_shape[-1])
+            and min(w_shape[-2:]) >= WINOGRAD_DK_MIN_CHANNELS)
 
     def body(i: int, _: Any) -> None:
         n0, n1 = blocks[i]
-        native.kernel_grad(x[n0:n1], g[n0:n1], parts[i], tuple(strides), tuple(dilation), tl)
+        if wino:
+            native.kernel_grad_winograd(x[n0:n1], g[n0:n1], parts[i], tl)
+        else:
+            native.kernel_grad(x[n0:n1], g[n0:n1], parts[i], tuple(strides), tuple(dilation),
+                               tl)
 
     parallel.run_blocks(len(blocks), body)
     dw = parts[0]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
-           "forward_winograd", "input_grad", "kernel_grad"]
+           "forward_winograd", "input_grad", "kernel_grad", "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -53,12 +53,14 @@ def _declare(lib: ctypes.CDLL) -> None:
                                            _I64, _I64, *geometry]
     lib.cnk_conv2d_forward_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P,
                                                 *[_I64] * 4]
+    lib.cnk_conv2d_kernel_grad_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
+                                                    _F32P, _I64, _I64]
     lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
     lib.cnk_winograd_kernel_size.restype = _I64
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
     lib.cnk_winograd_kernel.restype = None
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
-               lib.cnk_conv2d_forward_winograd):
+               lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd):
         fn.restype = ctypes.c_int
 
 
@@ -169,3 +171,17 @@ def kernel_grad(x: np.ndarray, g: np.ndarray, dk: np.ndarray, strides: tuple[int
     _, oh, ow, cout = g.shape
     _check(lib.cnk_conv2d_kernel_grad(_ptr(x), n, h, w, cin, _ptr(g), oh, ow, cout, _ptr(dk),
                                       dk.shape[0], dk.shape[1], *strides, *dilation, *pad_tl))
+
+
+def kernel_grad_winograd(x: np.ndarray, g: np.ndarray, dk: np.ndarray,
+                         pad_tl: tuple[int, int]) -> None:
+    """:func:`kernel_grad` of a 3x3 stride-1 convolution by Winograd F(3x3, 2x2):
+    dK = G^T [sum over 2x2 output tiles (A dY A^T) . (B^T d B)] G (see ``_native.c``)."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, cin = x.shape
+    _, oh, ow, cout = g.shape
+    if dk.shape != (3, 3, cin, cout):
+        raise ValueError(f"Winograd F(3x3, 2x2) needs a 3x3 kernel, got {dk.shape}")
+    _check(lib.cnk_conv2d_kernel_grad_winograd(_ptr(x), n, h, w, cin, _ptr(g), oh, ow, cout,
+                                               _ptr(dk), *pad_tl))
