@@ -9,6 +9,7 @@ closures and sums the gradients of a Tensor that was used more than once.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import numpy as np
 
 _state = threading.local()
+# sys.getrefcount tells when nothing else holds a gradient array (CPython before 3.14, whose
+# borrowed stack references can make the count lower than the references that exist)
+_CAN_DONATE = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 
 
 def is_grad_enabled() -> bool:
@@ -189,7 +193,16 @@ class Tensor:
                 else:
                     t.grad = t.grad + gt
                 continue
-            parent_grads = node.backward(gt)
+            # nothing but this loop holds gt: the backward may write its result into it
+            donated = _CAN_DONATE and gt.flags.owndata and gt.flags.writeable and \
+                sys.getrefcount(gt) == 2
+            if donated:
+                _donate(gt)
+            try:
+                parent_grads = node.backward(gt)
+            finally:
+                if donated:
+                    _donate(None)
             for p, pg in zip(node.parents, parent_grads, strict=True):
                 if p is None or pg is None or not p.requires_grad:
                     continue
@@ -313,3 +326,4 @@ def record(data: np.ndarray, parents: Sequence[Tensor | None], backward: Backwar
 
 from . import ops as _ops  # noqa: E402  (Tensor operators dispatch to ops)
 from .kernels.arith import accumulate as _accumulate  # noqa: E402
+from .kernels.arith import donate as _donate  # noqa: E402

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import parallel
+from .arith import may_overwrite
 
 # ----------------------------------------------------------------------------------------
 # erf / erfc (Cody 1969): three ranges of |x|, each a ratio of polynomials.
@@ -196,7 +197,9 @@ def relu_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         np.multiply(gg, xx > 0, out=o)
     if g.shape != x.shape:
         return np.multiply(g, x > 0).astype(g.dtype, copy=False)
-    return _flat_pieces(np.empty(g.shape, dtype=g.dtype), piece, g, x)
+    # into g itself when autograd donated it (~20% faster: no fresh output to stream in)
+    out = g if may_overwrite(g) else np.empty(g.shape, dtype=g.dtype)
+    return _flat_pieces(out, piece, g, x)
 
 
 def relu6_forward(x: np.ndarray) -> np.ndarray:

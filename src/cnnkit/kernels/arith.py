@@ -6,6 +6,7 @@ along which ``a`` was broadcast (:func:`unbroadcast`).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -142,3 +143,19 @@ def accumulate(a: np.ndarray, b: np.ndarray, in_place: bool = False) -> np.ndarr
         a += b
         return a
     return a + b
+
+
+# ----- gradient arrays a backward kernel may overwrite --------------------------------------
+_donated = threading.local()
+
+
+def donate(a: np.ndarray | None) -> None:
+    """Mark ``a`` (or nothing, with None) as the output gradient that the backward running now
+    on this thread may overwrite with its result: autograd does this when no one else holds a
+    reference to the array (see ``Tensor.backward``)."""
+    _donated.array = a
+
+
+def may_overwrite(a: np.ndarray) -> bool:
+    """True if ``a`` is the donated gradient array (see :func:`donate`)."""
+    return a is getattr(_donated, "array", None)
