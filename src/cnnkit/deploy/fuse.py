@@ -321,32 +321,32 @@ def merge_step(kind: str, act: Act | None, inplace_arg: int | None, slow: Fn) ->
     has the result's shape and dtype); inputs of different ranks take ``slow`` (the layer's
     own broadcasting)."""
     ufunc = _MERGE_PIECES[kind]
+    act_piece = act.piece if act is not None else None
+
+    def piece(o: np.ndarray, *ins: np.ndarray) -> None:
+        ufunc(ins[0], ins[1], out=o)
+        for a in ins[2:]:
+            ufunc(o, a, out=o)
+        if act_piece is not None:
+            act_piece(o, o)
 
     def run(xs: list) -> np.ndarray:
         x0 = xs[0]
-        same = all(x.shape == x0.shape and x.dtype == x0.dtype for x in xs)
-        if not same:
-            if not all(x.ndim == x0.ndim for x in xs):
-                out = slow(xs)
+        shape, dtype = x0.shape, x0.dtype
+        for x in xs:
+            if x.shape != shape or x.dtype != dtype:
+                if not all(x.ndim == x0.ndim for x in xs):
+                    return finish(slow(xs), act, True)
+                out = ufunc(xs[0], xs[1])
+                for x in xs[2:]:
+                    ufunc(out, x, out=out)
                 return finish(out, act, True)
-            out = ufunc(xs[0], xs[1])
-            for x in xs[2:]:
-                ufunc(out, x, out=out)
-            return finish(out, act, True)
-        if inplace_arg is not None:
-            out = xs[inplace_arg]
+        out = xs[inplace_arg] if inplace_arg is not None else np.empty_like(x0)
+        if out.nbytes < ELEMENTWISE_PARALLEL_BYTES:
+            piece(out, *xs)
         else:
-            out = np.empty_like(x0)
-
-        def piece(o: np.ndarray, *ins: np.ndarray) -> None:
-            ufunc(ins[0], ins[1], out=o)
-            for a in ins[2:]:
-                ufunc(o, a, out=o)
-            if act is not None and act.piece is not None:
-                act.piece(o, o)
-
-        elementwise(out, piece, *xs)
-        if act is not None and act.piece is None:
+            elementwise(out, piece, *xs)
+        if act is not None and act_piece is None:
             return act.apply(out, True)
         return out
 
