@@ -271,3 +271,29 @@ def test_a_copied_model_runs_its_own_weights():
     twin.set_weights([w * 2 for w in twin.get_weights()])
     np.testing.assert_allclose(no_grad_call(twin, x), layer_by_layer(twin, x), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_layer_path_under_no_grad_releases_values_and_agrees(monkeypatch):
+    """Where the plan is not taken (here forced off), ``Model.call`` under ``no_grad`` drops
+    each value after its last reader: same results, lower peak."""
+    cnnkit.random.seed(0)
+    model = zoo.get("resnet20")
+    x = rng.standard_normal((8, 32, 32, 3)).astype(np.float32)
+    ref = layer_by_layer(model, x)
+    monkeypatch.setattr(Model, "_run_plan", lambda self, inputs: None)
+    tracemalloc.start()
+    out = no_grad_call(model, x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    total = sum(8 * int(np.prod(t.shape[1:])) * 4 for n in model._nodes
+                for t in n.output_tensors)
+    assert peak < 0.5 * total
+    # outputs that are also read by later nodes, and a node reading one value twice
+    a = layers.Input((5,))
+    h = layers.Dense(4)(a)
+    s = layers.Add()([h, h])
+    model = Model(a, [h, layers.Dense(2)(s), s])
+    xs = rng.standard_normal((3, 5)).astype(np.float32)
+    for o, r in zip(no_grad_call(model, xs), layer_by_layer(model, xs), strict=True):
+        np.testing.assert_allclose(o, r, rtol=1e-6)

@@ -178,7 +178,9 @@ class Model(TrainingMixin, Layer):
         values: dict[int, Any] = {}
         for t, x in zip(self._inputs, xs, strict=True):
             values[id(t)] = x
-        for node in self._nodes:
+        # without a graph to keep, each value is dropped after its last reader
+        release = self._release_lists() if not is_grad_enabled() else None
+        for i, node in enumerate(self._nodes):
             if isinstance(node.layer, InputLayer):
                 continue
             args = node.inputs
@@ -187,10 +189,32 @@ class Model(TrainingMixin, Layer):
             else:
                 arg_values = values[id(args)]
             out = node.layer(arg_values, training=training, **node.kwargs)
+            del arg_values
             for t, v in zip(node.output_tensors, _as_list(out), strict=True):
                 values[id(t)] = v
+            if release is not None:
+                for key in release[i]:
+                    values.pop(key, None)
         outs = [values[id(t)] for t in self._outputs]
         return outs[0] if self._single_output else outs
+
+    def _release_lists(self) -> list[list[int]]:
+        """For node i, the ids of the symbolic tensors whose last reader is node i (model
+        outputs excluded)."""
+        cached = getattr(self, "_release_cache", None)
+        if cached is not None and cached[0] == id(self):
+            return cached[1]
+        last: dict[int, int] = {}
+        for i, node in enumerate(self._nodes):
+            for t in node.input_tensors:
+                last[id(t)] = i
+        for t in self._outputs:
+            last.pop(id(t), None)
+        lists: list[list[int]] = [[] for _ in self._nodes]
+        for key, i in last.items():
+            lists[i].append(key)
+        self._release_cache = (id(self), lists)  # a deep copy recomputes its own
+        return lists
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         if not self._functional:
