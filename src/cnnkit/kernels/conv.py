@@ -460,6 +460,9 @@ WINOGRAD_MIN_CHANNELS = 16
 # measured (one thread, batch 64) 16x16x32 -> 32 3.0 -> 2.2 ms, 8x8x64 -> 64 3.7 -> 2.4 ms,
 # 14x14x32 -> 64 5.0 -> 2.9 ms, but 32x32x16 -> 16 3.0 -> 3.2 ms.
 WINOGRAD_DK_MIN_CHANNELS = 32
+# ... and images of at most this many output pixels (it transforms a whole image at a time:
+# larger ones were not measured).
+WINOGRAD_DK_MAX_PIXELS = 32 * 32
 
 
 def _winograd(ksize: Ints, strides: Ints, dilation: Ints, c_in: int, c_out: int) -> bool:
@@ -546,7 +549,8 @@ def _native_kernel_grad(g: np.ndarray, x: np.ndarray, w_shape: tuple[int, ...],
     parts = [np.empty(w_shape, dtype=np.float32) for _ in blocks]
     tl = (pads[0][0], pads[1][0])
     wino = (_winograd(w_shape[:2], strides, dilation, w_shape[-2], w_shape[-1])
-            and min(w_shape[-2:]) >= WINOGRAD_DK_MIN_CHANNELS)
+            and min(w_shape[-2:]) >= WINOGRAD_DK_MIN_CHANNELS
+            and g.shape[1] * g.shape[2] <= WINOGRAD_DK_MAX_PIXELS)
 
     def body(i: int, _: Any) -> None:
         n0, n1 = blocks[i]
