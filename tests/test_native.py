@@ -238,3 +238,23 @@ def test_rejects_wrong_dtype_or_layout():
     with pytest.raises(ValueError, match="float32"):
         native.forward(x.astype(np.float32), w[:, :, :, ::2], None, z[..., :4], (1, 1),
                        (1, 1), (0, 0))
+
+
+def test_first_load_from_several_threads(monkeypatch):
+    """The library is loaded once, also when kernel threads ask for it at the same time."""
+    import threading
+
+    monkeypatch.setitem(native._state, "loaded", False)
+    monkeypatch.setitem(native._state, "lib", None)
+    seen = []
+    start = threading.Barrier(4)
+
+    def worker():
+        start.wait()
+        seen.append(native._load())
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 4 and all(lib is not None and lib is seen[0] for lib in seen)

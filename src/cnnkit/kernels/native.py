@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import importlib.machinery
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kern
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
 _state: dict[str, Any] = {"lib": None, "loaded": False, "enabled": None}
+_lock = threading.Lock()
 
 
 def library_path() -> Path | None:
@@ -65,19 +67,22 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def _load() -> ctypes.CDLL | None:
+    """The library, loaded once (under a lock: kernel threads may ask at the same time)."""
     if _state["loaded"]:
         return _state["lib"]
-    _state["loaded"] = True
-    path = library_path()
-    if path is None:
-        return None
-    try:
-        lib = ctypes.CDLL(str(path))
-        _declare(lib)
-    except (OSError, AttributeError):  # not loadable, or an old build without a symbol
-        return None
-    _state["lib"] = lib
-    return lib
+    with _lock:
+        if not _state["loaded"]:
+            path = library_path()
+            lib = None
+            if path is not None:
+                try:
+                    lib = ctypes.CDLL(str(path))
+                    _declare(lib)
+                except (OSError, AttributeError):  # not loadable, or an old build
+                    lib = None
+            _state["lib"] = lib
+            _state["loaded"] = True
+    return _state["lib"]
 
 
 def set_enabled(flag: bool | None) -> None:
