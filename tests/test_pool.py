@@ -311,3 +311,21 @@ def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h
     ref[:, :ho * kh, :wo * kw] = np.repeat(np.repeat(g.astype(np.float64) / (kh * kw), kh, axis=1),
                                            kw, axis=2)
     assert_close_scaled(gx, ref, tol=1e-6)
+
+
+@pytest.mark.parametrize("shape,strides", [((3, 7, 6, 2), (2, 2)), ((2, 8, 8, 3), (2, 3)),
+                                           ((2, 9, 3), (3,))])
+def test_single_tap_windows_subsample(shape, strides):
+    """1-wide windows at stride s (ResNet's option-A shortcut): y = x[:, ::s, ..., :] (one
+    copy), and the gradient goes back to those positions only."""
+    x = rng.standard_normal(shape)
+    nd = len(shape) - 2
+    sl = (slice(None),) + tuple(slice(None, None, s) for s in strides) + (slice(None),)
+    y = ops.max_pool(x, (1,) * nd, strides).data
+    np.testing.assert_array_equal(y, x[sl])
+    g = rng.standard_normal(y.shape)
+    xt = Tensor(x, requires_grad=True)
+    ops.max_pool(xt, (1,) * nd, strides).backward(g)
+    ref = np.zeros_like(x)
+    ref[sl] = g
+    np.testing.assert_array_equal(xt.grad, ref)

@@ -95,6 +95,12 @@ def _taps(x_shape: Sequence[int], pool: Sequence[int], strides: Sequence[int],
                every + tuple(r[1] for r in combo) + every)
 
 
+def _covers_all(osl: tuple[slice, ...], outs: Sequence[int]) -> bool:
+    """True when a tap's output slice (from :func:`_taps`) is every output position."""
+    return all(sl.start in (0, None) and sl.stop in (o, None) and sl.step in (1, None)
+               for sl, o in zip(osl[1:-1], outs, strict=True))
+
+
 def _disjoint(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[int]) -> bool:
     """True when every input cell is read by at most one window."""
     return all(d == 1 for d in dilation) and all(
@@ -233,13 +239,15 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
         _per_batch(x.shape, x.itemsize, body_rows)
         return (out, None) if return_winners else out
 
+    first_covers = blocks or (bool(taps) and _covers_all(taps[0][0], outs))
+
     def body(n0: int, n1: int) -> None:
         xs, ys = x[n0:n1], out[n0:n1]
         rest = taps
         if blocks and len(taps) > 1:
             np.maximum(xs[taps[0][1]], xs[taps[1][1]], out=ys)
             rest = taps[2:]
-        elif blocks:
+        elif first_covers:  # e.g. 1x1 windows at stride 2 (subsampling): one copy
             np.copyto(ys, xs[taps[0][1]])
             rest = taps[1:]
         else:
