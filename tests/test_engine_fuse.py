@@ -297,3 +297,23 @@ def test_layer_path_under_no_grad_releases_values_and_agrees(monkeypatch):
     xs = rng.standard_normal((3, 5)).astype(np.float32)
     for o, r in zip(no_grad_call(model, xs), layer_by_layer(model, xs), strict=True):
         np.testing.assert_allclose(o, r, rtol=1e-6)
+
+
+@pytest.mark.parametrize("pixels", [0, 10**6])
+def test_small_convolutions_by_one_gemm(monkeypatch, pixels):
+    """The im2col + GEMM path for small 2-D convolutions (forced on for every one, or off)
+    against the layers: strides, dilation, "same" and merged zero padding, folded BN."""
+    from cnnkit.deploy import fuse
+
+    monkeypatch.setattr(fuse, "SMALL_CONV_PIXELS", pixels)
+    monkeypatch.setattr(fuse, "SMALL_CONV_CHANNELS", 1)
+    a = layers.Input((9, 8, 3))
+    h = layers.Conv2D(5, 3, strides=(2, 1), padding="same")(a)
+    h = layers.ReLU()(layers.BatchNormalization()(h))
+    h = layers.Conv2D(4, (3, 2), dilation_rate=(1, 2), padding="same", use_bias=False)(h)
+    h = layers.Conv2D(6, 2, strides=2)(layers.ZeroPadding2D(((1, 0), (0, 1)))(h))
+    model = Model(a, layers.BatchNormalization()(h))
+    randomise(model)
+    for n in (1, 3):
+        x = rng.standard_normal((n, 9, 8, 3)).astype(np.float32)
+        check_all_paths(model, x)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import layers as L
 from .. import ops
@@ -219,10 +220,50 @@ def conv_step(conv: Any, bn: Any | None, act: Act | None,
         pads = pads_for(x.shape)
         if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
             return pointwise_conv(x, w.reshape(w.shape[-2:]), b, act)
+        if x.ndim == 4 and groups == 1:
+            z = small_conv2d(x, w, b, strides, pads, dilation)
+            if z is not None:
+                return finish(z, act)
         z, _ = KC.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
         return finish(z, act)
 
     return run
+
+
+# 2-D convolutions with at most SMALL_CONV_PIXELS output pixels (batch x height x width) and
+# at least SMALL_CONV_CHANNELS input channels run as one im2col copy and one GEMM: at batch 1
+# on small feature maps this measured up to 3.5x faster than the conv kernel's dispatch
+# (ResNet-20's 8x8x64 3x3 layers: 72 vs 253 us; 16x16x32: 81 vs 103 us; ResNet-20 whole:
+# 2.96 -> 1.93 ms), slower from ~800 pixels on, and no faster for LeNet-5's 6-channel layer.
+SMALL_CONV_PIXELS, SMALL_CONV_CHANNELS = 256, 16
+
+
+def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Any,
+                 pads: Any, dilation: Any) -> np.ndarray | None:
+    """Z[n, o] = sum_{i, j, c} Xpad[n, o*S + (i, j)*D, c] K[i, j, c, :] + b as
+    cols (N*Ho*Wo, KH*KW*C) @ K (KH*KW*C, C_out), for small jobs (None otherwise)."""
+    n, h, wd, c = x.shape
+    kh, kw, _, cout = w.shape
+    ho, wo = KC.conv_output_sizes((h, wd), (kh, kw), strides, pads, dilation)
+    if n * ho * wo > SMALL_CONV_PIXELS or c < SMALL_CONV_CHANNELS or \
+            any(p < 0 for pair in pads for p in pair):
+        return None
+    (pt, pb), (pl, pr) = pads
+    xp = x
+    if pt or pb or pl or pr:
+        xp = np.zeros((n, h + pt + pb, wd + pl + pr, c), dtype=x.dtype)
+        xp[:, pt:pt + h, pl:pl + wd] = x
+    st = xp.strides
+    view = as_strided(xp, (n, ho, wo, kh, kw, c),
+                      (st[0], st[1] * strides[0], st[2] * strides[1], st[1] * dilation[0],
+                       st[2] * dilation[1], st[3]), writeable=False)
+    cols = view.reshape(n * ho * wo, kh * kw * c)  # the im2col copy
+    z = np.empty((n, ho, wo, cout), dtype=np.result_type(x, w))
+    z2 = z.reshape(-1, cout)
+    parallel.matmul(cols, w.reshape(-1, cout), out=z2)  # BLAS held to the kernel threads
+    if b is not None:
+        z2 += b
+    return z
 
 
 # A 1x1 convolution runs as GEMMs over blocks of rows of about this many output bytes, each
