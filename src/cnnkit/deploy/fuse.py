@@ -100,7 +100,6 @@ class Act:
         return self.fn(z)
 
 
-IDENTITY = Act()
 RELU = Act(_relu_piece)
 RELU6 = Act(_relu6_piece)
 
