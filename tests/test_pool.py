@@ -287,7 +287,8 @@ def _window_loops(x, kh, kw, reduce):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("kh,kw,h,w", [(2, 2, 6, 8), (2, 2, 7, 5), (3, 3, 9, 7), (2, 3, 5, 9),
                                        (1, 2, 3, 4), (3, 1, 7, 2), (1, 1, 2, 3)])
-@pytest.mark.parametrize("dtype,c", [(np.float32, 3), (np.float64, 3), (np.float32, 40)])
+@pytest.mark.parametrize("dtype,c", [(np.float32, 3), (np.float64, 3), (np.float32, 24),
+                                     (np.float32, 40)])
 def test_rows_first_pooling_against_window_loops(monkeypatch, threads, kh, kw, h, w, dtype, c):
     from cnnkit.kernels import parallel as P
 
