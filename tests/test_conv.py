@@ -450,3 +450,36 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="conv1d_transpose: output size along spatial axis 0"):
         ops.conv1d_transpose(np.zeros((1, 1, 1), np.float32), np.zeros((3, 2, 1), np.float32),
                              padding=2)
+
+
+@pytest.mark.parametrize("use_native", [False, True])
+@pytest.mark.parametrize("groups", [1, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_empty_batch(use_native, groups, dtype, monkeypatch):
+    """A batch of 0 gives an empty output and empty input gradients, and zero kernel and bias
+    gradients, on the NumPy path and (float32, groups 1) the native one."""
+    if use_native and not native.available():
+        pytest.skip("native helper not built or switched off")
+    monkeypatch.setattr(native, "available", lambda: use_native)
+    x = np.zeros((0, 9, 8, 4), dtype=dtype)
+    pads = ((1, 1), (1, 1))
+    for ksize, s in (((3, 3), (1, 1)), ((3, 3), (2, 2)), ((1, 1), (1, 1)), ((5, 3), (1, 1))):
+        pk = pads if ksize != (1, 1) else ((0, 0), (0, 0))
+        w = rng.standard_normal((*ksize, 4 // groups, 8)).astype(dtype)
+        b = np.ones(8, dtype=dtype)
+        z, _ = K.conv_forward(x, w, b, s, pk, (1, 1), groups)
+        out = K.conv_output_sizes((9, 8), ksize, s, pk, (1, 1))
+        assert z.shape == (0, *out, 8) and z.dtype == dtype
+        g = np.zeros(z.shape, dtype=dtype)
+        dx, dw, db = K.conv_backward(g, x, w, None, s, pk, (1, 1), groups)
+        assert dx.shape == x.shape and dx.dtype == dtype
+        np.testing.assert_array_equal(dw, np.zeros_like(w))
+        np.testing.assert_array_equal(db, np.zeros(8, dtype=dtype))
+        assert K.conv_input_grad(g, w, x.shape, s, pk, (1, 1), groups).shape == x.shape
+    wd = rng.standard_normal((3, 3, 4, 1)).astype(dtype)
+    z = K.depthwise_conv_forward(x, wd, None, (2, 2), pads, (1, 1))
+    assert z.shape == (0, 5, 4, 4)
+    dx, dw, db = K.depthwise_conv_backward(np.zeros_like(z), x, wd, (2, 2), pads, (1, 1))
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dw, np.zeros_like(wd))
+    np.testing.assert_array_equal(db, np.zeros(4, dtype=dtype))

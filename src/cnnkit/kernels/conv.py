@@ -275,9 +275,10 @@ MIN_BLOCKS, MIN_BLOCKS_BYTES = 4, 1 << 20
 def batch_blocks(n: int, item_bytes: int, target: int | None = None) -> list[tuple[int, int]]:
     """Split range(n) into about equal contiguous blocks of at most ``target // item_bytes``
     items (at least one), and into at least MIN_BLOCKS blocks when there are
-    MIN_BLOCKS_BYTES or more: [(start, stop), ...]; ``target`` defaults to BLOCK_BYTES."""
+    MIN_BLOCKS_BYTES or more: [(start, stop), ...]; ``target`` defaults to BLOCK_BYTES. An
+    empty batch is one empty block [(0, 0)] (the kernels then return empty arrays)."""
     per = max(1, (BLOCK_BYTES if target is None else target) // max(int(item_bytes), 1))
-    k = -(-n // per)
+    k = max(1, -(-n // per))
     if n * int(item_bytes) >= MIN_BLOCKS_BYTES:
         k = max(k, min(n, MIN_BLOCKS))
     bounds = [n * i // k for i in range(k + 1)]
@@ -589,6 +590,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
         return depthwise_conv_forward(x, wd, b, strides, pads, dilation), None
     out_sizes = conv_output_sizes(x.shape[1:-1], ksize, strides, pads, dilation)
     n, cout = x.shape[0], w.shape[-1]
+    if n == 0:
+        return np.empty((0, *out_sizes, cout), dtype=np.result_type(x, w)), None
     rows = int(np.prod(out_sizes))
     dtypes = (x.dtype,) if b is None else (x.dtype, b.dtype)
     if _native_wins(w.shape) and _use_native(x.shape, dtypes, w, groups, strides, pads,
@@ -741,6 +744,8 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stri
         x0 = np.empty(x_shape, dtype=g.dtype)  # only its shape is read
         return depthwise_conv_backward(g, x0, wd, strides, pads, dilation, True, False,
                                        False)[0]
+    if x_shape[0] == 0:
+        return np.zeros(x_shape, dtype=np.result_type(g, w))
     if _is_pointwise(ksize, strides, pads, x_shape[1:-1], g.shape[1:-1]):
         m = int(np.prod(g.shape[:-1]))
         dcols = np.empty((m, groups, w.shape[-2]), dtype=np.result_type(g, w))
@@ -792,6 +797,11 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
                                              need_dw, need_db)
         return dx, (None if dw is None else dw.reshape(w.shape)), db
     n, o_sizes = x.shape[0], g.shape[1:-1]
+    if n == 0:
+        dtype = np.result_type(g, x, w)
+        return (np.zeros(x.shape, dtype) if need_dx else None,
+                np.zeros(w.shape, dtype) if need_dw else None,
+                np.zeros(g.shape[-1], g.dtype) if need_db else None)
     g2 = g.reshape(-1, g.shape[-1])
     db = _bias_grad(g) if need_db else None
     if (_native_wins(w.shape) or not need_dw) and _use_native(
