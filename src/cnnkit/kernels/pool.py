@@ -359,9 +359,11 @@ def avg_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     """y[n, o, c] = sum over the window taps of x_pad[n, o*S + k*D, c] / count[o] (pad = 0)."""
     pool, strides, dilation, (outs, pads, full) = _geometry(x.shape, pool, strides, padding,
                                                             dilation, ceil_mode)
-    count = avg_pool_count(x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
-    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     blocks = _blocks(pool, strides, dilation, full)
+    # windows tiling the input without padding count all their cells
+    count = int(np.prod(pool)) if blocks else avg_pool_count(
+        x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
     if _rows_first(pool, strides, dilation, full, x.shape[-1], "avg"):
         def body_rows(n0: int, n1: int) -> None:
