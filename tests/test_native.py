@@ -127,6 +127,8 @@ def test_dispatch_matches_numpy(case, threads, monkeypatch):
     """conv_forward / conv_backward / conv_input_grad with the helper on (batch cut into
     blocks on 1 or 2 threads) against the float32 and float64 NumPy paths."""
     monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 0)  # small batches: row pieces
+    monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
     old = P.get_num_threads()
     P.set_num_threads(threads)
     try:
@@ -155,6 +157,8 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     for float64, groups > 1 or 1x1 kernels."""
     if not native.available():
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
+    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 1 << 62)  # one call per kernel
+    monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
     calls = []
     for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
                  "kernel_grad_winograd"):
@@ -208,6 +212,52 @@ def test_native_off_by_environment(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] <= 2], ids=_ids)
+def test_row_ranges_match_numpy(case):
+    """forward / forward_winograd over row ranges (odd cuts too), each range written into an
+    output that is NaN elsewhere: the pieces together give the float64 NumPy result, and no
+    call writes outside its rows."""
+    x, w, b, g, s, pads, d = _arrays(case)
+    z_ref = _reference(x, w, b, g, s, pads, d)[0]
+    tl = (pads[0][0], pads[1][0])
+    oh = z_ref.shape[1]
+    cuts = sorted({0, 1, oh // 2, oh - 1, oh} - {-1})
+    wino = case[4] == (3, 3) and s == (1, 1) and d == (1, 1)
+    u = native.winograd_kernel(w) if wino else None
+    z = np.full(z_ref.shape, np.nan, dtype=np.float32)
+    for y0, y1 in zip(cuts[:-1], cuts[1:], strict=True):
+        part = np.full(z_ref.shape, np.nan, dtype=np.float32)
+        if wino:
+            native.forward_winograd(x, u, w.shape[-1], b, part, tl, (y0, y1))
+        else:
+            native.forward(x, w, b, part, s, d, tl, (y0, y1))
+        assert np.isnan(part[:, :y0]).all() and np.isnan(part[:, y1:]).all()
+        z[:, y0:y1] = part[:, y0:y1]
+    assert_close_scaled(z, z_ref, tol=1e-5, what="row pieces")
+
+
+def test_native_pieces_cover_the_output(monkeypatch):
+    """Row pieces for small batches (Winograd: even row boundaries), batch blocks otherwise."""
+    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 0)
+    old = P.get_num_threads()
+    try:
+        P.set_num_threads(2)
+        for n, rows, step in ((1, 32, 2), (1, 7, 2), (3, 5, 1), (1, 1, 1), (2, 9, 1)):
+            pieces = KC._native_pieces(n, rows, 1 << 30, step)
+            for i in range(n):
+                mine = sorted((y0, y1) for n0, n1, y0, y1 in pieces if n0 == i)
+                assert all(n1 == n0 + 1 for n0, n1, _, _ in pieces)
+                assert mine[0][0] == 0 and mine[-1][1] == rows
+                assert all(a[1] == b[0] for a, b in zip(mine[:-1], mine[1:], strict=True))
+                assert all(y0 % step == 0 for y0, _ in mine)
+        assert KC._native_pieces(16, 8, 1 << 30) == [
+            (a, b, 0, 8) for a, b in P.split(16, KC.NATIVE_BLOCKS)]
+        P.set_num_threads(1)
+        assert KC._native_pieces(1, 32, 1 << 30) == [(0, 1, 0, 32)]
+    finally:
+        P.set_num_threads(old)
 
 
 def test_dk_same_for_any_thread_count(monkeypatch):

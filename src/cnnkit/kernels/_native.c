@@ -200,16 +200,20 @@ static void pad_image(const float *img, idx_t h, idx_t w, idx_t c, float *xp, id
     }
 }
 
-/* z = conv(x, k) + b for images [0, n). */
-int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
-                       const float *k, int64_t kh, int64_t kw, int64_t cout, const float *bias,
-                       float *z, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
-                       int64_t dw, int64_t pt, int64_t pl)
+/* z = conv(x, k) + b for images [0, n), output rows [y0, y1) of each (z: the whole output;
+ * only the input rows those output rows read are padded). */
+int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                            const float *k, int64_t kh, int64_t kw, int64_t cout,
+                            const float *bias, float *z, int64_t oh, int64_t ow, int64_t sh,
+                            int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl,
+                            int64_t y0, int64_t y1)
 {
+    if (y1 <= y0 || n <= 0) return 0;
     const int cb = pick_cb(cout), rb = pick_rb(ow, cb);
     const idx_t ncb = (cout + cb - 1) / cb, taps = kh * kw;
     const idx_t owr = (ow + rb - 1) / rb * rb;
-    const idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (owr - 1) * sw + (kw - 1) * dw + 1;
+    const idx_t hp = (y1 - y0 - 1) * sh + (kh - 1) * dh + 1;
+    const idx_t wp = (owr - 1) * sw + (kw - 1) * dw + 1;
     float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
     float *wk = calloc((size_t)(ncb * taps * cin * cb), sizeof(float));
     float *bk = calloc((size_t)(ncb * cb), sizeof(float));
@@ -219,11 +223,12 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
         free(xp); free(wk); free(bk); free(toff);
         return -1;
     }
-    /* wk[b, t, c, l] = k[t, c, b*cb + l] (zero for padded lanes) */
-    for (idx_t tc = 0; tc < taps * cin; tc++) {
-        for (idx_t o = 0; o < cout; o++) {
-            wk[((o / cb) * taps * cin + tc) * cb + o % cb] = k[tc * cout + o];
-        }
+    /* wk[b, t, c, l] = k[t, c, b*cb + l] (zero for padded lanes: calloc) */
+    for (idx_t ob = 0; ob < ncb; ob++) {
+        const idx_t nv = cout - ob * cb < cb ? cout - ob * cb : cb;
+        for (idx_t tc = 0; tc < taps * cin; tc++)
+            memcpy(wk + (ob * taps * cin + tc) * cb, k + tc * cout + ob * cb,
+                   (size_t)nv * sizeof(float));
     }
     if (bias) {
         for (idx_t o = 0; o < cout; o++) bk[o] = bias[o];
@@ -238,9 +243,9 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
         for (idx_t i = 0; i < kh; i++) toff[i] = i * dh * wp * cin;
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
-        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
-        float *zb = z + b * oh * ow * cout;
-        for (idx_t y = 0; y < oh; y++) {
+        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt - y0 * sh, pl);
+        float *zb = z + (b * oh + y0) * ow * cout;
+        for (idx_t y = 0; y < y1 - y0; y++) {
             for (idx_t x0 = 0; x0 < ow; x0 += rb) {
                 const float *xs = xp + (y * sh * wp + x0 * sw) * cin;
                 int full = x0 + rb <= ow;
@@ -262,6 +267,16 @@ int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
     }
     free(xp); free(wk); free(bk); free(toff);
     return 0;
+}
+
+/* z = conv(x, k) + b for images [0, n) (all output rows). */
+int cnk_conv2d_forward(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                       const float *k, int64_t kh, int64_t kw, int64_t cout, const float *bias,
+                       float *z, int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
+                       int64_t dw, int64_t pt, int64_t pl)
+{
+    return cnk_conv2d_forward_rows(x, n, h, w, cin, k, kh, kw, cout, bias, z, oh, ow, sh, sw,
+                                   dh, dw, pt, pl, 0, oh);
 }
 
 /* dx = the input gradient of the convolution for output error g, images [0, n): each output
@@ -443,28 +458,39 @@ int cnk_conv2d_kernel_grad(const float *x, int64_t n, int64_t h, int64_t w, int6
  * multiply-adds per output pixel. Done one row of tiles at a time (buffers in cache).
  * --------------------------------------------------------------------------------------- */
 
-/* u (16, Cin, Cout, packed per channel block as [xi][b][c][cb]) = G g G^T per channel pair. */
+/* u (16, Cin, Cout, packed per channel block as [xi][b][c][cb]) = G g G^T per channel pair;
+ * inner loops over a block's output channels (contiguous in k and u), MAX_CB lanes at a time
+ * (a constant trip count: vectorised). */
 static void wino_kernel(const float *k, idx_t cin, idx_t cout, int cb, idx_t ncb, float *u)
 {
     for (idx_t c = 0; c < cin; c++) {
-        for (idx_t o = 0; o < cout; o++) {
-            float g[3][3], t[4][3], r[4][4];
+        for (idx_t ob = 0; ob < ncb; ob++) {
+            const int nv = (int)(cout - ob * cb < cb ? cout - ob * cb : cb);
+            float g[3][3][MAX_CB], t[4][3][MAX_CB], r[4][4][MAX_CB];
             for (int i = 0; i < 3; i++)
-                for (int j = 0; j < 3; j++) g[i][j] = k[((i * 3 + j) * cin + c) * cout + o];
-            for (int j = 0; j < 3; j++) {
-                t[0][j] = g[0][j];
-                t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                t[3][j] = g[2][j];
+                for (int j = 0; j < 3; j++) {
+                    const float *src = k + ((i * 3 + j) * cin + c) * cout + ob * cb;
+                    for (int l = 0; l < MAX_CB; l++) g[i][j][l] = l < nv ? src[l] : 0.0f;
+                }
+            for (int j = 0; j < 3; j++)
+                for (int l = 0; l < MAX_CB; l++) {
+                    t[0][j][l] = g[0][j][l];
+                    t[1][j][l] = 0.5f * (g[0][j][l] + g[1][j][l] + g[2][j][l]);
+                    t[2][j][l] = 0.5f * (g[0][j][l] - g[1][j][l] + g[2][j][l]);
+                    t[3][j][l] = g[2][j][l];
+                }
+            for (int i = 0; i < 4; i++)
+                for (int l = 0; l < MAX_CB; l++) {
+                    r[i][0][l] = t[i][0][l];
+                    r[i][1][l] = 0.5f * (t[i][0][l] + t[i][1][l] + t[i][2][l]);
+                    r[i][2][l] = 0.5f * (t[i][0][l] - t[i][1][l] + t[i][2][l]);
+                    r[i][3][l] = t[i][2][l];
+                }
+            for (int xi = 0; xi < 16; xi++) {
+                float *dst = u + ((xi * ncb + ob) * cin + c) * cb;
+                const float *src = r[xi / 4][xi % 4];
+                for (int l = 0; l < cb; l++) dst[l] = src[l];
             }
-            for (int i = 0; i < 4; i++) {
-                r[i][0] = t[i][0];
-                r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                r[i][3] = t[i][2];
-            }
-            for (int xi = 0; xi < 16; xi++)
-                u[((xi * ncb + o / cb) * cin + c) * cb + o % cb] = r[xi / 4][xi % 4];
         }
     }
 }
@@ -609,19 +635,21 @@ void cnk_winograd_kernel(const float *k, int64_t cin, int64_t cout, float *u)
 {
     const int cb = pick_cb(cout);
     const idx_t ncb = (cout + cb - 1) / cb;
-    memset(u, 0, (size_t)cnk_winograd_kernel_size(cin, cout) * sizeof(float));
     wino_kernel(k, cin, cout, cb, ncb, u);
 }
 
-/* z = conv(x, k) + b for a 3x3 kernel, stride 1, dilation 1, by Winograd F(2x2, 3x3); u: the
- * kernel transformed by cnk_winograd_kernel. */
-int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
-                                const float *u, int64_t cout, const float *bias, float *z,
-                                int64_t oh, int64_t ow, int64_t pt, int64_t pl)
+/* z = conv(x, k) + b for a 3x3 kernel, stride 1, dilation 1, by Winograd F(2x2, 3x3), output
+ * rows [y0, y1) of images [0, n) (tiles from row y0); u: the kernel transformed by
+ * cnk_winograd_kernel. */
+int cnk_conv2d_forward_winograd_rows(const float *x, int64_t n, int64_t h, int64_t w,
+                                     int64_t cin, const float *u, int64_t cout,
+                                     const float *bias, float *z, int64_t oh, int64_t ow,
+                                     int64_t pt, int64_t pl, int64_t y0, int64_t y1)
 {
+    if (y1 <= y0 || n <= 0) return 0;
     const int cb = pick_cb(cout);
     const idx_t ncb = (cout + cb - 1) / cb, cp = ncb * cb;
-    const idx_t th = (oh + 1) / 2, tw = (ow + 1) / 2;
+    const idx_t th = (y1 - y0 + 1) / 2, tw = (ow + 1) / 2;
     const int rb = pick_rb(tw, cb);
     const idx_t twr = (tw + rb - 1) / rb * rb;
     const idx_t hp = 2 * th + 2, wp = 2 * twr + 2;
@@ -636,8 +664,8 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
     }
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
-        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt, pl);
-        float *zb = z + b * oh * ow * cout;
+        pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt - y0, pl);
+        float *zb = z + (b * oh + y0) * ow * cout;
         for (idx_t ty = 0; ty < th; ty++) {
             wino_input(xp + 2 * ty * wp * cin, wp, cin, twr, twr * cin, v, t);
             for (int xi = 0; xi < 16; xi++) {
@@ -649,12 +677,21 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
                            u + (xi * ncb + ob) * cin * cb, mx + t0 * cp + ob * cb, cp, cb,
                            NULL, 0);
             }
-            wino_output(m, tw, cp, twr * cp, bias, zb + 2 * ty * ow * cout, oh - 2 * ty, ow,
-                        cout, t);
+            wino_output(m, tw, cp, twr * cp, bias, zb + 2 * ty * ow * cout, y1 - y0 - 2 * ty,
+                        ow, cout, t);
         }
     }
     free(xp); free(v); free(m); free(t);
     return 0;
+}
+
+/* cnk_conv2d_forward_winograd_rows over all output rows. */
+int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                                const float *u, int64_t cout, const float *bias, float *z,
+                                int64_t oh, int64_t ow, int64_t pt, int64_t pl)
+{
+    return cnk_conv2d_forward_winograd_rows(x, n, h, w, cin, u, cout, bias, z, oh, ow, pt, pl,
+                                            0, oh);
 }
 
 /* ---------------------------------------------------------------------------------------

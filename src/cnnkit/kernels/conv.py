@@ -464,6 +464,11 @@ WINOGRAD_DK_MIN_CHANNELS = 32
 # ... and images of at most this many output pixels (it transforms a whole image at a time:
 # larger ones were not measured).
 WINOGRAD_DK_MAX_PIXELS = 32 * 32
+# Winograd forward only for outputs at least this wide: measured against the direct kernel
+# (one thread, min us per call of 1 / 4 images, kernel transform included): 8x8x64 -> 64
+# 54 / 180 direct vs 78 / 206 Winograd, 14x14x32 -> 32 42 / 140 vs 39 / 103, 16x16x32 -> 32
+# 52 / 181 vs 45 / 130, 32x32x16 -> 16 53 / 187 vs 53 / 176.
+WINOGRAD_MIN_WIDTH = 12
 
 
 def _winograd(ksize: Ints, strides: Ints, dilation: Ints, c_in: int, c_out: int) -> bool:
@@ -479,28 +484,63 @@ def _native_blocks(n: int, macs: int) -> list[tuple[int, int]]:
     return parallel.split(n, NATIVE_BLOCKS)
 
 
+# Forward jobs (and stride-1 dX) of a small batch (fewer images than NATIVE_BLOCKS) with at
+# least NATIVE_MIN_ROW_MACS multiply-adds cut each image's output rows into pieces
+# (NATIVE_ROW_PIECES per thread over the batch), so that batch 1 uses every kernel thread.
+# A hand-over to the kernel threads costs ~40-70 us on the project's machine: measured at
+# batch 1 (one piece vs two, min us) 32x32x16 -> 16 (2.4M MACs) 70 vs 107, 32x32x32 -> 32
+# (9.4M) 159 vs 157, 224x224x3 -> 32 stride 2 (10.8M) 303 vs 241.
+NATIVE_MIN_ROW_MACS = 1 << 23
+NATIVE_ROW_PIECES = 1
+
+_Piece = tuple[int, int, int, int]  # (n0, n1, y0, y1): images [n0, n1), output rows [y0, y1)
+
+
+def _native_pieces(n: int, out_rows: int, macs: int, step: int = 1) -> list[_Piece]:
+    """Pieces of a forward job: the batch blocks of :func:`_native_blocks` or, for small
+    batches, ranges of output rows per image (multiples of ``step`` rows: Winograd's 2-row
+    tiles); the cut does not change the results (no partial sums)."""
+    threads = parallel.get_num_threads()
+    if n >= NATIVE_BLOCKS or threads <= 1 or macs < NATIVE_MIN_ROW_MACS:
+        return [(n0, n1, 0, out_rows) for n0, n1 in _native_blocks(n, macs)]
+    per = -(-threads * NATIVE_ROW_PIECES // max(n, 1))
+    units = -(-out_rows // step)
+    return [(i, i + 1, min(a * step, out_rows), min(b * step, out_rows))
+            for i in range(n) for a, b in parallel.split(units, per)]
+
+
+def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
+                 strides: Ints, dilation: Ints, tl: tuple[int, int]) -> None:
+    """z = conv(x, w) + b by the C kernels (direct or, where :func:`_winograd`, Winograd
+    F(2x2, 3x3)), in pieces (:func:`_native_pieces`) shared by the kernel threads."""
+    wino = (_winograd(w.shape[:2], strides, dilation, w.shape[-2], w.shape[-1])
+            and z.shape[2] >= WINOGRAD_MIN_WIDTH)
+    u = native.winograd_kernel(w) if wino else None
+    pieces = _native_pieces(x.shape[0], z.shape[1], z.size * w.size // w.shape[-1],
+                            2 if wino else 1)
+    st, dl = tuple(strides), tuple(dilation)
+
+    def body(i: int, _: Any) -> None:
+        n0, n1, y0, y1 = pieces[i]
+        if u is not None:
+            native.forward_winograd(x[n0:n1], u, w.shape[-1], b, z[n0:n1], tl, (y0, y1))
+        else:
+            native.forward(x[n0:n1], w, b, z[n0:n1], st, dl, tl, (y0, y1))
+
+    if len(pieces) == 1:
+        body(0, None)
+    else:
+        parallel.run_blocks(len(pieces), body)
+
+
 def _native_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
                     pads: Pads, dilation: Ints, out_sizes: Ints) -> np.ndarray:
-    """:func:`conv_forward` by the C kernel, block by block over the batch."""
+    """:func:`conv_forward` by the C kernels (:func:`_run_forward`)."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     b = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
-    n = x.shape[0]
-    z = np.empty((n, *out_sizes, w.shape[-1]), dtype=np.float32)
-    blocks = _native_blocks(n, z.size * w.size // w.shape[-1])
-    tl = (pads[0][0], pads[1][0])
-
-    u = (native.winograd_kernel(w)
-         if _winograd(w.shape[:2], strides, dilation, w.shape[-2], w.shape[-1]) else None)
-
-    def body(i: int, _: Any) -> None:
-        n0, n1 = blocks[i]
-        if u is not None:
-            native.forward_winograd(x[n0:n1], u, w.shape[-1], b, z[n0:n1], tl)
-        else:
-            native.forward(x[n0:n1], w, b, z[n0:n1], tuple(strides), tuple(dilation), tl)
-
-    parallel.run_blocks(len(blocks), body)
+    z = np.empty((x.shape[0], *out_sizes, w.shape[-1]), dtype=np.float32)
+    _run_forward(x, w, b, z, strides, dilation, (pads[0][0], pads[1][0]))
     return z
 
 
@@ -512,28 +552,18 @@ def _native_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     g = np.ascontiguousarray(g)
     dx = np.empty(x_shape, dtype=np.float32)
     ksize = w.shape[:2]
-    blocks = _native_blocks(g.shape[0], g.size * w.size // w.shape[-1])
     if all(s == 1 for s in strides):
         fp = _flip_pads(ksize, pads, dilation, x_shape[1:-1], g.shape[1:-1])
-        wf = flip_kernel(np.ascontiguousarray(w))
-        tl = (fp[0][0], fp[1][0])
+        _run_forward(g, flip_kernel(np.ascontiguousarray(w)), None, dx, (1, 1), dilation,
+                     (fp[0][0], fp[1][0]))
+        return dx
+    blocks = _native_blocks(g.shape[0], g.size * w.size // w.shape[-1])
+    wc = np.ascontiguousarray(w)
+    tl = (pads[0][0], pads[1][0])
 
-        u = (native.winograd_kernel(wf)
-             if _winograd(ksize, strides, dilation, wf.shape[-2], wf.shape[-1]) else None)
-
-        def body(i: int, _: Any) -> None:
-            n0, n1 = blocks[i]
-            if u is not None:
-                native.forward_winograd(g[n0:n1], u, wf.shape[-1], None, dx[n0:n1], tl)
-            else:
-                native.forward(g[n0:n1], wf, None, dx[n0:n1], (1, 1), tuple(dilation), tl)
-    else:
-        wc = np.ascontiguousarray(w)
-        tl = (pads[0][0], pads[1][0])
-
-        def body(i: int, _: Any) -> None:
-            n0, n1 = blocks[i]
-            native.input_grad(g[n0:n1], wc, dx[n0:n1], tuple(strides), tuple(dilation), tl)
+    def body(i: int, _: Any) -> None:
+        n0, n1 = blocks[i]
+        native.input_grad(g[n0:n1], wc, dx[n0:n1], tuple(strides), tuple(dilation), tl)
 
     parallel.run_blocks(len(blocks), body)
     return dx

@@ -55,6 +55,9 @@ def _declare(lib: ctypes.CDLL) -> None:
                                            _I64, _I64, *geometry]
     lib.cnk_conv2d_forward_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P,
                                                 *[_I64] * 4]
+    lib.cnk_conv2d_forward_rows.argtypes = [*lib.cnk_conv2d_forward.argtypes, _I64, _I64]
+    lib.cnk_conv2d_forward_winograd_rows.argtypes = [
+        *lib.cnk_conv2d_forward_winograd.argtypes, _I64, _I64]
     lib.cnk_conv2d_kernel_grad_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
                                                     _F32P, _I64, _I64]
     lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
@@ -62,7 +65,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
     lib.cnk_winograd_kernel.restype = None
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
-               lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd):
+               lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
+               lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows):
         fn.restype = ctypes.c_int
 
 
@@ -113,17 +117,20 @@ def _check(rc: int) -> None:
 
 
 def forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
-            strides: tuple[int, int], dilation: tuple[int, int], pad_tl: tuple[int, int]
-            ) -> None:
+            strides: tuple[int, int], dilation: tuple[int, int], pad_tl: tuple[int, int],
+            rows: tuple[int, int] | None = None) -> None:
     """z (N, OH, OW, Cout) = conv(x (N, H, W, Cin), k (KH, KW, Cin, Cout)) + b, written into z;
-    ``pad_tl`` = (top, left) padding (negative crops)."""
+    ``pad_tl`` = (top, left) padding (negative crops); ``rows`` = (y0, y1): only output rows
+    y0 <= oy < y1 of each image (default all)."""
     lib = _load()
     assert lib is not None
     n, h, w, cin = x.shape
     kh, kw, _, cout = k.shape
-    _check(lib.cnk_conv2d_forward(_ptr(x), n, h, w, cin, _ptr(k), kh, kw, cout,
-                                  None if b is None else _ptr(b), _ptr(z), z.shape[1],
-                                  z.shape[2], *strides, *dilation, *pad_tl))
+    y0, y1 = (0, z.shape[1]) if rows is None else rows
+    _check(lib.cnk_conv2d_forward_rows(_ptr(x), n, h, w, cin, _ptr(k), kh, kw, cout,
+                                       None if b is None else _ptr(b), _ptr(z), z.shape[1],
+                                       z.shape[2], *strides, *dilation, *pad_tl,
+                                       max(y0, 0), min(y1, z.shape[1])))
 
 
 def winograd_kernel(k: np.ndarray) -> np.ndarray:
@@ -140,19 +147,23 @@ def winograd_kernel(k: np.ndarray) -> np.ndarray:
 
 
 def forward_winograd(x: np.ndarray, u: np.ndarray, c_out: int, b: np.ndarray | None,
-                     z: np.ndarray, pad_tl: tuple[int, int]) -> None:
+                     z: np.ndarray, pad_tl: tuple[int, int],
+                     rows: tuple[int, int] | None = None) -> None:
     """:func:`forward` for a 3x3 kernel at stride 1, dilation 1 by Winograd F(2x2, 3x3), with
     ``u`` = :func:`winograd_kernel` (k): per 2x2 output tile
     Y = A^T [sum_c (G g G^T) . (B^T d B)] A (4 instead of 9 multiply-adds per output pixel
-    and channel pair; see ``_native.c``)."""
+    and channel pair; see ``_native.c``); ``rows`` as in :func:`forward` (tiles start at
+    y0)."""
     lib = _load()
     assert lib is not None
     n, h, w, cin = x.shape
     if u.size != lib.cnk_winograd_kernel_size(cin, c_out) or z.shape[-1] != c_out:
         raise ValueError("transformed kernel or output does not match the input channels")
-    _check(lib.cnk_conv2d_forward_winograd(_ptr(x), n, h, w, cin, _ptr(u), c_out,
-                                           None if b is None else _ptr(b), _ptr(z),
-                                           z.shape[1], z.shape[2], *pad_tl))
+    y0, y1 = (0, z.shape[1]) if rows is None else rows
+    _check(lib.cnk_conv2d_forward_winograd_rows(_ptr(x), n, h, w, cin, _ptr(u), c_out,
+                                                None if b is None else _ptr(b), _ptr(z),
+                                                z.shape[1], z.shape[2], *pad_tl,
+                                                max(y0, 0), min(y1, z.shape[1])))
 
 
 def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int, int],
