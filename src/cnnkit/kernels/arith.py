@@ -157,5 +157,10 @@ def donate(a: np.ndarray | None) -> None:
 
 
 def may_overwrite(a: np.ndarray) -> bool:
-    """True if ``a`` is the donated gradient array (see :func:`donate`)."""
-    return a is getattr(_donated, "array", None)
+    """True if ``a`` is the donated gradient array (see :func:`donate`); the donation is used
+    up by the first kernel that asks, so only one result is ever written into it. (A backward
+    closure that gives its gradient to such a kernel must not read it afterwards.)"""
+    if a is getattr(_donated, "array", None):
+        _donated.array = None
+        return True
+    return False
