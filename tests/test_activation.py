@@ -319,7 +319,7 @@ def test_linear_activation_passes_gradient():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_forward_kernel_against_numpy(dtype):
-    """The pieces compare with a shared zeros array: same values as np.maximum(x, 0), NaN kept,
+    """The pieces run clip(x, 0, inf): same values as np.maximum(x, 0), NaN kept,
     large inputs (several pieces) included."""
     x = rng.standard_normal(300_001).astype(dtype)
     x[:3] = [np.nan, 0.0, -0.0]

@@ -161,26 +161,11 @@ def _flat_pieces(out: np.ndarray, fn: Any, *arrays: np.ndarray) -> np.ndarray:
     return out
 
 
-_ZEROS: dict[np.dtype, np.ndarray] = {}
-
-
-def _zeros(n: int, dtype: np.dtype) -> np.ndarray:
-    """A shared read-only array of at least ``n`` zeros of ``dtype`` (first ``n`` returned).
-
-    NumPy's maximum/minimum against a scalar run a slow loop (measured ~2.7x slower than
-    against an array of zeros on float32), so ReLU compares with this array instead."""
-    z = _ZEROS.get(dtype)
-    if z is None or z.size < n:
-        z = np.zeros(max(n, 1 << 16), dtype=dtype)
-        z.flags.writeable = False
-        _ZEROS[dtype] = z
-    return z[:n]
-
-
 def _relu_piece(o: np.ndarray, a: np.ndarray) -> None:
-    """o = max(a, 0) (NaN stays NaN)."""
-    if a.ndim == 1 and a.dtype.kind == "f":
-        np.maximum(a, _zeros(a.size, a.dtype), out=o)
+    """o = max(a, 0) (NaN stays NaN), as clip(a, 0, inf): NumPy's maximum against a scalar runs
+    a slow loop (measured ~2.7x slower than clip, or than maximum against an array of zeros)."""
+    if a.dtype.kind == "f":
+        np.clip(a, 0, np.inf, out=o)
     else:
         np.maximum(a, 0, out=o)
 
