@@ -16,6 +16,13 @@ setup(
             extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
                                 "-fno-math-errno"],
             optional=True,
-        )
+        ),
+        Extension(
+            "cnnkit.kernels._native_norm",
+            sources=["src/cnnkit/kernels/_native_norm.c"],
+            extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
+                                "-fno-math-errno"],
+            optional=True,
+        ),
     ]
 )
