@@ -14,14 +14,16 @@ setup(
             "cnnkit.kernels._native",
             sources=["src/cnnkit/kernels/_native.c"],
             extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
-                                "-fno-math-errno"],
+                                "-fno-math-errno", "-pthread"],
+            extra_link_args=["-pthread"],  # the spinning pool of forward_pieces
             optional=True,
         ),
         Extension(
             "cnnkit.kernels._native_norm",
             sources=["src/cnnkit/kernels/_native_norm.c"],
             extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
-                                "-fno-math-errno"],
+                                "-fno-math-errno", "-pthread"],
+            extra_link_args=["-pthread"],  # the spinning pool of forward_pieces
             optional=True,
         ),
     ]

@@ -127,7 +127,7 @@ def test_dispatch_matches_numpy(case, threads, monkeypatch):
     """conv_forward / conv_backward / conv_input_grad with the helper on (batch cut into
     blocks on 1 or 2 threads) against the float32 and float64 NumPy paths."""
     monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
-    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 0)  # small batches: row pieces
+    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 0)  # small batches: the library's pool
     monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
     old = P.get_num_threads()
     P.set_num_threads(threads)
@@ -157,7 +157,7 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     for float64, groups > 1 or 1x1 kernels."""
     if not native.available():
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
-    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 1 << 62)  # one call per kernel
+    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 1 << 62)  # one call per kernel
     monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
     calls = []
     for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
@@ -238,24 +238,88 @@ def test_row_ranges_match_numpy(case):
     assert_close_scaled(z, z_ref, tol=1e-5, what="row pieces")
 
 
-def test_native_pieces_cover_the_output(monkeypatch):
-    """Row pieces for small batches (Winograd: even row boundaries), batch blocks otherwise."""
-    monkeypatch.setattr(KC, "NATIVE_MIN_ROW_MACS", 0)
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] <= 2] + [
+    (3, (10, 9), 8, 16, (3, 3), (1, 1), "same", (1, 1)),
+    (3, (9, 7), 16, 16, (3, 3), (1, 1), "same", (1, 1))], ids=_ids)
+def test_forward_pieces_match_numpy(case):
+    """forward_pieces (row pieces on the library's pool), direct and Winograd, for several
+    piece and thread counts, against the float64 NumPy path; bit-identical to one call."""
+    x, w, b, g, s, pads, d = _arrays(case)
+    z_ref = _reference(x, w, b, g, s, pads, d)[0]
+    tl = (pads[0][0], pads[1][0])
+    wino = case[4] == (3, 3) and s == (1, 1) and d == (1, 1)
+    for u in [None, native.winograd_kernel(w)] if wino else [None]:
+        one = np.full(z_ref.shape, np.nan, dtype=np.float32)
+        if u is None:
+            native.forward(x, w, b, one, s, d, tl)
+        else:
+            native.forward_winograd(x, u, w.shape[-1], b, one, tl)
+        for per, threads in ((1, 2), (2, 2), (3, 3), (5, 2), (2, 1), (40, 2)):
+            z = np.full(z_ref.shape, np.nan, dtype=np.float32)
+            native.forward_pieces(x, w, u, b, z, s, d, tl, per, threads)
+            assert_close_scaled(z, z_ref, tol=1e-5, what=f"pieces {per} on {threads}")
+            np.testing.assert_array_equal(z, one)
+
+
+def test_forward_pieces_from_several_threads_and_after_fork():
+    """Callers on several Python threads at once (one uses the pool, the others run their
+    pieces themselves), many calls in a row, and a forked child (its own pool)."""
+    import threading
+
+    x = rng.standard_normal((1, 20, 18, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    ref = np.empty((1, 20, 18, 16), dtype=np.float32)
+    native.forward(x, w, None, ref, (1, 1), (1, 1), (1, 1))
+    bad = []
+
+    def caller():
+        for _ in range(200):
+            z = np.full_like(ref, np.nan)
+            native.forward_pieces(x, w, None, None, z, (1, 1), (1, 1), (1, 1), 3, 2)
+            if not np.array_equal(z, ref):
+                bad.append(1)
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # child: the parent's pool threads are gone; a new pool must start
+        ok = True
+        for _ in range(20):
+            z = np.full_like(ref, np.nan)
+            native.forward_pieces(x, w, None, None, z, (1, 1), (1, 1), (1, 1), 2, 2)
+            ok = ok and np.array_equal(z, ref)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_small_batches_use_the_pool(monkeypatch):
+    """Batch 1-7 forward jobs go to forward_pieces (rows per image: the thread count at
+    batch 1), larger batches and one thread to batch blocks."""
+    if not native.available():
+        pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
+    calls = []
+    real = native.forward_pieces
+    monkeypatch.setattr(native, "forward_pieces",
+                        lambda *a: (calls.append(a[8:]), real(*a)))
+    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 0)
     old = P.get_num_threads()
     try:
         P.set_num_threads(2)
-        for n, rows, step in ((1, 32, 2), (1, 7, 2), (3, 5, 1), (1, 1, 1), (2, 9, 1)):
-            pieces = KC._native_pieces(n, rows, 1 << 30, step)
-            for i in range(n):
-                mine = sorted((y0, y1) for n0, n1, y0, y1 in pieces if n0 == i)
-                assert all(n1 == n0 + 1 for n0, n1, _, _ in pieces)
-                assert mine[0][0] == 0 and mine[-1][1] == rows
-                assert all(a[1] == b[0] for a, b in zip(mine[:-1], mine[1:], strict=True))
-                assert all(y0 % step == 0 for y0, _ in mine)
-        assert KC._native_pieces(16, 8, 1 << 30) == [
-            (a, b, 0, 8) for a, b in P.split(16, KC.NATIVE_BLOCKS)]
+        for n in (1, 3, 8):
+            x = rng.standard_normal((n, 8, 8, 4)).astype(np.float32)
+            KC.conv_forward(x, rng.standard_normal((3, 3, 4, 8)).astype(np.float32), None,
+                            (1, 1), ((1, 1), (1, 1)), (1, 1))
+        assert calls == [(2, 2), (2, 2)]
         P.set_num_threads(1)
-        assert KC._native_pieces(1, 32, 1 << 30) == [(0, 1, 0, 32)]
+        KC.conv_forward(x[:1], rng.standard_normal((3, 3, 4, 8)).astype(np.float32), None,
+                        (1, 1), ((1, 1), (1, 1)), (1, 1))
+        assert len(calls) == 2
     finally:
         P.set_num_threads(old)
 

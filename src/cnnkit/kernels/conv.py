@@ -485,52 +485,52 @@ def _native_blocks(n: int, macs: int) -> list[tuple[int, int]]:
 
 
 # Forward jobs (and stride-1 dX) of a small batch (fewer images than NATIVE_BLOCKS) with at
-# least NATIVE_MIN_ROW_MACS multiply-adds cut each image's output rows into pieces
-# (NATIVE_ROW_PIECES per thread over the batch), so that batch 1 uses every kernel thread.
-# A hand-over to the kernel threads costs ~40-70 us on the project's machine: measured at
-# batch 1 (one piece vs two, min us) 32x32x16 -> 16 (2.4M MACs) 70 vs 107, 32x32x32 -> 32
-# (9.4M) 159 vs 157, 224x224x3 -> 32 stride 2 (10.8M) 303 vs 241.
-NATIVE_MIN_ROW_MACS = 1 << 23
-NATIVE_ROW_PIECES = 1
-
-_Piece = tuple[int, int, int, int]  # (n0, n1, y0, y1): images [n0, n1), output rows [y0, y1)
+# least NATIVE_MIN_POOL_MACS multiply-adds cut each image's output rows into pieces run by the
+# C library's own spinning thread pool (``native.forward_pieces``): a hand-over to the kernel
+# threads of :mod:`.parallel` costs ~40-70 us on the project's machine (a sleeping thread is
+# woken), as much as a whole batch-1 convolution, the spinning pool's well under 1 us while
+# its threads are awake. Measured at batch 1 (one call vs two pieces on two threads, min us):
+# 28x28x1 -> 6 5x5 15.4 vs 12.6, 32x32x16 -> 16 54 vs 32, 8x8x64 -> 64 56 vs 36.
+NATIVE_MIN_POOL_MACS = 1 << 16
 
 
-def _native_pieces(n: int, out_rows: int, macs: int, step: int = 1) -> list[_Piece]:
-    """Pieces of a forward job: the batch blocks of :func:`_native_blocks` or, for small
-    batches, ranges of output rows per image (multiples of ``step`` rows: Winograd's 2-row
-    tiles); the cut does not change the results (no partial sums)."""
-    threads = parallel.get_num_threads()
-    if n >= NATIVE_BLOCKS or threads <= 1 or macs < NATIVE_MIN_ROW_MACS:
-        return [(n0, n1, 0, out_rows) for n0, n1 in _native_blocks(n, macs)]
-    per = -(-threads * NATIVE_ROW_PIECES // max(n, 1))
-    units = -(-out_rows // step)
-    return [(i, i + 1, min(a * step, out_rows), min(b * step, out_rows))
-            for i in range(n) for a, b in parallel.split(units, per)]
+def _pool_pieces(n: int, macs: int) -> int:
+    """Row pieces per image for the library's pool (0: use batch blocks instead)."""
+    if n >= NATIVE_BLOCKS or macs < NATIVE_MIN_POOL_MACS:
+        return 0
+    threads = parallel.pieces_for(parallel.MIN_PARALLEL_BYTES, 1)  # 1 inside a kernel thread
+    if threads <= 1:
+        return 0
+    return threads if n == 1 else max(1, -(-2 * threads // n))
 
 
 def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
                  strides: Ints, dilation: Ints, tl: tuple[int, int]) -> None:
     """z = conv(x, w) + b by the C kernels (direct or, where :func:`_winograd`, Winograd
-    F(2x2, 3x3)), in pieces (:func:`_native_pieces`) shared by the kernel threads."""
+    F(2x2, 3x3)): small batches in row pieces on the library's pool (:func:`_pool_pieces`),
+    else batch blocks (:func:`_native_blocks`) shared by the kernel threads."""
     wino = (_winograd(w.shape[:2], strides, dilation, w.shape[-2], w.shape[-1])
             and z.shape[2] >= WINOGRAD_MIN_WIDTH)
     u = native.winograd_kernel(w) if wino else None
-    pieces = _native_pieces(x.shape[0], z.shape[1], z.size * w.size // w.shape[-1],
-                            2 if wino else 1)
     st, dl = tuple(strides), tuple(dilation)
+    macs = z.size * w.size // w.shape[-1]
+    per = _pool_pieces(x.shape[0], macs)
+    if per:
+        native.forward_pieces(x, w, u, b, z, st, dl, tl, per, parallel.get_num_threads())
+        return
+    blocks = _native_blocks(x.shape[0], macs)
 
     def body(i: int, _: Any) -> None:
-        n0, n1, y0, y1 = pieces[i]
+        n0, n1 = blocks[i]
         if u is not None:
-            native.forward_winograd(x[n0:n1], u, w.shape[-1], b, z[n0:n1], tl, (y0, y1))
+            native.forward_winograd(x[n0:n1], u, w.shape[-1], b, z[n0:n1], tl)
         else:
-            native.forward(x[n0:n1], w, b, z[n0:n1], st, dl, tl, (y0, y1))
+            native.forward(x[n0:n1], w, b, z[n0:n1], st, dl, tl)
 
-    if len(pieces) == 1:
+    if len(blocks) == 1:
         body(0, None)
     else:
-        parallel.run_blocks(len(pieces), body)
+        parallel.run_blocks(len(blocks), body)
 
 
 def _native_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
-           "forward_winograd", "input_grad", "kernel_grad", "kernel_grad_winograd"]
+           "forward_winograd", "forward_pieces", "input_grad", "kernel_grad",
+           "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -60,13 +61,16 @@ def _declare(lib: ctypes.CDLL) -> None:
         *lib.cnk_conv2d_forward_winograd.argtypes, _I64, _I64]
     lib.cnk_conv2d_kernel_grad_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
                                                     _F32P, _I64, _I64]
+    lib.cnk_conv2d_forward_pieces.argtypes = [_F32P, *[_I64] * 4, _F32P, _F32P, *[_I64] * 3,
+                                              _F32P, _F32P, *[_I64] * 11]
     lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
     lib.cnk_winograd_kernel_size.restype = _I64
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
     lib.cnk_winograd_kernel.restype = None
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
                lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
-               lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows):
+               lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows,
+               lib.cnk_conv2d_forward_pieces):
         fn.restype = ctypes.c_int
 
 
@@ -164,6 +168,27 @@ def forward_winograd(x: np.ndarray, u: np.ndarray, c_out: int, b: np.ndarray | N
                                                 None if b is None else _ptr(b), _ptr(z),
                                                 z.shape[1], z.shape[2], *pad_tl,
                                                 max(y0, 0), min(y1, z.shape[1])))
+
+
+def forward_pieces(x: np.ndarray, k: np.ndarray, u: np.ndarray | None, b: np.ndarray | None,
+                   z: np.ndarray, strides: tuple[int, int], dilation: tuple[int, int],
+                   pad_tl: tuple[int, int], per_image: int, threads: int) -> None:
+    """:func:`forward` (``u`` None) or :func:`forward_winograd` (``u`` = winograd_kernel(k))
+    with each image's output rows cut into ``per_image`` pieces (Winograd: at even rows),
+    run by the caller and ``threads - 1`` threads of the library's own spinning pool (a
+    hand-over well under a microsecond while its threads are awake, for batch-1 latency)."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, cin = x.shape
+    kh, kw, _, cout = k.shape
+    if u is not None and (u.size != lib.cnk_winograd_kernel_size(cin, cout) or (kh, kw) != (3, 3)
+                          or tuple(strides) != (1, 1) or tuple(dilation) != (1, 1)):
+        raise ValueError("Winograd pieces need a 3x3 stride-1 kernel and its transform")
+    _check(lib.cnk_conv2d_forward_pieces(_ptr(x), n, h, w, cin, _ptr(k),
+                                         None if u is None else _ptr(u), kh, kw, cout,
+                                         None if b is None else _ptr(b), _ptr(z), z.shape[1],
+                                         z.shape[2], *strides, *dilation, *pad_tl, per_image,
+                                         1 if u is None else 2, threads))
 
 
 def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int, int],
