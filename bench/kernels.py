@@ -5,7 +5,8 @@
 Times ``cnnkit.ops.conv2d`` forward+backward (x, kernel and bias all requiring gradients, as
 in a hidden layer) next to ``torch.nn.functional.conv2d`` for three layer shapes (kernel 3x3,
 "same" padding, float32), alternating the two frameworks run by run after a warm-up, and
-reports medians and the ratio cnnkit / PyTorch. Then profiles where cnnkit's time goes
+reports medians and the ratio cnnkit / PyTorch (cnnkit with its optional C helper when built,
+and its NumPy path alone). Then profiles where cnnkit's time goes
 (im2col, GEMMs, col2im) with the kernel functions themselves. Results go to
 ``bench/RESULTS.md``, section "Kernels: conv2d forward+backward" (other sections are kept).
 """
@@ -25,7 +26,9 @@ import numpy as np
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
-from cnnkit.kernels import parallel
+from cnnkit.kernels import native, parallel
+
+from . import common
 
 CASES = [(128, 32, 16, 16), (128, 16, 32, 64), (128, 8, 64, 64)]  # (N, H=W, C_in, C_out)
 SECTION = "## Kernels: conv2d forward+backward"
@@ -68,24 +71,13 @@ def machine_info() -> dict[str, str]:
 # ----------------------------------------------------------------------------------------
 # timing
 # ----------------------------------------------------------------------------------------
-def _once(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def alternate(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2
               ) -> dict[str, list[float]]:
-    """Run each function ``warmup`` times, then ``repeats`` rounds of all of them in turn;
-    return the wall times (seconds) per function."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            times[k].append(_once(fn))
-    return times
+    """Time the functions alternately, ``repeats`` rounds after ``warmup`` calls each, with
+    the pause before every sample that lets OpenBLAS's idle threads stop spinning (see
+    ``bench.common.alternate``); seconds per call, one entry per round."""
+    return common.alternate(fns, warmup=warmup, min_repeats=repeats, max_repeats=repeats,
+                            budget_s=0.0)
 
 
 def _ms(ts: list[float]) -> float:
@@ -113,7 +105,18 @@ def conv2d_steps(n: int, hw: int, cin: int, cout: int, seed: int = 0) -> dict[st
     def ck_f() -> None:
         ops.conv2d(x, w, b, padding="same")
 
+    def numpy_path(fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:  # the same op with the optional C helper switched off
+            native.set_enabled(False)
+            try:
+                fn()
+            finally:
+                native.set_enabled(None)
+        return run
+
     steps = {"cnnkit f+b": ck_fb, "cnnkit f": ck_f}
+    if native.available():
+        steps.update({"numpy f+b": numpy_path(ck_fb), "numpy f": numpy_path(ck_f)})
     try:
         import torch
         import torch.nn.functional as F  # noqa: N812
@@ -153,6 +156,8 @@ def bench_conv2d(repeats: int) -> list[dict[str, float]]:
             row[k + " min"] = min(v) * 1e3
         rows.append(row)
         msg = f"{row['case']:<24} cnnkit f+b {row['cnnkit f+b']:7.1f} ms"
+        if "numpy f+b" in row:
+            msg += f" (NumPy path {row['numpy f+b']:7.1f} ms)"
         if "torch f+b" in row:
             msg += (f" | torch f+b {row['torch f+b']:7.1f} ms | ratio "
                     f"{row['cnnkit f+b'] / row['torch f+b']:5.2f} | forward ratio "
@@ -251,25 +256,33 @@ def render(info: dict[str, str], rows: list[dict], prof: list[dict], repeats: in
               f"machine other processes competing for the cores (see the load average) slow "
               f"PyTorch's OpenMP threads most; the ratio of the minimum times is then the "
               f"steadier figure.", "",
-              "| case | cnnkit f+b ms | PyTorch f+b ms | ratio f+b | ratio of mins f+b "
-              "| cnnkit fwd ms | PyTorch fwd ms | ratio fwd |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "cnnkit runs with its optional C helper (`cnnkit.kernels.native`) when it is "
+              "built; the *NumPy path* columns are the same op with the helper switched off.",
+              "",
+              "| case | cnnkit f+b ms | NumPy path f+b ms | PyTorch f+b ms | ratio f+b "
+              "| ratio of mins f+b | cnnkit fwd ms | NumPy path fwd ms | PyTorch fwd ms "
+              "| ratio fwd |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def cell(r: dict, k: str, mins: bool = False) -> str:
+        if k not in r:
+            return "-"
+        return f"{r[k]:.1f} ({r[k + ' min']:.1f})" if mins else f"{r[k]:.1f}"
+
     for r in rows:
-        if "torch f+b" not in r:
-            lines.append(f"| {r['case']} | {r['cnnkit f+b']:.1f} | - | - | - "
-                         f"| {r['cnnkit f']:.1f} | - | - |")
-            continue
-        lines.append(
-            f"| {r['case']} | {r['cnnkit f+b']:.1f} ({r['cnnkit f+b min']:.1f}) "
-            f"| {r['torch f+b']:.1f} ({r['torch f+b min']:.1f}) "
-            f"| **{r['cnnkit f+b'] / r['torch f+b']:.2f}** "
-            f"| {r['cnnkit f+b min'] / r['torch f+b min']:.2f} "
-            f"| {r['cnnkit f']:.1f} | {r['torch f']:.1f} | {r['cnnkit f'] / r['torch f']:.2f} |")
-    lines += ["", "Where cnnkit's time goes (each stage timed alone on one thread, median ms, "
-              "summed over the batch blocks the kernels cut the batch into, each block's "
-              "operands in cache as in the kernels; with two threads the blocks are shared "
-              "between them; the op runs the fwd, dK and db rows plus one of the two dX "
-              "variants, chosen automatically):", ""]
+        has_t = "torch f+b" in r
+        ratio = f"**{r['cnnkit f+b'] / r['torch f+b']:.2f}**" if has_t else "-"
+        rmin = f"{r['cnnkit f+b min'] / r['torch f+b min']:.2f}" if has_t else "-"
+        rf = f"{r['cnnkit f'] / r['torch f']:.2f}" if has_t else "-"
+        lines.append(f"| {r['case']} | {cell(r, 'cnnkit f+b', True)} "
+                     f"| {cell(r, 'numpy f+b', True)} | {cell(r, 'torch f+b', True)} "
+                     f"| {ratio} | {rmin} | {cell(r, 'cnnkit f')} | {cell(r, 'numpy f')} "
+                     f"| {cell(r, 'torch f')} | {rf} |")
+    lines += ["", "Where the NumPy path's time goes (each stage timed alone on one thread, "
+              "median ms, summed over the batch blocks the kernels cut the batch into, "
+              "each block's operands in cache as in the kernels; with two threads the "
+              "blocks are shared between them; the op runs the fwd, dK and db rows plus "
+              "one of the two dX variants, chosen automatically):", ""]
     keys = [k for k in prof[0] if k not in ("case", "dX method", "blocks")]
     lines.append("| stage | " + " | ".join(p["case"] for p in prof) + " |")
     lines.append("| --- |" + " ---: |" * len(prof))
