@@ -22,8 +22,7 @@ setup(
             "cnnkit.kernels._native_norm",
             sources=["src/cnnkit/kernels/_native_norm.c"],
             extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
-                                "-fno-math-errno", "-pthread"],
-            extra_link_args=["-pthread"],  # the spinning pool of forward_pieces
+                                "-fno-math-errno"],
             optional=True,
         ),
     ]
