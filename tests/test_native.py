@@ -372,3 +372,29 @@ def test_first_load_from_several_threads(monkeypatch):
     for t in threads:
         t.join()
     assert len(seen) == 4 and all(lib is not None and lib is seen[0] for lib in seen)
+
+
+def test_cached_plan_follows_shapes_and_switch(monkeypatch):
+    """conv_forward's cached native plan: a new plan per input shape, list arguments (not
+    hashable) take the uncached path, and switching the helper off takes effect at once."""
+    x = rng.standard_normal((2, 9, 8, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 4, 8)).astype(np.float32)
+    ref = _reference(x, w, np.zeros(8, np.float32), np.zeros((2, 9, 8, 8), np.float32),
+                     (1, 1), ((1, 1), (1, 1)), (1, 1))[0]
+    for pads in (((1, 1), (1, 1)), [[1, 1], [1, 1]]):
+        z, _ = KC.conv_forward(x, w, None, (1, 1), pads, (1, 1))
+        assert_close_scaled(z, ref, tol=1e-5, what=f"pads {pads!r}")
+    z1, _ = KC.conv_forward(x[:1, :5], w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert z1.shape == (1, 5, 8, 8)
+    assert_close_scaled(z1[:, :4], ref[:1, :4], tol=1e-5, what="other shape")
+
+    def boom(*_):
+        raise AssertionError("native kernel called although switched off")
+    monkeypatch.setattr(native, "forward_pieces", boom)
+    monkeypatch.setattr(native, "forward", boom)
+    native.set_enabled(False)
+    try:
+        z, _ = KC.conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    finally:
+        native.set_enabled(None)
+    assert_close_scaled(z, ref, tol=1e-5, what="switched off")

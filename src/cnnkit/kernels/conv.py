@@ -504,13 +504,23 @@ def _pool_pieces(n: int, macs: int) -> int:
     return threads if n == 1 else max(1, -(-2 * threads // n))
 
 
+def _use_winograd(w_shape: tuple[int, ...], strides: Ints, dilation: Ints, out_w: int
+                  ) -> bool:
+    """Whether the native forward goes by Winograd F(2x2, 3x3) (:func:`_winograd`, outputs
+    at least WINOGRAD_MIN_WIDTH wide)."""
+    return (_winograd(w_shape[:2], strides, dilation, w_shape[-2], w_shape[-1])
+            and out_w >= WINOGRAD_MIN_WIDTH)
+
+
 def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
-                 strides: Ints, dilation: Ints, tl: tuple[int, int]) -> None:
-    """z = conv(x, w) + b by the C kernels (direct or, where :func:`_winograd`, Winograd
-    F(2x2, 3x3)): small batches in row pieces on the library's pool (:func:`_pool_pieces`),
-    else batch blocks (:func:`_native_blocks`) shared by the kernel threads."""
-    wino = (_winograd(w.shape[:2], strides, dilation, w.shape[-2], w.shape[-1])
-            and z.shape[2] >= WINOGRAD_MIN_WIDTH)
+                 strides: Ints, dilation: Ints, tl: tuple[int, int],
+                 wino: bool | None = None) -> None:
+    """z = conv(x, w) + b by the C kernels (direct or, where :func:`_use_winograd` (or
+    ``wino``), Winograd F(2x2, 3x3)): small batches in row pieces on the library's pool
+    (:func:`_pool_pieces`), else batch blocks (:func:`_native_blocks`) shared by the kernel
+    threads."""
+    if wino is None:
+        wino = _use_winograd(w.shape, strides, dilation, z.shape[2])
     u = native.winograd_kernel(w) if wino else None
     st, dl = tuple(strides), tuple(dilation)
     macs = z.size * w.size // w.shape[-1]
@@ -531,6 +541,39 @@ def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarr
         body(0, None)
     else:
         parallel.run_blocks(len(blocks), body)
+
+
+_Plan = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int], bool]
+_PLANS: dict[tuple, _Plan | None] = {}
+_NO_PLAN = object()
+
+
+def _native_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
+                 pads: Pads, dilation: Ints, groups: int) -> _Plan | None:
+    """(output sizes, strides, dilation, top-left pads, Winograd?) when :func:`conv_forward`
+    takes the native kernels for these shapes, dtypes and geometry, else None; cached per
+    call signature (the checks cost ~10 us per call, as much as a small batch-1 kernel)."""
+    key = (x.shape, w.shape, x.dtype, w.dtype, None if b is None else b.dtype, strides, pads,
+           dilation, groups)
+    try:
+        plan = _PLANS.get(key, _NO_PLAN)
+    except TypeError:  # lists among the arguments: no caching
+        return None
+    if plan is not _NO_PLAN:
+        return plan  # type: ignore[return-value]
+    plan = None
+    if x.ndim == 4 and x.shape[0] > 0 and not _is_depthwise(x.shape, groups):
+        out = conv_output_sizes(x.shape[1:-1], w.shape[:2], strides, pads, dilation)
+        dtypes = (x.dtype,) if b is None else (x.dtype, b.dtype)
+        if _native_wins(w.shape) and _use_native(x.shape, dtypes, w, groups, strides, pads,
+                                                 out):
+            plan = ((out[0], out[1]), (int(strides[0]), int(strides[1])),
+                    (int(dilation[0]), int(dilation[1])), (pads[0][0], pads[1][0]),
+                    _use_winograd(w.shape, strides, dilation, out[1]))
+    if len(_PLANS) >= 512:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 def _native_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
@@ -613,6 +656,14 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     backward's cache for dK; otherwise None: the backward rebuilds the im2col blocks (cheaper
     than keeping a copy of x T times larger).
     """
+    plan = _native_plan(x, w, b, strides, pads, dilation, groups) if native.available() \
+        else None
+    if plan is not None:  # the C kernels, with the checks below cached
+        out, st, dl, tl, wino = plan
+        z = np.empty((x.shape[0], *out, w.shape[-1]), dtype=np.float32)
+        _run_forward(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                     None if b is None else np.ascontiguousarray(b), z, st, dl, tl, wino)
+        return z, None
     nd = x.ndim - 2
     ksize = w.shape[:nd]
     if _is_depthwise(x.shape, groups):
