@@ -17,32 +17,65 @@
  */
 
 #include <stdint.h>
+#include <string.h>
 
 #define CHUNK 16
 #define TILE_ROWS 64
 
-/* s1 += sum (x - t), s2 += sum (x - t)^2 over rows [0, n) and channels [c0, c0 + CHUNK). */
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v8d __attribute__((vector_size(64)));
+
+/* 8 floats from p (any alignment) widened to doubles. */
+static inline v8d load8(const float *p)
+{
+    v8f v;
+    memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, v8d);
+}
+
+static inline v8d loadd(const double *p)
+{
+    v8d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void stored(double *p, v8d v) { memcpy(p, &v, sizeof v); }
+
+/* s1 += sum (x - t), s2 += sum (x - t)^2 over rows [0, n) and channels [c0, c0 + CHUNK):
+ * 8-wide double vectors, two rows at a time into separate accumulators (short add chains),
+ * the two summed at the end (a fixed order: results do not depend on anything but n). */
 static void stats_chunk(const float *restrict x, int64_t n, int64_t c, int64_t c0,
                         const float *restrict t, double *restrict s1, double *restrict s2)
 {
-    double a1[CHUNK], a2[CHUNK], sh[CHUNK];
-    for (int j = 0; j < CHUNK; j++) {
-        a1[j] = s1[c0 + j];
-        a2[j] = s2[c0 + j];
-        sh[j] = (double)t[c0 + j];
+    const v8d z = {0};
+    v8d sh0 = load8(t + c0), sh1 = load8(t + c0 + 8);
+    v8d a0 = z, a1 = z, b0 = z, b1 = z, e0 = z, e1 = z, f0 = z, f1 = z;
+    const float *xr = x + c0;
+    int64_t r = 0;
+    for (; r + 1 < n; r += 2, xr += 2 * c) {
+        v8d d0 = load8(xr) - sh0, d1 = load8(xr + 8) - sh1;
+        v8d g0 = load8(xr + c) - sh0, g1 = load8(xr + c + 8) - sh1;
+        a0 += d0;
+        a1 += d1;
+        b0 += d0 * d0;
+        b1 += d1 * d1;
+        e0 += g0;
+        e1 += g1;
+        f0 += g0 * g0;
+        f1 += g1 * g1;
     }
-    for (int64_t r = 0; r < n; r++) {
-        const float *xr = x + r * c + c0;
-        for (int j = 0; j < CHUNK; j++) {
-            double d = (double)xr[j] - sh[j];
-            a1[j] += d;
-            a2[j] += d * d;
-        }
+    if (r < n) {
+        v8d d0 = load8(xr) - sh0, d1 = load8(xr + 8) - sh1;
+        a0 += d0;
+        a1 += d1;
+        b0 += d0 * d0;
+        b1 += d1 * d1;
     }
-    for (int j = 0; j < CHUNK; j++) {
-        s1[c0 + j] = a1[j];
-        s2[c0 + j] = a2[j];
-    }
+    stored(s1 + c0, loadd(s1 + c0) + (a0 + e0));
+    stored(s1 + c0 + 8, loadd(s1 + c0 + 8) + (a1 + e1));
+    stored(s2 + c0, loadd(s2 + c0) + (b0 + f0));
+    stored(s2 + c0 + 8, loadd(s2 + c0 + 8) + (b1 + f1));
 }
 
 /* The same for the channels [c0, c) (fewer than CHUNK), one at a time. */
@@ -79,29 +112,39 @@ void cnk_bn_stats(const float *x, int64_t rows, int64_t c, const float *t, doubl
     }
 }
 
-/* sg += sum g, sgx += sum g * (x - mu) over rows [0, n) and channels [c0, c0 + CHUNK). */
+/* sg += sum g, sgx += sum g * (x - mu) over rows [0, n) and channels [c0, c0 + CHUNK)
+ * (vectorised as stats_chunk). */
 static void grad_chunk(const float *restrict g, const float *restrict x, int64_t n, int64_t c,
                        int64_t c0, const float *restrict mu, double *restrict sg,
                        double *restrict sgx)
 {
-    double a1[CHUNK], a2[CHUNK], m[CHUNK];
-    for (int j = 0; j < CHUNK; j++) {
-        a1[j] = sg[c0 + j];
-        a2[j] = sgx[c0 + j];
-        m[j] = (double)mu[c0 + j];
+    const v8d z = {0};
+    v8d m0 = load8(mu + c0), m1 = load8(mu + c0 + 8);
+    v8d a0 = z, a1 = z, b0 = z, b1 = z, e0 = z, e1 = z, f0 = z, f1 = z;
+    const float *gr = g + c0, *xr = x + c0;
+    int64_t r = 0;
+    for (; r + 1 < n; r += 2, gr += 2 * c, xr += 2 * c) {
+        v8d g0 = load8(gr), g1 = load8(gr + 8), h0 = load8(gr + c), h1 = load8(gr + c + 8);
+        a0 += g0;
+        a1 += g1;
+        b0 += g0 * (load8(xr) - m0);
+        b1 += g1 * (load8(xr + 8) - m1);
+        e0 += h0;
+        e1 += h1;
+        f0 += h0 * (load8(xr + c) - m0);
+        f1 += h1 * (load8(xr + c + 8) - m1);
     }
-    for (int64_t r = 0; r < n; r++) {
-        const float *gr = g + r * c + c0, *xr = x + r * c + c0;
-        for (int j = 0; j < CHUNK; j++) {
-            double gv = (double)gr[j];
-            a1[j] += gv;
-            a2[j] += gv * ((double)xr[j] - m[j]);
-        }
+    if (r < n) {
+        v8d g0 = load8(gr), g1 = load8(gr + 8);
+        a0 += g0;
+        a1 += g1;
+        b0 += g0 * (load8(xr) - m0);
+        b1 += g1 * (load8(xr + 8) - m1);
     }
-    for (int j = 0; j < CHUNK; j++) {
-        sg[c0 + j] = a1[j];
-        sgx[c0 + j] = a2[j];
-    }
+    stored(sg + c0, loadd(sg + c0) + (a0 + e0));
+    stored(sg + c0 + 8, loadd(sg + c0 + 8) + (a1 + e1));
+    stored(sgx + c0, loadd(sgx + c0) + (b0 + f0));
+    stored(sgx + c0 + 8, loadd(sgx + c0 + 8) + (b1 + f1));
 }
 
 static void grad_tail(const float *restrict g, const float *restrict x, int64_t n, int64_t c,
@@ -138,39 +181,47 @@ void cnk_bn_grad_sums(const float *g, const float *x, int64_t rows, int64_t c,
     }
 }
 
+typedef float v16f __attribute__((vector_size(64)));
+
+static inline v16f loadf(const float *p)
+{
+    v16f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void storef(float *p, v16f v) { memcpy(p, &v, sizeof v); }
+
+/* y = (x - mu) * a + b on rows [0, rows): 16-wide float vectors, then the channels left. */
 void cnk_bn_normalize(const float *restrict x, int64_t rows, int64_t c,
                       const float *restrict mu, const float *restrict a,
                       const float *restrict b, float *restrict y)
 {
-    if (c == 1) {
-        float m = mu[0], av = a[0], bv = b[0];
-        for (int64_t r = 0; r < rows; r++)
-            y[r] = (x[r] - m) * av + bv;
-        return;
-    }
+    int64_t full = c - c % 16;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
         float *yr = y + r * c;
-        for (int64_t j = 0; j < c; j++)
+        for (int64_t j = 0; j < full; j += 16)
+            storef(yr + j, (loadf(xr + j) - loadf(mu + j)) * loadf(a + j) + loadf(b + j));
+        for (int64_t j = full; j < c; j++)
             yr[j] = (xr[j] - mu[j]) * a[j] + b[j];
     }
 }
 
+/* dx = g * k1 + (x - mu) * k2 + k3 on rows [0, rows) (vectorised as cnk_bn_normalize). */
 void cnk_bn_grad_input(const float *restrict g, const float *restrict x, int64_t rows,
                        int64_t c, const float *restrict mu, const float *restrict k1,
                        const float *restrict k2, const float *restrict k3,
                        float *restrict dx)
 {
-    if (c == 1) {
-        float m = mu[0], a = k1[0], b = k2[0], d = k3[0];
-        for (int64_t r = 0; r < rows; r++)
-            dx[r] = g[r] * a + (x[r] - m) * b + d;
-        return;
-    }
+    int64_t full = c - c % 16;
     for (int64_t r = 0; r < rows; r++) {
         const float *gr = g + r * c, *xr = x + r * c;
         float *dr = dx + r * c;
-        for (int64_t j = 0; j < c; j++)
+        for (int64_t j = 0; j < full; j += 16)
+            storef(dr + j, loadf(gr + j) * loadf(k1 + j)
+                   + (loadf(xr + j) - loadf(mu + j)) * loadf(k2 + j) + loadf(k3 + j));
+        for (int64_t j = full; j < c; j++)
             dr[j] = gr[j] * k1[j] + (xr[j] - mu[j]) * k2[j] + k3[j];
     }
 }

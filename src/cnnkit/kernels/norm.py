@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
+from . import native_norm, parallel
 
 BNCache = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x, mu, 1 / sqrt(var + eps))
 
@@ -109,6 +109,13 @@ def _head(block: np.ndarray, n: int) -> np.ndarray:
     return block[:n] if block.ndim == 2 else block
 
 
+def _use_native(a: np.ndarray) -> bool:
+    """The C kernels (:mod:`.native_norm`) take this channels-last array: float32,
+    C-contiguous, not empty, and the helper is built and switched on."""
+    return (a.dtype == np.float32 and a.flags.c_contiguous and a.size > 0
+            and native_norm.available())
+
+
 def _train_stats_2d(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and biased variance of (M, C) in one read of x, on the tiled view
     (M / r, L), L = r * C: per row piece p and lane l (n_p rows each), its sum s (a GEMV) and
@@ -178,6 +185,11 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     eps = x.dtype.type(epsilon)
     if _channels_last(red, x.ndim):
         c = x.shape[-1]
+        if _use_native(x):
+            y2, mu, var, istd = native_norm.train_forward(x.reshape(-1, c), gamma, beta, epsilon)
+            shape = (1,) * (x.ndim - 1) + (c,)
+            return (y2.reshape(x.shape), mu.reshape(shape), var.reshape(shape),
+                    (x, mu.reshape(shape), istd.reshape(shape)))
         x2 = x.reshape(-1, c)
         mean, var = _train_stats_2d(x2)
         inv_std = 1.0 / np.sqrt(var + eps)
@@ -262,9 +274,12 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     scale = inv_std if gamma is None else gamma * inv_std
     if _channels_last(red, g.ndim):
         c = g.shape[-1]
-        dx, dgamma, dbeta = _train_backward_2d(g.reshape(-1, c), x.reshape(-1, c),
-                                               mean.reshape(c), scale.reshape(c),
-                                               inv_std.reshape(c), m)
+        args = (g.reshape(-1, c), x.reshape(-1, c), mean.reshape(c), scale.reshape(c),
+                inv_std.reshape(c))
+        if _use_native(g) and _use_native(x) and scale.dtype == np.float32:
+            dx, dgamma, dbeta = native_norm.train_backward(*args)
+        else:
+            dx, dgamma, dbeta = _train_backward_2d(*args, m)
         shape = (1,) * (g.ndim - 1) + (c,)
         return dx.reshape(g.shape), dgamma.reshape(shape), dbeta.reshape(shape)
     xc = x - mean

@@ -1,0 +1,188 @@
+"""Optional compiled helper: training batch-norm kernels (``_native_norm.c``) loaded with ctypes.
+
+Built by ``pip install`` as an optional extension (setup.py): without it :func:`available` is
+False and :mod:`.norm` keeps its NumPy path. ``CNNKIT_NATIVE=0`` switches it off, as it does
+the convolution helper; :func:`set_enabled` does the same at run time (tests).
+
+Arrays are float32, C-contiguous, seen as (M, C) (channels last). Rows are cut into blocks
+by :func:`.parallel.row_pieces` (sizes only, never the thread count); each block's float64
+partial sums are added in block order, so results do not depend on the thread count. ctypes
+releases the GIL, so the pool's threads run blocks side by side.
+
+    forward   mu = t + s1 / M,  var = (s2 - s1^2 / M) / M   (s1 = sum (x - t),
+              s2 = sum (x - t)^2 in float64, t = x's first row),
+              y = (x - mu) * gamma / sqrt(var + eps) + beta
+    backward  dbeta = sum g,  dgamma = istd * sum g (x - mu),
+              dx = sc * g - (x - mu) * sc * istd * dgamma / M - sc * dbeta / M,
+              sc = gamma * istd
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import parallel
+
+__all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward"]
+
+_P = ctypes.c_void_p
+_I64 = ctypes.c_int64
+_state: dict[str, Any] = {"lib": None, "loaded": False, "enabled": None}
+_lock = threading.Lock()
+
+
+def library_path() -> Path | None:
+    """The built ``_native_norm`` shared library next to this module, or None."""
+    here = Path(__file__).resolve().parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_native_norm{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Argument and result types of the library's functions."""
+    lib.cnk_bn_stats.argtypes = [_P, _I64, _I64, _P, _P, _P]
+    lib.cnk_bn_grad_sums.argtypes = [_P, _P, _I64, _I64, _P, _P, _P]
+    lib.cnk_bn_normalize.argtypes = [_P, _I64, _I64, _P, _P, _P, _P]
+    lib.cnk_bn_grad_input.argtypes = [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]
+    for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
+               lib.cnk_bn_grad_input):
+        fn.restype = None
+
+
+def _load() -> ctypes.CDLL | None:
+    """The library, loaded once (under a lock: kernel threads may ask at the same time)."""
+    if _state["loaded"]:
+        return _state["lib"]
+    with _lock:
+        if not _state["loaded"]:
+            path = library_path()
+            lib = None
+            if path is not None:
+                try:
+                    lib = ctypes.CDLL(str(path))
+                    _declare(lib)
+                except (OSError, AttributeError):  # not loadable, or an old build
+                    lib = None
+            _state["lib"] = lib
+            _state["loaded"] = True
+    return _state["lib"]
+
+
+def set_enabled(flag: bool | None) -> None:
+    """Force the helper on (when built) or off; None goes back to ``CNNKIT_NATIVE``."""
+    _state["enabled"] = flag
+
+
+def available() -> bool:
+    """True when the library is built, loads, and is not switched off (``CNNKIT_NATIVE=0``
+    or :func:`set_enabled`)."""
+    flag = _state["enabled"]
+    if flag is None:
+        flag = os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no",
+                                                                           "off")
+    return bool(flag) and _load() is not None
+
+
+def _addr(a: np.ndarray) -> int:
+    """The data address of a C-contiguous array."""
+    if not a.flags.c_contiguous:
+        raise ValueError("native batch-norm kernels take C-contiguous arrays")
+    return int(a.ctypes.data)
+
+
+def _blocks(m: int, c: int, arrays: int) -> list[tuple[int, int]]:
+    """Row blocks of (M, C) for a job touching ``arrays`` float32 arrays of that shape."""
+    return parallel.row_pieces(m, arrays * c * 4)
+
+
+def _run(ranges: list[tuple[int, int]], body: Any) -> None:
+    """body(i, r0, r1) over the row blocks i, spread over the pool's threads."""
+    if len(ranges) == 1:
+        body(0, *ranges[0])
+    else:
+        parallel.run_blocks(len(ranges), lambda i, _: body(i, *ranges[i]))
+
+
+def _f32(v: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(v, dtype=np.float32)
+
+
+def train_forward(x2: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+                  eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """y, mu, var (biased), inv_std of x2 (M, C) float32 (M >= 1); gamma/beta (C,) or None."""
+    lib = _load()
+    assert lib is not None
+    m, c = x2.shape
+    xa = _addr(x2)
+    t = x2[0].copy()
+    ranges = _blocks(m, c, 1)
+    part = np.empty((len(ranges), 2, c), dtype=np.float64)
+    row = c * 4
+
+    def stats(i: int, r0: int, r1: int) -> None:
+        lib.cnk_bn_stats(xa + r0 * row, r1 - r0, c, t.ctypes.data, part[i, 0].ctypes.data,
+                         part[i, 1].ctypes.data)
+
+    _run(ranges, stats)
+    s = part[0] if len(ranges) == 1 else part.sum(axis=0)  # block order along axis 0
+    s1, s2 = s[0], s[1]
+    mean64 = t + s1 / m
+    var64 = np.maximum(s2 - s1 * s1 / m, 0.0) / m
+    mean, var = mean64.astype(np.float32), var64.astype(np.float32)
+    inv_std = (1.0 / np.sqrt(var64 + eps)).astype(np.float32)
+    a = _f32(inv_std if gamma is None else gamma.reshape(c) * inv_std)
+    b = np.zeros(c, np.float32) if beta is None else _f32(beta.reshape(c))
+    y = np.empty_like(x2)
+    ya = _addr(y)
+    ranges2 = _blocks(m, c, 2)
+
+    def norm(_: int, r0: int, r1: int) -> None:
+        lib.cnk_bn_normalize(xa + r0 * row, r1 - r0, c, mean.ctypes.data, a.ctypes.data,
+                             b.ctypes.data, ya + r0 * row)
+
+    _run(ranges2, norm)
+    return y, mean, var, inv_std
+
+
+def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarray,
+                   istd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dx, dgamma, dbeta of batch norm on (M, C) float32 for output error g2; mu, sc = gamma *
+    istd and istd are (C,)."""
+    lib = _load()
+    assert lib is not None
+    m, c = g2.shape
+    ga, xa, row = _addr(g2), _addr(x2), c * 4
+    mu, sc, istd = _f32(mu), _f32(sc), _f32(istd)
+    ranges = _blocks(m, c, 2)
+    part = np.empty((len(ranges), 2, c), dtype=np.float64)
+
+    def sums(i: int, r0: int, r1: int) -> None:
+        lib.cnk_bn_grad_sums(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
+                             part[i, 0].ctypes.data, part[i, 1].ctypes.data)
+
+    _run(ranges, sums)
+    s = part[0] if len(ranges) == 1 else part.sum(axis=0)
+    dbeta64, dgamma64 = s[0], s[1] * istd
+    dbeta, dgamma = dbeta64.astype(np.float32), dgamma64.astype(np.float32)
+    k2 = (-sc * istd * dgamma64 / m).astype(np.float32)
+    k3 = (-sc * dbeta64 / m).astype(np.float32)
+    dx = np.empty_like(g2)
+    da = _addr(dx)
+    ranges2 = _blocks(m, c, 3)
+
+    def grad(_: int, r0: int, r1: int) -> None:
+        lib.cnk_bn_grad_input(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
+                              sc.ctypes.data, k2.ctypes.data, k3.ctypes.data, da + r0 * row)
+
+    _run(ranges2, grad)
+    return dx, dgamma, dbeta

@@ -1,0 +1,207 @@
+"""The optional native training batch-norm kernels (kernels/_native_norm.c via
+kernels/native_norm.py), checked against the batch-norm formulas evaluated in float64 NumPy and
+against PyTorch (F.batch_norm in training mode, gradients by autograd), over 2-D and 4-D
+shapes, C = 1, odd sizes (vector chunks plus a tail) and batch 1; that results do not depend
+on the thread count; the dispatch in kernels/norm.py; and the switch CNNKIT_NATIVE=0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import assert_close_scaled
+
+from cnnkit.kernels import native_norm
+from cnnkit.kernels import norm as KN
+from cnnkit.kernels import parallel as P
+
+pytestmark = pytest.mark.skipif(
+    native_norm.library_path() is None,
+    reason="the native batch-norm helper is not built (no C compiler at install time); "
+           "cnnkit uses its NumPy kernels")
+
+rng = np.random.default_rng(5)
+EPS = 1e-3
+
+SHAPES = [(64, 16), (7, 1), (3, 33), (1, 5), (2, 4, 4, 1), (2, 5, 7, 3), (1, 6, 5, 24),
+          (3, 9, 9, 17), (2, 6, 6, 40), (1, 3, 3, 64), (16, 32, 32, 16), (4, 11, 13, 48)]
+
+
+def _on() -> None:
+    if not native_norm.available():
+        pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
+
+
+def _data(shape: tuple[int, ...], offset: float = 0.5, spread: float = 2.0):
+    c = shape[-1]
+    pshape = (1,) * (len(shape) - 1) + (c,)
+    x = (rng.standard_normal(shape) * spread + offset).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    gamma = rng.standard_normal(pshape).astype(np.float32)
+    beta = rng.standard_normal(pshape).astype(np.float32)
+    return x, g, gamma, beta
+
+
+def _reference(x, g, gamma, beta):
+    """Training batch norm and its gradients, in float64 (biased variance)."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    gamma, beta = gamma.astype(np.float64), beta.astype(np.float64)
+    red = tuple(range(x.ndim - 1))
+    m = x.size // x.shape[-1]
+    mu = x.mean(axis=red, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=red, keepdims=True)
+    istd = 1.0 / np.sqrt(var + EPS)
+    xhat = (x - mu) * istd
+    y = gamma * xhat + beta
+    dbeta = g.sum(axis=red, keepdims=True)
+    dgamma = (g * xhat).sum(axis=red, keepdims=True)
+    dx = gamma * istd / m * (m * g - dbeta - xhat * dgamma)
+    return y, mu, var, dx, dgamma, dbeta
+
+
+def _ours(x, g, gamma, beta):
+    y, mu, var, cache = KN.batch_norm_train_forward(x, gamma, beta, EPS)
+    dx, dgamma, dbeta = KN.batch_norm_train_backward(g, gamma, cache)
+    return y, mu, var, dx, dgamma, dbeta
+
+
+NAMES = ("y", "mu", "var", "dx", "dgamma", "dbeta")
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_native_matches_float64_formula(shape):
+    _on()
+    x, g, gamma, beta = _data(shape)
+    ours = _ours(x, g, gamma, beta)
+    for name, a, ref in zip(NAMES, ours, _reference(x, g, gamma, beta), strict=True):
+        assert a.dtype == np.float32, name
+        assert_close_scaled(a, ref, tol=2e-5, what=f"{shape} {name}")
+
+
+@pytest.mark.parametrize("shape", [(64, 16), (2, 5, 7, 3), (1, 6, 5, 24), (16, 32, 32, 16)])
+def test_native_matches_numpy_path(shape):
+    """Within float32 rounding of the NumPy path (CNNKIT_NATIVE=0 semantics)."""
+    _on()
+    x, g, gamma, beta = _data(shape)
+    ours = _ours(x, g, gamma, beta)
+    native_norm.set_enabled(False)
+    try:
+        ref = _ours(x, g, gamma, beta)
+    finally:
+        native_norm.set_enabled(None)
+    for name, a, b in zip(NAMES, ours, ref, strict=True):
+        assert_close_scaled(a, b, tol=2e-5, what=f"{shape} {name}")
+
+
+@pytest.mark.parametrize("shape", [(32, 8), (5, 1), (2, 5, 7, 3), (1, 6, 5, 24),
+                                   (4, 8, 8, 16)])
+def test_native_matches_torch(shape):
+    torch = pytest.importorskip("torch")
+    _on()
+    x, g, gamma, beta = _data(shape)
+    c = shape[-1]
+    perm = (0, x.ndim - 1, *range(1, x.ndim - 1))  # channels-first for torch
+    xt = torch.tensor(x.transpose(perm).astype(np.float64), requires_grad=True)
+    gt = torch.tensor(gamma.reshape(c).astype(np.float64), requires_grad=True)
+    bt = torch.tensor(beta.reshape(c).astype(np.float64), requires_grad=True)
+    yt = torch.nn.functional.batch_norm(xt, None, None, gt, bt, training=True, eps=EPS)
+    yt.backward(torch.tensor(g.transpose(perm).astype(np.float64)))
+    back = np.argsort(perm)
+    y, _, _, dx, dgamma, dbeta = _ours(x, g, gamma, beta)
+    assert_close_scaled(y, yt.detach().numpy().transpose(back), tol=2e-5, what="y")
+    assert_close_scaled(dx, xt.grad.numpy().transpose(back), tol=2e-5, what="dx")
+    assert_close_scaled(dgamma.reshape(c), gt.grad.numpy(), tol=2e-5, what="dgamma")
+    assert_close_scaled(dbeta.reshape(c), bt.grad.numpy(), tol=2e-5, what="dbeta")
+
+
+def test_no_gamma_beta():
+    _on()
+    x, g, gamma, beta = _data((3, 5, 5, 20))
+    y, mu, var, cache = KN.batch_norm_train_forward(x, None, None, EPS)
+    dx, dgamma, dbeta = KN.batch_norm_train_backward(g, None, cache)
+    one, zero = np.ones_like(gamma), np.zeros_like(beta)
+    ref = _reference(x, g, one, zero)
+    for name, a, b in zip(NAMES, (y, mu, var, dx, dgamma, dbeta), ref, strict=True):
+        assert_close_scaled(a, b, tol=2e-5, what=name)
+
+
+def test_large_mean_accuracy():
+    """Data far from zero (mean 1000, std 0.1): the variance is at least as accurate as the
+    NumPy path's, and close to float64."""
+    _on()
+    x, g, gamma, beta = _data((8, 16, 16, 16), offset=1000.0, spread=0.1)
+    _, _, var, _ = KN.batch_norm_train_forward(x, gamma, beta, EPS)
+    native_norm.set_enabled(False)
+    try:
+        _, _, var_np, _ = KN.batch_norm_train_forward(x, gamma, beta, EPS)
+    finally:
+        native_norm.set_enabled(None)
+    ref = _reference(x, g, gamma, beta)[2]
+    err = np.abs(var - ref).max()
+    assert err <= max(np.abs(var_np - ref).max(), 1e-7 * ref.max()) + 1e-12
+    assert err <= 1e-6 * ref.max()
+
+
+def test_threads_do_not_change_results():
+    """Partial sums combine in block order: 1 and 2 threads give bit-identical results."""
+    _on()
+    x, g, gamma, beta = _data((32, 32, 32, 16))  # several row blocks
+    assert len(P.row_pieces(32 * 32 * 32, 16 * 4)) > 1
+    before = P.get_num_threads()
+    try:
+        P.set_num_threads(1)
+        one = _ours(x, g, gamma, beta)
+        P.set_num_threads(2)
+        two = _ours(x, g, gamma, beta)
+    finally:
+        P.set_num_threads(before)
+    for name, a, b in zip(NAMES, one, two, strict=True):
+        assert np.array_equal(a, b), name
+
+
+def test_dispatch(monkeypatch):
+    """float32 channels-last training BN calls the C kernels; float64 and other axes do not."""
+    _on()
+    calls = []
+    for name in ("train_forward", "train_backward"):
+        real = getattr(native_norm, name)
+        monkeypatch.setattr(native_norm, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+    x, g, gamma, beta = _data((2, 4, 4, 8))
+    _ours(x, g, gamma, beta)
+    assert calls == ["train_forward", "train_backward"]
+    calls.clear()
+    _ours(x.astype(np.float64), g.astype(np.float64), gamma.astype(np.float64),
+          beta.astype(np.float64))
+    xc = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # channels first: axis=1
+    _, _, _, cache = KN.batch_norm_train_forward(xc, gamma.reshape(1, 8, 1, 1), None, EPS,
+                                                 axis=1)
+    KN.batch_norm_train_backward(xc, gamma.reshape(1, 8, 1, 1), cache, axis=1)
+    assert calls == []
+
+
+def test_native_off_by_environment(monkeypatch):
+    """CNNKIT_NATIVE=0 switches the helper off, in-process and in a fresh interpreter; the
+    NumPy path still gives the same values."""
+    x, g, gamma, beta = _data((2, 5, 5, 16))
+    monkeypatch.setenv("CNNKIT_NATIVE", "0")
+    assert not native_norm.available()
+
+    def boom(*_):
+        raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
+    monkeypatch.setattr(native_norm, "train_forward", boom)
+    monkeypatch.setattr(native_norm, "train_backward", boom)
+    for name, a, b in zip(NAMES, _ours(x, g, gamma, beta), _reference(x, g, gamma, beta),
+                          strict=True):
+        assert_close_scaled(a, b, tol=2e-5, what=name)
+    monkeypatch.setenv("CNNKIT_NATIVE", "1")
+    assert native_norm.available()
+    env = {**os.environ, "CNNKIT_NATIVE": "0"}
+    code = ("import cnnkit.kernels.native_norm as n; "
+            "print(n.available(), n.library_path() is None)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
