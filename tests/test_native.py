@@ -398,3 +398,74 @@ def test_cached_plan_follows_shapes_and_switch(monkeypatch):
     finally:
         native.set_enabled(None)
     assert_close_scaled(z, ref, tol=1e-5, what="switched off")
+
+
+# (n, (h, w), c, (kh, kw), (sh, sw), padding, (dh, dw))
+DW_CASES = [
+    (2, (9, 8), 17, (3, 3), (1, 1), "same", (1, 1)),
+    (1, (12, 11), 32, (3, 3), (2, 2), "same", (1, 1)),
+    (3, (7, 9), 5, (3, 3), (2, 1), "valid", (1, 1)),
+    (2, (10, 10), 33, (5, 5), (1, 1), "same", (1, 1)),
+    (1, (11, 13), 16, (3, 2), (1, 2), ((2, 0), (0, 3)), (2, 1)),
+    (2, (6, 6), 48, (7, 7), (1, 1), ((3, 3), (3, 3)), (1, 1)),
+    (1, (5, 4), 8, (1, 1), (2, 2), "valid", (1, 1)),
+    (1, (2, 3), 20, (3, 3), (1, 1), ((4, 4), (4, 4)), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: f"n{c[0]}-{c[1]}-c{c[2]}-k{c[3]}-s{c[4]}"
+                                                        f"-{c[5]}-d{c[6]}")
+def test_depthwise_native_matches_numpy(case, threads, monkeypatch):
+    """The C depthwise forward (called directly, over row ranges, and through the dispatch in
+    pieces on 1 or 2 threads) against the float64 NumPy einsum path."""
+    n, hw, c, k, s, p, d = case
+    pads = p if isinstance(p, tuple) else resolve_padding(p, hw, k, s, d)
+    x = rng.standard_normal((n, *hw, c)).astype(np.float32)
+    w = rng.standard_normal((*k, c, 1)).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    native.set_enabled(False)
+    try:
+        ref = KC.depthwise_conv_forward(x.astype(np.float64), w.astype(np.float64),
+                                        b.astype(np.float64), s, pads, d)
+        ref0 = KC.depthwise_conv_forward(x.astype(np.float64), w.astype(np.float64), None, s,
+                                         pads, d)
+    finally:
+        native.set_enabled(None)
+    tl = (pads[0][0], pads[1][0])
+    z = np.full(ref.shape, np.nan, dtype=np.float32)
+    native.depthwise_forward(x, np.ascontiguousarray(w[..., 0]), b, z, s, d, tl)
+    assert_close_scaled(z, ref, tol=1e-5, what="depthwise_forward")
+    z = np.full(ref.shape, np.nan, dtype=np.float32)
+    oh = ref.shape[1]
+    for y0, y1 in ((0, oh // 2), (oh // 2, oh)):
+        native.depthwise_forward(x, np.ascontiguousarray(w[..., 0]), None, z, s, d, tl,
+                                 (y0, y1))
+    assert_close_scaled(z, ref0, tol=1e-5, what="depthwise_forward rows, no bias")
+    monkeypatch.setattr(KC, "NATIVE_DEPTHWISE_PARALLEL_MACS", 0)
+    old = P.get_num_threads()
+    P.set_num_threads(threads)
+    try:
+        z = KC.depthwise_conv_forward(x, w, b, s, pads, d)
+        zc, _ = KC.conv_forward(x, w.reshape(*k, 1, c), b, s, pads, d, groups=c)
+    finally:
+        P.set_num_threads(old)
+    assert z.dtype == np.float32
+    assert_close_scaled(z, ref, tol=1e-5, what="dispatch")
+    assert_close_scaled(zc, ref, tol=1e-5, what="conv_forward groups == C")
+
+
+def test_depthwise_dispatch_falls_back(monkeypatch):
+    """Multiplier > 1, float64, cropping pads and 1-D inputs keep the NumPy path."""
+    def boom(*_):
+        raise AssertionError("C depthwise kernel called")
+    monkeypatch.setattr(native, "depthwise_forward", boom)
+    x = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+    KC.depthwise_conv_forward(x, np.ones((3, 3, 4, 2), np.float32), None, (1, 1),
+                              ((1, 1), (1, 1)), (1, 1))
+    KC.depthwise_conv_forward(x.astype(np.float64), np.ones((3, 3, 4, 1)), None, (1, 1),
+                              ((1, 1), (1, 1)), (1, 1))
+    KC.depthwise_conv_forward(x, np.ones((3, 3, 4, 1), np.float32), None, (1, 1),
+                              ((-1, 1), (1, 1)), (1, 1))
+    KC.depthwise_conv_forward(x[:, 0], np.ones((3, 4, 1), np.float32), None, (1,),
+                              ((1, 1),), (1,))

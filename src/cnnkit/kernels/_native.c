@@ -1026,3 +1026,94 @@ int cnk_conv2d_forward_pieces(const float *x, int64_t n, int64_t h, int64_t w, i
     pool_run(fwd_piece, &c, n * per_image, (int)threads);
     return atomic_load(&c.failed) ? -1 : 0;
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Depthwise 2-D convolution forward (channel multiplier 1):
+ *   z[n, oy, ox, c] = b[c] + sum_{i, j} x[n, oy*SH + i*DH - PT, ox*SW + j*DW - PL, c] k[i, j, c]
+ * Per output row and block of L channels, the KH*KW kernel vectors stay in registers and the
+ * row's pixels stream through; input rows outside the image read a zero row, and the few
+ * pixels whose window leaves the image on the left or right take a checked path.
+ * --------------------------------------------------------------------------------------- */
+#define DW_MAX_TAPS 49
+
+CNK_INLINE void dw_row(const int kh, const int kw, const float *const *rows, idx_t w,
+                       idx_t c_all, const float *restrict k, const float *restrict bias,
+                       float *restrict zr, idx_t ow, idx_t sw, idx_t dw, idx_t pl)
+{
+    enum { L = sizeof(vwide) / sizeof(float) };
+    /* output columns whose whole window lies inside the image: [lo, hi) */
+    idx_t lo = pl > 0 ? (pl + sw - 1) / sw : 0;
+    idx_t last = w - 1 - (kw - 1) * dw + pl; /* largest ox*sw allowed */
+    idx_t hi = last < 0 ? 0 : last / sw + 1;
+    if (hi > ow) hi = ow;
+    if (lo > hi) lo = hi;
+    idx_t c = 0;
+    for (; c + L <= c_all; c += L) {
+        vwide kv[DW_MAX_TAPS], b0 = (vwide){0};
+        for (int t = 0; t < kh * kw; t++) memcpy(&kv[t], k + t * c_all + c, sizeof(vwide));
+        if (bias) memcpy(&b0, bias + c, sizeof(vwide));
+        for (idx_t ox = lo; ox < hi; ox++) {
+            vwide acc = b0;
+            const idx_t x0 = ox * sw - pl;
+            for (int i = 0; i < kh; i++) {
+                const float *r = rows[i] + x0 * c_all + c;
+                for (int j = 0; j < kw; j++) {
+                    vwide xv;
+                    memcpy(&xv, r + j * dw * c_all, sizeof(vwide));
+                    acc += xv * kv[i * kw + j];
+                }
+            }
+            memcpy(zr + ox * c_all + c, &acc, sizeof(vwide));
+        }
+    }
+    /* the channel tail of the interior, then every channel of the border columns */
+    for (idx_t ox = 0; ox < ow; ox++) {
+        const int border = ox < lo || ox >= hi;
+        const idx_t c0 = border ? 0 : c;
+        if (c0 >= c_all) continue;
+        const idx_t x0 = ox * sw - pl;
+        float *zo = zr + ox * c_all;
+        for (idx_t q = c0; q < c_all; q++) zo[q] = bias ? bias[q] : 0.0f;
+        for (int i = 0; i < kh; i++) {
+            for (int j = 0; j < kw; j++) {
+                const idx_t ix = x0 + j * dw;
+                if (ix < 0 || ix >= w) continue;
+                const float *xr = rows[i] + ix * c_all;
+                const float *kt = k + (i * kw + j) * c_all;
+                for (idx_t q = c0; q < c_all; q++) zo[q] += xr[q] * kt[q];
+            }
+        }
+    }
+}
+
+/* z = depthwise conv(x, k) + b for images [0, n), output rows [y0, y1); k (KH, KW, C). */
+int cnk_depthwise_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                               const float *k, int64_t kh, int64_t kw, const float *bias,
+                               float *z, int64_t oh, int64_t ow, int64_t sh, int64_t sw,
+                               int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t y0,
+                               int64_t y1)
+{
+    if (y1 <= y0 || n <= 0) return 0;
+    if (kh * kw > DW_MAX_TAPS || kh > 16) return -2;
+    float *zero = calloc((size_t)(w * c > 0 ? w * c : 1), sizeof(float));
+    if (!zero) return -1;
+    const float *rows[16];
+    for (idx_t b = 0; b < n; b++) {
+        const float *xb = x + b * h * w * c;
+        for (idx_t oy = y0; oy < y1; oy++) {
+            for (idx_t i = 0; i < kh; i++) {
+                idx_t iy = oy * sh + i * dh - pt;
+                rows[i] = (iy < 0 || iy >= h) ? zero : xb + iy * w * c;
+            }
+            float *zr = z + ((b * oh) + oy) * ow * c;
+            if (kh == 3 && kw == 3)
+                dw_row(3, 3, rows, w, c, k, bias, zr, ow, sw, dw, pl);
+            else if (kh == 5 && kw == 5)
+                dw_row(5, 5, rows, w, c, k, bias, zr, ow, sw, dw, pl);
+            else
+                dw_row((int)kh, (int)kw, rows, w, c, k, bias, zr, ow, sw, dw, pl);
+        }
+    }
+    free(zero);
+    return 0;
+}

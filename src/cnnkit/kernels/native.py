@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
-           "forward_winograd", "forward_pieces", "input_grad", "kernel_grad",
-           "kernel_grad_winograd"]
+           "forward_winograd", "forward_pieces", "depthwise_forward", "input_grad",
+           "kernel_grad", "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -63,6 +63,8 @@ def _declare(lib: ctypes.CDLL) -> None:
                                                     _F32P, _I64, _I64]
     lib.cnk_conv2d_forward_pieces.argtypes = [_F32P, *[_I64] * 4, _F32P, _F32P, *[_I64] * 3,
                                               _F32P, _F32P, *[_I64] * 11]
+    lib.cnk_depthwise_forward_rows.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
+                                               _F32P, *[_I64] * 10]
     lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
     lib.cnk_winograd_kernel_size.restype = _I64
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
@@ -70,7 +72,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
                lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
                lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows,
-               lib.cnk_conv2d_forward_pieces):
+               lib.cnk_conv2d_forward_pieces, lib.cnk_depthwise_forward_rows):
         fn.restype = ctypes.c_int
 
 
@@ -189,6 +191,26 @@ def forward_pieces(x: np.ndarray, k: np.ndarray, u: np.ndarray | None, b: np.nda
                                          None if b is None else _ptr(b), _ptr(z), z.shape[1],
                                          z.shape[2], *strides, *dilation, *pad_tl, per_image,
                                          1 if u is None else 2, threads))
+
+
+def depthwise_forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
+                      strides: tuple[int, int], dilation: tuple[int, int],
+                      pad_tl: tuple[int, int], rows: tuple[int, int] | None = None) -> None:
+    """z[n, oy, ox, c] = b[c] + sum_{i, j} x[n, oy*SH + i*DH - PT, ox*SW + j*DW - PL, c]
+    k[i, j, c] (depthwise, multiplier 1; k (KH, KW, C), at most 49 taps), written into z
+    (N, OH, OW, C); ``rows`` as in :func:`forward`."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, c = x.shape
+    kh, kw = k.shape[:2]
+    if k.shape != (kh, kw, c) or z.shape[-1] != c or kh * kw > 49 or kh > 16:
+        raise ValueError(f"depthwise kernel {k.shape} does not fit {c} channels (or has more "
+                         f"than 49 taps)")
+    y0, y1 = (0, z.shape[1]) if rows is None else rows
+    _check(lib.cnk_depthwise_forward_rows(_ptr(x), n, h, w, c, _ptr(k), kh, kw,
+                                          None if b is None else _ptr(b), _ptr(z), z.shape[1],
+                                          z.shape[2], *strides, *dilation, *pad_tl,
+                                          max(y0, 0), min(y1, z.shape[1])))
 
 
 def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int, int],
