@@ -464,11 +464,15 @@ WINOGRAD_DK_MIN_CHANNELS = 32
 # ... and images of at most this many output pixels (it transforms a whole image at a time:
 # larger ones were not measured).
 WINOGRAD_DK_MAX_PIXELS = 32 * 32
-# Winograd forward only for outputs at least this wide: measured against the direct kernel
-# (one thread, min us per call of 1 / 4 images, kernel transform included): 8x8x64 -> 64
-# 54 / 180 direct vs 78 / 206 Winograd, 14x14x32 -> 32 42 / 140 vs 39 / 103, 16x16x32 -> 32
-# 52 / 181 vs 45 / 130, 32x32x16 -> 16 53 / 187 vs 53 / 176.
+# Winograd forward for batches below WINOGRAD_NARROW_MIN_BATCH only for outputs at least
+# WINOGRAD_MIN_WIDTH wide: measured against the direct kernel (one thread, min us per call of
+# 1 / 4 images, kernel transform included): 8x8x64 -> 64 54 / 180 direct vs 78 / 206
+# Winograd, 14x14x32 -> 32 42 / 140 vs 39 / 103, 16x16x32 -> 32 52 / 181 vs 45 / 130,
+# 32x32x16 -> 16 53 / 187 vs 53 / 176; through the dispatch, 8x8x64 -> 64 at batch 2 / 4 /
+# 8 / 32 / 128 (ms): 0.118 / 0.200 / 0.476 / 1.50 / 5.75 direct vs 0.126 / 0.206 / 0.436 /
+# 1.18 / 4.34 Winograd.
 WINOGRAD_MIN_WIDTH = 12
+WINOGRAD_NARROW_MIN_BATCH = 8
 
 
 def _winograd(ksize: Ints, strides: Ints, dilation: Ints, c_in: int, c_out: int) -> bool:
@@ -504,12 +508,12 @@ def _pool_pieces(n: int, macs: int) -> int:
     return threads if n == 1 else max(1, -(-2 * threads // n))
 
 
-def _use_winograd(w_shape: tuple[int, ...], strides: Ints, dilation: Ints, out_w: int
-                  ) -> bool:
-    """Whether the native forward goes by Winograd F(2x2, 3x3) (:func:`_winograd`, outputs
-    at least WINOGRAD_MIN_WIDTH wide)."""
+def _use_winograd(w_shape: tuple[int, ...], strides: Ints, dilation: Ints, n: int,
+                  out_w: int) -> bool:
+    """Whether the native forward of n images goes by Winograd F(2x2, 3x3)
+    (:func:`_winograd`; small batches only for outputs at least WINOGRAD_MIN_WIDTH wide)."""
     return (_winograd(w_shape[:2], strides, dilation, w_shape[-2], w_shape[-1])
-            and out_w >= WINOGRAD_MIN_WIDTH)
+            and (out_w >= WINOGRAD_MIN_WIDTH or n >= WINOGRAD_NARROW_MIN_BATCH))
 
 
 def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
@@ -520,7 +524,7 @@ def _run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarr
     (:func:`_pool_pieces`), else batch blocks (:func:`_native_blocks`) shared by the kernel
     threads."""
     if wino is None:
-        wino = _use_winograd(w.shape, strides, dilation, z.shape[2])
+        wino = _use_winograd(w.shape, strides, dilation, x.shape[0], z.shape[2])
     u = native.winograd_kernel(w) if wino else None
     st, dl = tuple(strides), tuple(dilation)
     macs = z.size * w.size // w.shape[-1]
@@ -569,7 +573,7 @@ def _native_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
                                                  out):
             plan = ((out[0], out[1]), (int(strides[0]), int(strides[1])),
                     (int(dilation[0]), int(dilation[1])), (pads[0][0], pads[1][0]),
-                    _use_winograd(w.shape, strides, dilation, out[1]))
+                    _use_winograd(w.shape, strides, dilation, x.shape[0], out[1]))
     if len(_PLANS) >= 512:
         _PLANS.clear()
     _PLANS[key] = plan
