@@ -456,11 +456,18 @@ def test_depthwise_native_matches_numpy(case, threads, monkeypatch):
 
 
 def test_depthwise_dispatch_falls_back(monkeypatch):
-    """Multiplier > 1, float64, cropping pads and 1-D inputs keep the NumPy path."""
+    """Multiplier > 1, float64, cropping pads and 1-D inputs keep the NumPy path (forward
+    and backward)."""
     def boom(*_):
         raise AssertionError("C depthwise kernel called")
     monkeypatch.setattr(native, "depthwise_forward", boom)
+    monkeypatch.setattr(native, "depthwise_backward", boom)
     x = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+    KC.depthwise_conv_backward(np.ones((2, 6, 6, 8), np.float32), x,
+                               np.ones((3, 3, 4, 2), np.float32), (1, 1), ((1, 1), (1, 1)),
+                               (1, 1))
+    KC.depthwise_conv_backward(np.ones((2, 6, 6, 4)), x.astype(np.float64),
+                               np.ones((3, 3, 4, 1)), (1, 1), ((1, 1), (1, 1)), (1, 1))
     KC.depthwise_conv_forward(x, np.ones((3, 3, 4, 2), np.float32), None, (1, 1),
                               ((1, 1), (1, 1)), (1, 1))
     KC.depthwise_conv_forward(x.astype(np.float64), np.ones((3, 3, 4, 1)), None, (1, 1),
@@ -469,3 +476,64 @@ def test_depthwise_dispatch_falls_back(monkeypatch):
                               ((-1, 1), (1, 1)), (1, 1))
     KC.depthwise_conv_forward(x[:, 0], np.ones((3, 4, 1), np.float32), None, (1,),
                               ((1, 1),), (1,))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: f"n{c[0]}-{c[1]}-c{c[2]}-k{c[3]}-s{c[4]}"
+                                                        f"-{c[5]}-d{c[6]}")
+def test_depthwise_backward_native_matches_numpy(case, threads, monkeypatch):
+    """The C depthwise dX and dK (called directly, and through depthwise_conv_backward /
+    conv_backward in batch blocks on 1 or 2 threads) against the float64 NumPy path."""
+    n, hw, c, k, s, p, d = case
+    pads = p if isinstance(p, tuple) else resolve_padding(p, hw, k, s, d)
+    x = rng.standard_normal((n, *hw, c)).astype(np.float32)
+    w = rng.standard_normal((*k, c, 1)).astype(np.float32)
+    out = KC.conv_output_sizes(hw, k, s, pads, d)
+    g = rng.standard_normal((n, *out, c)).astype(np.float32)
+    native.set_enabled(False)
+    try:
+        dx_ref, dw_ref, db_ref = KC.depthwise_conv_backward(
+            g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), s, pads, d)
+    finally:
+        native.set_enabled(None)
+    dx = np.full(x.shape, np.nan, dtype=np.float32)
+    dk = np.full(k + (c,), np.nan, dtype=np.float32)
+    native.depthwise_backward(x, g, np.ascontiguousarray(w[..., 0]), dx, dk, s, d,
+                              (pads[0][0], pads[1][0]))
+    assert_close_scaled(dx, dx_ref, tol=1e-5, what="depthwise_backward dX")
+    assert_close_scaled(dk, dw_ref[..., 0], tol=1e-5, what="depthwise_backward dK")
+    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    old = P.get_num_threads()
+    P.set_num_threads(threads)
+    try:
+        got = KC.depthwise_conv_backward(g, x, w, s, pads, d)
+        only_dk = KC.depthwise_conv_backward(g, x, w, s, pads, d, need_dx=False, need_db=False)
+        via_conv = KC.conv_backward(g, x, w.reshape(*k, 1, c), None, s, pads, d, groups=c)
+    finally:
+        P.set_num_threads(old)
+    for ours, ref, what in zip(got, (dx_ref, dw_ref, db_ref), ("dX", "dK", "db"), strict=True):
+        assert ours.dtype == np.float32
+        assert_close_scaled(ours, ref, tol=1e-5, what=what)
+    assert only_dk[0] is None and only_dk[2] is None
+    np.testing.assert_array_equal(only_dk[1], got[1])
+    assert_close_scaled(via_conv[1], dw_ref.reshape(*k, 1, c), tol=1e-5, what="conv_backward")
+
+
+def test_depthwise_dk_same_for_any_thread_count(monkeypatch):
+    """dK's partial sums per batch block are added in block order: bit-identical with 1 and 2
+    threads."""
+    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    x = rng.standard_normal((9, 10, 10, 24)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 24, 1)).astype(np.float32)
+    g = rng.standard_normal((9, 10, 10, 24)).astype(np.float32)
+    old = P.get_num_threads()
+    try:
+        results = []
+        for t in (1, 2):
+            P.set_num_threads(t)
+            results.append(KC.depthwise_conv_backward(g, x, w, (1, 1), ((1, 1), (1, 1)),
+                                                      (1, 1)))
+    finally:
+        P.set_num_threads(old)
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)

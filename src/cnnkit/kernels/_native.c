@@ -1117,3 +1117,47 @@ int cnk_depthwise_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, 
     free(zero);
     return 0;
 }
+
+/* Depthwise backward (multiplier 1) for images [0, n), inner loops over the channels:
+ *   dx[n, iy, ix, c] = sum over the (oy, ox, i, j) that read (iy, ix) of g[n, oy, ox, c] k[i, j, c]
+ *   dk[i, j, c]      = sum_{n, oy, ox} x[n, iy, ix, c] g[n, oy, ox, c]   (overwritten)
+ * with iy = oy*SH + i*DH - PT, ix = ox*SW + j*DW - PL. dx or dk may be NULL (not wanted). */
+int cnk_depthwise_backward(const float *x, const float *g, int64_t n, int64_t h, int64_t w,
+                           int64_t c, const float *k, int64_t kh, int64_t kw, float *dx,
+                           float *dk, int64_t oh, int64_t ow, int64_t sh, int64_t sw,
+                           int64_t dh, int64_t dw, int64_t pt, int64_t pl)
+{
+    if (dx) memset(dx, 0, (size_t)(n * h * w * c) * sizeof(float));
+    if (dk) memset(dk, 0, (size_t)(kh * kw * c) * sizeof(float));
+    for (idx_t b = 0; b < n; b++) {
+        const float *xb = x ? x + b * h * w * c : NULL;
+        const float *gb = g + b * oh * ow * c;
+        float *dxb = dx ? dx + b * h * w * c : NULL;
+        for (idx_t oy = 0; oy < oh; oy++) {
+            const float *gr = gb + oy * ow * c;
+            for (idx_t i = 0; i < kh; i++) {
+                const idx_t iy = oy * sh + i * dh - pt;
+                if (iy < 0 || iy >= h) continue;
+                for (idx_t j = 0; j < kw; j++) {
+                    const float *kt = k ? k + (i * kw + j) * c : NULL;
+                    float *dkt = dk ? dk + (i * kw + j) * c : NULL;
+                    for (idx_t ox = 0; ox < ow; ox++) {
+                        const idx_t ix = ox * sw + j * dw - pl;
+                        if (ix < 0 || ix >= w) continue;
+                        const float *restrict gg = gr + ox * c;
+                        if (dxb) {
+                            float *restrict d = dxb + (iy * w + ix) * c;
+                            for (idx_t q = 0; q < c; q++) d[q] += gg[q] * kt[q];
+                        }
+                        if (dkt) {
+                            const float *restrict xx = xb + (iy * w + ix) * c;
+                            float *restrict a = dkt;
+                            for (idx_t q = 0; q < c; q++) a[q] += xx[q] * gg[q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -1084,12 +1084,51 @@ def depthwise_conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return z
 
 
+def _native_depthwise_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, strides: Ints,
+                               pads: Pads, dilation: Ints, need_dx: bool, need_dw: bool
+                               ) -> tuple[np.ndarray | None, np.ndarray | None] | None:
+    """(dX, dK) of :func:`depthwise_conv_backward` by the C kernel where
+    :func:`_native_depthwise` applies (else None): batch blocks (:func:`_native_blocks`, a
+    cut that does not depend on the thread count) on the kernel threads, dK's partial sums
+    added in block order."""
+    if (x.ndim != 4 or w.shape[-1] != 1 or w.shape[0] * w.shape[1] > 49 or w.shape[0] > 16
+            or x.shape[0] == 0 or any(p < 0 for pair in pads for p in pair)
+            or not all(a.dtype == np.float32 for a in (x, w, g)) or not native.available()):
+        return None
+    x = np.ascontiguousarray(x)
+    g = np.ascontiguousarray(g)
+    k = np.ascontiguousarray(w.reshape(w.shape[:3]))
+    st, dl, tl = tuple(strides), tuple(dilation), (pads[0][0], pads[1][0])
+    blocks = _native_blocks(x.shape[0], g.size * k.shape[0] * k.shape[1])
+    dx = np.empty(x.shape, dtype=np.float32) if need_dx else None
+    parts = [np.empty(k.shape, dtype=np.float32) if need_dw else None for _ in blocks]
+
+    def body(i: int, _: Any) -> None:
+        n0, n1 = blocks[i]
+        native.depthwise_backward(x[n0:n1], g[n0:n1], k, None if dx is None else dx[n0:n1],
+                                  parts[i], st, dl, tl)
+
+    parallel.run_blocks(len(blocks), body)
+    dk = None
+    if need_dw:
+        dk = parts[0]
+        for part in parts[1:]:
+            dk += part
+        dk = dk.reshape(w.shape)
+    return dx, dk
+
+
 def depthwise_conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, strides: Ints,
                             pads: Pads, dilation: Ints, need_dx: bool = True,
                             need_dw: bool = True, need_db: bool = True
                             ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dX[n, i, c] = sum_{o, t: o*S + t*D - P = i} sum_m dZ[n, o, c*M + m] K[t, c, m];
-    dK[t, c, m] = sum_{n, o} dZ[n, o, c*M + m] X[n, o*S + t*D - P, c]; db = sum_{n, o} dZ."""
+    dK[t, c, m] = sum_{n, o} dZ[n, o, c*M + m] X[n, o*S + t*D - P, c]; db = sum_{n, o} dZ.
+    float32 2-D with multiplier 1: the C kernel (:func:`_native_depthwise_backward`)."""
+    if need_dx or need_dw:
+        grads = _native_depthwise_backward(g, x, w, strides, pads, dilation, need_dx, need_dw)
+        if grads is not None:
+            return (*grads, _bias_grad(g) if need_db else None)
     nd = x.ndim - 2
     ksize, (c, mult) = w.shape[:nd], w.shape[nd:]
     wt = w.reshape(-1, c * mult)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
-           "forward_winograd", "forward_pieces", "depthwise_forward", "input_grad",
-           "kernel_grad", "kernel_grad_winograd"]
+           "forward_winograd", "forward_pieces", "depthwise_forward", "depthwise_backward",
+           "input_grad", "kernel_grad", "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -65,6 +65,8 @@ def _declare(lib: ctypes.CDLL) -> None:
                                               _F32P, _F32P, *[_I64] * 11]
     lib.cnk_depthwise_forward_rows.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
                                                _F32P, *[_I64] * 10]
+    lib.cnk_depthwise_backward.argtypes = [_F32P, _F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
+                                           _F32P, *[_I64] * 8]
     lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
     lib.cnk_winograd_kernel_size.restype = _I64
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
@@ -72,7 +74,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
                lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
                lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows,
-               lib.cnk_conv2d_forward_pieces, lib.cnk_depthwise_forward_rows):
+               lib.cnk_conv2d_forward_pieces, lib.cnk_depthwise_forward_rows,
+               lib.cnk_depthwise_backward):
         fn.restype = ctypes.c_int
 
 
@@ -211,6 +214,30 @@ def depthwise_forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.
                                           None if b is None else _ptr(b), _ptr(z), z.shape[1],
                                           z.shape[2], *strides, *dilation, *pad_tl,
                                           max(y0, 0), min(y1, z.shape[1])))
+
+
+def depthwise_backward(x: np.ndarray, g: np.ndarray, k: np.ndarray, dx: np.ndarray | None,
+                       dk: np.ndarray | None, strides: tuple[int, int],
+                       dilation: tuple[int, int], pad_tl: tuple[int, int]) -> None:
+    """Gradients of :func:`depthwise_forward` for output error g (N, OH, OW, C), written into
+    dx (x's shape) and dk (KH, KW, C) (either may be None):
+    dx[n, iy, ix, c] = sum of g[n, oy, ox, c] k[i, j, c] over the (oy, ox, i, j) reading
+    (iy, ix); dk[i, j, c] = sum_{n, oy, ox} x[n, iy, ix, c] g[n, oy, ox, c]."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, c = x.shape
+    kh, kw = k.shape[:2]
+    if k.shape != (kh, kw, c) or g.shape[0] != n or g.shape[-1] != c:
+        raise ValueError(f"depthwise kernel {k.shape} or error {g.shape} does not fit x "
+                         f"{x.shape}")
+    if dx is not None and dx.shape != x.shape:
+        raise ValueError("dx must have x's shape")
+    if dk is not None and dk.shape != k.shape:
+        raise ValueError("dk must have k's shape")
+    _check(lib.cnk_depthwise_backward(_ptr(x), _ptr(g), n, h, w, c, _ptr(k), kh, kw,
+                                      None if dx is None else _ptr(dx),
+                                      None if dk is None else _ptr(dk), g.shape[1], g.shape[2],
+                                      *strides, *dilation, *pad_tl))
 
 
 def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int, int],
