@@ -169,7 +169,8 @@ def test_dispatch(monkeypatch):
     for name in ("train_forward", "train_backward"):
         real = getattr(native_norm, name)
         monkeypatch.setattr(native_norm, name,
-                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+                            lambda *a, _real=real, _name=name, **kw: (calls.append(_name),
+                                                                     _real(*a, **kw))[1])
     x, g, gamma, beta = _data((2, 4, 4, 8))
     _ours(x, g, gamma, beta)
     assert calls == ["train_forward", "train_backward"]
@@ -190,7 +191,7 @@ def test_native_off_by_environment(monkeypatch):
     monkeypatch.setenv("CNNKIT_NATIVE", "0")
     assert not native_norm.available()
 
-    def boom(*_):
+    def boom(*_, **__):
         raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
     monkeypatch.setattr(native_norm, "train_forward", boom)
     monkeypatch.setattr(native_norm, "train_backward", boom)
@@ -205,3 +206,22 @@ def test_native_off_by_environment(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_donated_gradient_is_overwritten():
+    """A donated output gradient (autograd's, see kernels.arith.donate) receives dx; the values
+    are those of the float64 formula."""
+    from cnnkit.kernels import arith
+    _on()
+    x, g, gamma, beta = _data((4, 8, 8, 16))
+    ref = _reference(x, g, gamma, beta)
+    _, _, _, cache = KN.batch_norm_train_forward(x, gamma, beta, EPS)
+    gd = g.copy()
+    arith.donate(gd)
+    try:
+        dx, dgamma, dbeta = KN.batch_norm_train_backward(gd, gamma, cache)
+    finally:
+        arith.donate(None)
+    assert np.shares_memory(dx, gd)
+    for name, a, b in zip(NAMES[3:], (dx, dgamma, dbeta), ref[3:], strict=True):
+        assert_close_scaled(a, b, tol=2e-5, what=name)

@@ -208,11 +208,11 @@ void cnk_bn_normalize(const float *restrict x, int64_t rows, int64_t c,
     }
 }
 
-/* dx = g * k1 + (x - mu) * k2 + k3 on rows [0, rows) (vectorised as cnk_bn_normalize). */
-void cnk_bn_grad_input(const float *restrict g, const float *restrict x, int64_t rows,
+/* dx = g * k1 + (x - mu) * k2 + k3 on rows [0, rows) (vectorised as cnk_bn_normalize);
+ * dx may be g itself (each element is read before it is written). */
+void cnk_bn_grad_input(const float *g, const float *restrict x, int64_t rows,
                        int64_t c, const float *restrict mu, const float *restrict k1,
-                       const float *restrict k2, const float *restrict k3,
-                       float *restrict dx)
+                       const float *restrict k2, const float *restrict k3, float *dx)
 {
     int64_t full = c - c % 16;
     for (int64_t r = 0; r < rows; r++) {

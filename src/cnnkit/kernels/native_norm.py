@@ -155,9 +155,10 @@ def train_forward(x2: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | N
 
 
 def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarray,
-                   istd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   istd: np.ndarray, out: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dx, dgamma, dbeta of batch norm on (M, C) float32 for output error g2; mu, sc = gamma *
-    istd and istd are (C,)."""
+    istd and istd are (C,). dx goes into ``out`` when given (g2 itself is allowed)."""
     lib = _load()
     assert lib is not None
     m, c = g2.shape
@@ -176,7 +177,9 @@ def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarra
     dbeta, dgamma = dbeta64.astype(np.float32), dgamma64.astype(np.float32)
     k2 = (-sc * istd * dgamma64 / m).astype(np.float32)
     k3 = (-sc * dbeta64 / m).astype(np.float32)
-    dx = np.empty_like(g2)
+    dx = np.empty_like(g2) if out is None else out
+    if dx.shape != g2.shape or dx.dtype != np.float32:
+        raise ValueError("dx must be a float32 array of g's shape")
     da = _addr(dx)
     ranges2 = _blocks(m, c, 3)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import native_norm, parallel
+from .arith import may_overwrite
 
 BNCache = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x, mu, 1 / sqrt(var + eps))
 
@@ -266,7 +267,9 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     dbeta = sum g,  dgamma = sum g * x_hat,
     dx = gamma / std * (g - dbeta / M - x_hat * dgamma / M).
     Returns dx, dgamma, dbeta (the last two in the broadcast shape). Channels-last: one read
-    of g and x for the two sums (x - mu formed per piece, in cache) and one for dx.
+    of g and x for the two sums (x - mu formed per piece, in cache) and one for dx; float32
+    with the C helper (:mod:`.native_norm`): the same two passes in C, dx written into g
+    when autograd donated it.
     """
     x, mean, inv_std = cache
     _, red = bn_axes(g.ndim, axis)
@@ -277,7 +280,9 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
         args = (g.reshape(-1, c), x.reshape(-1, c), mean.reshape(c), scale.reshape(c),
                 inv_std.reshape(c))
         if _use_native(g) and _use_native(x) and scale.dtype == np.float32:
-            dx, dgamma, dbeta = native_norm.train_backward(*args)
+            # into g itself when autograd donated it (no fresh output to stream in)
+            out = args[0] if may_overwrite(g) else None
+            dx, dgamma, dbeta = native_norm.train_backward(*args, out=out)
         else:
             dx, dgamma, dbeta = _train_backward_2d(*args, m)
         shape = (1,) * (g.ndim - 1) + (c,)
