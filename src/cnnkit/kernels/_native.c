@@ -13,8 +13,10 @@
  * Every kernel copies one image at a time into a zero-padded buffer and runs register-blocked
  * tiles over it: RB pixels x CB output channels of accumulators, the CB-wide inner loops
  * vectorised by the compiler (no intrinsics). Sums run in a fixed order: results do not
- * depend on threads. The calls hold no global state, so several threads may run them at once
- * on disjoint outputs. Each returns 0, or -1 when memory could not be allocated.
+ * depend on threads. The kernels hold no global state, so several threads may run them at
+ * once on disjoint outputs (the one shared object, the small thread pool of
+ * cnk_conv2d_forward_pieces at the end, serves one caller at a time). Each returns 0, or -1
+ * when memory could not be allocated.
  */
 #include <pthread.h>
 #include <sched.h>

@@ -40,8 +40,12 @@ groups 1 (not 1x1) run forward, dK and dX as direct convolutions in C, register-
 over a zero-padded copy of each image (no im2col matrix), or for 3x3 stride-1 layers with 16+
 channels forward, dX (and dK from 32 channels) by Winograd F(2x2, 3x3) / F(3x3, 2x2) (4
 instead of 9 multiply-adds per output);
-batch blocks shared by the kernel threads, dK's partial sums added in block order; only where
-they measured faster (:func:`_native_wins`, :func:`_native_dx_ok`, :func:`_winograd`).
+batch blocks shared by the kernel threads, dK's partial sums added in block order; batches
+of fewer than NATIVE_BLOCKS images in row pieces on the C library's own spinning thread pool
+(batch-1 latency, :func:`_pool_pieces`); only where they measured faster
+(:func:`_native_wins`, :func:`_native_dx_ok`, :func:`_use_winograd`). The checks are cached
+per call signature (:func:`_native_plan`). float32 2-D depthwise convolutions with
+multiplier 1 run forward, dX and dK as direct C kernels too (:func:`_native_depthwise`).
 float64 and everything else stay on the NumPy path above, which gives the same results within
 float32 rounding.
 
@@ -494,8 +498,10 @@ def _native_blocks(n: int, macs: int) -> list[tuple[int, int]]:
 # threads of :mod:`.parallel` costs ~40-70 us on the project's machine (a sleeping thread is
 # woken), as much as a whole batch-1 convolution, the spinning pool's well under 1 us while
 # its threads are awake. Measured at batch 1 (one call vs two pieces on two threads, min us):
-# 28x28x1 -> 6 5x5 15.4 vs 12.6, 32x32x16 -> 16 54 vs 32, 8x8x64 -> 64 56 vs 36.
-NATIVE_MIN_POOL_MACS = 1 << 16
+# 28x28x1 -> 6 5x5 15.4 vs 12.6, 32x32x3 -> 16 19.4 vs 15.0, 32x32x16 -> 16 54 vs 32,
+# 8x8x64 -> 64 56 vs 36. Below ~1M multiply-adds the few microseconds saved were lost in the
+# noise of whole-model timings (LeNet-5 at batch 1), so those jobs stay on one thread.
+NATIVE_MIN_POOL_MACS = 1 << 20
 
 
 def _pool_pieces(n: int, macs: int) -> int:

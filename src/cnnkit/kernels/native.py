@@ -12,6 +12,10 @@ Every function takes float32, C-contiguous, channels-last arrays (see ``_native.
                                    * k[i, j, c, o] + b[o]
     input_grad   dX, the adjoint of forward in x, for output error dZ
     kernel_grad  dK[i, j, c, o] = sum_{n, oy, ox} x[n, iy, ix, c] dZ[n, oy, ox, o]
+    depthwise_forward / depthwise_backward: the same for a depthwise kernel k (KH, KW, C)
+
+:func:`forward_pieces` runs one forward call in row pieces on the library's own spinning
+thread pool (batch-1 latency: no wake-up of a sleeping thread per call).
 """
 
 from __future__ import annotations
