@@ -306,11 +306,16 @@ int cnk_conv2d_input_grad(const float *g, int64_t n, int64_t oh, int64_t ow, int
         free(dp); free(wk); free(gr);
         return -1;
     }
-    /* wk[b, t, o, l] = k[t, b*cb + l, o] */
-    for (idx_t t = 0; t < taps; t++)
-        for (idx_t c = 0; c < cin; c++)
-            for (idx_t o = 0; o < cout; o++)
-                wk[(((c / cb) * taps + t) * cout + o) * cb + c % cb] = k[(t * cin + c) * cout + o];
+    /* wk[b, t, o, l] = k[t, b*cb + l, o] (zero for padded lanes: calloc) */
+    for (idx_t cbk = 0; cbk < ncb; cbk++) {
+        const idx_t nv = cin - cbk * cb < cb ? cin - cbk * cb : cb;
+        for (idx_t t = 0; t < taps; t++)
+            for (idx_t l = 0; l < nv; l++) {
+                const float *src = k + (t * cin + cbk * cb + l) * cout;
+                float *dst = wk + (cbk * taps + t) * cout * cb + l;
+                for (idx_t o = 0; o < cout; o++) dst[o * cb] = src[o];
+            }
+    }
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
         memset(dp, 0, (size_t)(hp * wp * cin) * sizeof(float));
@@ -446,9 +451,12 @@ int cnk_conv2d_kernel_grad(const float *x, int64_t n, int64_t h, int64_t w, int6
                 fn(xp, xoff + r0, gb + ob * cb, gstride, oh, ow, sh * wp * cin, sw * cin,
                    acc + (ob * rows_r + r0) * cb);
     }
-    for (idx_t r = 0; r < rows; r++)
-        for (idx_t o = 0; o < cout; o++)
-            dk[r * cout + o] = acc[((o / cb) * rows_r + r) * cb + o % cb];
+    for (idx_t ob = 0; ob < ncb; ob++) {
+        const idx_t nv = cout - ob * cb < cb ? cout - ob * cb : cb;
+        for (idx_t r = 0; r < rows; r++)
+            memcpy(dk + r * cout + ob * cb, acc + (ob * rows_r + r) * cb,
+                   (size_t)nv * sizeof(float));
+    }
     free(xp); free(acc); free(xoff); free(gp);
     return 0;
 }
