@@ -225,3 +225,32 @@ def test_donated_gradient_is_overwritten():
     assert np.shares_memory(dx, gd)
     for name, a, b in zip(NAMES[3:], (dx, dgamma, dbeta), ref[3:], strict=True):
         assert_close_scaled(a, b, tol=2e-5, what=name)
+
+
+@pytest.mark.parametrize("shape", [(7,), (16,), (3, 37), (2, 5, 5, 16), (16, 32, 32, 16)])
+def test_relu_backward_matches_numpy(shape):
+    """g * [x > 0] bit for bit as NumPy's g * (x > 0) (NaN, inf and signed zeros included),
+    into a fresh array and into a donated g."""
+    from cnnkit.kernels import activation as KA
+    from cnnkit.kernels import arith
+    _on()
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    flat_x, flat_g = x.reshape(-1), g.reshape(-1)
+    flat_x[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1.0][:flat_x.size]
+    flat_g[-4:] = [np.nan, np.inf, -np.inf, -1.0][-flat_g.size:]
+    with np.errstate(invalid="ignore"):  # inf * 0
+        ref = g * (x > 0)
+    got = KA.relu_backward(g, x, None)
+    assert got.dtype == np.float32 and not np.shares_memory(got, g)
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(np.signbit(got), np.signbit(ref))
+    gd = g.copy()
+    arith.donate(gd)
+    try:
+        got = KA.relu_backward(gd, x, None)
+    finally:
+        arith.donate(None)
+    assert np.shares_memory(got, gd)
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(np.signbit(got), np.signbit(ref))

@@ -11,6 +11,7 @@
  *   cnk_bn_grad_sums   sg[c] = sum_r g[r, c],  sgx[c] = sum_r g[r, c] * (x[r, c] - mu[c])
  *                      (float64 sums)
  *   cnk_bn_grad_input  dx[r, c] = g[r, c] * k1[c] + (x[r, c] - mu[c]) * k2[c] + k3[c]
+ *   cnk_relu_backward  o[i] = g[i] * [x[i] > 0]   (flat arrays)
  *
  * The sums run over tiles of TILE_ROWS rows (in L1 after the first chunk reads them) and
  * chunks of CHUNK channels whose float64 accumulators stay in registers for a tile.
@@ -224,4 +225,20 @@ void cnk_bn_grad_input(const float *g, const float *restrict x, int64_t rows,
         for (int64_t j = full; j < c; j++)
             dr[j] = gr[j] * k1[j] + (xr[j] - mu[j]) * k2[j] + k3[j];
     }
+}
+
+/* ReLU backward, the step that usually follows batch norm's forward in reverse:
+ * o[i] = g[i] * (x[i] > 0 ? 1 : 0) (as NumPy's g * (x > 0): NaN or infinite g gives NaN where
+ * x <= 0, a negative g gives -0); o may be g itself. */
+void cnk_relu_backward(const float *g, const float *restrict x, int64_t n, float *o)
+{
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    const v16i one = (v16i)((v16f){0} + 1.0f);  /* the bits of 1.0f in every lane */
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16i positive = loadf(x + i) > 0.0f;  /* all ones or all zeros per lane */
+        storef(o + i, loadf(g + i) * (v16f)(positive & one));
+    }
+    for (; i < n; i++)
+        o[i] = g[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
 }

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
+from . import native_norm, parallel
 from .arith import may_overwrite
 
 # ----------------------------------------------------------------------------------------
@@ -184,6 +184,9 @@ def relu_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.multiply(g, x > 0).astype(g.dtype, copy=False)
     # into g itself when autograd donated it (~20% faster: no fresh output to stream in)
     out = g if may_overwrite(g) else np.empty(g.shape, dtype=g.dtype)
+    if (g.dtype == x.dtype == np.float32 and g.flags.c_contiguous and x.flags.c_contiguous
+            and g.size and native_norm.available()):
+        return native_norm.relu_backward(g, x, out)  # one pass in C (~1.4x faster)
     return _flat_pieces(out, piece, g, x)
 
 

@@ -15,6 +15,7 @@ releases the GIL, so the pool's threads run blocks side by side.
     backward  dbeta = sum g,  dgamma = istd * sum g (x - mu),
               dx = sc * g - (x - mu) * sc * istd * dgamma / M - sc * dbeta / M,
               sc = gamma * istd
+    relu_backward  dx = g * [x > 0]   (the ReLU before or after a batch norm)
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import numpy as np
 
 from . import parallel
 
-__all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward"]
+__all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward",
+           "relu_backward"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -54,8 +56,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_bn_grad_sums.argtypes = [_P, _P, _I64, _I64, _P, _P, _P]
     lib.cnk_bn_normalize.argtypes = [_P, _I64, _I64, _P, _P, _P, _P]
     lib.cnk_bn_grad_input.argtypes = [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]
+    lib.cnk_relu_backward.argtypes = [_P, _P, _I64, _P]
     for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
-               lib.cnk_bn_grad_input):
+               lib.cnk_bn_grad_input, lib.cnk_relu_backward):
         fn.restype = None
 
 
@@ -189,3 +192,19 @@ def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarra
 
     _run(ranges2, grad)
     return dx, dgamma, dbeta
+
+
+def relu_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = g * [x > 0] elementwise (as NumPy's g * (x > 0), NaN and -0 included) for
+    float32 C-contiguous arrays of one shape; ``out`` may be g itself."""
+    lib = _load()
+    assert lib is not None
+    if not (g.shape == x.shape == out.shape and g.dtype == x.dtype == out.dtype == np.float32):
+        raise ValueError("relu_backward takes float32 arrays of one shape")
+    ga, xa, oa, n = _addr(g), _addr(x), _addr(out), g.size
+
+    def body(_: int, r0: int, r1: int) -> None:
+        lib.cnk_relu_backward(ga + 4 * r0, xa + 4 * r0, r1 - r0, oa + 4 * r0)
+
+    _run(parallel.row_pieces(n, 12), body)
+    return out
