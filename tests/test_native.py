@@ -288,12 +288,15 @@ def test_forward_pieces_from_several_threads_and_after_fork():
         return
     pid = os.fork()
     if pid == 0:  # child: the parent's pool threads are gone; a new pool must start
-        ok = True
-        for _ in range(20):
-            z = np.full_like(ref, np.nan)
-            native.forward_pieces(x, w, None, None, z, (1, 1), (1, 1), (1, 1), 2, 2)
-            ok = ok and np.array_equal(z, ref)
-        os._exit(0 if ok else 1)
+        ok = False
+        try:
+            ok = True
+            for _ in range(20):
+                z = np.full_like(ref, np.nan)
+                native.forward_pieces(x, w, None, None, z, (1, 1), (1, 1), (1, 1), 2, 2)
+                ok = ok and np.array_equal(z, ref)
+        finally:
+            os._exit(0 if ok else 1)  # never return into pytest in the child
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
