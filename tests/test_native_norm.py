@@ -254,3 +254,16 @@ def test_relu_backward_matches_numpy(shape):
     assert np.shares_memory(got, gd)
     np.testing.assert_array_equal(got, ref)
     assert np.array_equal(np.signbit(got), np.signbit(ref))
+
+
+@pytest.mark.parametrize("shape", [(7,), (16,), (3, 37), (16, 32, 32, 16)])
+def test_relu_forward_matches_numpy(shape):
+    """max(x, 0) bit for bit as NumPy's clip(x, 0, inf): NaN and -0 kept, negatives to +0."""
+    from cnnkit.kernels import activation as KA
+    _on()
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.reshape(-1)[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, -1.0][:x.size]
+    ref = np.clip(x, 0, np.inf)
+    got = KA.relu_forward(x)
+    np.testing.assert_array_equal(got, ref)
+    assert np.array_equal(np.signbit(got), np.signbit(ref))

@@ -12,6 +12,7 @@
  *                      (float64 sums)
  *   cnk_bn_grad_input  dx[r, c] = g[r, c] * k1[c] + (x[r, c] - mu[c]) * k2[c] + k3[c]
  *   cnk_relu_backward  o[i] = g[i] * [x[i] > 0]   (flat arrays)
+ *   cnk_relu_forward   o[i] = x[i] < 0 ? 0 : x[i]   (flat arrays)
  *
  * The sums run over tiles of TILE_ROWS rows (in L1 after the first chunk reads them) and
  * chunks of CHUNK channels whose float64 accumulators stay in registers for a tile.
@@ -241,4 +242,19 @@ void cnk_relu_backward(const float *g, const float *restrict x, int64_t n, float
     }
     for (; i < n; i++)
         o[i] = g[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
+}
+
+/* ReLU forward: o[i] = x[i] < 0 ? +0 : x[i] (as NumPy's clip(x, 0, inf): NaN and -0 are
+ * kept); o may be x itself. */
+void cnk_relu_forward(const float *x, int64_t n, float *o)
+{
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16f xv = loadf(x + i);
+        v16i negative = xv < 0.0f;  /* all ones or all zeros per lane */
+        storef(o + i, (v16f)((v16i)xv & ~negative));
+    }
+    for (; i < n; i++)
+        o[i] = x[i] < 0.0f ? 0.0f : x[i];
 }

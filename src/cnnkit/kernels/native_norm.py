@@ -15,6 +15,7 @@ releases the GIL, so the pool's threads run blocks side by side.
     backward  dbeta = sum g,  dgamma = istd * sum g (x - mu),
               dx = sc * g - (x - mu) * sc * istd * dgamma / M - sc * dbeta / M,
               sc = gamma * istd
+    relu_forward   y = 0 if x < 0 else x   (NumPy's clip(x, 0, inf): NaN and -0 kept)
     relu_backward  dx = g * [x > 0]   (the ReLU before or after a batch norm)
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 from . import parallel
 
 __all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward",
-           "relu_backward"]
+           "relu_forward", "relu_backward"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -57,8 +58,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_bn_normalize.argtypes = [_P, _I64, _I64, _P, _P, _P, _P]
     lib.cnk_bn_grad_input.argtypes = [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]
     lib.cnk_relu_backward.argtypes = [_P, _P, _I64, _P]
+    lib.cnk_relu_forward.argtypes = [_P, _I64, _P]
     for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
-               lib.cnk_bn_grad_input, lib.cnk_relu_backward):
+               lib.cnk_bn_grad_input, lib.cnk_relu_backward, lib.cnk_relu_forward):
         fn.restype = None
 
 
@@ -207,4 +209,20 @@ def relu_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray) -> np.ndarray:
         lib.cnk_relu_backward(ga + 4 * r0, xa + 4 * r0, r1 - r0, oa + 4 * r0)
 
     _run(parallel.row_pieces(n, 12), body)
+    return out
+
+
+def relu_forward(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = clip(x, 0, inf) elementwise (0 where x < 0, else x: NaN and -0 kept) for float32
+    C-contiguous arrays of one shape."""
+    lib = _load()
+    assert lib is not None
+    if not (x.shape == out.shape and x.dtype == out.dtype == np.float32):
+        raise ValueError("relu_forward takes float32 arrays of one shape")
+    xa, oa = _addr(x), _addr(out)
+
+    def body(_: int, r0: int, r1: int) -> None:
+        lib.cnk_relu_forward(xa + 4 * r0, r1 - r0, oa + 4 * r0)
+
+    _run(parallel.row_pieces(x.size, 8), body)
     return out
