@@ -474,36 +474,44 @@ int cnk_conv2d_kernel_grad(const float *x, int64_t n, int64_t h, int64_t w, int6
 
 /* u (16, Cin, Cout, packed per channel block as [xi][b][c][cb]) = G g G^T per channel pair;
  * inner loops over a block's output channels (contiguous in k and u), MAX_CB lanes at a time
- * (a constant trip count: vectorised). */
+ * (a constant trip count: vectorised). WK_CC input channels at a time go through a local
+ * buffer and then to the 16 planes of u as contiguous runs (writing the 16 planes pixel by
+ * pixel measured 3-5x slower: planes 4 KB apart alias in the L1 cache). */
+#define WK_CC 8
 static void wino_kernel(const float *k, idx_t cin, idx_t cout, int cb, idx_t ncb, float *u)
 {
-    for (idx_t c = 0; c < cin; c++) {
-        for (idx_t ob = 0; ob < ncb; ob++) {
-            const int nv = (int)(cout - ob * cb < cb ? cout - ob * cb : cb);
-            float g[3][3][MAX_CB], t[4][3][MAX_CB], r[4][4][MAX_CB];
-            for (int i = 0; i < 3; i++)
-                for (int j = 0; j < 3; j++) {
-                    const float *src = k + ((i * 3 + j) * cin + c) * cout + ob * cb;
-                    for (int l = 0; l < MAX_CB; l++) g[i][j][l] = l < nv ? src[l] : 0.0f;
-                }
-            for (int j = 0; j < 3; j++)
-                for (int l = 0; l < MAX_CB; l++) {
-                    t[0][j][l] = g[0][j][l];
-                    t[1][j][l] = 0.5f * (g[0][j][l] + g[1][j][l] + g[2][j][l]);
-                    t[2][j][l] = 0.5f * (g[0][j][l] - g[1][j][l] + g[2][j][l]);
-                    t[3][j][l] = g[2][j][l];
-                }
-            for (int i = 0; i < 4; i++)
-                for (int l = 0; l < MAX_CB; l++) {
-                    r[i][0][l] = t[i][0][l];
-                    r[i][1][l] = 0.5f * (t[i][0][l] + t[i][1][l] + t[i][2][l]);
-                    r[i][2][l] = 0.5f * (t[i][0][l] - t[i][1][l] + t[i][2][l]);
-                    r[i][3][l] = t[i][2][l];
-                }
+    float buf[16][WK_CC][MAX_CB];
+    for (idx_t ob = 0; ob < ncb; ob++) {
+        const int nv = (int)(cout - ob * cb < cb ? cout - ob * cb : cb);
+        for (idx_t c0 = 0; c0 < cin; c0 += WK_CC) {
+            const idx_t cc = cin - c0 < WK_CC ? cin - c0 : WK_CC;
+            for (idx_t q = 0; q < cc; q++) {
+                const idx_t c = c0 + q;
+                float g[3][3][MAX_CB], t[4][3][MAX_CB];
+                for (int i = 0; i < 3; i++)
+                    for (int j = 0; j < 3; j++) {
+                        const float *src = k + ((i * 3 + j) * cin + c) * cout + ob * cb;
+                        for (int l = 0; l < MAX_CB; l++) g[i][j][l] = l < nv ? src[l] : 0.0f;
+                    }
+                for (int j = 0; j < 3; j++)
+                    for (int l = 0; l < MAX_CB; l++) {
+                        t[0][j][l] = g[0][j][l];
+                        t[1][j][l] = 0.5f * (g[0][j][l] + g[1][j][l] + g[2][j][l]);
+                        t[2][j][l] = 0.5f * (g[0][j][l] - g[1][j][l] + g[2][j][l]);
+                        t[3][j][l] = g[2][j][l];
+                    }
+                for (int i = 0; i < 4; i++)
+                    for (int l = 0; l < MAX_CB; l++) {
+                        buf[i * 4 + 0][q][l] = t[i][0][l];
+                        buf[i * 4 + 1][q][l] = 0.5f * (t[i][0][l] + t[i][1][l] + t[i][2][l]);
+                        buf[i * 4 + 2][q][l] = 0.5f * (t[i][0][l] - t[i][1][l] + t[i][2][l]);
+                        buf[i * 4 + 3][q][l] = t[i][2][l];
+                    }
+            }
             for (int xi = 0; xi < 16; xi++) {
-                float *dst = u + ((xi * ncb + ob) * cin + c) * cb;
-                const float *src = r[xi / 4][xi % 4];
-                for (int l = 0; l < cb; l++) dst[l] = src[l];
+                float *dst = u + ((xi * ncb + ob) * cin + c0) * cb;
+                for (idx_t q = 0; q < cc; q++)
+                    for (int l = 0; l < cb; l++) dst[q * cb + l] = buf[xi][q][l];
             }
         }
     }
