@@ -564,7 +564,8 @@ def _native_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     takes the native kernels for these shapes, dtypes and geometry, else None; cached per
     call signature (the checks cost ~10 us per call, as much as a small batch-1 kernel)."""
     key = (x.shape, w.shape, x.dtype, w.dtype, None if b is None else b.dtype, strides, pads,
-           dilation, groups)
+           dilation, groups, WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_WIDTH,
+           WINOGRAD_NARROW_MIN_BATCH)  # the tunables too (tests change them)
     try:
         plan = _PLANS.get(key, _NO_PLAN)
     except TypeError:  # lists among the arguments: no caching
