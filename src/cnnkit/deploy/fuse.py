@@ -30,7 +30,7 @@ from .. import ops
 from ..kernels import activation as KA
 from ..kernels import conv as KC
 from ..kernels import linear as KL
-from ..kernels import parallel
+from ..kernels import native, parallel
 from ..kernels.padding import resolve_padding
 from ..ops import activation as OA
 
@@ -234,6 +234,7 @@ def conv_step(conv: Any, bn: Any | None, act: Act | None,
 # on small feature maps this measured up to 3.5x faster than the conv kernel's dispatch
 # (ResNet-20's 8x8x64 3x3 layers: 72 vs 253 us; 16x16x32: 81 vs 103 us; ResNet-20 whole:
 # 2.96 -> 1.93 ms), slower from ~800 pixels on, and no faster for LeNet-5's 6-channel layer.
+# With the C helper built (float32) the conv kernel is faster (ResNet-20 batch 1: 1.56 vs 1.92 ms).
 SMALL_CONV_PIXELS, SMALL_CONV_CHANNELS = 256, 16
 
 
@@ -241,6 +242,8 @@ def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: An
                  pads: Any, dilation: Any) -> np.ndarray | None:
     """Z[n, o] = sum_{i, j, c} Xpad[n, o*S + (i, j)*D, c] K[i, j, c, :] + b as
     cols (N*Ho*Wo, KH*KW*C) @ K (KH*KW*C, C_out), for small jobs (None otherwise)."""
+    if x.dtype == np.float32 and native.available():
+        return None  # the C helper's direct/Winograd kernels are faster at every size
     n, h, wd, c = x.shape
     kh, kw, _, cout = w.shape
     ho, wo = KC.conv_output_sizes((h, wd), (kh, kw), strides, pads, dilation)
