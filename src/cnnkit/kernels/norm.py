@@ -180,7 +180,9 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     ``gamma``/``beta`` broadcast against x (shape :func:`param_shape`) or are None (scale 1,
     offset 0). Returns y, mu, var (both in the broadcast shape) and the cache for the
     backward. Channels-last: the statistics take one read of x (:func:`_train_stats_2d`) and
-    y = x * a + b (a = gamma / std, b = beta - mu * a) one more, piece by piece in parallel.
+    y = x * a + b (a = gamma / std, b = beta - mu * a) one more, piece by piece in parallel;
+    float32 with the C helper (:mod:`.native_norm`, off with ``CNNKIT_NATIVE=0``): the same two
+    passes in C, sums in float64, y = (x - mu) * a + beta.
     """
     _, red = bn_axes(x.ndim, axis)
     eps = x.dtype.type(epsilon)
