@@ -268,3 +268,61 @@ def test_relu_forward_matches_numpy(shape):
     got = KA.relu_forward(x)
     np.testing.assert_array_equal(got, ref)
     assert np.array_equal(np.signbit(got), np.signbit(ref))
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 16), (3, 7, 9, 32), (1, 28, 28, 48), (64, 4, 4, 16)])
+def test_max_pool_2x2_matches_numpy(shape):
+    """The C 2x2 / stride-2 tournament gives NumPy's outputs (up to the sign of a zero max),
+    comparisons and gradient bit for bit (ties to the first tap, NaN, odd sizes cropped), and
+    PyTorch's max_pool2d outputs and gradient."""
+    from cnnkit.kernels import pool as KPo
+    _on()
+    x = np.round(rng.standard_normal(shape) * 2).astype(np.float32)  # many ties
+    x.reshape(-1)[:6] = [np.nan, 0.0, -0.0, 0.0, np.inf, -np.inf]
+    g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+    g = g.astype(np.float32)
+    results = {}
+    for flag in (True, False):
+        native_norm.set_enabled(flag)
+        try:
+            y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
+            gx = KPo.max_pool_backward(g, x, y, (2, 2), winners=win)
+        finally:
+            native_norm.set_enabled(None)
+        results[flag] = (y, *win, gx)
+    for a, b in zip(results[True], results[False], strict=True):
+        np.testing.assert_array_equal(a, b)  # (max(-0, +0) may be either zero in NumPy)
+    assert np.array_equal(np.signbit(results[True][-1]), np.signbit(results[False][-1]))
+    torch = pytest.importorskip("torch")
+    xf = x.copy()
+    xf.reshape(-1)[:6] = 0.0  # PyTorch routes NaN windows differently; finite data only
+    y, win = KPo.max_pool_forward(xf, (2, 2), return_winners=True)
+    gx = KPo.max_pool_backward(g, xf, y, (2, 2), winners=win)
+    xt = torch.tensor(xf.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(xt, 2)
+    yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    np.testing.assert_array_equal(y, yt.detach().numpy().transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(gx, xt.grad.numpy().transpose(0, 2, 3, 1))
+
+
+def test_max_pool_dispatch(monkeypatch):
+    """2x2 / stride-2 float32 pooling with 16k channels calls the C kernels; 6 channels,
+    float64 or padding do not."""
+    from cnnkit.kernels import pool as KPo
+    _on()
+    calls = []
+    for name in ("max_pool_2x2_forward", "max_pool_2x2_backward"):
+        real = getattr(native_norm, name)
+        monkeypatch.setattr(native_norm, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+
+    def run(x, **kw):
+        y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True, **kw)
+        KPo.max_pool_backward(np.ones_like(y), x, y, (2, 2), winners=win, **kw)
+    run(rng.standard_normal((2, 6, 6, 16)).astype(np.float32))
+    assert calls == ["max_pool_2x2_forward", "max_pool_2x2_backward"]
+    calls.clear()
+    run(rng.standard_normal((2, 6, 6, 6)).astype(np.float32))
+    run(rng.standard_normal((2, 6, 6, 16)))
+    run(rng.standard_normal((2, 5, 5, 16)).astype(np.float32), padding="same")
+    assert calls == []

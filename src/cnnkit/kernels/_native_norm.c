@@ -13,6 +13,7 @@
  *   cnk_bn_grad_input  dx[r, c] = g[r, c] * k1[c] + (x[r, c] - mu[c]) * k2[c] + k3[c]
  *   cnk_relu_backward  o[i] = g[i] * [x[i] > 0]   (flat arrays)
  *   cnk_relu_forward   o[i] = x[i] < 0 ? 0 : x[i]   (flat arrays)
+ *   cnk_maxpool2x2_*   2x2 max pooling at stride 2 and its backward (see below)
  *
  * The sums run over tiles of TILE_ROWS rows (in L1 after the first chunk reads them) and
  * chunks of CHUNK channels whose float64 accumulators stay in registers for a tile.
@@ -257,4 +258,88 @@ void cnk_relu_forward(const float *x, int64_t n, float *o)
     }
     for (; i < n; i++)
         o[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+/* ---- 2x2 max pooling at stride 2 (no padding), the tournament form of pool.py ----------
+ * x (n, h, w, c) -> y (n, h/2, w/2, c) (odd last row / column dropped):
+ *   a = max(x00, x01), b = max(x10, x11), y = max(b, a), with NumPy's maximum
+ *   (max(p, q) = p if p >= q or p is NaN, else q), and the comparisons kept as 0/1 bytes
+ *   m01 = x01 > x00, m23 = x11 > x10, mab = b > a (ties go to the first tap).
+ * The backward routes g to the winning tap: g * [!mab & !m01] to x00, g * [!mab & m01] to
+ * x01, g * [mab & !m23] to x10, g * [mab & m23] to x11 (a multiply, as NumPy's g * mask).
+ * Vectorised over 16 channels: c must be a multiple of 16. */
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint8_t v16b __attribute__((vector_size(16)));
+
+/* NumPy's maximum on 16 lanes: p where p >= q or p is NaN, else q. */
+static inline v16f np_max16(v16f p, v16f q)
+{
+    v16i take_p = (p >= q) | (p != p);
+    return (v16f)(((v16i)p & take_p) | ((v16i)q & ~take_p));
+}
+
+/* A lane mask (all ones / zeros) as 16 bytes 1 / 0. */
+static inline void store_flags(uint8_t *p, v16i m)
+{
+    v16b b = __builtin_convertvector(m & 1, v16b);
+    memcpy(p, &b, sizeof b);
+}
+
+static inline v16f load_flags(const uint8_t *p)
+{
+    v16b b;
+    memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, v16f);
+}
+
+/* c must be a multiple of 16 (the caller checks). */
+void cnk_maxpool2x2_forward(const float *restrict x, int64_t n, int64_t h, int64_t w,
+                            int64_t c, float *restrict y, uint8_t *restrict m01,
+                            uint8_t *restrict m23, uint8_t *restrict mab)
+{
+    int64_t ho = h / 2, wo = w / 2;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oy = 0; oy < ho; oy++) {
+            const float *r0 = x + ((i * h + 2 * oy) * w) * c, *r1 = r0 + w * c;
+            int64_t o = ((i * ho + oy) * wo) * c;
+            for (int64_t ox = 0; ox < wo; ox++, o += c) {
+                const float *p00 = r0 + 2 * ox * c, *p01 = p00 + c;
+                const float *p10 = r1 + 2 * ox * c, *p11 = p10 + c;
+                for (int64_t k = 0; k < c; k += 16) {
+                    v16f x00 = loadf(p00 + k), x01 = loadf(p01 + k);
+                    v16f x10 = loadf(p10 + k), x11 = loadf(p11 + k);
+                    v16f a = np_max16(x00, x01), b = np_max16(x10, x11);
+                    store_flags(m01 + o + k, x01 > x00);
+                    store_flags(m23 + o + k, x11 > x10);
+                    store_flags(mab + o + k, b > a);
+                    storef(y + o + k, np_max16(b, a));
+                }
+            }
+        }
+}
+
+/* c must be a multiple of 16 (the caller checks). */
+void cnk_maxpool2x2_backward(const float *restrict g, const uint8_t *restrict m01,
+                             const uint8_t *restrict m23, const uint8_t *restrict mab,
+                             int64_t n, int64_t h, int64_t w, int64_t c, float *restrict gx)
+{
+    int64_t ho = h / 2, wo = w / 2;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oy = 0; oy < ho; oy++) {
+            float *r0 = gx + ((i * h + 2 * oy) * w) * c, *r1 = r0 + w * c;
+            int64_t o = ((i * ho + oy) * wo) * c;
+            for (int64_t ox = 0; ox < wo; ox++, o += c) {
+                float *p00 = r0 + 2 * ox * c, *p01 = p00 + c;
+                float *p10 = r1 + 2 * ox * c, *p11 = p10 + c;
+                for (int64_t k = 0; k < c; k += 16) {
+                    v16f gv = loadf(g + o + k), low = load_flags(mab + o + k);
+                    v16f right = load_flags(m01 + o + k), low_right = load_flags(m23 + o + k);
+                    v16f top = 1.0f - low;
+                    storef(p00 + k, gv * (top * (1.0f - right)));
+                    storef(p01 + k, gv * (top * right));
+                    storef(p10 + k, gv * (low * (1.0f - low_right)));
+                    storef(p11 + k, gv * (low * low_right));
+                }
+            }
+        }
 }

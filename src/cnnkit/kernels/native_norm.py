@@ -17,6 +17,7 @@ releases the GIL, so the pool's threads run blocks side by side.
               sc = gamma * istd
     relu_forward   y = 0 if x < 0 else x   (NumPy's clip(x, 0, inf): NaN and -0 kept)
     relu_backward  dx = g * [x > 0]   (the ReLU before or after a batch norm)
+    max_pool_2x2_*  2x2 max pooling at stride 2, the tournament form of :mod:`.pool`
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from . import parallel
 
 __all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward",
-           "relu_forward", "relu_backward"]
+           "relu_forward", "relu_backward", "max_pool_2x2_forward", "max_pool_2x2_backward"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -59,8 +60,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_bn_grad_input.argtypes = [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]
     lib.cnk_relu_backward.argtypes = [_P, _P, _I64, _P]
     lib.cnk_relu_forward.argtypes = [_P, _I64, _P]
+    lib.cnk_maxpool2x2_forward.argtypes = [_P, *[_I64] * 4, _P, _P, _P, _P]
+    lib.cnk_maxpool2x2_backward.argtypes = [_P, _P, _P, _P, *[_I64] * 4, _P]
     for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
-               lib.cnk_bn_grad_input, lib.cnk_relu_backward, lib.cnk_relu_forward):
+               lib.cnk_bn_grad_input, lib.cnk_relu_backward, lib.cnk_relu_forward,
+               lib.cnk_maxpool2x2_forward, lib.cnk_maxpool2x2_backward):
         fn.restype = None
 
 
@@ -236,3 +240,37 @@ def relu_forward(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
     _run(_blocks(x.size, 1, 2), body)
     return out
+
+
+def _pool_ok(a: np.ndarray, b: np.ndarray) -> None:
+    if a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 4 or a.shape[-1] % 16:
+        raise ValueError("2x2 max pooling takes float32 (N, H, W, C) arrays, C % 16 == 0")
+
+
+def max_pool_2x2_forward(x: np.ndarray, y: np.ndarray, m01: np.ndarray, m23: np.ndarray,
+                         mab: np.ndarray, n0: int, n1: int) -> None:
+    """Images n0..n1 of y = 2x2 max pool of x (N, H, W, C) at stride 2 (no padding) and the
+    tournament's comparisons m01 = x01 > x00, m23 = x11 > x10, mab = b > a (bool arrays of
+    y's shape); a = max(x00, x01), b = max(x10, x11), y = max(b, a) as NumPy's maximum."""
+    lib = _load()
+    assert lib is not None
+    _pool_ok(x, y)
+    n, h, w, c = x.shape
+    per_x, per_y = h * w * c * 4, y[0].size
+    lib.cnk_maxpool2x2_forward(_addr(x) + n0 * per_x, n1 - n0, h, w, c,
+                               _addr(y) + n0 * per_y * 4, _addr(m01) + n0 * per_y,
+                               _addr(m23) + n0 * per_y, _addr(mab) + n0 * per_y)
+
+
+def max_pool_2x2_backward(g: np.ndarray, m01: np.ndarray, m23: np.ndarray, mab: np.ndarray,
+                          gx: np.ndarray, n0: int, n1: int) -> None:
+    """Images n0..n1 of dL/dx of :func:`max_pool_2x2_forward`: g to each window's winning tap
+    (as g * mask), 0 to the others; cells outside whole windows are left as they are."""
+    lib = _load()
+    assert lib is not None
+    _pool_ok(gx, g)
+    n, h, w, c = gx.shape
+    per_x, per_y = h * w * c * 4, g[0].size
+    lib.cnk_maxpool2x2_backward(_addr(g) + n0 * per_y * 4, _addr(m01) + n0 * per_y,
+                                _addr(m23) + n0 * per_y, _addr(mab) + n0 * per_y,
+                                n1 - n0, h, w, c, _addr(gx) + n0 * per_x)

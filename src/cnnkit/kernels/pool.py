@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
+from . import native_norm, parallel
 from .padding import Pads, output_size, resolve_padding
 
 Geometry = tuple[tuple[int, ...], Pads, Pads]
@@ -143,6 +143,15 @@ def _per_batch(x_shape: tuple[int, ...], itemsize: int, body: Any) -> None:
     parallel.for_rows(x_shape[0], 2 * per, body)
 
 
+def _native_2x2(a: np.ndarray, b: np.ndarray) -> bool:
+    """The C tournament (:mod:`.native_norm`) takes these: float32, C-contiguous, 2-D images,
+    not empty, channels a multiple of 16 (its vectors; fewer channels measured slower than
+    NumPy), and the helper built and switched on (``CNNKIT_NATIVE=0`` turns it off)."""
+    return (a.ndim == 4 and a.dtype == b.dtype == np.float32 and a.flags.c_contiguous
+            and b.flags.c_contiguous and a.size > 0 and b.size > 0 and a.shape[-1] % 16 == 0
+            and native_norm.available())
+
+
 def _pairs_2x2(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
                full: Pads) -> bool:
     """2x2 windows at stride 2 over two spatial axes, no padding: the tournament path."""
@@ -214,6 +223,10 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     if return_winners and _pairs_2x2(pool, strides, dilation, full):
         m01, m23, mab = (np.empty(out.shape, dtype=bool) for _ in range(3))
         ho, wo = outs
+        if _native_2x2(x, out):
+            _per_batch(x.shape, x.itemsize, lambda n0, n1: native_norm.max_pool_2x2_forward(
+                x, out, m01, m23, mab, n0, n1))
+            return out, (m01, m23, mab)
 
         def body_pairs(n0: int, n1: int) -> None:
             # the four taps de-interleaved by one copy into contiguous arrays first: the six
@@ -280,6 +293,11 @@ def max_pool_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Seque
     tiled = _blocks(pool, strides, dilation, full) and all(
         o * k == w for o, k, w in zip(outs, pool, x.shape[1:-1], strict=True))
     gx = (np.empty if tiled else np.zeros)(x.shape, dtype=g.dtype)
+    if winners is not None and _native_2x2(gx, g) and all(
+            m.dtype == bool and m.flags.c_contiguous and m.shape == g.shape for m in winners):
+        _per_batch(x.shape, x.itemsize, lambda n0, n1: native_norm.max_pool_2x2_backward(
+            g, *winners, gx, n0, n1))
+        return gx
     if winners is not None:
         m01, m23, mab = winners
         (_, i00), (_, i01), (_, i10), (_, i11) = taps
