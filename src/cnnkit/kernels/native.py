@@ -21,13 +21,10 @@ thread pool (batch-1 latency: no wake-up of a sleeping thread per call).
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
-import os
-import threading
-from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from .native_lib import OptionalLibrary
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
            "forward_winograd", "forward_pieces", "depthwise_forward", "depthwise_backward",
@@ -35,18 +32,6 @@ __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kern
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
-_state: dict[str, Any] = {"lib": None, "loaded": False, "enabled": None}
-_lock = threading.Lock()
-
-
-def library_path() -> Path | None:
-    """The built ``_native`` shared library next to this module, or None."""
-    here = Path(__file__).resolve().parent
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = here / f"_native{suffix}"
-        if path.is_file():
-            return path
-    return None
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -83,38 +68,12 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.restype = ctypes.c_int
 
 
-def _load() -> ctypes.CDLL | None:
-    """The library, loaded once (under a lock: kernel threads may ask at the same time)."""
-    if _state["loaded"]:
-        return _state["lib"]
-    with _lock:
-        if not _state["loaded"]:
-            path = library_path()
-            lib = None
-            if path is not None:
-                try:
-                    lib = ctypes.CDLL(str(path))
-                    _declare(lib)
-                except (OSError, AttributeError):  # not loadable, or an old build
-                    lib = None
-            _state["lib"] = lib
-            _state["loaded"] = True
-    return _state["lib"]
-
-
-def set_enabled(flag: bool | None) -> None:
-    """Force the helper on (when built) or off; None goes back to ``CNNKIT_NATIVE``."""
-    _state["enabled"] = flag
-
-
-def available() -> bool:
-    """True when the library is built, loads, and is not switched off (``CNNKIT_NATIVE=0``
-    or :func:`set_enabled`)."""
-    flag = _state["enabled"]
-    if flag is None:
-        flag = os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no",
-                                                                           "off")
-    return bool(flag) and _load() is not None
+_LIB = OptionalLibrary("_native", _declare)
+_state = _LIB.state
+_load = _LIB.load
+library_path = _LIB.path
+set_enabled = _LIB.set_enabled
+available = _LIB.available
 
 
 def _ptr(a: np.ndarray) -> int:
