@@ -98,6 +98,33 @@ def test_native_functions_match_numpy(case):
     assert_close_scaled(dw, dw_ref, tol=1e-5, what="kernel_grad")
 
 
+# cases for native.input_grad_rowrun: KW*Cin <= 32, dilation 1 along the width
+ROWRUN_CASES = [c for c in CASES if c[4][1] * c[2] <= native.ROWRUN_MAX and c[7][1] == 1] + [
+    (3, (14, 14), 6, 16, (5, 5), (1, 1), "same", (1, 1)),
+    (2, (12, 10), 3, 5, (9, 3), (1, 1), "valid", (1, 1)),  # KH > 8: rows in two groups
+    (2, (13, 12), 4, 12, (3, 7), (2, 1), ((1, 2), (3, 0)), (2, 1)),
+    (1, (8, 9), 2, 7, (3, 16), (1, 1), ((0, 0), (8, 7)), (1, 1)),  # a run of exactly 32
+    (2, (10, 9), 1, 6, (5, 5), (3, 2), "same", (1, 1)),
+]
+
+
+@pytest.mark.parametrize("case", ROWRUN_CASES, ids=_ids)
+def test_input_grad_rowrun_matches_numpy(case):
+    """dX by one vector of KW*Cin lanes per output pixel and kernel row vs the NumPy path."""
+    x, w, b, g, s, pads, d = _arrays(case)
+    _, dx_ref, _, _ = _reference(x, w, b, g, s, pads, d)
+    dx = np.full(x.shape, np.nan, dtype=np.float32)
+    native.input_grad_rowrun(g, w, dx, s, d[0], (pads[0][0], pads[1][0]))
+    assert_close_scaled(dx, dx_ref, tol=1e-5, what="input_grad_rowrun")
+
+
+def test_input_grad_rowrun_rejects_long_runs():
+    g = np.zeros((1, 2, 2, 4), np.float32)
+    with pytest.raises(ValueError):
+        native.input_grad_rowrun(g, np.zeros((3, 3, 11, 4), np.float32),
+                                 np.zeros((1, 4, 4, 11), np.float32), (1, 1), 1, (0, 0))
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c[4] == (3, 3)] + [
     (2, (4, 3), 5, 9, (3, 3), (1, 1), ((-1, 1), (1, 3)), (1, 1)),
     (1, (1, 1), 16, 16, (3, 3), (1, 1), "same", (1, 1))], ids=_ids)
@@ -160,8 +187,8 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 1 << 62)  # one call per kernel
     monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
     calls = []
-    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
-                 "kernel_grad_winograd"):
+    for name in ("forward", "forward_winograd", "input_grad", "input_grad_rowrun",
+                 "kernel_grad", "kernel_grad_winograd"):
         real = getattr(native, name)
         monkeypatch.setattr(native, name,
                             lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
@@ -169,6 +196,13 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     w = rng.standard_normal((5, 5, 6, 16)).astype(np.float32)
     z, _ = KC.conv_forward(x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
     KC.conv_backward(np.ones_like(z), x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    # dX of 6 input channels: one KW*Cin run per kernel row
+    assert calls == ["forward", "kernel_grad", "input_grad_rowrun"]
+    calls.clear()
+    x8 = rng.standard_normal((2, 14, 14, 8)).astype(np.float32)
+    w8 = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    z, _ = KC.conv_forward(x8, w8, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x8, w8, None, (1, 1), ((0, 0), (0, 0)), (1, 1))
     assert calls == ["forward", "kernel_grad", "forward"]  # dX at stride 1: the flip kernel
     calls.clear()
     x16 = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
@@ -198,8 +232,8 @@ def test_native_off_by_environment(monkeypatch):
 
     def boom(*_):
         raise AssertionError("native kernel called although CNNKIT_NATIVE=0")
-    for name in ("forward", "forward_winograd", "input_grad", "kernel_grad",
-                 "kernel_grad_winograd"):
+    for name in ("forward", "forward_winograd", "input_grad", "input_grad_rowrun",
+                 "kernel_grad", "kernel_grad_winograd"):
         monkeypatch.setattr(native, name, boom)
     x = rng.standard_normal((2, 8, 8, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)

@@ -357,6 +357,122 @@ int cnk_conv2d_input_grad(const float *g, int64_t n, int64_t oh, int64_t ow, int
     return 0;
 }
 
+/* One output pixel's contributions to dX for cnk_conv2d_input_grad_rowrun: for kernel rows
+ * i0 <= i < i0 + ni (ni <= ROWRUN_KH), NV vectors r_i = sum_o gp[o] wk[i, o, :] added into
+ * d0 + i * drow (lanes past KW*Cin hold zeros: wk's padding). The rows' sums run side by
+ * side (independent chains of multiply-adds hide their latency). */
+#define ROWRUN_KH 8
+CNK_INLINE void rowrun_pixel(const int nv, const float *restrict gp, idx_t cout,
+                             const float *restrict wk, idx_t cb, idx_t i0, int ni, float *d0,
+                             idx_t drow)
+{
+    enum { L = sizeof(vwide) / sizeof(float) };
+    vwide acc[ROWRUN_KH][MAX_CB / L];
+    for (int i = 0; i < ni; i++)
+        for (int v = 0; v < nv; v++) acc[i][v] = (vwide){0};
+    for (idx_t o = 0; o < cout; o++) {
+        const float s = gp[o];
+        for (int i = 0; i < ni; i++) {
+            const float *wi = wk + ((i0 + i) * cout + o) * cb;
+            for (int v = 0; v < nv; v++) {
+                vwide wv;
+                memcpy(&wv, wi + v * L, sizeof(vwide));
+                acc[i][v] += s * wv;
+            }
+        }
+    }
+    for (int i = 0; i < ni; i++) {
+        float *d = d0 + (i0 + i) * drow;
+        for (int v = 0; v < nv; v++) {
+            vwide dv;
+            memcpy(&dv, d + v * L, sizeof(vwide));
+            dv += acc[i][v];
+            memcpy(d + v * L, &dv, sizeof(vwide));
+        }
+    }
+}
+
+/* dx as cnk_conv2d_input_grad, for dilation 1 along the width and KW*Cin <= MAX_CB (few input
+ * channels, e.g. 5x5x6): per output pixel p and kernel row i, the KW*Cin values
+ *   r[p, i, (j, c)] = sum_o g[p, o] k[i, j, c, o]
+ * are a few vectors (instead of Cin lanes per tap: no lanes wasted on a channel block of 8
+ * for 6 channels), added into the KW*Cin consecutive cells of the padded dX row
+ * oy*SH + i*DH from column ox*SW on (pixel by pixel, as their runs overlap). Returns -2 when
+ * KW*Cin > MAX_CB. */
+int cnk_conv2d_input_grad_rowrun(const float *g, int64_t n, int64_t oh, int64_t ow,
+                                 int64_t cout, const float *k, int64_t kh, int64_t kw,
+                                 int64_t cin, float *dx, int64_t h, int64_t w, int64_t sh,
+                                 int64_t sw, int64_t dh, int64_t pt, int64_t pl)
+{
+    enum { L = sizeof(vwide) / sizeof(float) };
+    const idx_t run = kw * cin;
+    if (run > MAX_CB) return -2;
+    const int nv = (int)((run + L - 1) / L);
+    const idx_t cb = (idx_t)nv * L;
+    idx_t hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (ow - 1) * sw + kw;
+    if (hp < h + pt) hp = h + pt;
+    if (wp < w + pl) wp = w + pl;
+    const size_t dsize = (size_t)(hp * wp * cin + cb); /* + slack for the padded lanes */
+    float *dp = malloc(dsize * sizeof(float));
+    float *wk = calloc((size_t)(kh * cout * cb), sizeof(float));
+    if (!dp || !wk) {
+        free(dp); free(wk);
+        return -1;
+    }
+    /* wk[i, o, j*cin + c] = k[i, j, c, o] (zero for padded lanes: calloc) */
+    for (idx_t i = 0; i < kh; i++)
+        for (idx_t l = 0; l < run; l++)
+            for (idx_t o = 0; o < cout; o++)
+                wk[(i * cout + o) * cb + l] = k[(i * run + l) * cout + o];
+    const idx_t drow = dh * wp * cin;
+    const idx_t step = (cb + sw * cin - 1) / (sw * cin);
+    for (idx_t b = 0; b < n; b++) {
+        memset(dp, 0, dsize * sizeof(float));
+        const float *gb = g + b * oh * ow * cout;
+        for (idx_t y = 0; y < oh; y++) {
+            /* pixels in the order 0, step, 2*step, ..., 1, 1 + step, ...: the runs of
+             * consecutive pixels do not overlap (a load overlapping a pending store stalls
+             * store-to-load forwarding) */
+            for (idx_t x1 = 0; x1 < step && x1 < ow; x1++)
+            for (idx_t x = x1; x < ow; x += step) {
+                const float *gp = gb + (y * ow + x) * cout;
+                float *d0 = dp + (y * sh * wp + x * sw) * cin;
+                for (idx_t i0 = 0; i0 < kh; i0 += ROWRUN_KH) {
+                    const int ni = (int)(kh - i0 < ROWRUN_KH ? kh - i0 : ROWRUN_KH);
+                    if (nv == 1 && ni == 5)
+                        rowrun_pixel(1, gp, cout, wk, cb, i0, 5, d0, drow);
+                    else if (nv == 2 && ni == 5)
+                        rowrun_pixel(2, gp, cout, wk, cb, i0, 5, d0, drow);
+                    else if (nv == 1 && ni == 3)
+                        rowrun_pixel(1, gp, cout, wk, cb, i0, 3, d0, drow);
+                    else if (nv == 2 && ni == 3)
+                        rowrun_pixel(2, gp, cout, wk, cb, i0, 3, d0, drow);
+                    else
+                        rowrun_pixel(nv, gp, cout, wk, cb, i0, ni, d0, drow);
+                }
+            }
+        }
+        float *db = dx + b * h * w * cin;
+        for (idx_t iy = 0; iy < h; iy++) {
+            idx_t y = iy + pt;
+            float *row = db + iy * w * cin;
+            if (y < 0 || y >= hp) {
+                memset(row, 0, (size_t)(w * cin) * sizeof(float));
+                continue;
+            }
+            for (idx_t ix = 0; ix < w; ix++) {
+                idx_t xx = ix + pl;
+                if (xx < 0 || xx >= wp)
+                    memset(row + ix * cin, 0, (size_t)cin * sizeof(float));
+                else
+                    memcpy(row + ix * cin, dp + (y * wp + xx) * cin, (size_t)cin * sizeof(float));
+            }
+        }
+    }
+    free(dp); free(wk);
+    return 0;
+}
+
 /* dK tile: acc[r][0..cb) (r < RR) += sum over the output pixels of
  * xp[pixel + xoff[r]] * gz[pixel][0..cb), cb = nvec lanes of VT. */
 #define DEFINE_DK_TILE(VT)                                                                    \

@@ -598,6 +598,18 @@ def _native_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides:
     return z
 
 
+def _use_rowrun(w_shape: tuple[int, ...], strides: Ints, dilation: Ints) -> bool:
+    """dX by ``native.input_grad_rowrun`` (one vector of KW*Cin lanes per output pixel and
+    kernel row) at stride 1 for few input channels (Cin <= 6, KW*Cin <= 32) and at most 16
+    output channels. Measured against the flipped-kernel forward (one thread, min ms):
+    LeNet-5's 10x10x16 -> 14x14x6 5x5 at batch 128 2.10 -> 1.23 (1.9 -> 0.87 alone), 'same'
+    padded 14x14x6 -> 16 5x5 0.59 -> 0.58, 32x32x3 -> 16 3x3 1.12 -> 1.14, x4 1.09 -> 0.90;
+    slower for 32x32x8 -> 16 3x3 (1.17 -> 2.0) and 32x32x6 -> 32 5x5 (5.2 -> 6.2)."""
+    kw, cin, cout = w_shape[1], w_shape[2], w_shape[3]
+    return (all(s == 1 for s in strides) and dilation[1] == 1 and cin <= 6 and cout <= 16
+            and kw * cin <= native.ROWRUN_MAX)
+
+
 def _native_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
                        strides: Ints, pads: Pads, dilation: Ints) -> np.ndarray:
     """dX by the C kernels: stride 1 as the forward kernel on dZ padded by
@@ -606,6 +618,20 @@ def _native_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     g = np.ascontiguousarray(g)
     dx = np.empty(x_shape, dtype=np.float32)
     ksize = w.shape[:2]
+    if _use_rowrun(w.shape, strides, dilation):
+        blocks = _native_blocks(g.shape[0], g.size * w.size // w.shape[-1])
+        wc = np.ascontiguousarray(w)
+
+        def body_rows(i: int, _: Any) -> None:
+            n0, n1 = blocks[i]
+            native.input_grad_rowrun(g[n0:n1], wc, dx[n0:n1], tuple(strides), dilation[0],
+                                     (pads[0][0], pads[1][0]))
+
+        if len(blocks) == 1:
+            body_rows(0, None)
+        else:
+            parallel.run_blocks(len(blocks), body_rows)
+        return dx
     if all(s == 1 for s in strides):
         fp = _flip_pads(ksize, pads, dilation, x_shape[1:-1], g.shape[1:-1])
         _run_forward(g, flip_kernel(np.ascontiguousarray(w)), None, dx, (1, 1), dilation,

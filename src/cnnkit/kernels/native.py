@@ -28,7 +28,7 @@ from .native_lib import OptionalLibrary
 
 __all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
            "forward_winograd", "forward_pieces", "depthwise_forward", "depthwise_backward",
-           "input_grad", "kernel_grad", "kernel_grad_winograd"]
+           "input_grad", "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -41,6 +41,8 @@ def _declare(lib: ctypes.CDLL) -> None:
                                        _I64, _I64, *geometry]
     lib.cnk_conv2d_input_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
                                           _I64, _I64, *geometry]
+    lib.cnk_conv2d_input_grad_rowrun.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
+                                                 _F32P, *[_I64] * 7]
     lib.cnk_conv2d_kernel_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
                                            _I64, _I64, *geometry]
     lib.cnk_conv2d_forward_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P,
@@ -60,7 +62,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_winograd_kernel_size.restype = _I64
     lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
     lib.cnk_winograd_kernel.restype = None
-    for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad, lib.cnk_conv2d_kernel_grad,
+    for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad,
+               lib.cnk_conv2d_input_grad_rowrun, lib.cnk_conv2d_kernel_grad,
                lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
                lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows,
                lib.cnk_conv2d_forward_pieces, lib.cnk_depthwise_forward_rows,
@@ -213,6 +216,26 @@ def input_grad(g: np.ndarray, k: np.ndarray, dx: np.ndarray, strides: tuple[int,
     kh, kw, cin, _ = k.shape
     _check(lib.cnk_conv2d_input_grad(_ptr(g), n, oh, ow, cout, _ptr(k), kh, kw, cin, _ptr(dx),
                                      dx.shape[1], dx.shape[2], *strides, *dilation, *pad_tl))
+
+
+def input_grad_rowrun(g: np.ndarray, k: np.ndarray, dx: np.ndarray,
+                      strides: tuple[int, int], dilation_h: int, pad_tl: tuple[int, int]) -> None:
+    """:func:`input_grad` (dilation 1 along the width) for kernels with KW*Cin <= 32: per
+    output pixel and kernel row i, the KW*Cin values sum_o g[p, o] k[i, :, :, o] are computed
+    as one vector and added into dX's row oy*SH + i*DH from column ox*SW - PL on."""
+    lib = _load()
+    assert lib is not None
+    n, oh, ow, cout = g.shape
+    kh, kw, cin, _ = k.shape
+    if kw * cin > ROWRUN_MAX:
+        raise ValueError(f"KW*Cin = {kw * cin} > {ROWRUN_MAX}")
+    _check(lib.cnk_conv2d_input_grad_rowrun(_ptr(g), n, oh, ow, cout, _ptr(k), kh, kw, cin,
+                                            _ptr(dx), dx.shape[1], dx.shape[2], *strides,
+                                            dilation_h, *pad_tl))
+
+
+# the longest run KW*Cin :func:`input_grad_rowrun` takes (MAX_CB in _native.c)
+ROWRUN_MAX = 32
 
 
 def kernel_grad(x: np.ndarray, g: np.ndarray, dk: np.ndarray, strides: tuple[int, int],
