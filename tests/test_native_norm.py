@@ -326,3 +326,72 @@ def test_max_pool_dispatch(monkeypatch):
     run(rng.standard_normal((2, 6, 6, 16)))
     run(rng.standard_normal((2, 5, 5, 16)).astype(np.float32), padding="same")
     assert calls == []
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 16), (3, 7, 9, 6), (128, 28, 28, 6), (2, 10, 10, 1),
+                                   (1, 5, 4, 3), (2, 6, 6, 20), (4, 3, 2, 8)])
+def test_avg_pool_2x2_matches_numpy(shape):
+    """The C 2x2 / stride-2 average pooling gives NumPy's outputs (bit for bit where NumPy
+    also sums the rows first) and gradient bit for bit (odd sizes: last row / column
+    dropped, their gradient 0), and
+    PyTorch's avg_pool2d within float32 rounding."""
+    from cnnkit.kernels import pool as KPo
+    _on()
+    x = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
+    g = g.astype(np.float32)
+    results = {}
+    for flag in (True, False):
+        native_norm.set_enabled(flag)
+        try:
+            y = KPo.avg_pool_forward(x, (2, 2))
+            gx = KPo.avg_pool_backward(g, x.shape, (2, 2))
+        finally:
+            native_norm.set_enabled(None)
+        results[flag] = (y, gx)
+    # the NumPy path sums the rows first for few channels (as the C kernel: bit for bit),
+    # else the taps in row-major order (then within float32 rounding)
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6, atol=1e-7)
+    if shape[-1] <= 16:
+        np.testing.assert_array_equal(results[True][0], results[False][0])
+    np.testing.assert_array_equal(results[True][1], results[False][1])
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = torch.nn.functional.avg_pool2d(xt, 2)
+    yt.backward(torch.tensor(g.transpose(0, 3, 1, 2)))
+    np.testing.assert_allclose(results[True][0], yt.detach().numpy().transpose(0, 2, 3, 1),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(results[True][1], xt.grad.numpy().transpose(0, 2, 3, 1))
+
+
+def test_avg_pool_dispatch(monkeypatch):
+    """2x2 / stride-2 float32 average pooling calls the C kernels (any channel count);
+    float64, padding, 3x3 windows or a non-contiguous input (forward) do not."""
+    from cnnkit.kernels import pool as KPo
+    _on()
+    calls = []
+    for name in ("avg_pool_2x2_forward", "avg_pool_2x2_backward"):
+        real = getattr(native_norm, name)
+        monkeypatch.setattr(native_norm, name,
+                            lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+
+    def run(x, pool=(2, 2), **kw):
+        y = KPo.avg_pool_forward(x, pool, **kw)
+        KPo.avg_pool_backward(np.ones_like(y), x.shape, pool, **kw)
+    run(rng.standard_normal((2, 6, 6, 6)).astype(np.float32))
+    assert calls == ["avg_pool_2x2_forward", "avg_pool_2x2_backward"]
+    calls.clear()
+    run(rng.standard_normal((2, 6, 6, 6)))
+    run(rng.standard_normal((2, 5, 5, 16)).astype(np.float32), padding="same")
+    run(rng.standard_normal((2, 6, 6, 4)).astype(np.float32), pool=(3, 3))
+    assert calls == []
+    KPo.avg_pool_forward(rng.standard_normal((2, 6, 6, 8)).astype(np.float32)[..., ::2], (2, 2))
+    assert calls == []
+
+
+def test_avg_pool_2x2_rejects_wrong_shapes():
+    x = np.zeros((2, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError):
+        native_norm.avg_pool_2x2_forward(x, np.zeros((2, 2, 2, 4), np.float32), 0, 2)
+    with pytest.raises(ValueError):
+        native_norm.avg_pool_2x2_backward(np.zeros((2, 2, 2, 3)), x, 0, 2)

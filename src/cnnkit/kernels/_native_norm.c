@@ -14,6 +14,7 @@
  *   cnk_relu_backward  o[i] = g[i] * [x[i] > 0]   (flat arrays)
  *   cnk_relu_forward   o[i] = x[i] < 0 ? 0 : x[i]   (flat arrays)
  *   cnk_maxpool2x2_*   2x2 max pooling at stride 2 and its backward (see below)
+ *   cnk_avgpool2x2_*   2x2 average pooling at stride 2 and its backward (see below)
  *
  * The sums run over tiles of TILE_ROWS rows (in L1 after the first chunk reads them) and
  * chunks of CHUNK channels whose float64 accumulators stay in registers for a tile.
@@ -342,4 +343,78 @@ void cnk_maxpool2x2_backward(const float *restrict g, const uint8_t *restrict m0
                 }
             }
         }
+}
+
+/* ---- 2x2 average pooling at stride 2 (no padding), any number of channels ---------------
+ * x (n, h, w, c) -> y (n, h/2, w/2, c) (odd last row / column dropped):
+ *   y = ((x00 + x10) + (x01 + x11)) * 0.25   (pool.py's order: the two rows first)
+ * backward: every tap of a window gets g * 0.25; an odd last row / column of gx gets 0. */
+/* One image row pair (forward) / one output row (backward); ``c`` is a constant where
+ * inlined from the switches below (small channel counts: the loops unrolled). */
+static inline __attribute__((always_inline)) void avg_row_fwd(
+    const float *restrict r0, const float *restrict r1, int64_t wo, const int64_t c,
+    float *restrict yo)
+{
+    for (int64_t ox = 0; ox < wo; ox++) {
+        const float *p00 = r0 + 2 * ox * c, *p10 = r1 + 2 * ox * c;
+        float *q = yo + ox * c;
+        for (int64_t k = 0; k < c; k++)
+            q[k] = ((p00[k] + p10[k]) + (p00[c + k] + p10[c + k])) * 0.25f;
+    }
+}
+
+static inline __attribute__((always_inline)) void avg_row_bwd(
+    const float *restrict go, int64_t wo, const int64_t c, float *restrict r0)
+{
+    for (int64_t ox = 0; ox < wo; ox++) {
+        float *p = r0 + 2 * ox * c;
+        const float *q = go + ox * c;
+        for (int64_t k = 0; k < c; k++) {
+            float v = q[k] * 0.25f;
+            p[k] = v;
+            p[c + k] = v;
+        }
+    }
+}
+
+#define AVG_CASES(CALL) \
+    switch (c) {                                                                              \
+    case 1: CALL(1); break;                                                                   \
+    case 3: CALL(3); break;                                                                   \
+    case 6: CALL(6); break;                                                                   \
+    case 8: CALL(8); break;                                                                   \
+    case 16: CALL(16); break;                                                                 \
+    default: CALL(c); break;                                                                  \
+    }
+
+void cnk_avgpool2x2_forward(const float *restrict x, int64_t n, int64_t h, int64_t w,
+                            int64_t c, float *restrict y)
+{
+    int64_t ho = h / 2, wo = w / 2;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oy = 0; oy < ho; oy++) {
+            const float *r0 = x + ((i * h + 2 * oy) * w) * c, *r1 = r0 + w * c;
+            float *yo = y + ((i * ho + oy) * wo) * c;
+#define FWD(C) avg_row_fwd(r0, r1, wo, C, yo)
+            AVG_CASES(FWD)
+#undef FWD
+        }
+}
+
+void cnk_avgpool2x2_backward(const float *restrict g, int64_t n, int64_t h, int64_t w,
+                             int64_t c, float *restrict gx)
+{
+    int64_t ho = h / 2, wo = w / 2;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t oy = 0; oy < ho; oy++) {
+            float *r0 = gx + ((i * h + 2 * oy) * w) * c, *r1 = r0 + w * c;
+            const float *go = g + ((i * ho + oy) * wo) * c;
+#define BWD(C) avg_row_bwd(go, wo, C, r0)
+            AVG_CASES(BWD)
+#undef BWD
+            if (w & 1) memset(r0 + 2 * wo * c, 0, (size_t)c * sizeof(float));
+            memcpy(r1, r0, (size_t)(w * c) * sizeof(float));
+        }
+        if (h & 1) memset(gx + ((i * h + h - 1) * w) * c, 0, (size_t)(w * c) * sizeof(float));
+    }
 }

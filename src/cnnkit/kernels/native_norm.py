@@ -31,7 +31,8 @@ from . import parallel
 from .native_lib import OptionalLibrary
 
 __all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward",
-           "relu_forward", "relu_backward", "max_pool_2x2_forward", "max_pool_2x2_backward"]
+           "relu_forward", "relu_backward", "max_pool_2x2_forward", "max_pool_2x2_backward",
+           "avg_pool_2x2_forward", "avg_pool_2x2_backward"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -47,9 +48,12 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.cnk_relu_forward.argtypes = [_P, _I64, _P]
     lib.cnk_maxpool2x2_forward.argtypes = [_P, *[_I64] * 4, _P, _P, _P, _P]
     lib.cnk_maxpool2x2_backward.argtypes = [_P, _P, _P, _P, *[_I64] * 4, _P]
+    lib.cnk_avgpool2x2_forward.argtypes = [_P, *[_I64] * 4, _P]
+    lib.cnk_avgpool2x2_backward.argtypes = [_P, *[_I64] * 4, _P]
     for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
                lib.cnk_bn_grad_input, lib.cnk_relu_backward, lib.cnk_relu_forward,
-               lib.cnk_maxpool2x2_forward, lib.cnk_maxpool2x2_backward):
+               lib.cnk_maxpool2x2_forward, lib.cnk_maxpool2x2_backward,
+               lib.cnk_avgpool2x2_forward, lib.cnk_avgpool2x2_backward):
         fn.restype = None
 
 
@@ -233,3 +237,33 @@ def max_pool_2x2_backward(g: np.ndarray, m01: np.ndarray, m23: np.ndarray, mab: 
     lib.cnk_maxpool2x2_backward(_addr(g) + n0 * per_y * 4, _addr(m01) + n0 * per_y,
                                 _addr(m23) + n0 * per_y, _addr(mab) + n0 * per_y,
                                 n1 - n0, h, w, c, _addr(gx) + n0 * per_x)
+
+
+def _avg_ok(a: np.ndarray, b: np.ndarray) -> None:
+    if (a.dtype != np.float32 or b.dtype != np.float32 or a.ndim != 4 or b.ndim != 4
+            or not (a.flags.c_contiguous and b.flags.c_contiguous)
+            or b.shape != (a.shape[0], a.shape[1] // 2, a.shape[2] // 2, a.shape[3])):
+        raise ValueError("2x2 average pooling takes C-contiguous float32 (N, H, W, C) and "
+                         "(N, H // 2, W // 2, C) arrays")
+
+
+def avg_pool_2x2_forward(x: np.ndarray, y: np.ndarray, n0: int, n1: int) -> None:
+    """Images n0..n1 of y = 2x2 average pool of x (N, H, W, C) at stride 2 (no padding):
+    y = ((x00 + x10) + (x01 + x11)) * 0.25 (odd last row / column dropped)."""
+    lib = _load()
+    assert lib is not None
+    _avg_ok(x, y)
+    n, h, w, c = x.shape
+    lib.cnk_avgpool2x2_forward(_addr(x) + n0 * x[0].nbytes, n1 - n0, h, w, c,
+                               _addr(y) + n0 * y[0].nbytes)
+
+
+def avg_pool_2x2_backward(g: np.ndarray, gx: np.ndarray, n0: int, n1: int) -> None:
+    """Images n0..n1 of dL/dx of :func:`avg_pool_2x2_forward`: g * 0.25 to each of a
+    window's four cells, 0 to an odd last row / column."""
+    lib = _load()
+    assert lib is not None
+    _avg_ok(gx, g)
+    n, h, w, c = gx.shape
+    lib.cnk_avgpool2x2_backward(_addr(g) + n0 * g[0].nbytes, n1 - n0, h, w, c,
+                                _addr(gx) + n0 * gx[0].nbytes)

@@ -152,6 +152,16 @@ def _native_2x2(a: np.ndarray, b: np.ndarray) -> bool:
             and native_norm.available())
 
 
+def _native_avg_2x2(a: np.ndarray, b: np.ndarray) -> bool:
+    """The C 2x2 average pooling (:mod:`.native_norm`, any channel count) takes these: float32,
+    C-contiguous, 2-D images, not empty, helper built and switched on. Measured against the
+    NumPy path (batch 128, one thread, min us): 28x28x6 forward 445 -> 117, backward 280 -> 91;
+    10x10x16 forward 128 -> 54, backward 79 -> 47."""
+    return (a.ndim == 4 and a.dtype == b.dtype == np.float32 and a.flags.c_contiguous
+            and b.flags.c_contiguous and a.size > 0 and b.size > 0
+            and native_norm.available())
+
+
 def _pairs_2x2(pool: Sequence[int], strides: Sequence[int], dilation: Sequence[int],
                full: Pads) -> bool:
     """2x2 windows at stride 2 over two spatial axes, no padding: the tournament path."""
@@ -383,6 +393,10 @@ def avg_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
         x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
     taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
+    if _pairs_2x2(pool, strides, dilation, full) and _native_avg_2x2(x, out):
+        _per_batch(x.shape, x.itemsize, lambda n0, n1: native_norm.avg_pool_2x2_forward(
+            x, out, n0, n1))
+        return out
     if _rows_first(pool, strides, dilation, full, x.shape[-1], "avg"):
         def body_rows(n0: int, n1: int) -> None:
             ys = out[n0:n1]
@@ -421,6 +435,13 @@ def avg_pool_backward(g: np.ndarray, x_shape: tuple[int, ...], pool: Sequence[in
                                                             dilation, ceil_mode)
     tiled = _blocks(pool, strides, dilation, full) and all(
         o * k == w for o, k, w in zip(outs, pool, x_shape[1:-1], strict=True))
+    if (_pairs_2x2(pool, strides, dilation, full) and len(x_shape) == 4
+            and g.shape == _out_shape(x_shape, outs)):
+        gx = np.empty(x_shape, dtype=g.dtype)  # the C kernel writes every cell
+        if _native_avg_2x2(gx, g):
+            _per_batch(x_shape, g.itemsize, lambda n0, n1: native_norm.avg_pool_2x2_backward(
+                g, gx, n0, n1))
+            return gx
     gx = (np.empty if tiled else np.zeros)(x_shape, dtype=g.dtype)
     if _rows_first(pool, strides, dilation, full):
         scale = g.dtype.type(1.0 / int(np.prod(pool)))
