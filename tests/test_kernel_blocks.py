@@ -266,6 +266,15 @@ def test_dense_pieces(tiny_blocks):
     assert_close_scaled(P.column_sum(x), x64.sum(0), tol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(100352, 6), (1001, 1), (517, 7), (40, 3), (300, 8)])
+def test_column_sum_narrow(shape):
+    """Few columns: the regrouped sum (rows of ~384 values, a remainder of rows) vs float64."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    assert_close_scaled(P.column_sum(x), x.astype(np.float64).sum(0), tol=1e-5)
+    xt = np.asfortranarray(x)  # not C-contiguous: the GEMV pieces
+    assert_close_scaled(P.column_sum(xt), x.astype(np.float64).sum(0), tol=1e-5)
+
+
 # ----------------------------------------------------------------------------------------
 # the pool itself
 # ----------------------------------------------------------------------------------------

@@ -309,9 +309,25 @@ def for_rows(rows: int, row_bytes: int, body: Callable[[int, int], None],
     return len(ranges)
 
 
+# column_sum's regrouped path for arrays narrower than this (GEMV measured as fast from 16
+# columns on: 12800 x 16 21 vs 25 us).
+NARROW_COLUMNS = 8
+
+
 def column_sum(a: np.ndarray) -> np.ndarray:
     """sum over the rows of a 2-D array, shape (C,): per piece a GEMV with a ones vector
-    (faster than NumPy's axis-0 reduction for few columns), partial sums added in order."""
+    (faster than NumPy's axis-0 reduction for few columns), partial sums added in order.
+    Fewer than NARROW_COLUMNS columns (C-contiguous): the rows regrouped k at a time into rows
+    of k*C values (~384), summed over those (a vectorised row-by-row reduction), then over the
+    k groups (measured one thread, 100352 x 6 float32: 210 -> 75 us)."""
+    m, c = a.shape
+    if 0 < c < NARROW_COLUMNS and a.flags.c_contiguous and m >= 2 * (384 // c):
+        k = 384 // c
+        q = m // k
+        total = a[:q * k].reshape(q, k * c).sum(axis=0).reshape(k, c).sum(axis=0)
+        if q * k < m:
+            total += a[q * k:].sum(axis=0)
+        return total
     ranges = row_pieces(a.shape[0], a.shape[1] * a.itemsize)
     ones = np.ones(max(r1 - r0 for r0, r1 in ranges), dtype=a.dtype)
     parts: list[Any] = [None] * len(ranges)
