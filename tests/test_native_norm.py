@@ -395,3 +395,32 @@ def test_avg_pool_2x2_rejects_wrong_shapes():
         native_norm.avg_pool_2x2_forward(x, np.zeros((2, 2, 2, 4), np.float32), 0, 2)
     with pytest.raises(ValueError):
         native_norm.avg_pool_2x2_backward(np.zeros((2, 2, 2, 3)), x, 0, 2)
+
+
+def test_pool_2x2_batch_pieces_match_numpy(monkeypatch):
+    """The C pooling kernels cut into batch pieces over two threads (the large-input path,
+    forced here) give the NumPy path's results."""
+    from cnnkit.kernels import parallel as KP
+    from cnnkit.kernels import pool as KPo
+    _on()
+    monkeypatch.setattr(KPo, "NATIVE_POOL_MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(KP, "MIN_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(KP, "PIECE_BYTES", 4096)
+    KP.set_num_threads(2)
+    try:
+        x = rng.standard_normal((9, 8, 6, 16)).astype(np.float32)
+        g = rng.standard_normal((9, 4, 3, 16)).astype(np.float32)
+        results = {}
+        for flag in (True, False):
+            native_norm.set_enabled(flag)
+            try:
+                y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
+                results[flag] = (y, KPo.max_pool_backward(g, x, y, (2, 2), winners=win),
+                                 KPo.avg_pool_forward(x, (2, 2)),
+                                 KPo.avg_pool_backward(g, x.shape, (2, 2)))
+            finally:
+                native_norm.set_enabled(None)
+    finally:
+        KP.set_num_threads(KP._env_threads())
+    for a, b in zip(results[True], results[False], strict=True):
+        np.testing.assert_array_equal(a, b)
