@@ -420,8 +420,12 @@ def _dx_method(method: str, strides: Ints, x_shape: tuple[int, ...],
 # ----------------------------------------------------------------------------------------
 # Batches with fewer multiply-adds than this run the native kernel in one call (no hand-over);
 # larger ones are cut into NATIVE_BLOCKS batch blocks shared by the kernel threads (a fixed
-# cut, so dK's partial sums do not depend on the thread count).
-NATIVE_MIN_PARALLEL_MACS = 1 << 21
+# cut, so dK's partial sums do not depend on the thread count). Measured on LeNet-5's training
+# step (batch 128, 15-31M multiply-adds per conv pass; whole steps alternated, medians of 20):
+# 2M 8.06-8.11 ms, 16M 7.93, 32M 7.64, 64M 7.32 ms; in a whole step the worker's wake-up and
+# the weak scaling of these kernels over the VM's two cores outweighed the second thread.
+# SimpleCNN (W1, two 29M passes) about equal (medians 26.1-27.1 vs 26.8 ms, noisy).
+NATIVE_MIN_PARALLEL_MACS = 1 << 25
 NATIVE_BLOCKS = 8
 
 
