@@ -25,6 +25,7 @@ reshaped view with .max/.mean over the K axes was about 2.5x slower than the tap
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from itertools import product
 from typing import Any
@@ -155,7 +156,7 @@ NATIVE_POOL_MIN_PARALLEL_BYTES = 32 << 20
 def _native_per_batch(x_shape: tuple[int, ...], body: Any) -> None:
     """``body(0, N)`` in one call for inputs under NATIVE_POOL_MIN_PARALLEL_BYTES (float32),
     else :func:`_per_batch`."""
-    if int(np.prod(x_shape)) * 4 < NATIVE_POOL_MIN_PARALLEL_BYTES:
+    if math.prod(x_shape) * 4 < NATIVE_POOL_MIN_PARALLEL_BYTES:
         body(0, x_shape[0])
     else:
         _per_batch(x_shape, 4, body)
@@ -245,8 +246,6 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     """
     pool, strides, dilation, (outs, _, full) = _geometry(x.shape, pool, strides, padding,
                                                          dilation, ceil_mode)
-    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
-    blocks = _blocks(pool, strides, dilation, full)  # every tap covers every output
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
     if return_winners and _pairs_2x2(pool, strides, dilation, full):
         m01, m23, mab = (np.empty(out.shape, dtype=bool) for _ in range(3))
@@ -274,6 +273,8 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
         _per_batch(x.shape, x.itemsize, body_pairs)
         return out, (m01, m23, mab)
 
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
+    blocks = _blocks(pool, strides, dilation, full)  # every tap covers every output
     if _rows_first(pool, strides, dilation, full, x.shape[-1]):
         def body_rows(n0: int, n1: int) -> None:
             _reduce_rows_first(x[n0:n1], out[n0:n1], pool, outs, np.maximum)
@@ -405,16 +406,16 @@ def avg_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
     """y[n, o, c] = sum over the window taps of x_pad[n, o*S + k*D, c] / count[o] (pad = 0)."""
     pool, strides, dilation, (outs, pads, full) = _geometry(x.shape, pool, strides, padding,
                                                             dilation, ceil_mode)
-    blocks = _blocks(pool, strides, dilation, full)
-    # windows tiling the input without padding count all their cells
-    count = int(np.prod(pool)) if blocks else avg_pool_count(
-        x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
-    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
     if _pairs_2x2(pool, strides, dilation, full) and _native_avg_2x2(x, out):
         _native_per_batch(x.shape, lambda n0, n1: native_norm.avg_pool_2x2_forward(
             x, out, n0, n1))
         return out
+    blocks = _blocks(pool, strides, dilation, full)
+    # windows tiling the input without padding count all their cells
+    count = int(np.prod(pool)) if blocks else avg_pool_count(
+        x.shape[1:-1], pool, strides, dilation, outs, pads, count_include_pad)
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     if _rows_first(pool, strides, dilation, full, x.shape[-1], "avg"):
         def body_rows(n0: int, n1: int) -> None:
             ys = out[n0:n1]
