@@ -35,6 +35,18 @@ def _on() -> None:
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
 
 
+def _on_and_off(fn):
+    """{True: fn() with the C helper on, False: fn() on the NumPy path}."""
+    results = {}
+    for flag in (True, False):
+        native_norm.set_enabled(flag)
+        try:
+            results[flag] = fn()
+        finally:
+            native_norm.set_enabled(None)
+    return results
+
+
 def _data(shape: tuple[int, ...], offset: float = 0.5, spread: float = 2.0):
     c = shape[-1]
     pshape = (1,) * (len(shape) - 1) + (c,)
@@ -281,15 +293,11 @@ def test_max_pool_2x2_matches_numpy(shape):
     x.reshape(-1)[:6] = [np.nan, 0.0, -0.0, 0.0, np.inf, -np.inf]
     g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
     g = g.astype(np.float32)
-    results = {}
-    for flag in (True, False):
-        native_norm.set_enabled(flag)
-        try:
-            y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
-            gx = KPo.max_pool_backward(g, x, y, (2, 2), winners=win)
-        finally:
-            native_norm.set_enabled(None)
-        results[flag] = (y, *win, gx)
+
+    def pool():
+        y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
+        return (y, *win, KPo.max_pool_backward(g, x, y, (2, 2), winners=win))
+    results = _on_and_off(pool)
     for a, b in zip(results[True], results[False], strict=True):
         np.testing.assert_array_equal(a, b)  # (max(-0, +0) may be either zero in NumPy)
     assert np.array_equal(np.signbit(results[True][-1]), np.signbit(results[False][-1]))
@@ -340,15 +348,8 @@ def test_avg_pool_2x2_matches_numpy(shape):
     x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3]))
     g = g.astype(np.float32)
-    results = {}
-    for flag in (True, False):
-        native_norm.set_enabled(flag)
-        try:
-            y = KPo.avg_pool_forward(x, (2, 2))
-            gx = KPo.avg_pool_backward(g, x.shape, (2, 2))
-        finally:
-            native_norm.set_enabled(None)
-        results[flag] = (y, gx)
+    results = _on_and_off(lambda: (KPo.avg_pool_forward(x, (2, 2)),
+                                   KPo.avg_pool_backward(g, x.shape, (2, 2))))
     # the NumPy path sums the rows first for few channels (as the C kernel: bit for bit),
     # else the taps in row-major order (then within float32 rounding)
     np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6, atol=1e-7)
@@ -410,16 +411,12 @@ def test_pool_2x2_batch_pieces_match_numpy(monkeypatch):
     try:
         x = rng.standard_normal((9, 8, 6, 16)).astype(np.float32)
         g = rng.standard_normal((9, 4, 3, 16)).astype(np.float32)
-        results = {}
-        for flag in (True, False):
-            native_norm.set_enabled(flag)
-            try:
-                y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
-                results[flag] = (y, KPo.max_pool_backward(g, x, y, (2, 2), winners=win),
-                                 KPo.avg_pool_forward(x, (2, 2)),
-                                 KPo.avg_pool_backward(g, x.shape, (2, 2)))
-            finally:
-                native_norm.set_enabled(None)
+
+        def pools():
+            y, win = KPo.max_pool_forward(x, (2, 2), return_winners=True)
+            return (y, KPo.max_pool_backward(g, x, y, (2, 2), winners=win),
+                    KPo.avg_pool_forward(x, (2, 2)), KPo.avg_pool_backward(g, x.shape, (2, 2)))
+        results = _on_and_off(pools)
     finally:
         KP.set_num_threads(KP._env_threads())
     for a, b in zip(results[True], results[False], strict=True):

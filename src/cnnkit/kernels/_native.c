@@ -208,6 +208,28 @@ static void pad_image(const float *img, idx_t h, idx_t w, idx_t c, float *xp, id
 
 /* z = conv(x, k) + b for images [0, n), output rows [y0, y1) of each (z: the whole output;
  * only the input rows those output rows read are padded). */
+/* The inverse of pad_image for a gradient: dst (h, w, c) = the padded buffer src (hp, wp, c)
+ * read at offset (pt, pl); cells of dst that fall outside src (pt or pl negative: a crop) are 0. */
+static void crop_image(const float *src, idx_t hp, idx_t wp, idx_t pt, idx_t pl, float *dst,
+                       idx_t h, idx_t w, idx_t c)
+{
+    for (idx_t iy = 0; iy < h; iy++) {
+        idx_t y = iy + pt;
+        float *row = dst + iy * w * c;
+        if (y < 0 || y >= hp) {
+            memset(row, 0, (size_t)(w * c) * sizeof(float));
+            continue;
+        }
+        for (idx_t ix = 0; ix < w; ix++) {
+            idx_t xx = ix + pl;
+            if (xx < 0 || xx >= wp)
+                memset(row + ix * c, 0, (size_t)c * sizeof(float));
+            else
+                memcpy(row + ix * c, src + (y * wp + xx) * c, (size_t)c * sizeof(float));
+        }
+    }
+}
+
 int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
                             const float *k, int64_t kh, int64_t kw, int64_t cout,
                             const float *bias, float *z, int64_t oh, int64_t ow, int64_t sh,
@@ -336,22 +358,7 @@ int cnk_conv2d_input_grad(const float *g, int64_t n, int64_t oh, int64_t ow, int
                 }
             }
         }
-        float *db = dx + b * h * w * cin;
-        for (idx_t iy = 0; iy < h; iy++) {
-            idx_t y = iy + pt;
-            float *row = db + iy * w * cin;
-            if (y < 0 || y >= hp) {
-                memset(row, 0, (size_t)(w * cin) * sizeof(float));
-                continue;
-            }
-            for (idx_t ix = 0; ix < w; ix++) {
-                idx_t xx = ix + pl;
-                if (xx < 0 || xx >= wp)
-                    memset(row + ix * cin, 0, (size_t)cin * sizeof(float));
-                else
-                    memcpy(row + ix * cin, dp + (y * wp + xx) * cin, (size_t)cin * sizeof(float));
-            }
-        }
+        crop_image(dp, hp, wp, pt, pl, dx + b * h * w * cin, h, w, cin);
     }
     free(dp); free(wk); free(gr);
     return 0;
@@ -452,22 +459,7 @@ int cnk_conv2d_input_grad_rowrun(const float *g, int64_t n, int64_t oh, int64_t 
                 }
             }
         }
-        float *db = dx + b * h * w * cin;
-        for (idx_t iy = 0; iy < h; iy++) {
-            idx_t y = iy + pt;
-            float *row = db + iy * w * cin;
-            if (y < 0 || y >= hp) {
-                memset(row, 0, (size_t)(w * cin) * sizeof(float));
-                continue;
-            }
-            for (idx_t ix = 0; ix < w; ix++) {
-                idx_t xx = ix + pl;
-                if (xx < 0 || xx >= wp)
-                    memset(row + ix * cin, 0, (size_t)cin * sizeof(float));
-                else
-                    memcpy(row + ix * cin, dp + (y * wp + xx) * cin, (size_t)cin * sizeof(float));
-            }
-        }
+        crop_image(dp, hp, wp, pt, pl, dx + b * h * w * cin, h, w, cin);
     }
     free(dp); free(wk);
     return 0;

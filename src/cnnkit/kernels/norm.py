@@ -299,6 +299,25 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     return dx, dgamma, dbeta
 
 
+def infer_scale_shift(gamma: np.ndarray | None, beta: np.ndarray | None, mean: np.ndarray,
+                      var: np.ndarray, epsilon: float, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) with inference batch norm = x * a + b: a = gamma / sqrt(var + eps),
+    b = beta - mean * a (gamma = 1 and beta = 0 when absent). Also folds a batch norm into the
+    layer before it (W' = W * a, b' = b_layer * a + b)."""
+    a = np.add(var, np.asarray(epsilon, dtype), dtype=dtype)
+    np.sqrt(a, out=a)
+    if gamma is not None:
+        np.divide(gamma, a, out=a)
+    else:
+        np.reciprocal(a, out=a)
+    b = np.multiply(mean, a, dtype=dtype)
+    if beta is not None:
+        np.subtract(beta, b, out=b)
+    else:
+        np.negative(b, out=b)
+    return a, b
+
+
 def batch_norm_infer_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
                              mean: np.ndarray, var: np.ndarray, epsilon: float = 1e-3
                              ) -> np.ndarray:
@@ -307,12 +326,7 @@ def batch_norm_infer_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
 
     All parameters are given in the broadcast shape (:func:`param_shape`).
     """
-    a = 1.0 / np.sqrt(var + x.dtype.type(epsilon))
-    if gamma is not None:
-        a = a * gamma
-    b = -mean * a
-    if beta is not None:
-        b = b + beta
+    a, b = infer_scale_shift(gamma, beta, mean, var, epsilon, x.dtype)
     c = x.shape[-1] if x.ndim else 1
     if x.ndim >= 2 and a.shape[-1] == c and a.size == c and b.size == c and \
             x.flags.c_contiguous:
