@@ -363,8 +363,9 @@ def gelu_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray | None,
 # ----------------------------------------------------------------------------------------
 def softmax_forward(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j (along ``axis``)."""
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # x - m = -inf gives exp = 0
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
@@ -374,9 +375,14 @@ def softmax_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray, axis: int = -1
 
 
 def log_softmax_forward(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """log_softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), m = max_j x_j."""
-    z = x - x.max(axis=axis, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    """log_softmax(x)_i = (x_i - m) - log sum_j exp(x_j - m), m = max_j x_j.
+
+    x_i - m may overflow to -inf (3e38 - -3e38 in float32): that entry's log-probability is
+    then -inf and the others stay finite, as in PyTorch; an infinite m gives NaN (as PyTorch).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # the -inf / NaN above are the answer
+        z = x - x.max(axis=axis, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=axis, keepdims=True))
     return z
 
 

@@ -24,6 +24,26 @@ REDUCTIONS = ("none", "sum", "mean")
 # ----------------------------------------------------------------------------------------
 # Reductions
 # ----------------------------------------------------------------------------------------
+def align_sample_weight(owner: str, weight: np.ndarray, shape: tuple[int, ...],
+                        dtype: np.dtype) -> np.ndarray:
+    """``weight`` (batch axis first) in ``dtype``, shaped to broadcast onto per-sample losses
+    of ``shape``: trailing size-1 axes beyond their rank dropped, missing axes added as 1."""
+    w = np.asarray(weight).astype(dtype, copy=False)
+    given = w.shape
+    while w.ndim > len(shape) and w.shape[-1] == 1:
+        w = w[..., 0]
+    if w.ndim < len(shape):
+        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
+    try:
+        ok = np.broadcast_shapes(w.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{owner}: sample_weight of shape {given} does not fit per-sample "
+                         f"losses of shape {shape}")
+    return w
+
+
 def reduce_loss(loss: np.ndarray, reduction: str = "mean",
                 sample_weight: np.ndarray | None = None) -> np.ndarray:
     """none: w * l; sum: sum(w * l); mean: sum(w * l) / size(l) (w broadcast onto l)."""
@@ -75,7 +95,9 @@ def softmax_cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
 
     ``labels`` are integer class ids (the shape of ``logits`` without ``axis``) or a target
     distribution (the shape of ``logits``). With smoothing e, t = (1 - e) t + e / C.
-    log softmax is z - m - log sum exp(z - m), m = max z, so large logits stay finite.
+    log softmax is z - m - log sum exp(z - m), m = max z, so large logits stay finite. Classes
+    with t_c = 0 add nothing even where log softmax is -inf (logits [3e38, 0, -3e38] in
+    float32), so the loss is -log p of the labelled class, as in PyTorch, not 0 * -inf = NaN.
     """
     z = np.moveaxis(logits, axis, -1)
     n_classes = z.shape[-1]
@@ -86,7 +108,8 @@ def softmax_cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
         t = (labels[..., None] == np.arange(n_classes)).astype(z.dtype)
     if label_smoothing:
         t = t * (1 - label_smoothing) + label_smoothing / n_classes
-    loss = -(t * logp).sum(axis=-1)
+    terms = np.multiply(t, logp, out=np.zeros_like(logp), where=t != 0)
+    loss = -terms.sum(axis=-1)
     return loss, (logp, t)
 
 

@@ -67,21 +67,8 @@ def _weights(op: str, sample_weight: Any, shape: tuple[int, ...], dtype: np.dtyp
     """Sample weights aligned from the batch axis onto per-sample losses of ``shape``."""
     if sample_weight is None:
         return None
-    w = sample_weight.data if isinstance(sample_weight, Tensor) else np.asarray(sample_weight)
-    w = w.astype(dtype, copy=False)
-    given = w.shape
-    while w.ndim > len(shape) and w.shape[-1] == 1:
-        w = w[..., 0]
-    if w.ndim < len(shape):
-        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
-    try:
-        ok = np.broadcast_shapes(w.shape, shape) == shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{op}: sample_weight of shape {given} does not fit per-sample losses "
-                         f"of shape {shape}")
-    return w
+    w = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+    return K.align_sample_weight(op, w, shape, dtype)
 
 
 def _reduced(name: str, pred: Tensor, per: np.ndarray, per_backward: Callable,

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import Tensor
+from ..kernels.loss import align_sample_weight
 
 __all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy",
            "CategoricalCrossentropy", "BinaryCrossentropy", "MeanSquaredError",
@@ -110,22 +111,8 @@ def _class_ids(owner: str, y_true: Any, y_pred: Tensor, ignore_class: int | None
     return lab, mask
 
 
-def _align_weight(owner: str, weight: Any, shape: tuple[int, ...], dtype: np.dtype
-                  ) -> np.ndarray:
-    w = np.asarray(getattr(weight, "data", weight)).astype(dtype, copy=False)
-    given = w.shape
-    while w.ndim > len(shape) and w.shape[-1] == 1:
-        w = w[..., 0]
-    if w.ndim < len(shape):
-        w = w.reshape(w.shape + (1,) * (len(shape) - w.ndim))
-    try:
-        ok = np.broadcast_shapes(w.shape, shape) == shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{owner}: sample_weight of shape {given} does not fit per-sample "
-                         f"losses of shape {shape}")
-    return w
+def _array(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
 
 
 def _reduce(owner: str, values: Tensor, sample_weight: Any, reduction: str,
@@ -133,7 +120,7 @@ def _reduce(owner: str, values: Tensor, sample_weight: Any, reduction: str,
     """Weight the per-sample ``values`` and reduce them (Keras ``reduce_weighted_values``)."""
     w = None
     if sample_weight is not None:
-        w = _align_weight(owner, sample_weight, values.shape, values.dtype)
+        w = align_sample_weight(owner, _array(sample_weight), values.shape, values.dtype)
     if mask is not None:
         m = mask.astype(values.dtype)
         w = m if w is None else w * m
