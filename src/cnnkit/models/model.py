@@ -13,6 +13,7 @@ from typing import Any
 from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
+from .persistence import PersistenceMixin
 from .training import TrainingMixin
 
 
@@ -50,7 +51,7 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return order
 
 
-class Model(TrainingMixin, Layer):
+class Model(TrainingMixin, PersistenceMixin, Layer):
     """A functional model ``Model(inputs, outputs)``, or a base class for subclassed models
     whose ``call`` is written by hand (``Model()`` with no graph)."""
 

@@ -1,46 +1,35 @@
 """compile / fit / evaluate / predict / train_on_batch / test_on_batch for models (Keras API).
 
 One training step: out = model(x, training=True); L = loss(y, out) + sum(regularisation);
-L.backward(); optimizer.step(trainable weights). Each epoch's shuffling and dropout draw from
-a generator seeded by (model seed, epoch), so a run resumed from a checkpoint at epoch k
-repeats the uninterrupted run exactly.
+L.backward(); optimizer.step(trainable weights), refused (NonFiniteError, no weight changed)
+when L or a gradient is NaN / Inf. ``fit`` is an EpochIterator (fit_data.py: the data, split
+and batches) driven by an EpochLoop (trainer.py: seeding, callbacks, the non-finite policy).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import random as crandom
 from ..autograd import Tensor, no_grad
-
-
-def _as_array_list(x: Any) -> list[np.ndarray]:
-    if isinstance(x, (list, tuple)):
-        return [np.asarray(v.data if isinstance(v, Tensor) else v) for v in x]
-    return [np.asarray(x.data if isinstance(x, Tensor) else x)]
-
-
-def _is_batch_iterator(x: Any) -> bool:
-    if x is None or isinstance(x, (np.ndarray, Tensor, list, tuple, dict)):
-        return False
-    return isinstance(x, Iterable)
-
-
-def _float_inputs(xs: list[np.ndarray], dtype: np.dtype) -> list[np.ndarray]:
-    """Images arrive as uint8 or float64: compute in the model's float dtype; ints stay ints
-    only where a layer (Embedding) needs ids, which it converts itself."""
-    out = []
-    for a in xs:
-        if np.issubdtype(a.dtype, np.floating) and a.dtype != dtype:
-            a = a.astype(dtype)
-        elif a.dtype == np.uint8:
-            a = a.astype(dtype)
-        out.append(a)
-    return out
+from .fit_data import EpochIterator, index_batches
+from .fit_data import as_array_list as _as_array_list
+from .fit_data import float_inputs as _float_inputs
+from .fit_data import is_batch_iterator as _is_batch_iterator
+from .nonfinite import (
+    MovingState,
+    NonFiniteError,
+    check_finite_data,
+    describe_step,
+    first_nonfinite_grad,
+    moving_weights,
+    step_error,
+)
+from .trainer import EpochLoop, nonfinite_mode
 
 
 class TrainingMixin:
@@ -183,7 +172,10 @@ class TrainingMixin:
         xs, ys = _as_array_list(x), _as_array_list(y)
         self._check_batch(xs, ys)
         sw = self._sample_weights(ys, sample_weight, class_weight)
-        return self._train_step(xs, ys, sw)
+        try:
+            return self._train_step(xs, ys, sw)
+        except NonFiniteError as err:
+            raise step_error("train_on_batch()", err, (xs, ys, sw), None) from None
 
     def _sample_weights(self, ys: list[np.ndarray], sample_weight: Any,
                         class_weight: dict | None) -> np.ndarray | None:
@@ -195,17 +187,28 @@ class TrainingMixin:
             sw = cw if sw is None else sw * cw
         return sw
 
-    def _train_step(self, xs: list[np.ndarray], ys: list[np.ndarray],
-                    sw: np.ndarray | None) -> dict[str, float]:
+    def _train_step(self, xs: list[np.ndarray], ys: list[np.ndarray], sw: np.ndarray | None,
+                    moving: list[Tensor] | None = None) -> dict[str, float]:
+        """One optimizer step. A NaN / Inf loss or gradient raises NonFiniteError before the
+        step, with every weight as it was: ``moving`` (default ``moving_weights(self)``) are
+        the weights the forward pass changes in place, copied first."""
         params = self.trainable_weights
         for p in params:
             p.grad = None
+        saved = MovingState(moving_weights(self) if moving is None else moving)
         out = self(self._model_input(xs), training=True)
         outs = self._split_outputs(out)
         loss = self._compute_loss(ys, outs, sw)
-        loss.backward()
+        value = float(loss.data)
+        if math.isfinite(value):
+            loss.backward()
+        bad_grad = first_nonfinite_grad(params) if math.isfinite(value) else None
+        if not math.isfinite(value) or bad_grad is not None:
+            saved.restore()
+            raise NonFiniteError(f"{describe_step(value, bad_grad)}; no weight was updated",
+                                 loss=value)
         self.optimizer.step(params)
-        logs = {"loss": float(loss.data)}
+        logs = {"loss": value}
         self._update_metrics(ys, outs, sw)
         logs.update(self._metric_results())
         return logs
@@ -245,9 +248,7 @@ class TrainingMixin:
     # ----- batching ----------------------------------------------------------------------
     @staticmethod
     def _batches(n: int, batch_size: int, order: np.ndarray | None = None):
-        idx = order if order is not None else np.arange(n)
-        for start in range(0, n, batch_size):
-            yield idx[start:start + batch_size]
+        return index_batches(n, batch_size, order)
 
     # ----- fit ---------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
@@ -255,43 +256,41 @@ class TrainingMixin:
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
             class_weight: dict | None = None, sample_weight: Any = None,
             initial_epoch: int = 0, steps_per_epoch: int | None = None,
-            validation_batch_size: int | None = None, validation_freq: int = 1) -> Any:
+            validation_batch_size: int | None = None, validation_freq: int = 1,
+            on_nonfinite: str | None = None) -> Any:
         """Train for ``epochs`` epochs; returns a History whose ``.history`` maps each loss and
-        metric name (and ``val_`` ones) to its value per epoch."""
+        metric name (and ``val_`` ones) to its value per epoch.
+
+        ``on_nonfinite`` (not in Keras): what a NaN / Inf loss or gradient does. No weight is
+        ever updated from it. "raise" (the default) raises NonFiniteError naming the epoch,
+        batch and samples, and checks the training arrays once up front; "skip" drops such
+        batches with a warning and counts them in the logs (``skipped_batches``); "stop" logs
+        the non-finite loss and ends training (the default when a TerminateOnNaN is given).
+        """
+        self._require_compiled("fit")
+        data = EpochIterator(self, x, y, batch_size, sample_weight, class_weight,
+                             validation_split, validation_data, shuffle, steps_per_epoch)
+        mode = nonfinite_mode(on_nonfinite, callbacks)
+        if mode == "raise" and data.source is None:
+            check_finite_data(data.named_arrays())
+        cblist, history = self._fit_callbacks(callbacks, verbose, epochs, data)
+        loop = EpochLoop(self, data, cblist, mode, validation_batch_size, validation_freq)
+        self.stop_training = False
+        cblist.on_train_begin({})
+        logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            logs = loop.run_epoch(epoch, logs)
+            if self.stop_training:
+                break
+        cblist.on_train_end(logs)
+        self.history = history
+        return history
+
+    def _fit_callbacks(self, callbacks: Sequence[Any] | None, verbose: Any, epochs: int,
+                       data: EpochIterator) -> tuple[Any, Any]:
+        """The CallbackList of one fit (the user's, a progress bar, History) and the History."""
         from ..train import callbacks as cb_mod
 
-        self._require_compiled("fit")
-        batch_size = batch_size or 32
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        iterator = _is_batch_iterator(x)
-        if iterator:
-            if y is not None:
-                raise ValueError("when x is a batch iterator, y must be None (the iterator "
-                                 "yields (x, y) pairs)")
-            xs = ys = None
-            sw_all = None
-            n = None
-        else:
-            if x is None or y is None:
-                raise ValueError("fit() needs x and y (or a batch iterator as x)")
-            xs, ys = _as_array_list(x), _as_array_list(y)
-            self._check_batch(xs, ys)
-            sw_all = self._sample_weights(ys, sample_weight, class_weight)
-            n = len(xs[0])
-            if validation_data is None and validation_split:
-                if not 0 < validation_split < 1:
-                    raise ValueError(f"validation_split must be in (0, 1), got "
-                                     f"{validation_split}")
-                cut = int(round(n * (1 - validation_split)))
-                validation_data = ([a[cut:] for a in xs], [a[cut:] for a in ys])
-                xs, ys = [a[:cut] for a in xs], [a[:cut] for a in ys]
-                sw_all = None if sw_all is None else sw_all[:cut]
-                n = cut
-            if n == 0:
-                raise ValueError("fit() got no training samples")
-        steps = steps_per_epoch or (math.ceil(n / batch_size) if n is not None else
-                                    (len(x) if hasattr(x, "__len__") else None))
         verbose = 1 if verbose == "auto" else int(verbose)
         history = cb_mod.History()
         cbs = list(callbacks or [])
@@ -299,44 +298,9 @@ class TrainingMixin:
             cbs.append(cb_mod.ProgbarLogger())
         cbs.append(history)
         cblist = cb_mod.CallbackList(cbs, model=self)
-        cblist.set_params({"epochs": epochs, "steps": steps, "verbose": verbose,
-                           "batch_size": batch_size})
-        self.stop_training = False
-        cblist.on_train_begin({})
-        logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            crandom.seed([self.seed, epoch])
-            self._reset_metrics()
-            cblist.on_epoch_begin(epoch, {})
-            if iterator:
-                batch_iter = (self._unpack_batch(b) for b in x)
-            else:
-                order = crandom.get_rng().permutation(n) if shuffle else None
-                batch_iter = (([a[i] for a in xs], [a[i] for a in ys],
-                               None if sw_all is None else sw_all[i])
-                              for i in self._batches(n, batch_size, order))
-            loss_sum, seen = 0.0, 0
-            for step, (bx, by, bsw) in enumerate(batch_iter):
-                if steps_per_epoch is not None and step >= steps_per_epoch:
-                    break
-                cblist.on_train_batch_begin(step, {})
-                logs = self._train_step(bx, by, bsw)
-                k = len(bx[0])
-                loss_sum, seen = loss_sum + logs["loss"] * k, seen + k
-                logs["loss"] = loss_sum / seen  # running mean over the epoch, as Keras shows
-                cblist.on_train_batch_end(step, logs)
-                if self.stop_training:
-                    break
-            epoch_logs = dict(logs)
-            if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self._evaluate_data(validation_data, validation_batch_size or batch_size)
-                epoch_logs.update({f"val_{k}": v for k, v in val.items()})
-            cblist.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        cblist.on_train_end(logs)
-        self.history = history
-        return history
+        cblist.set_params({"epochs": epochs, "steps": data.steps, "verbose": verbose,
+                           "batch_size": data.batch_size})
+        return cblist, history
 
     def _unpack_batch(self, batch: Any) -> tuple[list, list, Any]:
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
@@ -429,28 +393,3 @@ class TrainingMixin:
 
     def predict_on_batch(self, x: Any) -> Any:
         return self.predict(x, batch_size=len(_as_array_list(x)[0]))
-
-    # ----- files ---------------------------------------------------------------------------
-    def save(self, path: Any) -> None:
-        """One file: architecture (JSON), weights and optimizer state. No pickle."""
-        from .saving import save_model
-
-        save_model(self, path)
-
-    def save_weights(self, path: Any) -> None:
-        from .saving import save_weights
-
-        save_weights(self, path)
-
-    def load_weights(self, path: Any) -> None:
-        from .saving import load_weights
-
-        load_weights(self, path)
-
-    def summary(self, print_fn: Any = None, line_length: int = 98) -> str:
-        """Print (and return) the layer table with parameters and multiply-adds."""
-        from .summary import summary_text
-
-        text = summary_text(self, line_length)
-        (print_fn or print)(text)
-        return text
