@@ -18,7 +18,7 @@ import numpy as np
 from .. import random as crandom
 from ..autograd import Tensor
 
-Batch = tuple[list[np.ndarray], list[np.ndarray], "np.ndarray | None", "np.ndarray | None"]
+Batch = tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None, np.ndarray | None]
 
 
 def as_array_list(x: Any) -> list[np.ndarray]:
