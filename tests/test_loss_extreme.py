@@ -123,3 +123,38 @@ def test_log_softmax_matches_torch(dtype):
     _same(ours.data, ref.detach().numpy(), dtype)
     _same(ours_in.grad, zt.grad.numpy(), dtype)
     _same(soft.data, torch.softmax(torch.tensor(z), dim=-1).numpy(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_torch_style_cross_entropy_loss_matches_torch(dtype):
+    """CrossEntropyLoss with class weights and ignore_index on extreme logits."""
+    torch = torch_or_skip()
+    z = np.array([r for r in ROWS if np.isfinite(max(r))], dtype=dtype)
+    y = np.array([1, 2, 0, 2, -100, 1])  # the -inf row's -inf class is ignored
+    weight = np.array([0.5, 2.0, 1.0], dtype)
+    zt = torch.tensor(z, requires_grad=True)
+    ref = torch.nn.CrossEntropyLoss(weight=torch.tensor(weight))(zt, torch.tensor(y))
+    ref.backward()
+    ours_in = Tensor(z, requires_grad=True)
+    ours = losses.CrossEntropyLoss(weight=weight)(ours_in, y)
+    ours.backward()
+    _same(ours.data, ref.item(), dtype)
+    _same(ours_in.grad, zt.grad.numpy(), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_keras_ignore_class_on_extreme_logits_matches_torch(dtype):
+    """An ignored position whose logits make every class but one -inf gives 0, not 0 * inf."""
+    torch = torch_or_skip()
+    z = np.array([[-INF, -INF, 0.0], [3e38, 0.0, -3e38], [1.0, 2.0, 3.0]], dtype=dtype)
+    y = np.array([0, 1, 2])  # the first position is ignored
+    zt = torch.tensor(z, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(zt, torch.tensor([-100, 1, 2]), reduction="none")
+    ref.sum().backward()
+    ours_in = Tensor(z, requires_grad=True)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0,
+                                                reduction="none")
+    ours = loss(y, ours_in)
+    ops.sum(ours).backward()
+    _same(ours.data, ref.detach().numpy(), dtype)
+    _same(ours_in.grad, zt.grad.numpy(), dtype)

@@ -108,7 +108,8 @@ def softmax_cross_entropy_forward(logits: np.ndarray, labels: np.ndarray,
         t = (labels[..., None] == np.arange(n_classes)).astype(z.dtype)
     if label_smoothing:
         t = t * (1 - label_smoothing) + label_smoothing / n_classes
-    terms = np.multiply(t, logp, out=np.zeros_like(logp), where=t != 0)
+    with np.errstate(over="ignore"):  # a weighted t times -3e38 may round to -inf, as in torch
+        terms = np.multiply(t, logp, out=np.zeros_like(logp), where=t != 0)
     loss = -terms.sum(axis=-1)
     return loss, (logp, t)
 

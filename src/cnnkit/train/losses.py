@@ -186,7 +186,10 @@ def _sparse_ce(y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | 
     owner = "sparse_categorical_crossentropy"
     p = _prediction(owner, y_pred)
     labels, mask = _class_ids(owner, y_true, p, ignore_class)
-    if from_logits:
+    if from_logits and mask is not None:  # ignored positions get t = 0, not 0 * inf later
+        onehot = (labels[..., None] == np.arange(p.shape[-1])) & mask[..., None]
+        values = ops.softmax_cross_entropy(p, onehot.astype(p.dtype), reduction="none")
+    elif from_logits:
         values = ops.softmax_cross_entropy(p, labels, reduction="none")
     else:
         onehot = (labels[..., None] == np.arange(p.shape[-1])).astype(p.dtype)
@@ -477,9 +480,9 @@ class CrossEntropyLoss:
             t = t * (1 - self.label_smoothing) + self.label_smoothing / c
         if w is not None:
             t = t * w
+        if mask is not None:  # ignored positions get t = 0: loss 0 even where log p = -inf
+            t = t * mask[..., None].astype(logits.dtype)
         values = ops.softmax_cross_entropy(logits, t, reduction="none")
-        if mask is not None:
-            values = ops.multiply(values, mask.astype(logits.dtype))
         if self.reduction == "none":
             return values
         total = ops.sum(values)
