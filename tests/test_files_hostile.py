@@ -148,6 +148,13 @@ def test_nested_sequentials_deeper_than_the_limit_are_refused(saved, tmp_path):
     _refused(_write(tmp_path / "nest.cnnkit", m, meta), "nested more than")
 
 
+def test_more_layers_than_the_limit_are_refused_before_building(saved, tmp_path):
+    m = _members(saved)
+    meta = _meta(m)
+    meta["model"]["config"]["layers"] += [{"class_name": "ReLU", "config": {}}] * 20_001
+    _refused(_write(tmp_path / "many.cnnkit", m, meta), "more than the limit of 20000")
+
+
 @pytest.mark.parametrize("meta_patch, match", [
     ({"format": "other"}, "not a cnnkit model file"),
     ({"version": "1"}, "'version' must be"),
@@ -163,6 +170,9 @@ def test_nested_sequentials_deeper_than_the_limit_are_refused(saved, tmp_path):
                                                        "input_shape": [-3]}}},
      "'input_shape' must be"),
     ({"model": {"class_name": "Dense", "config": {"units": "many"}}}, "Dense"),
+    ({"model": {"class_name": "Sequential", "config": {"layers": [
+        {"class_name": "Dense", "config": {"units": 3, "dtype": "U100000000"}}],
+        "input_shape": [None, 27]}}}, "weights must be numbers"),
     ({"model": {"class_name": "Dense", "config": {"units": 2, "bogus": 1}}},
      "unexpected arguments"),
     ({"model": {"class_name": "Model", "config": {"layers": [], "nodes": [{"layer": 1}]}}},

@@ -45,6 +45,9 @@ def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
     left = _budget.get()
     if left is None:
         return
+    if layer.dtype.kind not in "biuf" or layer.dtype.itemsize > 16:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}' has dtype {layer.dtype}; "
+                         f"weights must be numbers")
     n = math.prod(shape)
     if min(shape, default=0) < 0 or n > left[0]:
         raise ValueError(f"{type(layer).__name__} '{layer.name}' would create weight '{name}' "

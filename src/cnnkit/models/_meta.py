@@ -5,25 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 MAX_DEPTH = 64
+MAX_LAYERS = 20_000  # building costs ~0.1 ms per layer
 
 
 def _fail(source: str, what: str) -> ValueError:
     return ValueError(f"{source}: invalid metadata: {what}")
 
 
-def json_depth(obj: Any) -> int:
-    """Nesting depth of a JSON value (iterative, so a deep value cannot exhaust the stack)."""
-    deepest, stack = 0, [(obj, 1)]
+def json_shape(obj: Any) -> tuple[int, int]:
+    """(nesting depth, number of objects with a "class_name") of a JSON value; iterative, so a
+    deep value cannot exhaust the stack."""
+    deepest, named, stack = 0, 0, [(obj, 1)]
     while stack:
         value, depth = stack.pop()
         deepest = max(deepest, depth)
         if depth > MAX_DEPTH:
             break
         if isinstance(value, dict):
+            named += "class_name" in value
             stack += [(v, depth + 1) for v in value.values()]
         elif isinstance(value, list):
             stack += [(v, depth + 1) for v in value]
-    return deepest
+    return deepest, named
 
 
 def _int(v: Any) -> bool:
@@ -43,8 +46,11 @@ def check_meta(meta: Any, source: str, kind: str, fmt: str, version: int) -> dic
     if v > version:
         raise ValueError(f"{source} was written by a newer cnnkit (file version {v}, this "
                          f"cnnkit reads up to {version})")
-    if json_depth(meta) > MAX_DEPTH:
+    depth, named = json_shape(meta)
+    if depth > MAX_DEPTH:
         raise _fail(source, f"nested more than {MAX_DEPTH} levels deep")
+    if named > MAX_LAYERS:
+        raise _fail(source, f"{named} layer configs, more than the limit of {MAX_LAYERS}")
     if meta.get("kind") not in ("model", "weights"):
         raise _fail(source, f"'kind' must be 'model' or 'weights', got "
                             f"{str(meta.get('kind'))[:80]!r}")

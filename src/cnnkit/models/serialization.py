@@ -6,6 +6,7 @@ from a config raises ValueError naming the layer."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -17,10 +18,12 @@ ELSEWHERE = {
     "AdaptiveAveragePooling2D": "cnnkit.zoo.blocks",
     "L2Normalize": "cnnkit.zoo.siamese",
 }
-MAX_LAYERS = 100_000
+MAX_LAYERS = 100_000  # per list; files are limited to 20,000 in all (models._meta)
 
 
-def _registry() -> dict[str, type]:
+@functools.cache
+def _builtin() -> dict[str, type]:
+    """Layer classes defined in cnnkit.layers and cnnkit.models, by class name."""
     from .. import layers as layer_module
     from . import model as model_module
 
@@ -30,8 +33,11 @@ def _registry() -> dict[str, type]:
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, Layer):
                 table[obj.__name__] = obj
-    table.update(_custom)
     return table
+
+
+def _registry() -> dict[str, type]:
+    return {**_builtin(), **_custom}
 
 
 _custom: dict[str, type] = {}
@@ -45,11 +51,9 @@ def register(cls: type) -> type:
 
 def layer_class(name: str) -> type:
     """The class a config's ``class_name`` names, or ValueError."""
-    table = _registry()
-    if name not in table and name in ELSEWHERE:
+    if name not in _custom and name not in _builtin() and name in ELSEWHERE:
         importlib.import_module(ELSEWHERE[name])  # a fixed cnnkit module, never the file's
-        table = _registry()
-    cls = table.get(name)
+    cls = _custom.get(name) or _builtin().get(name)
     if cls is None:
         raise ValueError(f"unknown layer class {name[:80]!r} in config; register "
                          f"custom layers with cnnkit.models.register")
@@ -81,6 +85,8 @@ def deserialize(config: dict) -> Layer:
         _check_functional(cfg)
     label = f"{name} '{str(cfg.get('name'))[:80]}'"
     try:
+        if builder is Sequential.from_config.__func__:
+            return _sequential_from_config(cls, cfg)
         return cls.from_config(dict(cfg))
     except MemoryError:
         raise
@@ -112,6 +118,29 @@ def _check_sequential(cfg: dict) -> None:
     _need(shape is None or (isinstance(shape, list) and len(shape) <= 16 and all(
         d is None or (_is_int(d) and d >= 0) for d in shape)),
         "'input_shape' must be a list of sizes >= 0 (or null)")
+
+
+def _sequential_from_config(cls: type, cfg: dict) -> Any:
+    """``Sequential.from_config`` with one build pass at the end (``add`` would rebuild the
+    chain after every layer: quadratic in the number of layers a file may declare)."""
+    from ..layers.core import InputLayer
+
+    model = cls(name=cfg.get("name"))
+    spec = tuple(cfg["input_shape"]) if cfg.get("input_shape") else None
+    for lc in cfg["layers"]:
+        layer = deserialize(lc)
+        if isinstance(layer, InputLayer):
+            model.add(layer)  # an Input only as the first element, as add() checks
+            spec = model._input_spec
+            continue
+        if not model._layers and spec is None and layer.input_shape_arg is not None:
+            spec = (None, *layer.input_shape_arg)
+        model._layers.append(layer)
+    if spec is not None:
+        model._input_spec = spec
+        model._build_chain(spec)
+    model.trainable = cfg.get("trainable", True)
+    return model
 
 
 def _pair(v: Any) -> bool:
