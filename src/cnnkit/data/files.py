@@ -62,9 +62,8 @@ def _read(path: Path, size: tuple[int, int] | None, color_mode: str) -> np.ndarr
     except fs_errors:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"cannot read {path} as an image: it declares more pixels than the "
-                         f"limit of {Image.MAX_IMAGE_PIXELS} (a decompression bomb?): "
-                         f"{e}") from None
+        raise ValueError(f"cannot read {path} as an image: {e} (the limit is Pillow's "
+                         f"Image.MAX_IMAGE_PIXELS; a decompression bomb?)") from None
     except Image.UnidentifiedImageError:
         raise ValueError(f"cannot read {path} as an image: not an image file Pillow "
                          f"knows") from None
@@ -76,7 +75,11 @@ def _read(path: Path, size: tuple[int, int] | None, color_mode: str) -> np.ndarr
 def load_image(path: str | os.PathLike, target_size: Any = None,
                color_mode: str = "rgb") -> np.ndarray:
     """One image file as uint8 (H, W, C): C = 3 ("rgb"), 1 ("grayscale") or 4 ("rgba");
-    ``target_size`` (height, width) resizes with Pillow's bilinear filter."""
+    ``target_size`` (height, width) resizes with Pillow's bilinear filter.
+
+    Raises FileNotFoundError / PermissionError for the file system and ValueError naming the
+    file when it is not an image, is truncated or damaged, or declares more pixels than
+    Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 million: a decompression bomb)."""
     if color_mode not in _MODES:
         raise ValueError(f"load_image: color_mode must be one of {', '.join(_MODES)}, got "
                          f"{color_mode!r}")
