@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import struct
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +42,44 @@ def _size_arg(image_size: Any, name: str) -> tuple[int, int] | None:
     return h, w
 
 
+_NOT_IMAGE = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError,
+              struct.error, zlib.error, ZeroDivisionError, RecursionError)
+
+
 def _read(path: Path, size: tuple[int, int] | None, color_mode: str) -> np.ndarray:
+    """Decode one image; any decoder failure, a truncated file or more pixels than Pillow's
+    ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb) is a ValueError naming the file."""
     Image = _pillow()
+    fs_errors = (FileNotFoundError, PermissionError, IsADirectoryError)
     try:
-        with Image.open(path) as im:
-            im = im.convert(_MODES[color_mode])
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for non-images
-        raise ValueError(f"cannot read {path} as an image: {e}") from e
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im = im.convert(_MODES[color_mode])
+                if size is not None and im.size != (size[1], size[0]):
+                    im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+    except fs_errors:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"cannot read {path} as an image: {e} (the limit is Pillow's "
+                         f"Image.MAX_IMAGE_PIXELS; a decompression bomb?)") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError(f"cannot read {path} as an image: not an image file Pillow "
+                         f"knows") from None
+    except _NOT_IMAGE as e:  # Pillow's errors for damaged or truncated images
+        raise ValueError(f"cannot read {path} as an image: {type(e).__name__}: {e}") from None
     return arr[..., None] if arr.ndim == 2 else arr
 
 
 def load_image(path: str | os.PathLike, target_size: Any = None,
                color_mode: str = "rgb") -> np.ndarray:
     """One image file as uint8 (H, W, C): C = 3 ("rgb"), 1 ("grayscale") or 4 ("rgba");
-    ``target_size`` (height, width) resizes with Pillow's bilinear filter."""
+    ``target_size`` (height, width) resizes with Pillow's bilinear filter.
+
+    Raises FileNotFoundError / PermissionError for the file system and ValueError naming the
+    file when it is not an image, is truncated or damaged, or declares more pixels than
+    Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 million: a decompression bomb)."""
     if color_mode not in _MODES:
         raise ValueError(f"load_image: color_mode must be one of {', '.join(_MODES)}, got "
                          f"{color_mode!r}")
@@ -178,31 +202,45 @@ def image_dataset_from_directory(
 
 def load_npz(path: str | os.PathLike, x_key: str = "x",
              y_key: str | None = "y") -> tuple[np.ndarray, np.ndarray | None]:
-    """(x, y) from a NumPy .npz archive (``allow_pickle=False``: object arrays are refused);
-    ``y_key=None`` returns (x, None)."""
+    """(x, y) from a NumPy .npz archive; ``y_key=None`` returns (x, None).
+
+    Only the two arrays asked for are read, each after its .npy header is checked (bool,
+    integer or float dtype only: object arrays, which would need pickle, strings, complex
+    numbers and records are refused) and only up to the size it declares (all members at most
+    4 GiB). Raises FileNotFoundError / PermissionError / IsADirectoryError from the file
+    system, KeyError when a key is missing, ValueError naming the file for anything else."""
+    from ..npz import NpzArchive, NpzError
+
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"load_npz: no such file: {p}")
+    with open(p, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise ValueError(f"load_npz: {p} is a single .npy array, not an .npz archive")
     try:
-        with np.load(p, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise ValueError(f"load_npz: {p} is a single .npy array, not an .npz archive")
-            keys = list(f.files)
+        with NpzArchive(p) as archive:
+            keys = archive.names()
             for k in (x_key, y_key):
                 if k is not None and k not in keys:
                     raise KeyError(f"load_npz: {p} has no array {k!r} (it has: "
                                    f"{', '.join(keys) or 'nothing'})")
-            x = f[x_key]
-            y = None if y_key is None else f[y_key]
-    except (OSError, ValueError) as e:
-        if str(e).startswith("load_npz"):
-            raise
+            x = archive.read(x_key)
+            y = None if y_key is None else archive.read(y_key)
+    except NpzError as e:
         raise ValueError(f"load_npz: cannot read {p} as a NumPy .npz archive without "
-                         f"pickle: {e}") from e
+                         f"pickle: {e}") from None
+    for k, a in ((x_key, x), (y_key, y)):
+        if a is not None and a.ndim == 0:
+            raise ValueError(f"load_npz: {p}: {k!r} is a single number, not an array of "
+                             f"samples")
     if y is not None and len(y) != len(x):
         raise ValueError(f"load_npz: {p}: {x_key!r} has {len(x)} samples but {y_key!r} has "
                          f"{len(y)}")
     return x, y
+
+
+# a damaged .gz (gzip.BadGzipFile is an OSError) or bytes that are not text
+_TEXT_ERRORS = (EOFError, zlib.error, UnicodeDecodeError, gzip.BadGzipFile)
 
 
 def _open_text(p: Path):
@@ -226,13 +264,17 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
     name of the label column; None means no labels. ``skip_header="auto"`` skips the first
     row when any of its fields is not a number. ``image_shape`` (e.g. (28, 28, 1)) reshapes
     each row's features. x is float32; y is int64 when every label is a whole number, else
-    float32.
+    float32. Raises FileNotFoundError / PermissionError / IsADirectoryError from the file
+    system and ValueError naming the file for a damaged .gz, non-text or non-numeric data.
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"load_csv: no such file: {p}")
     with _open_text(p) as f:
-        first = f.readline().rstrip("\r\n")
+        try:
+            first = f.readline(1 << 24).rstrip("\r\n")
+        except _TEXT_ERRORS as e:
+            raise ValueError(f"load_csv: cannot read {p}: {type(e).__name__}: {e}") from None
     if not first:
         raise ValueError(f"load_csv: {p} is empty")
     fields = [s.strip() for s in first.split(delimiter)]
@@ -248,10 +290,13 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
                              f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
         label_column = names.index(label_column)
     try:
-        data = np.loadtxt(p, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2,
-                          dtype=np.float64)
+        with _open_text(p) as f:
+            data = np.loadtxt(f, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2,
+                              dtype=np.float64)
     except ValueError as e:
-        raise ValueError(f"load_csv: {p} is not a numeric table: {e}") from e
+        raise ValueError(f"load_csv: {p} is not a numeric table: {e}") from None
+    except _TEXT_ERRORS as e:
+        raise ValueError(f"load_csv: cannot read {p}: {type(e).__name__}: {e}") from None
     if data.shape[0] == 0:
         raise ValueError(f"load_csv: {p} has no data rows")
     ncol = data.shape[1]

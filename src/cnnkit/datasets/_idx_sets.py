@@ -9,7 +9,6 @@ so re-compressed copies such as Debian's verify too).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .idx import parse_idx
+from .idx import parse_idx, read_idx_bytes
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
          "t10k-labels-idx1-ubyte")
@@ -59,12 +58,17 @@ def candidate_dirs(spec: IdxSet, data_dir: Any = None) -> list[Path]:
     return dirs
 
 
-def _payload(path: Path) -> bytes:
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-        return f.read()
+# every file of MNIST and Fashion-MNIST is under 48 MB once decompressed
+MAX_PAYLOAD = 64 << 20
 
 
-def _verified(spec: IdxSet, stem: str, data: bytes, source: str) -> np.ndarray:
+def _payload(path: Path) -> bytearray:
+    """The decompressed IDX bytes, read only up to the size the header declares (ValueError
+    naming the file when truncated, damaged or longer)."""
+    return read_idx_bytes(path, MAX_PAYLOAD)
+
+
+def _verified(spec: IdxSet, stem: str, data: bytearray, source: str) -> np.ndarray:
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256[stem]:
         raise ValueError(f"{source}: SHA-256 of the IDX data is {digest}, expected "

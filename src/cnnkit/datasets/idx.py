@@ -8,6 +8,8 @@ big-endian integer. Files ending in .gz are read and written gzip-compressed.
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,17 @@ _BY_KIND = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(np.int16
             np.dtype(np.int32): 0x0C, np.dtype(np.float32): 0x0D, np.dtype(np.float64): 0x0E}
 
 
+MAX_BYTES = 4 << 30  # default cap on the data an IDX header may declare
+_CHUNK = 1 << 20
+_ERRORS = (OSError, EOFError, zlib.error)  # gzip's BadGzipFile is an OSError
+
+
 def _open(path: Path) -> Any:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
 
 
-def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
-    """Decode IDX bytes into an array (native byte order)."""
+def _header(data: bytes, source: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """(dtype, dims, header length) from the first 4 + 4 * ndim bytes."""
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{source} is not an IDX file (bad magic number)")
     code, ndim = data[2], data[3]
@@ -36,24 +43,66 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(data) < header:
         raise ValueError(f"{source}: truncated IDX header")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = _CODES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    return _CODES[code], dims, header
+
+
+def parse_idx(data: bytes | bytearray, source: str = "<bytes>") -> np.ndarray:
+    """Decode IDX bytes into an array (native byte order; a bytearray's memory is reused)."""
+    dtype, dims, header = _header(data, source)
+    expected = math.prod(dims) * dtype.itemsize
     if len(data) - header != expected:
         raise ValueError(f"{source}: IDX header promises shape {dims} ({expected} bytes of "
                          f"data) but the file holds {len(data) - header}")
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="))
+    return arr.astype(dtype.newbyteorder("="), copy=not isinstance(data, bytearray))
 
 
-def read_idx(path: Any) -> np.ndarray:
-    """Read an IDX file (optionally .gz) into a NumPy array."""
+def _read_exactly(f: Any, n: int, buf: bytearray, source: str) -> None:
+    """Append exactly ``n`` more bytes from ``f`` to ``buf`` (read in 1 MiB pieces)."""
+    goal = len(buf) + n
+    while len(buf) < goal:
+        chunk = f.read(min(_CHUNK, goal - len(buf)))
+        if not chunk:
+            raise ValueError(f"{source}: truncated IDX file: the header promises "
+                             f"{goal} bytes in all, the file ends after {len(buf)}")
+        buf += chunk
+
+
+def read_idx_bytes(path: Any, max_bytes: int = MAX_BYTES) -> bytearray:
+    """The raw IDX bytes of ``path`` (.gz decompressed), read up to the size its header
+    declares: ValueError when the data is shorter or longer than that, or above
+    ``max_bytes``; FileNotFoundError / PermissionError / IsADirectoryError from the file
+    system."""
     path = Path(path)
-    try:
-        with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"cannot read IDX file {path}: {e}") from None
-    return parse_idx(data, str(path))
+    source = str(path)
+    with _open(path) as f:
+        try:
+            buf = bytearray()
+            _read_exactly(f, 4, buf, source)
+            _read_exactly(f, 4 * buf[3], buf, source)
+            dtype, dims, _ = _header(bytes(buf), source)
+            size = math.prod(dims) * dtype.itemsize
+            if size > max_bytes:
+                raise ValueError(f"{source}: the IDX header declares shape {dims} ({size} "
+                                 f"bytes), above the limit of {max_bytes} bytes")
+            _read_exactly(f, size, buf, source)
+            if f.read(1):
+                raise ValueError(f"{source}: the file holds more data than its IDX header "
+                                 f"promises (shape {dims}, {size} bytes)")
+        except _ERRORS as e:
+            raise ValueError(f"cannot read IDX file {source}: {type(e).__name__}: {e}") from None
+    return buf
+
+
+def read_idx(path: Any, max_bytes: int = MAX_BYTES) -> np.ndarray:
+    """Read an IDX file (optionally .gz) into a NumPy array.
+
+    The data is read up to the size the header declares, at most ``max_bytes`` (4 GiB by
+    default). Raises ValueError naming the file when it is not IDX, truncated, longer than
+    its header says or a damaged .gz; FileNotFoundError / PermissionError / IsADirectoryError
+    from the file system."""
+    path = Path(path)
+    return parse_idx(read_idx_bytes(path, max_bytes), str(path))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

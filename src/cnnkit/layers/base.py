@@ -8,8 +8,11 @@ the functional ``Model``; calling it on arrays or Tensors computes.
 
 from __future__ import annotations
 
+import contextvars
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,35 @@ from ..autograd import Tensor
 Shape = tuple[int | None, ...]
 
 _name_counts: dict[str, int] = {}
+
+
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "cnnkit_weight_budget", default=None)
+
+
+@contextmanager
+def weight_budget(n_values: int) -> Iterator[None]:
+    """Within the block, layers may create weights of at most ``n_values`` values in all (a
+    model read from a file builds only what the file stores)."""
+    token = _budget.set([n_values])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
+    left = _budget.get()
+    if left is None:
+        return
+    if layer.dtype.kind not in "biuf" or layer.dtype.itemsize > 16:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}' has dtype {layer.dtype}; "
+                         f"weights must be numbers")
+    n = math.prod(shape)
+    if min(shape, default=0) < 0 or n > left[0]:
+        raise ValueError(f"{type(layer).__name__} '{layer.name}' would create weight '{name}' "
+                         f"of shape {shape}: more values than the file stores ({left[0]} left)")
+    left[0] -= n
 
 
 def unique_name(base: str) -> str:
@@ -136,7 +168,9 @@ class Layer:
                    regularizer: Any = None, trainable: bool = True) -> Tensor:
         """Create a weight Tensor (requires_grad when trainable) and register it."""
         init = initializers.get(initializer)
-        data = init(tuple(int(s) for s in shape), self.dtype, crandom.get_rng())
+        shape = tuple(int(s) for s in shape)
+        _spend_budget(self, name, shape)
+        data = init(shape, self.dtype, crandom.get_rng())
         w = Tensor(np.asarray(data, dtype=self.dtype), name=f"{self.name}/{name}")
         w.requires_grad = trainable and self._trainable
         self._own_weights.append(w)

@@ -1,20 +1,34 @@
-"""Model files: one zip archive of .npy arrays (read with allow_pickle=False) holding the
-architecture as JSON, the weights, and the optimizer state. Written to a temporary name and
-renamed, so an interrupted save never leaves a broken file. Nothing in a file can run code."""
+"""Model files: one zip archive of .npy arrays holding the architecture as JSON, the weights
+and the optimizer state. Written to a temporary name, flushed to disk and renamed, so an
+interrupted save never leaves a broken file. Nothing in a file can run code.
+
+Reading trusts nothing: the archive may only hold ``__meta__.npy``, ``weights/<n>.npy`` and
+``optimizer/<key>.npy``; only the members the model needs are read, each up to the size its
+.npy header declares; the JSON is at most 16 MiB and 64 levels deep and checked field by
+field; a config may only name known layer classes; the layers are built under a budget of
+the parameter count the file stores, so a config cannot allocate what the file does not hold.
+"""
 
 from __future__ import annotations
 
 import json
-import zipfile
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..files import atomic_write
+from ..npz import NpzArchive, NpzError
+from ._meta import check_compile, check_meta
 
 FORMAT = "cnnkit-model"
 VERSION = 1
+MAX_META_BYTES = 16 << 20
+# deflated members may inflate to at most this many times the file's size in total
+MAX_RATIO = 16
+_MEMBER = re.compile(r"__meta__\.npy|weights/\d{5,9}\.npy|optimizer/[\w./-]{1,200}\.npy")
 
 
 def _json_array(obj: Any) -> np.ndarray:
@@ -26,28 +40,40 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)
 
 
-def _read_archive(path: Any, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such {kind} file: {path}")
+def _open_archive(path: Any, kind: str) -> tuple[dict, NpzArchive]:
+    """The checked metadata and the open archive (the caller closes it)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise ValueError(f"{path} is not a readable cnnkit {kind} file (truncated, corrupted "
-                         f"or another format): {e}") from None
-    if "__meta__" not in arrays:
-        raise ValueError(f"{path} is not a cnnkit {kind} file: it has no __meta__ entry")
+        archive = NpzArchive(path, max_ratio=MAX_RATIO)
+    except NpzError as e:
+        raise NpzError(f"not a readable cnnkit {kind} file: {e}") from None
     try:
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: corrupted metadata in cnnkit {kind} file: {e}") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a cnnkit {kind} file (format {meta.get('format')!r})")
-    if meta.get("version", 0) > VERSION:
-        raise ValueError(f"{path} was written by a newer cnnkit (file version "
-                         f"{meta['version']}, this cnnkit reads up to {VERSION})")
-    return meta, arrays
+        meta = _read_meta(archive, Path(path), kind)
+    except NpzError as e:
+        archive.close()
+        raise NpzError(f"{path} is not a readable cnnkit {kind} file: {e}") from None
+    except BaseException:
+        archive.close()
+        raise
+    return meta, archive
+
+
+def _read_meta(archive: NpzArchive, path: Path, kind: str) -> dict:
+    if "__meta__.npy" not in archive.members:
+        raise NpzError(f"{path} is not a cnnkit {kind} file: it has no __meta__ entry")
+    odd = [n for n in archive.members if not _MEMBER.fullmatch(n)]
+    if odd:
+        raise NpzError(f"{path} is not a cnnkit {kind} file: unknown member {odd[0]!r}")
+    shape, dtype = archive.header("__meta__")
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+        raise NpzError(f"{path}: the __meta__ entry must be at most {MAX_META_BYTES} bytes of "
+                       f"uint8 JSON, got shape {shape} of {dtype}")
+    raw = archive.read("__meta__").tobytes()
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise NpzError(f"{path}: corrupted metadata in cnnkit {kind} file: "
+                       f"{type(e).__name__}: {e}") from None
+    return check_meta(meta, str(path), kind, FORMAT, VERSION)
 
 
 def _weight_arrays(model: Any) -> dict[str, np.ndarray]:
@@ -55,35 +81,55 @@ def _weight_arrays(model: Any) -> dict[str, np.ndarray]:
 
 
 def save_weights(model: Any, path: Any) -> None:
-    """Write only the weights (in ``model.weights`` order)."""
+    """Write only the weights (in ``model.weights`` order).
+
+    Raises FileNotFoundError / NotADirectoryError / PermissionError when the folder is missing,
+    not a folder or not writable (nothing is left behind)."""
     meta = {"format": FORMAT, "version": VERSION, "kind": "weights",
             "weight_names": [w.name for w in model.weights]}
     _atomic_savez(Path(path), {"__meta__": _json_array(meta), **_weight_arrays(model)})
 
 
-def _assign_weights(model: Any, arrays: dict[str, np.ndarray], path: Any) -> None:
-    keys = sorted(k for k in arrays if k.startswith("weights/"))
+def _stored_shapes(archive: NpzArchive) -> list[tuple[tuple[int, ...], np.dtype]]:
+    keys = sorted(n[:-4] for n in archive.members if n.startswith("weights/"))
+    for i, k in enumerate(keys):
+        if k != f"weights/{i:05d}":
+            raise NpzError(f"{archive.source}: weight arrays are not numbered 0, 1, 2, ...: "
+                           f"found {k!r} in place {i}")
+    return [archive.header(k) for k in keys]
+
+
+def _assign_weights(model: Any, archive: NpzArchive, stored: list, path: Any) -> None:
     ws = model.weights
-    if len(keys) != len(ws):
-        raise ValueError(f"{path} holds {len(keys)} weight arrays but model '{model.name}' has "
+    if len(stored) != len(ws):
+        raise ValueError(f"{path} holds {len(stored)} weight arrays but model '{model.name}' has "
                          f"{len(ws)} weights")
-    for w, k in zip(ws, keys, strict=True):
-        a = arrays[k]
-        if a.shape != w.shape:
+    for w, (shape, _) in zip(ws, stored, strict=True):
+        if shape != w.shape:
             raise ValueError(f"{path}: weight '{w.name}' has shape {w.shape} in the model but "
-                             f"{a.shape} in the file")
-    for w, k in zip(ws, keys, strict=True):
-        w.data[...] = arrays[k].astype(w.dtype)
+                             f"{shape} in the file")
+    for i, w in enumerate(ws):
+        w.data[...] = archive.read(f"weights/{i:05d}").astype(w.dtype, copy=False)
 
 
 def load_weights(model: Any, path: Any) -> None:
-    """Read weights written by ``save_weights`` or ``save`` into an identically built model."""
-    _, arrays = _read_archive(path, "weights")
-    _assign_weights(model, arrays, path)
+    """Read weights written by ``save_weights`` or ``save`` into an identically built model.
+
+    Raises FileNotFoundError / PermissionError / IsADirectoryError for the filesystem, and
+    ValueError (naming the part) for a damaged or mismatched file; the model's weights are
+    unchanged unless every stored shape matches."""
+    _, archive = _open_archive(path, "weights")
+    try:
+        _assign_weights(model, archive, _stored_shapes(archive), path)
+    finally:
+        archive.close()
 
 
 def save_model(model: Any, path: Any) -> None:
-    """Architecture + weights + compile settings + optimizer state, in one file."""
+    """Architecture + weights + compile settings + optimizer state, in one file.
+
+    Raises FileNotFoundError / NotADirectoryError / PermissionError when the folder is missing,
+    not a folder or not writable (nothing is left behind)."""
     from .serialization import serialize
 
     meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": "model",
@@ -101,34 +147,74 @@ def save_model(model: Any, path: Any) -> None:
     _atomic_savez(Path(path), arrays)
 
 
-def load_model(path: Any, compile: bool = True) -> Any:
-    """Rebuild a model saved with ``model.save(path)``: same outputs, optimizer state and all."""
-    from ..train import losses as losses_mod
-    from ..train import optimizers as opt_mod
+def _build(meta: dict, stored: list, path: Any) -> Any:
+    """The model the config describes, built under a budget of the stored parameter count."""
+    from ..layers.base import weight_budget
     from .serialization import deserialize
 
-    meta, arrays = _read_archive(path, "model")
-    if meta.get("kind") != "model":
-        raise ValueError(f"{path} holds only weights; build the model and call load_weights")
+    budget = sum(math.prod(shape) for shape, _ in stored)
     try:
-        model = deserialize(meta["model"])
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: the model architecture in the file is invalid: {e}") from None
+        with weight_budget(budget):
+            model = deserialize(meta["model"])
+    except MemoryError:
+        raise
+    except Exception as e:  # any failure while building from the file's config is the file's
+        kind = "" if isinstance(e, ValueError) else f"{type(e).__name__}: "
+        raise ValueError(f"{path}: the model architecture in the file is invalid: "
+                         f"{kind}{e}") from None
     if model._build_shape is None and not model.built:
         raise ValueError(f"{path}: the saved model has no input shape, cannot rebuild it")
-    _assign_weights(model, arrays, path)
-    if meta.get("seed") is not None:
-        model.seed = int(meta["seed"])
-    if compile and meta.get("compile"):
-        c = meta["compile"]
-        loss_cfgs = c["loss"]
-        loss = [losses_mod.get(lc) if lc is not None else None for lc in loss_cfgs]
-        model.compile(optimizer=opt_mod.get(c["optimizer"]),
-                      loss=loss if len(loss) > 1 else loss[0], metrics=c.get("metrics"),
-                      loss_weights=c.get("loss_weights"), seed=model.seed)
-        state = {k[len("optimizer/"):]: v for k, v in arrays.items()
-                 if k.startswith("optimizer/")}
-        if state:
-            model.optimizer.build(model.trainable_weights)
-            model.optimizer.set_state(state)
+    return model
+
+
+def _restore_compile(model: Any, meta: dict, archive: NpzArchive, path: Any) -> None:
+    from ..train import losses as losses_mod
+    from ..train import optimizers as opt_mod
+
+    c = meta["compile"]
+    loss = [losses_mod.get(lc) if lc is not None else None for lc in c["loss"]]
+    model.compile(optimizer=opt_mod.get(c["optimizer"]),
+                  loss=loss if len(loss) > 1 else loss[0], metrics=c.get("metrics"),
+                  loss_weights=c.get("loss_weights"), seed=model.seed)
+    keys = [n[len("optimizer/"):-4] for n in archive.members if n.startswith("optimizer/")]
+    params = model.trainable_weights
+    for k in keys:
+        shape, _ = archive.header(f"optimizer/{k}")
+        idx, _, slot = k.partition("/")
+        want = params[int(idx)].shape if idx.isdigit() and int(idx) < len(params) \
+            and slot != "step" else ()
+        if shape != want:
+            raise ValueError(f"optimizer state {k!r} has shape {shape}, expected {want}")
+    if keys:
+        state = {k: archive.read(f"optimizer/{k}") for k in keys}
+        model.optimizer.build(params)
+        model.optimizer.set_state(state)
+
+
+def load_model(path: Any, compile: bool = True) -> Any:
+    """Rebuild a model saved with ``model.save(path)``: same outputs, optimizer state and all.
+
+    Raises FileNotFoundError / PermissionError / IsADirectoryError for the filesystem, and
+    ValueError (naming the part that is wrong) for anything wrong with the file's contents."""
+    meta, archive = _open_archive(path, "model")
+    try:
+        if meta["kind"] != "model":
+            raise ValueError(f"{path} holds only weights; build the model and call "
+                             f"load_weights")
+        stored = _stored_shapes(archive)
+        model = _build(meta, stored, path)
+        _assign_weights(model, archive, stored, path)
+        if meta.get("seed") is not None:
+            model.seed = meta["seed"]
+        if compile and meta.get("compile"):
+            check_compile(meta["compile"], str(path))
+            try:
+                _restore_compile(model, meta, archive, path)
+            except (NpzError, MemoryError):
+                raise
+            except Exception as e:  # the file's compile settings or optimizer state
+                raise ValueError(f"{path}: the compile settings or optimizer state in the file "
+                                 f"are invalid: {type(e).__name__}: {e}") from None
+    finally:
+        archive.close()
     return model
