@@ -29,6 +29,7 @@ def check_data_format(cls_name: str, data_format: Any) -> None:
 
 
 def check_padding_mode(cls_name: str, padding: Any, allowed: Sequence[str]) -> str:
+    """``padding`` lower-cased if it is one of ``allowed``, else a ValueError naming the layer."""
     if not isinstance(padding, str) or padding.lower() not in allowed:
         raise ValueError(f"{cls_name}: padding must be one of {tuple(allowed)}, got {padding!r}")
     return padding.lower()
@@ -104,5 +105,6 @@ def channels_error(layer: Layer, expected: int, got: int, shape: Any, what: str 
 
 
 def rank_error(layer: Layer, expected: int, layout: str, shape: Any) -> ValueError:
+    """The standard message for an input of the wrong rank (``layout`` names the axes)."""
     return ValueError(f"{type(layer).__name__} '{layer.name}' expects inputs of rank {expected} "
                       f"{layout}, got rank {len(shape)} (input shape {tuple(shape)})")
