@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+import cnnkit
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
 from cnnkit.kernels import native, parallel
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="threads for both frameworks (default: os.cpu_count()); sets "
                          "OPENBLAS_NUM_THREADS/OMP_NUM_THREADS and restarts the script")
     args = ap.parse_args(argv)
+    if os.environ.get("CNNKIT_MALLOC_TUNE") != "0":  # the figures assume the opt-in settings
+        cnnkit.tune_malloc()
     repeats = max(5, args.repeats)
     threads = args.threads or os.cpu_count() or 1
     if args.threads and os.environ.get("OPENBLAS_NUM_THREADS") != str(threads):

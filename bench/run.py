@@ -766,6 +766,16 @@ def _select(only: str | None) -> tuple[list[W.Workload], bool]:
     return chosen, "W6" in keys
 
 
+def _tune_malloc() -> None:
+    """The measured figures assume cnnkit's opt-in malloc settings (``cnnkit.tune_malloc``),
+    in every process (timing and memory probes, both frameworks); CNNKIT_MALLOC_TUNE=0 skips
+    them."""
+    if os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
+        import cnnkit
+
+        cnnkit.tune_malloc()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer rounds (3-7, 4 s a step)")
@@ -789,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="PyTorch threads (default os.cpu_count())")
     ap.add_argument("--mem-probe", help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
+    _tune_malloc()
     if opts.wait_quiet is None:
         opts.wait_quiet = 0.0 if opts.quick else 90.0
     if opts.torch_threads:

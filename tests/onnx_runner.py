@@ -9,11 +9,11 @@ every such case by name with its reason.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from helpers import onnx_node_cases
 
 from cnnkit import ops
 
@@ -31,24 +31,8 @@ class Unsupported(Exception):
 
 
 def collect_cases() -> list[Any]:
-    """The onnx node test cases whose model is one node of an op in :data:`OP_TYPES`.
-
-    Multi-node models (the ``*_expanded`` function bodies) are not cases of the op itself.
-    """
-    from onnx.backend.test.case.node import collect_testcases
-
-    with warnings.catch_warnings():  # case generators for other ops overflow on purpose
-        warnings.simplefilter("ignore")
-        cases = collect_testcases()
-    out = []
-    for tc in cases:
-        if tc.model is None or not tc.data_sets:
-            continue
-        nodes = tc.model.graph.node
-        if len(nodes) == 1 and nodes[0].op_type in OP_TYPES and nodes[0].domain in ("",
-                                                                                    "ai.onnx"):
-            out.append(tc)
-    return out
+    """The onnx node test cases whose model is one node of an op in :data:`OP_TYPES`."""
+    return onnx_node_cases(OP_TYPES, skip_if_none=False)
 
 
 def node_of(case: Any) -> Any:

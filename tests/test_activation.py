@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_close_scaled, gradcheck, torch_or_skip
+from helpers import assert_close_scaled, gradcheck, onnx_node_cases, torch_or_skip
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import activation as K
@@ -208,25 +208,9 @@ ONNX_UNSUPPORTED = {
 }
 
 
-def onnx_cases(op_types):
-    pytest.importorskip("onnx", reason="onnx is not installed")
-    import warnings
-
-    from onnx.backend.test.case.node import collect_testcases
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = collect_testcases()
-    found = [c for c in cases if len(c.model.graph.node) == 1
-             and c.model.graph.node[0].op_type in op_types]
-    if not found:
-        pytest.skip("onnx's collect_testcases() cache was filled for another op_type earlier in "
-                    "this process (it keeps the first call's filter)")
-    return found
-
-
 def test_onnx_activation_cases():
     ran = []
-    for case in onnx_cases(ONNX_OPS):
+    for case in onnx_node_cases(ONNX_OPS):
         if case.name in ONNX_UNSUPPORTED:
             assert _onnx_fn(case.model.graph.node[0]) is None
             continue

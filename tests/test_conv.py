@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from helpers import assert_close_scaled, gradcheck, torch_or_skip
+from helpers import assert_close_scaled, check_vs_torch, gradcheck, torch_grads, torch_or_skip
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
@@ -69,36 +69,6 @@ def torch_pad(torch, xt, pads):
     return torch.nn.functional.pad(xt, flat)
 
 
-def torch_grads(torch, fn, arrays, g):
-    """Run fn on float32 torch leaves made from ``arrays`` (None stays None); return the output
-    and the gradients of sum(out * g)."""
-    leaves = [None if a is None else torch.tensor(a, dtype=torch.float32, requires_grad=True)
-              for a in arrays]
-    out = fn(*leaves)
-    out.backward(torch.tensor(g, dtype=torch.float32))
-    return out.detach().numpy(), [None if t is None else t.grad.numpy() for t in leaves]
-
-
-def cnnkit_grads(fn, arrays, g):
-    ts = [None if a is None else Tensor(a.astype(np.float32), requires_grad=True)
-          for a in arrays]
-    out = fn(*ts)
-    out.backward(g.astype(np.float32))
-    return out.data, [None if t is None else t.grad for t in ts]
-
-
-def compare(ours, ref, what):
-    out, grads = ours
-    rout, rgrads = ref
-    assert out.dtype == np.float32, what
-    assert_close_scaled(out, rout, tol=1e-4, what=f"{what} forward")
-    for i, (a, b) in enumerate(zip(grads, rgrads, strict=True)):
-        if b is None:
-            continue
-        assert a.dtype == np.float32
-        assert_close_scaled(a, b, tol=1e-4, what=f"{what} grad {i}")
-
-
 def torch_conv(torch, nd, x, w, b, strides, pads, dilation, groups):
     fn = getattr(torch.nn.functional, f"conv{nd}d")
     xt = torch_pad(torch, x.permute(0, nd + 1, *range(1, nd + 1)), pads)
@@ -128,11 +98,10 @@ def test_conv_torch(nd, s, p, d, groups, bias):
     pad = padding_arg(p, nd)
     pads = resolve_padding(pad, SIZES[nd], KSIZES[nd], (s,) * nd, (d,) * nd)
     g = rng.standard_normal(CONV[nd](x, w, None, s, pad, d, groups).shape)
-    ours = cnnkit_grads(lambda x, w, b: CONV[nd](x, w, b, strides=s, padding=pad,
-                                                dilation_rate=d, groups=groups), [x, w, b], g)
-    ref = torch_grads(torch, lambda x, w, b: torch_conv(torch, nd, x, w, b, s, pads, d, groups),
-                      [x, w, b], g)
-    compare(ours, ref, f"conv{nd}d")
+    check_vs_torch(lambda x, w, b: CONV[nd](x, w, b, strides=s, padding=pad, dilation_rate=d,
+                                            groups=groups),
+                   lambda x, w, b: torch_conv(torch, nd, x, w, b, s, pads, d, groups),
+                   x, w, b, grad_out=g, what=f"conv{nd}d")
 
 
 @pytest.mark.parametrize("s,p,d", list(itertools.product((1, 2), PADDINGS, (1, 2))))
@@ -151,13 +120,11 @@ def test_conv2d_torch_both_paths(s, p, d, use_native):
     g = rng.standard_normal(ops.conv2d(x, w, None, s, p, d).shape)
     native.set_enabled(use_native)
     try:
-        ours = cnnkit_grads(lambda x, w, b: ops.conv2d(x, w, b, strides=s, padding=p,
-                                                       dilation_rate=d), [x, w, b], g)
+        check_vs_torch(lambda x, w, b: ops.conv2d(x, w, b, strides=s, padding=p, dilation_rate=d),
+                       lambda x, w, b: torch_conv(torch, 2, x, w, b, s, pads, d, 1),
+                       x, w, b, grad_out=g, what=f"conv2d ({'native' if use_native else 'numpy'})")
     finally:
         native.set_enabled(None)
-    ref = torch_grads(torch, lambda x, w, b: torch_conv(torch, 2, x, w, b, s, pads, d, 1),
-                      [x, w, b], g)
-    compare(ours, ref, f"conv2d ({'native' if use_native else 'numpy'})")
 
 
 GRAD_SWEEP = [
@@ -205,12 +172,10 @@ def test_conv_depthwise_groups_multiplier():
     x = rng.standard_normal((2, 6, 7, 3))
     w = rng.standard_normal((3, 3, 1, 6))  # groups = C_in = 3, 2 outputs per channel
     g = rng.standard_normal((2, 3, 4, 6))
-    ours = cnnkit_grads(lambda x, w: ops.conv2d(x, w, strides=2, padding="same", groups=3),
-                        [x, w], g)
     pads = resolve_padding("same", (6, 7), (3, 3), (2, 2), (1, 1))
-    ref = torch_grads(torch, lambda x, w: torch_conv(torch, 2, x, w, None, 2, pads, 1, 3),
-                      [x, w], g)
-    compare(ours, ref, "conv2d groups=C")
+    check_vs_torch(lambda x, w: ops.conv2d(x, w, strides=2, padding="same", groups=3),
+                   lambda x, w: torch_conv(torch, 2, x, w, None, 2, pads, 1, 3),
+                   x, w, grad_out=g, what="conv2d groups=C")
     gradcheck(lambda x, w: ops.conv2d(x, w, padding="same", groups=3),
               x[:1, :4, :4], w)
 
@@ -249,7 +214,7 @@ def test_conv_input_grad_methods(method, groups, d, pads):
     dx = K.conv_input_grad(g.astype(np.float32), w.astype(np.float32), x.shape, (1, 1), pads,
                            (d, d), groups, method=method)
     _, (ref, _) = torch_grads(
-        torch, lambda x, w: torch_conv(torch, 2, x, w, None, 1, pads, d, groups), [x, w], g)
+        lambda x, w: torch_conv(torch, 2, x, w, None, 1, pads, d, groups), [x, w], g)
     assert dx.dtype == np.float32
     assert_close_scaled(dx, ref, tol=1e-4)
 
@@ -278,10 +243,9 @@ def test_depthwise(mult, s, p, d):
     torch = torch_or_skip()
     pads = resolve_padding(pad, (8, 7), (3, 2), (s, s), (d, d))
     g = rng.standard_normal(ops.depthwise_conv2d(x, w, None, s, pad, d).shape)
-    ours = cnnkit_grads(lambda x, w, b: ops.depthwise_conv2d(x, w, b, s, pad, d), [x, w, b], g)
-    ref = torch_grads(torch, lambda x, w, b: torch_depthwise(torch, x, w, b, s, pads, d),
-                      [x, w, b], g)
-    compare(ours, ref, "depthwise_conv2d")
+    check_vs_torch(lambda x, w, b: ops.depthwise_conv2d(x, w, b, s, pad, d),
+                   lambda x, w, b: torch_depthwise(torch, x, w, b, s, pads, d),
+                   x, w, b, grad_out=g, what="depthwise_conv2d")
 
 
 @pytest.mark.parametrize("mult,s,p,d", [(1, 1, "same", 1), (2, 2, "same", 1),
@@ -305,8 +269,7 @@ def test_separable(mult, s, p, d):
         return mid @ wp[0, 0] + b
 
     g = rng.standard_normal(f(x, wd, wp, None).shape)
-    compare(cnnkit_grads(f, [x, wd, wp, b], g), torch_grads(torch, ref_fn, [x, wd, wp, b], g),
-            "separable_conv2d")
+    check_vs_torch(f, ref_fn, x, wd, wp, b, grad_out=g, what="separable_conv2d")
 
 
 # ----------------------------------------------------------------------------------------
@@ -377,10 +340,10 @@ def test_conv_transpose(nd, s, p, op, d):
     if isinstance(pad, int):  # PyTorch semantics exactly: padding crops symmetrically
         assert pads == ((pad, pad),) * nd
     g = rng.standard_normal(y.shape)
-    ours = cnnkit_grads(lambda x, w, b: f(x, w, b, s, pad, op, d), [x, w, b], g)
-    ref = torch_grads(torch, lambda x, w, b: torch_conv_transpose(
-        torch, nd, x, w, b, ss, dd, pads, y.shape[1:-1]), [x, w, b], g)
-    compare(ours, ref, f"conv{nd}d_transpose")
+    check_vs_torch(lambda x, w, b: f(x, w, b, s, pad, op, d),
+                   lambda x, w, b: torch_conv_transpose(torch, nd, x, w, b, ss, dd, pads,
+                                                        y.shape[1:-1]),
+                   x, w, b, grad_out=g, what=f"conv{nd}d_transpose")
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

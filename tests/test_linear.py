@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import assert_close_scaled, gradcheck, torch_or_skip
+from helpers import assert_close_scaled, gradcheck, onnx_node_cases, torch_or_skip
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import linear as K
@@ -92,16 +92,9 @@ def test_dense_errors():
 # ONNX Gemm node cases: Y = alpha * A' B' + beta * C with A' = A or A^T, B' = B or B^T
 # ----------------------------------------------------------------------------------------
 def test_onnx_gemm_cases():
-    pytest.importorskip("onnx", reason="onnx is not installed")
-    import warnings
-
+    cases = onnx_node_cases(["Gemm"])
     from onnx import helper
-    from onnx.backend.test.case.node import collect_testcases
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = [c for c in collect_testcases() if c.model.graph.node[0].op_type == "Gemm"]
-    if not cases:
-        pytest.skip("onnx's collect_testcases() cache was filled for another op_type earlier")
+
     unsupported = {"test_gemm_default_matrix_bias": "a per-row (M, N) bias is not a Dense bias"}
     ran = []
     for case in cases:

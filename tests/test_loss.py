@@ -8,7 +8,7 @@ regression losses and BCE; one value per position for softmax CE), "sum" = their
 
 import numpy as np
 import pytest
-from helpers import assert_close_scaled, gradcheck, torch_or_skip
+from helpers import assert_close_scaled, check_vs_torch, gradcheck, onnx_node_cases, torch_or_skip
 
 from cnnkit import Tensor, ops
 
@@ -94,26 +94,6 @@ def test_kl_divergence_fd(reduction):
 # ----------------------------------------------------------------------------------------
 # PyTorch (float32), forward and backward
 # ----------------------------------------------------------------------------------------
-def _ours(fn, x, g=None):
-    t = Tensor(x, requires_grad=True)
-    out = fn(t)
-    out.backward(np.ones_like(out.data) if g is None else g)
-    return out.data, t.grad
-
-
-def _theirs(torch, fn, x, g=None):
-    t = torch.tensor(x, requires_grad=True)
-    out = fn(t)
-    out.backward(torch.ones_like(out) if g is None else torch.tensor(g))
-    return out.detach().numpy(), t.grad.numpy()
-
-
-def _compare(ours, theirs, what):
-    assert ours[0].dtype == np.float32 and ours[1].dtype == np.float32, what
-    assert_close_scaled(ours[0], theirs[0], tol=1e-4, what=f"{what} forward")
-    assert_close_scaled(ours[1], theirs[1], tol=1e-4, what=f"{what} backward")
-
-
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("shape", [(7, 5), (3, 5, 3, 7)])
@@ -123,13 +103,12 @@ def test_softmax_ce_int_labels_vs_torch(shape, smoothing, reduction):
     z = (rng.standard_normal(shape) * 3).astype(np.float32)
     y = rng.integers(0, shape[-1], shape[:-1])
     g = rng.standard_normal(shape[:-1]).astype(np.float32) if reduction == "none" else None
-    ours = _ours(lambda t: ops.softmax_cross_entropy(t, y, label_smoothing=smoothing,
-                                                     reduction=reduction), z, g)
     # torch puts classes on axis 1: move them there and back
-    theirs = _theirs(torch, lambda t: F.cross_entropy(
-        torch.movedim(t, -1, 1), torch.tensor(y), label_smoothing=smoothing,
-        reduction=reduction), z, g)
-    _compare(ours, theirs, "cross_entropy")
+    check_vs_torch(lambda t: ops.softmax_cross_entropy(t, y, label_smoothing=smoothing,
+                                                       reduction=reduction),
+                   lambda t: F.cross_entropy(torch.movedim(t, -1, 1), torch.tensor(y),
+                                             label_smoothing=smoothing, reduction=reduction),
+                   z, grad_out=g, what="cross_entropy")
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -140,21 +119,20 @@ def test_softmax_ce_probability_targets_vs_torch(smoothing, reduction):
     z = (rng.standard_normal((9, 6)) * 3).astype(np.float32)
     p = softmax_np(rng.standard_normal((9, 6))).astype(np.float32)
     g = rng.standard_normal(9).astype(np.float32) if reduction == "none" else None
-    ours = _ours(lambda t: ops.softmax_cross_entropy(t, p, label_smoothing=smoothing,
-                                                     reduction=reduction), z, g)
-    theirs = _theirs(torch, lambda t: F.cross_entropy(t, torch.tensor(p),
-                                                      label_smoothing=smoothing,
-                                                      reduction=reduction), z, g)
-    _compare(ours, theirs, "cross_entropy (probabilities)")
+    check_vs_torch(lambda t: ops.softmax_cross_entropy(t, p, label_smoothing=smoothing,
+                                                       reduction=reduction),
+                   lambda t: F.cross_entropy(t, torch.tensor(p), label_smoothing=smoothing,
+                                             reduction=reduction),
+                   z, grad_out=g, what="cross_entropy (probabilities)")
 
 
 def test_softmax_ce_class_axis_1_vs_torch():
     torch = torch_or_skip()
     z = (rng.standard_normal((3, 5, 4, 3)) * 3).astype(np.float32)  # NCHW
     y = rng.integers(0, 5, (3, 4, 3))
-    ours = _ours(lambda t: ops.softmax_cross_entropy(t, y, axis=1), z)
-    theirs = _theirs(torch, lambda t: torch.nn.functional.cross_entropy(t, torch.tensor(y)), z)
-    _compare(ours, theirs, "cross_entropy axis=1")
+    check_vs_torch(lambda t: ops.softmax_cross_entropy(t, y, axis=1),
+                   lambda t: torch.nn.functional.cross_entropy(t, torch.tensor(y)),
+                   z, what="cross_entropy axis=1")
 
 
 def _per_sample(torch_none, n):
@@ -197,10 +175,10 @@ def test_elementwise_losses_vs_torch(shape, name, reduction):
     else:
         t = (rng.standard_normal(shape) * 2).astype(np.float32)
     g = rng.standard_normal(shape[:1]).astype(np.float32) if reduction == "none" else None
-    ours = _ours(lambda a: _op(name)(a, t, reduction=reduction), x, g)
-    theirs = _theirs(torch, lambda a: _torch_reduced(
-        torch, ELEMENTWISE[name](F, a, torch.tensor(t)), reduction), x, g)
-    _compare(ours, theirs, name)
+    check_vs_torch(lambda a: _op(name)(a, t, reduction=reduction),
+                   lambda a: _torch_reduced(torch, ELEMENTWISE[name](F, a, torch.tensor(t)),
+                                            reduction),
+                   x, grad_out=g, what=name)
 
 
 def test_torch_mean_equals_cnnkit_mean():
@@ -223,8 +201,8 @@ def test_kl_divergence_vs_torch(reduction):
         per = torch.nn.functional.kl_div(torch.log(a), torch.tensor(t), reduction="none").sum(-1)
         return {"none": per, "sum": per.sum(), "mean": per.mean()}[reduction]
 
-    _compare(_ours(lambda a: ops.kl_divergence(a, t, reduction=reduction), p, g),
-             _theirs(torch, ref, p, g), "kl_divergence")
+    check_vs_torch(lambda a: ops.kl_divergence(a, t, reduction=reduction), ref, p, grad_out=g,
+                   what="kl_divergence")
 
 
 # ----------------------------------------------------------------------------------------
@@ -271,17 +249,9 @@ def test_sample_weight_semantics_vs_torch():
 # ONNX SoftmaxCrossEntropyLoss node cases (classes on axis 1)
 # ----------------------------------------------------------------------------------------
 def test_onnx_softmax_cross_entropy_cases():
-    pytest.importorskip("onnx", reason="onnx is not installed")
-    import warnings
-
+    cases = onnx_node_cases(["SoftmaxCrossEntropyLoss"])
     from onnx import helper
-    from onnx.backend.test.case.node import collect_testcases
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = [c for c in collect_testcases()
-                 if c.model.graph.node[0].op_type == "SoftmaxCrossEntropyLoss"]
-    if not cases:
-        pytest.skip("onnx's collect_testcases() cache was filled for another op_type earlier")
+
     ran, unsupported = [], {}
     for case in cases:
         node = case.model.graph.node[0]

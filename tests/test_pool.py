@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import assert_close_scaled, gradcheck, torch_or_skip
+from helpers import assert_close_scaled, check_vs_torch, gradcheck, torch_or_skip
 
 from cnnkit import Tensor, ops
 from cnnkit.kernels import pool as KP
@@ -81,26 +81,9 @@ def _torch_pool(torch, kind, xt, nd, pool, strides, pads, dilation=1, ceil_mode=
     return s / fn(ones, pool, strides, 0, ceil_mode=ceil_mode)
 
 
-def _to_nc(x):
-    return np.moveaxis(x, -1, 1)
-
-
-def _to_nl(x):
-    return np.moveaxis(x, 1, -1)
-
-
-def _compare(kind, x, ours, ref_fn, torch):
-    """Forward and backward (L = sum(y * w)) of ours vs the torch reference."""
-    xt = torch.tensor(_to_nc(x), requires_grad=True)
-    yt = ref_fn(xt)
-    xc = Tensor(x, requires_grad=True)
-    y = ours(xc)
-    assert y.dtype == np.float32
-    assert_close_scaled(y.data, _to_nl(yt.detach().numpy()), tol=1e-4, what=f"{kind} forward")
-    w = rng.standard_normal(y.shape).astype(np.float32)
-    (yt * torch.tensor(_to_nc(w))).sum().backward()
-    y.backward(w)
-    assert_close_scaled(xc.grad, _to_nl(xt.grad.numpy()), tol=1e-4, what=f"{kind} backward")
+def _compare(kind, x, ours, ref_fn):
+    """Forward and backward of ``ours`` vs ``ref_fn``, a torch function in NC* layout."""
+    check_vs_torch(ours, lambda xt: ref_fn(xt.movedim(-1, 1)).movedim(1, -1), x, what=kind)
 
 
 CONFIGS = [(2, 2, "valid"), (3, 2, "same"), (3, 1, "same"), (2, 3, "valid"), (3, 2, "valid"),
@@ -124,7 +107,7 @@ def test_pool_vs_torch(kind, nd, pool, strides, padding):
         pads = [(0, 0)] * nd
     ours = (MAX if kind == "max" else AVG)[nd]
     _compare(kind, x, lambda t: ours(t, pool, strides, padding),
-             lambda xt: _torch_pool(torch, kind, xt, nd, pool, strides, pads), torch)
+             lambda xt: _torch_pool(torch, kind, xt, nd, pool, strides, pads))
 
 
 @pytest.mark.parametrize("kw", [
@@ -144,7 +127,7 @@ def test_max_pool_options_vs_torch(nd, kw):
              lambda t: ops.max_pool(t, kw["pool"], kw["strides"], kw["pad"], dilation_rate=d,
                                     ceil_mode=c),
              lambda xt: getattr(F, f"max_pool{nd}d")(xt, kw["pool"], kw["strides"], kw["pad"],
-                                                     dilation=d, ceil_mode=c), torch)
+                                                     dilation=d, ceil_mode=c))
 
 
 @pytest.mark.parametrize("include", [False, True])
@@ -164,8 +147,7 @@ def test_avg_pool_options_vs_torch(nd, kw, include):
              lambda t: ops.avg_pool(t, kw["pool"], kw["strides"], kw["pad"],
                                     count_include_pad=include, ceil_mode=c),
              lambda xt: getattr(F, f"avg_pool{nd}d")(xt, kw["pool"], kw["strides"], kw["pad"],
-                                                     ceil_mode=c, count_include_pad=include),
-             torch)
+                                                     ceil_mode=c, count_include_pad=include))
 
 
 @pytest.mark.parametrize("pool,strides", [(2, 2), (3, 1), (3, 2)])
@@ -173,7 +155,7 @@ def test_max_pool_ties_go_to_first_like_torch(pool, strides):
     torch = torch_or_skip()
     x = rng.integers(0, 3, (2, 7, 8, 3)).astype(np.float32)  # many ties in every window
     _compare("max", x, lambda t: ops.max_pool2d(t, pool, strides),
-             lambda xt: torch.nn.functional.max_pool2d(xt, pool, strides), torch)
+             lambda xt: torch.nn.functional.max_pool2d(xt, pool, strides))
     xc = Tensor(x, requires_grad=True)
     ops.max_pool2d(xc, pool, strides).sum().backward()
     n_windows = int(np.prod(ops.max_pool2d(x, pool, strides).shape))
@@ -196,7 +178,7 @@ def test_global_pool_vs_torch_adaptive(nd):
         ours = ops.global_average_pool if kind == "avg" else ops.global_max_pool
         ref = getattr(F, f"adaptive_{kind}_pool{nd}d")
         _compare(f"global {kind}", x, lambda t, f=ours: f(t, keepdims=True),
-                 lambda xt, r=ref: r(xt, 1), torch)
+                 lambda xt, r=ref: r(xt, 1))
         y = ours(x)
         assert y.shape == (x.shape[0], x.shape[-1])
 

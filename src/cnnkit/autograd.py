@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .kernels.arith import accumulate as _accumulate
+from .kernels.arith import donate as _donate
+
 _state = threading.local()
 # sys.getrefcount tells when nothing else holds a gradient array (CPython before 3.14, whose
 # borrowed stack references can make the count lower than the references that exist)
@@ -217,65 +220,9 @@ class Tensor:
                 else:
                     grads[key] = pg
 
-    # ----- operators (maths in cnnkit.ops / kernels) -------------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.subtract(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _ops.subtract(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.multiply(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _ops.multiply(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.divide(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.divide(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.power(self, other)
-
-    def __neg__(self) -> Tensor:
-        return _ops.negative(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _ops.getitem(self, index)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
-
-    @property
-    def T(self) -> Tensor:  # noqa: N802
-        return _ops.transpose(self, None)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
+    # ----- operators -------------------------------------------------------------------
+    # + - * / @ ** unary -, indexing, reshape, transpose, T, sum and mean are installed by
+    # cnnkit.ops (ops/tensor_methods.py) when it is imported, which ``import cnnkit`` does.
 
     def argmax(self, axis: int | None = None) -> np.ndarray:
         return self.data.argmax(axis=axis)
@@ -322,8 +269,3 @@ def record(data: np.ndarray, parents: Sequence[Tensor | None], backward: Backwar
         out.requires_grad = True
         out._node = Node(tuple(parents), backward, name)
     return out
-
-
-from . import ops as _ops  # noqa: E402  (Tensor operators dispatch to ops)
-from .kernels.arith import accumulate as _accumulate  # noqa: E402
-from .kernels.arith import donate as _donate  # noqa: E402

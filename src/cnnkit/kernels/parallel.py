@@ -42,13 +42,14 @@ MIN_PARALLEL_BYTES = 1 << 20
 
 
 def tune_allocator() -> bool:
-    """Keep freed array memory in the process for reuse (glibc only; ``CNNKIT_MALLOC_TUNE=0``
-    turns it off). By default glibc returns large freed blocks to the system and every new
-    array of the next step faults its pages in again: ~50,000 page faults and ~0.15 s of
-    system time per ResNet-20 training step at batch 128 on the project's machine. With blocks
-    up to 64 MB served from the heap and up to 256 MB of free heap kept, that drops to a few
-    faults. Returns whether the setting was applied."""
-    if os.environ.get("CNNKIT_MALLOC_TUNE", "1") == "0" or not hasattr(os, "sched_getaffinity"):
+    """Opt-in (``cnnkit.tune_malloc()`` or ``CNNKIT_MALLOC_TUNE=1`` before import): keep freed
+    array memory in the process for reuse (glibc only). It changes malloc for the whole
+    process, so cnnkit never does it unasked. By default glibc returns large freed blocks to
+    the system and every new array of the next step faults its pages in again: ~50,000 page
+    faults and ~0.15 s of system time per ResNet-20 training step at batch 128 on the
+    project's machine. With blocks up to 64 MB served from the heap and up to 256 MB of free
+    heap kept, that drops to a few faults. Returns whether the setting was applied."""
+    if not hasattr(os, "sched_getaffinity"):  # not Linux: no glibc mallopt to call
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -58,7 +59,9 @@ def tune_allocator() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_trim_threshold, 256 << 20) and mallopt(m_mmap_threshold, 64 << 20))
+    done = bool(mallopt(m_trim_threshold, 256 << 20) and mallopt(m_mmap_threshold, 64 << 20))
+    _state["malloc_tuned"] = _state["malloc_tuned"] or done
+    return done
 
 
 def _env_threads() -> int:
@@ -71,10 +74,12 @@ def _env_threads() -> int:
 
 
 _state: dict[str, Any] = {"threads": _env_threads(), "workers": [], "blas": None,
-                          "blas_probed": False, "blas_sections": 0, "blas_saved": 1}
+                          "blas_probed": False, "blas_sections": 0, "blas_saved": 1,
+                          "malloc_tuned": False}
 _lock = threading.Lock()
 _local = threading.local()
-_state["malloc_tuned"] = tune_allocator()
+if os.environ.get("CNNKIT_MALLOC_TUNE") == "1":
+    tune_allocator()
 
 
 def _after_fork_in_child() -> None:

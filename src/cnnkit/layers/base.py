@@ -63,6 +63,8 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
+    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d,
+    Conv2DTranspose -> conv2d_transpose (digits stay attached to the word before them)."""
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
@@ -333,19 +335,3 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
-
-
-def channels_error(layer: Layer, expected: int, got: int, shape: Any, what: str = "channels"
-                   ) -> ValueError:
-    """The standard message for a channel mismatch."""
-    return ValueError(f"{type(layer).__name__} '{layer.name}' expects {expected} input {what}, "
-                      f"got {got} (input shape {tuple(shape)})")
-
-
-def rank_error(layer: Layer, expected: int, layout: str, shape: Any) -> ValueError:
-    return ValueError(f"{type(layer).__name__} '{layer.name}' expects inputs of rank {expected} "
-                      f"{layout}, got rank {len(shape)} (input shape {tuple(shape)})")
-
-
-def serialize_layer(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}

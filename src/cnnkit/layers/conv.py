@@ -12,15 +12,10 @@ Parameter counts (seeds): a convolution has ``(prod(K) * C_in/groups + 1) * C_ou
 ``prod(output spatial) * prod(K) * C_in/groups * C_out`` for a convolution, and
 ``prod(input spatial) * prod(K) * C_in * C_out`` for a transposed one (every input cell is
 scattered through the whole kernel).
-
-This module also holds small helpers the other layer modules share (Keras-style default names,
-the channels-last check and window output lengths).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,109 +23,21 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from ..autograd import Tensor
 from ..kernels.conv import conv_transpose_geometry
-from ..kernels.padding import normalize_tuple, output_size, resolve_padding
-from .base import Layer, channels_error, rank_error, unique_name
+from ._utils import (
+    activation_arg,
+    channels_error,
+    check_data_format,
+    check_padding_mode,
+    check_rank,
+    known_prod,
+    single_shape,
+    tuple_arg,
+    window_length,
+)
+from .base import Layer
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D",
            "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
-
-LAYOUTS = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)",
-           3: "(batch, depth, height, width, channels)"}
-
-
-# ----- helpers shared by the layer modules ----------------------------------------------------
-def keras_snake_case(name: str) -> str:
-    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d,
-    Conv2DTranspose -> conv2d_transpose (digits stay attached to the word before them)."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def default_name(layer: Layer, kwargs: dict) -> dict:
-    """``kwargs`` with a Keras-style unique default ``name`` when none was given."""
-    if kwargs.get("name") is None:
-        kwargs["name"] = unique_name(keras_snake_case(type(layer).__name__))
-    return kwargs
-
-
-def check_data_format(cls_name: str, data_format: Any) -> None:
-    """Only channels-last is supported; anything else is a ValueError naming the layer."""
-    if data_format is None or data_format == "channels_last":
-        return
-    if data_format == "channels_first":
-        raise ValueError(f"{cls_name} supports only data_format='channels_last' (cnnkit is "
-                         f"channels-last: (batch, ..., channels)), got 'channels_first'; "
-                         f"transpose the input (e.g. with a Permute layer) instead")
-    raise ValueError(f"{cls_name}: data_format must be 'channels_last' (or None), "
-                     f"got {data_format!r}")
-
-
-def check_padding_mode(cls_name: str, padding: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(padding, str) or padding.lower() not in allowed:
-        raise ValueError(f"{cls_name}: padding must be one of {tuple(allowed)}, got {padding!r}")
-    return padding.lower()
-
-
-def tuple_arg(cls_name: str, value: Any, n: int, name: str, minimum: int = 1
-              ) -> tuple[int, ...]:
-    """An int or ``n`` ints as a tuple (Keras ``standardize_tuple``), errors naming the layer."""
-    if isinstance(value, np.integer):
-        value = int(value)
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        value = [int(v) if isinstance(v, np.integer) else v for v in value]
-    try:
-        return normalize_tuple(value, n, name, minimum)
-    except ValueError as e:
-        raise ValueError(f"{cls_name}: {e}") from None
-
-
-def single_shape(layer: Layer, input_shape: Any) -> tuple:
-    """The shape of a single-input layer's input; a list of inputs is a ValueError."""
-    if isinstance(input_shape, list):
-        raise ValueError(f"{type(layer).__name__} '{layer.name}' expects a single input, got a "
-                         f"list of {len(input_shape)} inputs")
-    return tuple(input_shape)
-
-
-def check_rank(layer: Layer, shape: tuple, rank: int) -> None:
-    """Rank ``rank + 2`` (batch, *spatial, channels) or a ValueError naming the layer."""
-    if len(shape) != rank + 2:
-        raise rank_error(layer, rank + 2, LAYOUTS[rank], shape)
-
-
-def window_length(layer: Layer, shape: tuple, axis: int, kernel: int, stride: int,
-                  dilation: int, padding: str, what: str = "kernel") -> int | None:
-    """Output length of a sliding window along spatial ``axis`` (None stays None):
-    floor((W + P_before + P_after - D*(K-1) - 1) / S) + 1 with the Keras padding of ``padding``.
-    """
-    size = shape[1 + axis]
-    if size is None:
-        return None
-    pads = resolve_padding(padding, (size,), (kernel,), (stride,), (dilation,))
-    try:
-        return output_size(int(size), kernel, stride, dilation, pads[0])
-    except ValueError as e:
-        raise ValueError(f"{type(layer).__name__} '{layer.name}': the {what} does not fit spatial "
-                         f"axis {axis} of input shape {shape}: {e}") from None
-
-
-def known_prod(values: Sequence[Any]) -> int:
-    """Product of sizes, 0 when any is unknown (None): a count that cannot be known yet."""
-    if any(v is None for v in values):
-        return 0
-    return int(np.prod([int(v) for v in values], dtype=np.int64))
-
-
-def activation_arg(activation: Any) -> tuple[Any, Any]:
-    """(function or None for the identity, name for the config)."""
-    if activation is None:
-        return None, None
-    fn = ops.get_activation(activation)
-    name = activation if isinstance(activation, str) else getattr(activation, "__name__",
-                                                                  "custom")
-    if isinstance(name, str) and name.lower() == "linear":
-        return None, name
-    return fn, name
 
 
 # ----- convolution base --------------------------------------------------------------------
@@ -143,7 +50,7 @@ class _WindowConv(Layer):
     def __init__(self, kernel_size: Any, strides: Any = 1, padding: str = "valid",
                  data_format: str | None = None, dilation_rate: Any = 1, activation: Any = None,
                  use_bias: bool = True, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         cls = type(self).__name__
         check_data_format(cls, data_format)
         self.kernel_size = tuple_arg(cls, kernel_size, self.rank, "kernel_size")

@@ -10,7 +10,8 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from .. import random as crandom
 from ..autograd import Tensor, as_tensor
-from .base import KerasTensor, Layer, channels_error
+from ._utils import channels_error
+from .base import KerasTensor, Layer
 
 
 class InputLayer(Layer):

@@ -15,7 +15,6 @@ import numpy as np
 from .. import ops
 from ..autograd import Tensor
 from .base import Layer
-from .conv import default_name
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
@@ -31,7 +30,7 @@ class _Merge(Layer):
     max_inputs: int | None = None
 
     def __init__(self, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
 
     def _shapes(self, input_shape: Any) -> list[tuple]:
         cls = type(self).__name__
@@ -157,7 +156,7 @@ class Concatenate(Layer):
     """Join the inputs along ``axis`` (channels by default); all other axes must agree."""
 
     def __init__(self, axis: int = -1, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"Concatenate: axis must be an int, got {axis!r}")
         self.axis = int(axis)

@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import initializers, ops, regularizers
 from ..autograd import Tensor
-from .base import Layer, channels_error
-from .conv import default_name, single_shape
+from ._utils import channels_error, single_shape
+from .base import Layer
 
 __all__ = ["BatchNormalization"]
 
@@ -45,7 +45,7 @@ class BatchNormalization(Layer):
                  moving_mean_initializer: Any = "zeros",
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
                  gamma_regularizer: Any = None, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
             self.axis: int | tuple[int, ...] = int(axis)
         elif (isinstance(axis, Sequence) and not isinstance(axis, str) and len(axis) > 0

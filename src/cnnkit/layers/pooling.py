@@ -14,16 +14,15 @@ from typing import Any
 
 from .. import ops
 from ..autograd import Tensor
-from .base import Layer
-from .conv import (
+from ._utils import (
     check_data_format,
     check_padding_mode,
     check_rank,
-    default_name,
     single_shape,
     tuple_arg,
     window_length,
 )
+from .base import Layer
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
            "AveragePooling2D", "AveragePooling3D", "GlobalAveragePooling1D",
@@ -39,7 +38,7 @@ class _Pooling(Layer):
 
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
                  data_format: str | None = None, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         cls = type(self).__name__
         check_data_format(cls, data_format)
         self.pool_size = tuple_arg(cls, pool_size, self.rank, "pool_size")
@@ -113,7 +112,7 @@ class _GlobalPooling(Layer):
     _op = staticmethod(ops.global_average_pool)
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         check_data_format(type(self).__name__, data_format)
         self.keepdims = bool(keepdims)
 

@@ -16,8 +16,8 @@ import numpy as np
 from .. import ops
 from .. import random as crandom
 from ..autograd import Tensor
+from ._utils import check_data_format, check_rank, single_shape
 from .base import Layer
-from .conv import check_data_format, check_rank, default_name, single_shape
 
 __all__ = ["SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
 
@@ -27,7 +27,7 @@ class _SpatialDropout(Layer):
 
     def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None,
                  **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         cls = type(self).__name__
         check_data_format(cls, data_format)
         if (not isinstance(rate, numbers.Real) or isinstance(rate, bool)

@@ -20,8 +20,8 @@ import numpy as np
 from .. import ops
 from ..autograd import Tensor
 from ..kernels.padding import side_pairs
+from ._utils import check_data_format, check_rank, single_shape, tuple_arg
 from .base import Layer
-from .conv import check_data_format, check_rank, default_name, single_shape, tuple_arg
 
 __all__ = ["UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
            "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"]
@@ -43,7 +43,7 @@ class _Spatial(Layer):
     rank = 2
 
     def __init__(self, data_format: str | None = None, **kwargs: Any):
-        super().__init__(**default_name(self, kwargs))
+        super().__init__(**kwargs)
         check_data_format(type(self).__name__, data_format)
 
     def check_input_shape(self, input_shape: Any) -> None:

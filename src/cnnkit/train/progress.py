@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .callbacks import Callback, Logs
+from .callback_base import Callback, Logs
 
 __all__ = ["Progbar", "ProgbarLogger", "format_duration", "format_value"]
 
