@@ -80,9 +80,9 @@ def _is_count(v: Any) -> bool:
     return type(v) is int and v >= 0
 
 
-def _entry(name: str, info: Any, where: str) -> tuple[str, tuple, int, int]:
+def _entry(name: str, info: Any, data_len: int, where: str) -> tuple[str, tuple, int, int]:
     """(dtype, shape, begin, end) of one header entry, its byte count checked."""
-    what = f"{where}: tensor '{short(name, 60)}'"
+    what = f"{where}: tensor {short(name, 60)}"
     if not isinstance(info, dict) or set(info) != _FIELDS:
         raise CheckpointFormatError(f"{what}: entry must be an object with exactly the keys "
                                     f"{sorted(_FIELDS)}")
@@ -97,6 +97,9 @@ def _entry(name: str, info: Any, where: str) -> tuple[str, tuple, int, int]:
             and offsets[0] <= offsets[1]):
         raise CheckpointFormatError(f"{what}: data_offsets {short(offsets)} is not [begin, end] "
                                     f"with 0 <= begin <= end")
+    if offsets[1] > data_len:
+        raise CheckpointFormatError(f"{what} has offsets {offsets} outside the data "
+                                    f"({data_len} bytes)")
     if math.prod(max(n, 1) for n in shape) > _MAX_SPAN:
         raise CheckpointFormatError(f"{what}: shape {short(shape)} is impossibly large")
     nbytes = math.prod(shape) * _ITEMSIZE[dt]
@@ -109,13 +112,13 @@ def _entry(name: str, info: Any, where: str) -> tuple[str, tuple, int, int]:
 
 def _plan(header: dict[str, Any], data_len: int, where: str) -> list[tuple]:
     """(name, dtype, shape, begin, end) sorted by begin, the ranges tiling [0, data_len)."""
-    plans = sorted(((name, *_entry(name, info, where)) for name, info in header.items()),
+    plans = sorted(((name, *_entry(name, info, data_len, where)) for name, info in header.items()),
                    key=lambda p: (p[3], p[4]))
     pos = 0
     for name, _dt, _shape, begin, end in plans:
         if begin != pos:
             kind = "overlaps the tensor before it" if begin < pos else "leaves a gap before it"
-            raise CheckpointFormatError(f"{where}: tensor '{short(name, 60)}' starts at data "
+            raise CheckpointFormatError(f"{where}: tensor {short(name, 60)} starts at data "
                                         f"byte {begin}, expected {pos}: it {kind}")
         pos = end
     if pos != data_len:
@@ -159,7 +162,7 @@ def load_safetensors(path: Any) -> dict[str, np.ndarray]:
         start = fh.tell()
         plans = _plan(header, size - start, str(path))
         out = {name: _read_tensor(fh, start + begin, dt, shape,
-                                  f"{path}: tensor '{short(name, 60)}'")
+                                  f"{path}: tensor {short(name, 60)}")
                for name, dt, shape, begin, _end in plans}
     return {name: out[name] for name in header}  # in the header's order
 

@@ -142,7 +142,7 @@ class _Checkpoint:
         if module == "torch" and _STORAGE_NAME.fullmatch(name):
             return Global(module, name, _not_callable)
         raise UnsafeCheckpointError(
-            f"{self.source}: refusing to load '{short(module, 60)}.{short(name, 60)}': a "
+            f"{self.source}: refusing to load {short(module + '.' + name, 120)}: a "
             f"checkpoint may only hold tensors in (ordered) dicts, lists and tuples; this file "
             f"names other code")
 
@@ -181,7 +181,7 @@ def _layout(spec: _TensorSpec, where: str) -> tuple[_StorageRef, int, tuple, tup
         raise UnsafeCheckpointError(f"{where}: built from a {type(ref).__name__}, not a storage")
     if ref.type_name not in _STORAGE_DTYPES:
         raise CheckpointFormatError(
-            f"{where} has dtype {short(ref.type_name)}, which cnnkit does not read "
+            f"{where} has dtype {ref.type_name}, which cnnkit does not read "
             f"(it reads {', '.join(_STORAGE_DTYPES)})")
     if type(offset) is not int or not _ints(size) or not _ints(stride):
         raise CheckpointFormatError(f"{where}: offset {short(offset)}, size {short(size)} and "
