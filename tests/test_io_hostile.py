@@ -335,6 +335,39 @@ def test_every_truncation_of_the_pickle_is_a_format_error(tmp_path):
             load_torch_checkpoint(path)
 
 
+def test_mutated_torch_pickles_give_values_or_format_errors(tmp_path):
+    """Seeded flips, insertions and deletions in a genuine torch.save data.pkl (OrderedDict,
+    BUILD, memo, parameters), the zip rebuilt around it so its CRC holds."""
+    torch = torch_or_skip()
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    buf = io.BytesIO()
+    torch.save({"sd": module.state_dict(), "p": torch.nn.Parameter(torch.ones(2)),
+                "extra": [1, 2.5, "s", None, (1 << 70, b"b")]}, buf)
+    with zipfile.ZipFile(buf) as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    name = next(n for n in members if n.endswith("/data.pkl"))
+    rng = np.random.default_rng(3)
+    refused = 0
+    for trial in range(300):
+        pkl = bytearray(members[name])
+        pos = int(rng.integers(0, len(pkl)))
+        if trial % 3 == 0:
+            pkl[pos] ^= int(rng.integers(1, 256))
+        elif trial % 3 == 1:
+            del pkl[pos:pos + int(rng.integers(1, 6))]
+        else:
+            pkl[pos:pos] = rng.bytes(int(rng.integers(1, 4)))
+        path = tmp_path / "m.pt"
+        with zipfile.ZipFile(path, "w") as z:
+            for n, raw in members.items():
+                z.writestr(n, bytes(pkl) if n == name else raw)
+        try:
+            load_torch_checkpoint(path)
+        except CheckpointFormatError:
+            refused += 1
+    assert refused > 100
+
+
 # ----- whole files: other formats, truncation, byte flips ----------------------------------------
 def _genuine(tmp_path):
     pkl = _state_dict({"conv.weight": _tensor(size=(2, 5), stride=(5, 1)),

@@ -53,6 +53,7 @@ _STORAGE_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_DIMS = 32
 _MAX_SPAN = 1 << 58  # elements a shape may span (zero dims aside)
 _MAX_SMALL_MEMBER = 64
+_CHUNK = 1 << 20
 # pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2): the magic number legacy torch.save writes
 _LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, struct.error,
@@ -86,9 +87,9 @@ def _zip_step(source: str, part: str) -> Iterator[None]:
                                     f"({type(e).__name__}: {short(str(e), 120)})") from None
 
 
-def _read_member(archive: zipfile.ZipFile, name: str, nbytes: int, source: str) -> bytes:
+def _read_member(archive: zipfile.ZipFile, name: str, nbytes: int, source: str) -> bytearray:
     """Exactly ``nbytes`` of member ``name``, which must declare that size; nothing more is read
-    (a deflated member inflates only as far as ``nbytes``)."""
+    (a deflated member inflates only as far as ``nbytes``), in chunks of at most 1 MiB."""
     with _zip_step(source, name):
         try:
             info = archive.getinfo(name)
@@ -100,12 +101,17 @@ def _read_member(archive: zipfile.ZipFile, name: str, nbytes: int, source: str) 
         if info.compress_type == zipfile.ZIP_STORED and info.compress_size != nbytes:
             raise CheckpointFormatError(f"{source}: zip member {name} is stored in "
                                         f"{info.compress_size} bytes, expected {nbytes}")
+        out = bytearray(nbytes)
+        view, done = memoryview(out), 0
         with archive.open(info) as fh:
-            raw = fh.read(nbytes) if nbytes else b""
-        if len(raw) != nbytes:
-            raise CheckpointFormatError(f"{source}: zip member {name} ended after {len(raw)} "
-                                        f"of {nbytes} bytes")
-    return raw
+            while done < nbytes:
+                chunk = fh.read(min(nbytes - done, _CHUNK))
+                if not chunk:
+                    raise CheckpointFormatError(f"{source}: zip member {name} ended after "
+                                                f"{done} of {nbytes} bytes")
+                view[done:done + len(chunk)] = chunk
+                done += len(chunk)
+    return out
 
 
 def _ordered_dict(args: tuple) -> collections.OrderedDict:
@@ -205,18 +211,33 @@ def _layout(spec: _TensorSpec, where: str) -> tuple[_StorageRef, int, tuple, tup
     return ref, offset, size, stride, numel
 
 
+def _is_whole(base: np.ndarray, offset: int, size: tuple, stride: tuple, numel: int) -> bool:
+    """Whether the tensor is its whole storage in C order (the usual case: no copy needed)."""
+    expected = 1
+    for n, s in zip(reversed(size), reversed(stride), strict=True):
+        if n > 1 and s != expected:
+            return False
+        expected *= n
+    return offset == 0 and numel == base.size and base.dtype.isnative
+
+
 def _build(base: np.ndarray, offset: int, size: tuple, stride: tuple, numel: int,
-           bf16: bool) -> np.ndarray:
-    """A C-ordered copy of the checked view ``base[offset + sum(i_k * stride_k)]``."""
+           bf16: bool, alone: bool) -> np.ndarray:
+    """A C-ordered copy of the checked view ``base[offset + sum(i_k * stride_k)]`` (``base``
+    itself, reshaped, when it is the tensor's whole storage and no other tensor's)."""
     native = base.dtype.newbyteorder("=")
     if numel == 0:
         out = np.zeros(size, dtype=native)
+    elif alone and _is_whole(base, offset, size, stride, numel):
+        out = base.reshape(size)
     else:  # size-1 dims get stride 0: same element, and no stride overflows a byte count
         strides = tuple(s * base.itemsize if n > 1 else 0
                         for n, s in zip(size, stride, strict=True))
         view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=strides,
                                                writeable=False)
         out = np.array(view, dtype=native)
+    if native.kind == "b":  # bytes other than 0 and 1 read as True, as torch reads them
+        out = out.view(np.uint8) != 0
     if bf16:
         wide = out.astype(np.uint32)
         wide <<= 16
@@ -273,13 +294,18 @@ def _materialize(obj: Any, archive: zipfile.ZipFile, prefix: str, source: str,
         bf16 = ref.type_name == "BFloat16Storage"
         budget.charge(numel * (item + 4 if bf16 else item), f"tensor '{path}' of size {size}")
         plans.append((spec, plan, bf16))
-    bases = {}
-    for key, ref in refs.items():
-        dtype = np.dtype(_STORAGE_DTYPES[ref.type_name])
-        raw = _read_member(archive, f"{prefix}data/{key}", ref.numel * dtype.itemsize, source)
-        bases[key] = np.frombuffer(raw, dtype=dtype)
-    arrays = {id(spec): _build(bases[ref.key], off, size, stride, numel, bf16)
-              for spec, (ref, off, size, stride, numel), bf16 in plans}
+    plans.sort(key=lambda p: p[1][0].key)
+    users = collections.Counter(plan[0].key for _, plan, _ in plans)
+    arrays, bases = {}, {}
+    for spec, (ref, off, size, stride, numel), bf16 in plans:  # grouped: a storage is freed
+        if ref.key not in bases:                              # once its tensors are built
+            bases.clear()
+            dtype = np.dtype(_STORAGE_DTYPES[ref.type_name])
+            raw = _read_member(archive, f"{prefix}data/{ref.key}", ref.numel * dtype.itemsize,
+                               source)
+            bases[ref.key] = np.frombuffer(raw, dtype=dtype)
+        arrays[id(spec)] = _build(bases[ref.key], off, size, stride, numel, bf16,
+                                  users[ref.key] == 1)
     return _replace(obj, arrays, {})
 
 
@@ -325,7 +351,7 @@ def _open_pickle(archive: zipfile.ZipFile, source: str, budget: MemoryBudget) ->
     with _zip_step(source, pkls[0]):
         size = archive.getinfo(pkls[0]).file_size
     budget.charge(size, f"{pkls[0]} ({size} bytes)")
-    return prefix, _read_member(archive, pkls[0], size, source)
+    return prefix, bytes(_read_member(archive, pkls[0], size, source))
 
 
 def load_torch_checkpoint(path: Any) -> Any:
