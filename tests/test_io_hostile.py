@@ -320,11 +320,20 @@ def test_pickle_object_count_is_bounded(tmp_path):
     (b"\x80\x02}]]s.", "dict key of type list"),
     (b"\x80\x02}(" + _str("w") + b"ctorch\nFloatStorage\nu.", "bare storage or type"),
     (b"\x80\x02e.", "MARK expected"),
+    (b"\x80\x02ccollections\nOrderedDict\n(K\x01tR.", "OrderedDict built from 1 arguments"),
+    (b"\x80\x02ctorch._utils\n_rebuild_parameter\n(K\x01tR.", "parameter rebuilt from"),
+    (_state_dict({"w": b"ctorch._utils\n_rebuild_tensor_v2\n(K\x01K\x02K\x03tR"}),
+     "tensor 'w': rebuilt from 3 arguments"),
+    (_state_dict({"w": b"ctorch._utils\n_rebuild_tensor_v2\n(K\x01K\x02K\x03K\x04tR"}),
+     "tensor 'w': built from a int"),
+    (_state_dict({"w": _tensor()[:-2] + b"K\x00K\x00tR"}), "tensor 'w': rebuilt from 8"),
+    (b"\x80\x02}(K\x07" + _tensor() + b"u.", "non-string key 7"),
+    (b"\x80\x02]" + _tensor() + b"a.", "holds a list, not a state dict"),
 ])
 def test_malformed_pickles_are_format_errors(pkl, what, tmp_path):
-    path = _write_pt(tmp_path / "p.pt", pkl, {})
+    path = _write_pt(tmp_path / "p.pt", pkl, {"0": F10.tobytes()})
     with pytest.raises(CheckpointFormatError, match=what):
-        load_torch_checkpoint(path)
+        load_state_dict(path)
 
 
 def test_every_truncation_of_the_pickle_is_a_format_error(tmp_path):

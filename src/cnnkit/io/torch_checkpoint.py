@@ -114,22 +114,6 @@ def _read_member(archive: zipfile.ZipFile, name: str, nbytes: int, source: str) 
     return out
 
 
-def _ordered_dict(args: tuple) -> collections.OrderedDict:
-    if args:
-        raise CheckpointFormatError(f"OrderedDict built from {len(args)} arguments, not 0")
-    return collections.OrderedDict()
-
-
-def _parameter(args: tuple) -> _TensorSpec:
-    if not args or not isinstance(args[0], _TensorSpec):
-        raise CheckpointFormatError("a parameter rebuilt from something other than a tensor")
-    return args[0]
-
-
-def _not_callable(args: tuple) -> Any:
-    raise UnsafeCheckpointError("refusing to load: a storage type is called")
-
-
 class _Checkpoint:
     """The globals and persistent ids of one checkpoint's pickle."""
 
@@ -137,16 +121,31 @@ class _Checkpoint:
         self.source = source
         self.storages: dict[str, _StorageRef] = {}
 
+    def ordered_dict(self, args: tuple) -> collections.OrderedDict:
+        if args:
+            raise CheckpointFormatError(f"{self.source}: OrderedDict built from {len(args)} "
+                                        f"arguments, not 0")
+        return collections.OrderedDict()
+
+    def parameter(self, args: tuple) -> _TensorSpec:
+        if not args or not isinstance(args[0], _TensorSpec):
+            raise CheckpointFormatError(f"{self.source}: a parameter rebuilt from something "
+                                        f"other than a tensor")
+        return args[0]
+
+    def storage_call(self, args: tuple) -> Any:
+        raise UnsafeCheckpointError(f"{self.source}: refusing to load: a storage type is called")
+
     def resolve(self, module: str, name: str) -> Global:
         if (module, name) == ("collections", "OrderedDict"):
-            return Global(module, name, _ordered_dict)
+            return Global(module, name, self.ordered_dict)
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return Global(module, name, _TensorSpec)
         if module == "torch._utils" and name in ("_rebuild_parameter",
                                                  "_rebuild_parameter_with_state"):
-            return Global(module, name, _parameter)
+            return Global(module, name, self.parameter)
         if module == "torch" and _STORAGE_NAME.fullmatch(name):
-            return Global(module, name, _not_callable)
+            return Global(module, name, self.storage_call)
         raise UnsafeCheckpointError(
             f"{self.source}: refusing to load {short(module + '.' + name, 120)}: a "
             f"checkpoint may only hold tensors in (ordered) dicts, lists and tuples; this file "
