@@ -19,7 +19,8 @@ from .errors import CheckpointFormatError, MemoryBudget, UnsafeCheckpointError, 
 
 MAX_DEPTH = 64
 MAX_INT_BYTES = 256
-_OBJECT_COST = 64  # bytes charged per object created (a small list or dict)
+_OBJECT_COST = 48  # bytes charged per object created (an int, a float, a str header)
+_CONTAINER_COST = 160  # a small list or dict, with this interpreter's bookkeeping for it
 _CONTAINERS = (list, dict, tuple)
 _KEY_TYPES = (str, int, float, bytes, bool, type(None), tuple)
 
@@ -104,8 +105,10 @@ class RestrictedUnpickler:
         return items
 
     def new(self, obj: Any, payload: int = 0) -> Any:
-        """Push a newly created object, charging its memory."""
-        self.budget.charge(_OBJECT_COST + payload, "the pickle's objects")
+        """Push a newly created object, charging its memory (None and bools are shared)."""
+        cost = _CONTAINER_COST if isinstance(obj, (*_CONTAINERS, Global)) else _OBJECT_COST
+        self.budget.charge(payload + (8 if obj is None or obj is True or obj is False else cost),
+                           "the pickle's objects")
         if isinstance(obj, _CONTAINERS):
             self.keep.append(obj)
             self.depth[id(obj)] = 1

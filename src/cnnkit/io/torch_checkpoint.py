@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import lzma
 import math
 import os
@@ -56,7 +57,7 @@ _MAX_SMALL_MEMBER = 64
 _CHUNK = 1 << 20
 # pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2): the magic number legacy torch.save writes
 _LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, struct.error,
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, struct.error,
                ValueError, NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError,
                OverflowError, IndexError, KeyError, TypeError, AttributeError)
 
@@ -82,6 +83,11 @@ def _zip_step(source: str, part: str) -> Iterator[None]:
         yield
     except CheckpointFormatError:
         raise
+    except OSError as e:
+        if e.errno not in (None, errno.EINVAL):  # the disk, not the archive (bad seeks: EINVAL)
+            raise
+        raise CheckpointFormatError(f"{source}: damaged zip archive at {part} "
+                                    f"({type(e).__name__}: {short(str(e), 120)})") from None
     except _ZIP_ERRORS as e:
         raise CheckpointFormatError(f"{source}: damaged zip archive at {part} "
                                     f"({type(e).__name__}: {short(str(e), 120)})") from None
