@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,12 +81,10 @@ def convert_module(layer: Any, tensors: dict[str, np.ndarray], module: str,
         return tensors[leaf]
 
     if kind == "BatchNormalization":
-        arrays = []
         names = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
                  "moving_variance": "running_var"}
-        for w in ws:
-            leaf = names[w.name.rsplit("/", 1)[-1]]
-            arrays.append(get(leaf))
+        leaves = [names.get(w.name.rsplit("/", 1)[-1], w.name) for w in ws]
+        arrays = [get(leaf) for leaf in leaves]
     else:
         weight = get("weight")
         if kind == "Dense":
@@ -102,18 +100,46 @@ def convert_module(layer: Any, tensors: dict[str, np.ndarray], module: str,
         else:
             raise ValueError(f"no PyTorch mapping for {kind} '{layer.name}'")
         arrays = [kernel] + ([get("bias")] if len(ws) > 1 else [])
+        leaves = ["weight", "bias"][:len(arrays)]
     if len(arrays) != len(ws):
         raise ValueError(f"{kind} '{layer.name}' has {len(ws)} weights but PyTorch module "
                          f"'{module}' gives {len(arrays)}")
-    for w, a in zip(ws, arrays, strict=True):
-        _check(layer, w.name, w.shape, a, f"{module}")
+    for w, a, leaf in zip(ws, arrays, leaves, strict=True):
+        _check(layer, w.name, w.shape, a, f"{module}.{leaf}")
     return arrays
 
 
-def load_sequential_state_dict(model: Any, state_dict: dict[str, np.ndarray]) -> None:
+def as_state_dict(state_dict: Any) -> dict[str, np.ndarray]:
+    """{name: ndarray} from a mapping of names to arrays or torch tensors (a ``module.``
+    prefix dropped); ValueError naming the key for anything else."""
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"a state dict must map names to arrays, got a "
+                         f"{type(state_dict).__name__}")
+    out: dict[str, np.ndarray] = {}
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise ValueError(f"state dict key {k!r:.60} is not a string")
+        if hasattr(v, "detach"):  # a torch tensor handed over directly
+            v = v.detach().cpu().float().numpy() if str(v.dtype) == "torch.bfloat16" \
+                else v.detach().cpu().numpy()
+        v = np.asarray(v)
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "biuf":
+            raise ValueError(f"state dict entry '{k}' is a {type(v).__name__}"
+                             f"{' of ' + str(v.dtype) if isinstance(v, np.ndarray) else ''}, "
+                             f"not a numeric array")
+        out[k[7:] if k.startswith("module.") else k] = v
+    return out
+
+
+def load_sequential_state_dict(model: Any, state_dict: Any) -> None:
     """Load a PyTorch state dict into a cnnkit model whose weighted layers come in the same
     order as the PyTorch modules (a user's sequential CNN). A Dense right after a Flatten of a
-    spatial tensor gets PyTorch's (C, H, W) feature order converted."""
+    spatial tensor gets PyTorch's (C, H, W) feature order converted.
+
+    Raises ValueError naming the module, tensor key and layer on a missing or mis-shaped
+    tensor, or a state dict entry that is not a numeric array; nothing is assigned unless
+    every tensor converts."""
+    state_dict = as_state_dict(state_dict)
     layers = _flat_layers(model)
     weighted = []
     flatten_shape: tuple | None = None

@@ -16,10 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .torch_checkpoint import load_state_dict
-from .torch_weights import _groups, convert_module
+from .torch_weights import _groups, as_state_dict, convert_module
 
 __all__ = ["load_torchvision_weights", "named_layers"]
 
@@ -70,15 +68,12 @@ def load_torchvision_weights(model: Any, state_dict_or_path: Any, strict: bool =
     without PyTorch) into the zoo model whose layer names are the torchvision module paths.
 
     Raises ValueError naming the module and layer on a missing, unexpected or mis-shaped
-    tensor; nothing is assigned unless every tensor converts."""
+    tensor (and what :func:`~cnnkit.io.torch_checkpoint.load_state_dict` raises for a path);
+    nothing is assigned unless every tensor converts."""
     if isinstance(state_dict_or_path, (str, Path)):
         state = load_state_dict(state_dict_or_path)
     else:
-        state = {}
-        for k, v in dict(state_dict_or_path).items():
-            if hasattr(v, "detach"):  # a torch tensor handed over directly
-                v = v.detach().cpu().numpy()
-            state[k[7:] if k.startswith("module.") else k] = np.asarray(v)
+        state = as_state_dict(state_dict_or_path)
     by_name = named_layers(model)
     flats = _flatten_sources(model)
     groups = dict(_groups(state))
