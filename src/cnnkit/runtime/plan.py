@@ -44,7 +44,8 @@ def layer_function(layer: Any) -> Fn:
 @dataclass(frozen=True, slots=True)
 class ScheduledStep:
     """A built step: ``fn`` reads slot(s) ``args`` and writes ``outs`` (a slot, or a list of
-    slots when the step returns a list); ``free``: the slots dead after it."""
+    slots when the step returns a list); ``free``: the slots dead after it; ``step``: the
+    step it was built from."""
 
     fn: Fn
     args: int | list[int]
@@ -52,6 +53,7 @@ class ScheduledStep:
     outs: int | list[int]
     multi_out: bool
     free: tuple[int, ...]
+    step: Any
 
 
 def schedule(nodes: list[StepNode], outputs: set[int], n_slots: int) -> list[ScheduledStep]:
@@ -81,7 +83,8 @@ def schedule(nodes: list[StepNode], outputs: set[int], n_slots: int) -> list[Sch
                 owned[a] = False  # a view of it (or an unknown result) may outlive this step
         free = tuple(a for a in dict.fromkeys(args) if last[a] == i and a not in outputs)
         built.append(ScheduledStep(fn, nd.args, multi_in,
-                                   nd.outs if nd.multi_out else nd.outs[0], nd.multi_out, free))
+                                   nd.outs if nd.multi_out else nd.outs[0], nd.multi_out, free,
+                                   nd.step))
     return built
 
 
