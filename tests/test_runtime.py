@@ -242,3 +242,39 @@ def test_runtime_sits_below_models_and_models_do_not_import_deploy():
     assert not imported_packages(SRC / "runtime") & {"models", "deploy", "train", "zoo", "io"}
     assert "deploy" not in imported_packages(SRC / "models")
     assert not imported_packages(SRC / "layers") & {"runtime", "models", "deploy"}
+
+
+def test_average_pool_takes_a_following_relu_but_a_one_tap_pool_does_not():
+    a = layers.Input((6, 6, 2))
+    p = layers.ReLU()(layers.AveragePooling2D(2)(a))
+    q = layers.ReLU()(layers.MaxPooling2D(1, strides=2)(layers.Conv2D(2, 1)(a)))  # a view
+    model = Model(a, [p, q])
+    plan = runtime.compile(model)
+    assert kinds(plan) == ["Pool", "Conv", "Pool", "Activate"]
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    for got, want in zip(plan(x), layer_by_layer(model, x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_threads_sharing_a_plan_get_the_serial_results_bit_for_bit():
+    import threading
+
+    cnnkit.random.seed(2)
+    model = cnnkit.zoo.get("resnet20")
+    randomise_bn(model)
+    plan = runtime.compile(model)
+    xs = [rng.standard_normal((2, 32, 32, 3)).astype(np.float32) for _ in range(8)]
+    serial = [plan(x) for x in xs]
+    mismatches = []
+
+    def worker(i):
+        for _ in range(10):
+            if not np.array_equal(plan(xs[i]), serial[i]):
+                mismatches.append(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not mismatches

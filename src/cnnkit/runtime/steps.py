@@ -172,8 +172,13 @@ class Pool(Step):
     act: Act | None = None
 
     @property
+    def one_tap(self) -> bool:
+        """Windows of one value: the pooling is a strided view of its input."""
+        return all(p == 1 for p in self.pool)
+
+    @property
     def output(self) -> str:  # type: ignore[override]
-        return VIEW if all(p == 1 for p in self.pool) and self.act is None else FRESH
+        return VIEW if self.one_tap else FRESH
 
     def build(self, overwritable: tuple[bool, ...]) -> Fn:
         fn = compute.pool_fn(self.is_max, tuple(self.pool), tuple(self.strides), self.padding)
@@ -184,10 +189,12 @@ class Pool(Step):
 
     def commutes_with(self, act: Act) -> bool:
         # max is monotonic: relu(maxpool(z)) = maxpool(relu(z)), on fewer values after
-        return self.is_max and act.in_place and not all(p == 1 for p in self.pool)
+        return self.is_max and act.in_place and not self.one_tap
 
     def with_activation(self, act: Act) -> Step | None:
-        return replace(self, act=act) if self.act is None and self.commutes_with(act) else None
+        # in place on the pooled array (never on a view: it would write into the input)
+        usable = self.act is None and act.in_place and not self.one_tap
+        return replace(self, act=act) if usable else None
 
 
 @dataclass(frozen=True)
