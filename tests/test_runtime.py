@@ -278,3 +278,25 @@ def test_threads_sharing_a_plan_get_the_serial_results_bit_for_bit():
     for t in threads:
         t.join()
     assert not mismatches
+
+
+def test_compile_layer_computes_each_layer_alone():
+    from cnnkit.deploy import compile_layer
+
+    x = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
+    singles = [layers.Conv2D(3, 3, padding="same", activation="relu"),
+               layers.DepthwiseConv2D(3, depth_multiplier=2), layers.BatchNormalization(),
+               layers.MaxPooling2D(2), layers.AveragePooling2D(3, strides=1, padding="same"),
+               layers.ReLU(max_value=2.5), layers.Activation("sigmoid"),
+               layers.ZeroPadding2D(((1, 0), (2, 1))), layers.Dense(5, activation="elu"),
+               layers.GlobalMaxPooling2D(), layers.Flatten(), layers.Rescaling(0.5, 1.0)]
+    for layer in singles:
+        want = layer_by_layer(layer, x)
+        before = x.copy()
+        np.testing.assert_allclose(compile_layer(layer)(x), want, rtol=1e-5, atol=1e-6,
+                                   err_msg=layer.name)
+        np.testing.assert_array_equal(x, before)  # the input is never written
+    pair = [x, rng.standard_normal(x.shape).astype(np.float32)]
+    for layer in (layers.Add(), layers.Subtract(), layers.Multiply(), layers.Concatenate()):
+        np.testing.assert_allclose(compile_layer(layer)(pair), layer_by_layer(layer, pair),
+                                   rtol=1e-6, err_msg=layer.name)
