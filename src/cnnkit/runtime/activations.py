@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..kernels import activation as KA
+from ..kernels import activation as activation_kernels
 from ..kernels import parallel
-from ..ops import activation as OA
+from ..ops import activation as activation_ops
 
 Fn = Callable[[Any], Any]
 Piece = Callable[..., Any]  # piece(out, *inputs): writes its result into out
@@ -79,7 +79,7 @@ def _capped_piece(cap: float) -> Piece:
     return piece
 
 
-RELU = Act(KA.relu_into)
+RELU = Act(activation_kernels.relu_into)
 RELU6 = Act(_relu6_piece)
 
 
@@ -100,11 +100,12 @@ UNSUPPORTED = Unsupported()
 def activation(fn: Any) -> Act | None | Unsupported:
     """The Act for an activation function of ``cnnkit.ops`` (a layer's ``activation``): None
     for the identity, UNSUPPORTED when the runtime has no form for it."""
-    if fn is None or fn is OA._linear:
+    if fn is None or fn is activation_ops._linear:
         return None
     table = {ops.relu: RELU, ops.relu6: RELU6,
-             ops.sigmoid: Act(fn=KA.sigmoid_forward), ops.tanh: Act(fn=KA.tanh_forward),
-             ops.softmax: Act(fn=lambda z: KA.softmax_forward(z, -1))}
+             ops.sigmoid: Act(fn=activation_kernels.sigmoid_forward),
+             ops.tanh: Act(fn=activation_kernels.tanh_forward),
+             ops.softmax: Act(fn=lambda z: activation_kernels.softmax_forward(z, -1))}
     return table.get(fn, UNSUPPORTED)
 
 

@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels import conv as KC
-from ..kernels import conv_inference as KI
-from ..kernels import linear as KL
-from ..kernels import norm as KN
-from ..kernels import parallel
-from ..kernels import pool as KP
+from ..kernels import conv as conv_kernels
+from ..kernels import conv_inference, parallel
+from ..kernels import linear as linear_kernels
+from ..kernels import norm as norm_kernels
+from ..kernels import pool as pool_kernels
 from ..kernels.padding import resolve_padding
-from . import activations as acts
+from . import activations
 from .activations import Act, finish
 
 Fn = Callable[[Any], Any]
@@ -38,7 +37,7 @@ Pads = tuple[tuple[int, int], ...]
 
 def bn_scale_shift(bn: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     """(s, t) with BN(z) = z * s + t for a batch-norm layer's moving statistics."""
-    return KN.infer_scale_shift(None if bn.gamma is None else bn.gamma.data,
+    return norm_kernels.infer_scale_shift(None if bn.gamma is None else bn.gamma.data,
                                 None if bn.beta is None else bn.beta.data,
                                 bn.moving_mean.data, bn.moving_variance.data, bn.epsilon, dtype)
 
@@ -90,7 +89,7 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
     if depthwise:
         def run_depthwise(x: np.ndarray) -> np.ndarray:
             w, b = folded_params(conv, bn, conv.kernel.shape[-2:])
-            z = KC.depthwise_conv_forward(x, w, b, strides, pads_for(x.shape), dilation)
+            z = conv_kernels.depthwise_conv_forward(x, w, b, strides, pads_for(x.shape), dilation)
             return finish(z, act)
 
         return run_depthwise
@@ -103,13 +102,13 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
         w, b = folded_params(conv, bn)
         pads = pads_for(x.shape)
         if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
-            z = KI.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
+            z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
             return z if piece is not None else finish(z, act)
         if x.ndim == 4 and groups == 1:
-            z = KI.small_conv2d(x, w, b, strides, pads, dilation)
+            z = conv_inference.small_conv2d(x, w, b, strides, pads, dilation)
             if z is not None:
                 return finish(z, act)
-        z, _ = KC.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
+        z, _ = conv_kernels.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
         return finish(z, act)
 
     return run
@@ -119,12 +118,12 @@ def dense_fn(dense: Any, bn: Any | None, act: Act | None) -> Fn:
     """x -> act(BN(x W + b)) with BN folded into W and b."""
     def run(x: np.ndarray) -> np.ndarray:
         w, b = folded_params(dense, bn)
-        if x.size * w.shape[1] < KI.SMALL_GEMM_MACS:
+        if x.size * w.shape[1] < conv_inference.SMALL_GEMM_MACS:
             y = np.matmul(x.reshape(-1, w.shape[0]), w)
             if b is not None:
                 y += b
             return finish(y.reshape(*x.shape[:-1], w.shape[1]), act)
-        return finish(KL.dense_forward(x, w, b), act)
+        return finish(linear_kernels.dense_forward(x, w, b), act)
 
     return run
 
@@ -144,7 +143,7 @@ def affine_fn(bn: Any, act: Act | None, inplace: bool) -> Fn:
         ip = inplace and x.flags.c_contiguous
         out = x if ip else np.empty(x.shape, np.result_type(x, s))
         if x.flags.c_contiguous and out.dtype == x.dtype and x.ndim >= 2 and \
-                x.nbytes >= acts.ELEMENTWISE_PARALLEL_BYTES:
+                x.nbytes >= activations.ELEMENTWISE_PARALLEL_BYTES:
             x2, o2 = x.reshape(-1, c), out.reshape(-1, c)
             parallel.for_rows(x2.shape[0], c * x.itemsize * 2,
                               lambda r0, r1: piece(o2[r0:r1], x2[r0:r1], s, t))
@@ -183,10 +182,10 @@ def merge_fn(ufunc: Any, act: Act | None, inplace_arg: int | None, slow: Fn) -> 
                     ufunc(out, x, out=out)
                 return finish(out, act, True)
         out = xs[inplace_arg] if inplace_arg is not None else np.empty_like(x0)
-        if out.nbytes < acts.ELEMENTWISE_PARALLEL_BYTES:
+        if out.nbytes < activations.ELEMENTWISE_PARALLEL_BYTES:
             piece(out, *xs)
         else:
-            acts.elementwise(out, piece, *xs)
+            activations.elementwise(out, piece, *xs)
         if act is not None and act_piece is None:
             return act.apply(out, True)
         return out
@@ -223,7 +222,7 @@ def pool_fn(is_max: bool, pool: tuple, strides: tuple, padding: str) -> Fn:
     if all(p == 1 for p in pool):
         index = (slice(None), *(slice(None, None, s) for s in strides))
         return lambda x: x[index]
-    kernel = KP.max_pool_forward if is_max else KP.avg_pool_forward
+    kernel = pool_kernels.max_pool_forward if is_max else pool_kernels.avg_pool_forward
     if pool == (2, 2) and strides == (2, 2) and padding == "valid":
         def small_pairs(x: np.ndarray) -> np.ndarray:
             if x.nbytes >= parallel.MIN_PARALLEL_BYTES:
