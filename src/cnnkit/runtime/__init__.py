@@ -6,6 +6,16 @@ fused steps run on NumPy arrays (below ``models``; ``predict`` and ``no_grad`` c
 - :mod:`.plan`: scheduling and :class:`InferencePlan` (thread-safe ``run``, batching);
 - :mod:`.graph`: the layer graph a model hands over (:class:`LayerGraph`);
 - :mod:`.compute`, :mod:`.activations`: the array functions behind the steps.
+
+A layer joins the runtime by one method, in its own file; the runtime hands it the step
+vocabulary, so layers import nothing above them::
+
+    class Swish(Layer):
+        def inference_step(self, steps, rank):  # rank: the output's rank, or None
+            return steps.ArrayFn(lambda x: x / (1 + np.exp(-x)))
+
+Returning None runs the layer's own ``call`` under ``no_grad``. A model hands its graph over
+through ``inference_graph()`` (a :class:`LayerGraph`); ``compile(model)`` needs nothing else.
 """
 
 from . import steps
