@@ -13,7 +13,8 @@ from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {"layers", "models", "train", "datasets", "data", "zoo", "io", "analysis",
-                "random", "initializers", "regularizers", "kernels", "cli", "deploy", "files"}
+                "random", "initializers", "regularizers", "kernels", "cli", "deploy", "files",
+                "runtime"}
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "ops", "tune_malloc",
            "__version__", *sorted(_SUBPACKAGES)]
 

@@ -1,4 +1,5 @@
-"""Deployment: a thread-safe inference engine that runs a model as a plan of kernel calls."""
+"""Deployment: a thread-safe inference engine that runs a model as a plan of kernel calls
+(public names over :mod:`cnnkit.runtime`)."""
 
 from .engine import InferenceEngine, compile_layer
 

@@ -263,6 +263,13 @@ class Layer:
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        """This layer's inference form for the runtime, built from ``steps`` (the module
+        :mod:`cnnkit.runtime.steps`, handed in so that layers import nothing above them):
+        a step saying what it computes and what it can absorb, or None to run ``call``
+        under ``no_grad``. ``rank``: the rank of the layer's output, None when unknown."""
+        return None
+
     def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
         """Multiply-adds for one sample, given the built shapes (0 for shape-only layers)."""
         return 0

@@ -86,6 +86,12 @@ class _WindowConv(Layer):
     def _act(self, y: Tensor) -> Tensor:
         return self.activation(y) if self.activation is not None else y
 
+    def _conv_step(self, steps: Any, depthwise: bool) -> Any:
+        """The runtime's convolution step (kernel, bias, pads, in-place activation), or None
+        for an activation the runtime has no form for."""
+        act = steps.activation(self.activation)
+        return None if act is steps.UNSUPPORTED else steps.Conv(self, act, depthwise)
+
     def _geometry_config(self) -> dict:
         return {"kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": "channels_last",
@@ -134,6 +140,9 @@ class _Conv(_WindowConv):
                                       self.kernel_initializer, self.kernel_regularizer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
                                     self.bias_regularizer) if self.use_bias else None
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return self._conv_step(steps, depthwise=False)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,
@@ -219,6 +228,9 @@ class DepthwiseConv2D(_WindowConv):
     @property
     def depthwise_kernel(self) -> Tensor:
         return self.kernel
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return self._conv_step(steps, depthwise=True)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         y = ops.depthwise_conv2d(inputs, self.kernel, self.bias, strides=self.strides,
@@ -352,6 +364,9 @@ class _ConvTranspose(_Conv):
                                       self.kernel_initializer, self.kernel_regularizer)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
                                     self.bias_regularizer) if self.use_bias else None
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return None  # no fused form: the layer's own call
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         y = type(self)._op(inputs, self.kernel, self.bias, strides=self.strides,

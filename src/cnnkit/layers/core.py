@@ -37,6 +37,9 @@ class InputLayer(Layer):
     def call(self, inputs: Any, training: bool = False) -> Any:
         return inputs
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.Identity()
+
     def get_config(self) -> dict:
         return {"shape": list(self.shape), "batch_size": self.batch_size,
                 "dtype": self.dtype.name, "name": self.name}
@@ -83,6 +86,10 @@ class Dense(Layer):
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
                                     self.bias_regularizer) if self.use_bias else None
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        act = steps.activation(self.activation)
+        return None if act is steps.UNSUPPORTED else steps.Dense(self, act)
+
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         y = ops.dense(inputs, self.kernel, self.bias)
         return self.activation(y) if self.activation is not None else y
@@ -111,10 +118,17 @@ class Flatten(Layer):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return ops.flatten(inputs)
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.View(_flatten_array)
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         rest = input_shape[1:]
         n = None if any(d is None for d in rest) else int(np.prod(rest, dtype=np.int64))
         return (input_shape[0], n)
+
+
+def _flatten_array(x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1)
 
 
 class Reshape(Layer):
@@ -141,6 +155,9 @@ class Reshape(Layer):
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return ops.reshape(inputs, (inputs.shape[0], *self.target_shape))
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.View(lambda x: x.reshape(x.shape[0], *self.target_shape))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "target_shape": list(self.target_shape)}
@@ -178,6 +195,12 @@ class Activation(Layer):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return self.fn(inputs) if self.fn is not None else inputs
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        act = steps.activation(self.fn)
+        if act is None:
+            return steps.Identity()
+        return None if act is steps.UNSUPPORTED else steps.Activate(act)
+
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation_name}
 
@@ -199,6 +222,11 @@ class ReLU(Layer):
             return ops.clip(ops.relu(inputs), None, self.max_value)
         y = ops.leaky_relu(inputs - self.threshold, self.negative_slope) + self.threshold
         return y if self.max_value is None else ops.clip(y, None, self.max_value)
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        if self.negative_slope != 0 or self.threshold != 0:
+            return None
+        return steps.Activate(steps.clipped_relu(self.max_value))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "max_value": self.max_value,
@@ -261,6 +289,9 @@ class Dropout(Layer):
         self.noise_shape = tuple(noise_shape) if noise_shape is not None else None
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.Identity()  # no dropout at inference
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.rate == 0:
@@ -325,6 +356,15 @@ class Rescaling(Layer):
         x = inputs if np.issubdtype(inputs.dtype, np.floating) else Tensor(
             inputs.data.astype(self.dtype))
         return x * self.scale + self.offset
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        scale, offset, dtype = np.float32(self.scale), np.float32(self.offset), self.dtype
+
+        def rescale(x: np.ndarray) -> np.ndarray:
+            x = x if np.issubdtype(x.dtype, np.floating) else x.astype(dtype)
+            return x * scale.astype(x.dtype) + offset.astype(x.dtype)
+
+        return steps.ArrayFn(rescale)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}

@@ -87,9 +87,17 @@ class _Merge(Layer):
     def _merge(self, xs: list[Tensor]) -> Tensor:
         raise NotImplementedError
 
+    # the NumPy ufunc folding the inputs left to right at inference (None: no fused form)
+    _ufunc: Any = None
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return None if self._ufunc is None else steps.Merge(self, self._ufunc)
+
 
 class Add(_Merge):
     """Elementwise sum of the inputs."""
+
+    _ufunc = np.add
 
     def _merge(self, xs: list[Tensor]) -> Tensor:
         out = xs[0]
@@ -103,12 +111,16 @@ class Subtract(_Merge):
 
     min_inputs = max_inputs = 2
 
+    _ufunc = np.subtract
+
     def _merge(self, xs: list[Tensor]) -> Tensor:
         return ops.subtract(xs[0], xs[1])
 
 
 class Multiply(_Merge):
     """Elementwise product of the inputs."""
+
+    _ufunc = np.multiply
 
     def _merge(self, xs: list[Tensor]) -> Tensor:
         out = xs[0]
@@ -194,6 +206,9 @@ class Concatenate(Layer):
                                  f"(axis {i} differs)")
             out.append(known.pop() if known else None)
         return tuple(out)
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.ArrayFn(lambda xs: np.concatenate(xs, axis=self.axis))
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
         xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

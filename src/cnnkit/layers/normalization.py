@@ -110,6 +110,16 @@ class BatchNormalization(Layer):
                                                self.moving_variance_initializer,
                                                trainable=False)
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        """x * s + t per channel when the normalised axis is the last one (channels-last)."""
+        axis = self.axis
+        if isinstance(axis, tuple):
+            if len(axis) != 1:
+                return None
+            axis = axis[0]
+        last = axis == -1 or (rank is not None and axis == rank - 1)
+        return steps.ChannelAffine(self) if last else None
+
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         use_batch_stats = bool(training) and self.trainable
         return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import ops
 from ..autograd import Tensor
 from ._utils import (
@@ -34,6 +36,7 @@ __all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
 
 class _Pooling(Layer):
     rank = 2
+    takes_max = True  # max over each window (else the mean)
     _op = staticmethod(ops.max_pool2d)
 
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
@@ -58,6 +61,10 @@ class _Pooling(Layer):
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.Pool(self.takes_max, tuple(self.pool_size), tuple(self.strides),
+                          self.padding)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "pool_size": list(self.pool_size),
@@ -91,6 +98,7 @@ class AveragePooling1D(_Pooling):
 
     rank = 1
     _op = staticmethod(ops.avg_pool1d)
+    takes_max = False
 
 
 class AveragePooling2D(_Pooling):
@@ -98,6 +106,7 @@ class AveragePooling2D(_Pooling):
 
     rank = 2
     _op = staticmethod(ops.avg_pool2d)
+    takes_max = False
 
 
 class AveragePooling3D(_Pooling):
@@ -105,10 +114,12 @@ class AveragePooling3D(_Pooling):
 
     rank = 3
     _op = staticmethod(ops.avg_pool3d)
+    takes_max = False
 
 
 class _GlobalPooling(Layer):
     rank = 2
+    _reduce = staticmethod(np.mean)  # the array reduction over the spatial axes
     _op = staticmethod(ops.global_average_pool)
 
     def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
@@ -128,6 +139,11 @@ class _GlobalPooling(Layer):
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return type(self)._op(inputs, keepdims=self.keepdims)
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        reduce, keepdims = self._reduce, self.keepdims
+        return steps.ArrayFn(lambda x: reduce(x, axis=tuple(range(1, x.ndim - 1)),
+                                              keepdims=keepdims))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "data_format": "channels_last",
@@ -160,6 +176,7 @@ class GlobalMaxPooling1D(_GlobalPooling):
 
     rank = 1
     _op = staticmethod(ops.global_max_pool)
+    _reduce = staticmethod(np.max)
 
 
 class GlobalMaxPooling2D(_GlobalPooling):
@@ -167,6 +184,7 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
     rank = 2
     _op = staticmethod(ops.global_max_pool)
+    _reduce = staticmethod(np.max)
 
 
 class GlobalMaxPooling3D(_GlobalPooling):
@@ -174,6 +192,7 @@ class GlobalMaxPooling3D(_GlobalPooling):
 
     rank = 3
     _op = staticmethod(ops.global_max_pool)
+    _reduce = staticmethod(np.max)
 
 
 # Keras aliases

@@ -45,6 +45,9 @@ class _SpatialDropout(Layer):
         check_rank(self, shape, self.rank)
         return shape
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.Identity()  # no dropout at inference
+
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.rate == 0.0:
             return inputs

@@ -131,6 +131,9 @@ class _ZeroPadding(_Spatial):
                    for d, (b, a) in zip(shape[1:-1], self.padding, strict=True)]
         return (shape[0], *spatial, shape[-1])
 
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        return steps.ZeroPad(tuple(tuple(p) for p in self.padding))
+
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return type(self)._op(inputs, self.padding)
 

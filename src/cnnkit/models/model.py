@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .. import runtime
 from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
@@ -145,7 +146,7 @@ class Model(TrainingMixin, PersistenceMixin, Layer):
 
     def _run_plan(self, inputs: Any) -> Any:
         """Inference without a graph (``training=False`` under ``no_grad``) through the
-        compiled plan that ``predict`` uses (:class:`cnnkit.deploy.InferenceEngine`), or None
+        compiled plan that ``predict`` uses (:class:`cnnkit.runtime.InferencePlan`), or None
         when the inputs or the layers' dtypes do not suit it."""
         single = self._single_input if self._functional else not isinstance(inputs, list)
         if single:
@@ -167,6 +168,18 @@ class Model(TrainingMixin, PersistenceMixin, Layer):
             return None
         out = engine.run_arrays(arrays)
         return [Tensor(o) for o in out] if isinstance(out, list) else Tensor(out)
+
+    def inference_graph(self) -> runtime.LayerGraph | None:
+        """The layer graph the runtime compiles (None for a subclassed model: its own
+        ``call`` runs)."""
+        if not self._functional:
+            return None
+        return runtime.LayerGraph.from_nodes(self._inputs, self._nodes, self._outputs,
+                                             self._single_output)
+
+    def inference_step(self, steps: Any, rank: int | None) -> Any:
+        """A nested model runs as its own plan (a step whose result is never overwritten)."""
+        return steps.Call(runtime.compile(self))
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not self._functional:
@@ -350,6 +363,9 @@ class Sequential(Model):
         if not ok:
             raise ValueError(f"Sequential '{self.name}' expects inputs of shape {spec}, got "
                              f"shape {s}")
+
+    def inference_graph(self) -> runtime.LayerGraph:
+        return runtime.LayerGraph.from_layers(self._layers, self._input_spec)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not training and not is_grad_enabled() and self._layers:

@@ -380,7 +380,7 @@ class TrainingMixin:
 
     def _inference_engine(self) -> Any:
         """The compiled inference plan (built on first use; the layer list is fixed by then)."""
-        from ..deploy import InferenceEngine
+        from .. import runtime
 
         key = tuple(id(la) for la in self.layers)
         cached = getattr(self, "_engine_cache", None)
@@ -388,7 +388,7 @@ class TrainingMixin:
             if not self.built:
                 raise ValueError(f"model '{self.name}' is not built: call it on data or give "
                                  f"it an input shape first")
-            cached = self._engine_cache = (key, InferenceEngine(self))
+            cached = self._engine_cache = (key, runtime.compile(self))
         return cached[1]
 
     def predict_on_batch(self, x: Any) -> Any:

@@ -1,0 +1,237 @@
+"""The array functions behind the runtime's steps: each ``*_fn`` returns ``fn(x) -> y``
+computing one (possibly fused) step with the forward kernels, reading the layers' weight
+arrays at call time.
+
+Batch-norm folding (inference statistics mu, var, scale gamma, offset beta):
+
+    s  = gamma / sqrt(var + eps)            (per output channel)
+    W' = W * s                              (over the kernel's output-channel axis)
+    b' = (b - mu) * s + beta                (b = 0 without a bias)
+
+so that conv(x, W') + b' = BN(conv(x, W) + b). The folded weights are recomputed on every
+call from the layers' current arrays (six small array operations per layer, ~7 us; about 5%
+of ResNet-20 at batch 1), so a plan follows training, ``set_weights`` and in-place edits
+without any cache to invalidate. Nothing here keeps state between calls except a cache of
+resolved pads per input shape (idempotent), so the functions may run on several threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..kernels import conv as conv_kernels
+from ..kernels import conv_inference, parallel
+from ..kernels import linear as linear_kernels
+from ..kernels import norm as norm_kernels
+from ..kernels import pool as pool_kernels
+from ..kernels.padding import resolve_padding
+from . import activations
+from .activations import Act, finish
+
+Fn = Callable[[Any], Any]
+Pads = tuple[tuple[int, int], ...]
+
+
+def bn_scale_shift(bn: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(s, t) with BN(z) = z * s + t for a batch-norm layer's moving statistics."""
+    return norm_kernels.infer_scale_shift(None if bn.gamma is None else bn.gamma.data,
+                                None if bn.beta is None else bn.beta.data,
+                                bn.moving_mean.data, bn.moving_variance.data, bn.epsilon, dtype)
+
+
+def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(W', b') of ``layer`` with ``bn`` folded in (the layer's own arrays without ``bn``).
+    ``channel_shape``: how the output channels lie on the kernel's last axes ((C, M) for a
+    depthwise kernel)."""
+    w = layer.kernel.data
+    b = layer.bias.data if layer.bias is not None else None
+    if bn is None:
+        return w, b
+    s, t = bn_scale_shift(bn, w.dtype)
+    w2 = np.multiply(w, s if channel_shape is None else s.reshape(channel_shape))
+    if b is not None:
+        t += b * s
+    return w2, t
+
+
+def _pads_resolver(conv: Any, extra_pads: Pads | None) -> Callable[[tuple], Any]:
+    """pads_for(input shape): the convolution's own pads plus ``extra_pads`` (a zero padding
+    merged in), cached per shape."""
+    cache: dict[tuple, Any] = {}
+
+    def pads_for(shape: tuple) -> Any:
+        hit = cache.get(shape)
+        if hit is None:
+            sizes = shape[1:-1]
+            if extra_pads is not None:
+                sizes = tuple(n + b + a for n, (b, a) in zip(sizes, extra_pads, strict=True))
+            hit = resolve_padding(conv.padding, sizes, conv.kernel_size, conv.strides,
+                                  conv.dilation_rate)
+            if extra_pads is not None:
+                hit = tuple((p0 + e0, p1 + e1) for (p0, p1), (e0, e1) in zip(hit, extra_pads,
+                                                                            strict=True))
+            cache[shape] = hit
+        return hit
+
+    return pads_for
+
+
+def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
+            extra_pads: Pads | None) -> Fn:
+    """x -> act(BN(conv(zero_pad(x)))) with BN folded into the kernel, the zero padding into
+    the convolution's pads and an in-place activation applied on the new buffer."""
+    pads_for = _pads_resolver(conv, extra_pads)
+    strides, dilation = conv.strides, conv.dilation_rate
+    if depthwise:
+        def run_depthwise(x: np.ndarray) -> np.ndarray:
+            w, b = folded_params(conv, bn, conv.kernel.shape[-2:])
+            z = conv_kernels.depthwise_conv_forward(x, w, b, strides, pads_for(x.shape), dilation)
+            return finish(z, act)
+
+        return run_depthwise
+    groups = conv.groups
+    pointwise = all(k == 1 for k in conv.kernel_size) and all(st == 1 for st in strides) \
+        and groups == 1
+    piece = act.piece if act is not None else None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        w, b = folded_params(conv, bn)
+        pads = pads_for(x.shape)
+        if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
+            z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
+            return z if piece is not None else finish(z, act)
+        if x.ndim == 4 and groups == 1:
+            z = conv_inference.small_conv2d(x, w, b, strides, pads, dilation)
+            if z is not None:
+                return finish(z, act)
+        z, _ = conv_kernels.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
+        return finish(z, act)
+
+    return run
+
+
+def dense_fn(dense: Any, bn: Any | None, act: Act | None) -> Fn:
+    """x -> act(BN(x W + b)) with BN folded into W and b."""
+    def run(x: np.ndarray) -> np.ndarray:
+        w, b = folded_params(dense, bn)
+        if x.size * w.shape[1] < conv_inference.SMALL_GEMM_MACS:
+            y = np.matmul(x.reshape(-1, w.shape[0]), w)
+            if b is not None:
+                y += b
+            return finish(y.reshape(*x.shape[:-1], w.shape[1]), act)
+        return finish(linear_kernels.dense_forward(x, w, b), act)
+
+    return run
+
+
+def affine_fn(bn: Any, act: Act | None, inplace: bool) -> Fn:
+    """x -> act(x * s + t) for channels-last inference batch-norm, written into x when
+    ``inplace`` (x is dead after this step and owned by the plan)."""
+    def piece(o: np.ndarray, a: np.ndarray, s: np.ndarray, t: np.ndarray) -> None:
+        np.multiply(a, s, out=o)
+        o += t
+        if act is not None and act.piece is not None:
+            act.piece(o, o)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        s, t = bn_scale_shift(bn, x.dtype)
+        c = x.shape[-1]
+        ip = inplace and x.flags.c_contiguous
+        out = x if ip else np.empty(x.shape, np.result_type(x, s))
+        if x.flags.c_contiguous and out.dtype == x.dtype and x.ndim >= 2 and \
+                x.nbytes >= activations.ELEMENTWISE_PARALLEL_BYTES:
+            x2, o2 = x.reshape(-1, c), out.reshape(-1, c)
+            parallel.for_rows(x2.shape[0], c * x.itemsize * 2,
+                              lambda r0, r1: piece(o2[r0:r1], x2[r0:r1], s, t))
+        else:
+            piece(out, x, s, t)
+        if act is not None and act.piece is None:
+            return act.apply(out, True)
+        return out
+
+    return run
+
+
+def merge_fn(ufunc: Any, act: Act | None, inplace_arg: int | None, slow: Fn) -> Fn:
+    """[x0, x1, ...] -> act(x0 op x1 op ...) for an elementwise ufunc, written into input
+    ``inplace_arg`` when that one is dead after this step and owned by the plan (and has the
+    result's shape and dtype); inputs of different ranks take ``slow`` (the layer's own
+    broadcasting)."""
+    act_piece = act.piece if act is not None else None
+
+    def piece(o: np.ndarray, *ins: np.ndarray) -> None:
+        ufunc(ins[0], ins[1], out=o)
+        for a in ins[2:]:
+            ufunc(o, a, out=o)
+        if act_piece is not None:
+            act_piece(o, o)
+
+    def run(xs: list) -> np.ndarray:
+        x0 = xs[0]
+        shape, dtype = x0.shape, x0.dtype
+        for x in xs:
+            if x.shape != shape or x.dtype != dtype:
+                if not all(x.ndim == x0.ndim for x in xs):
+                    return finish(slow(xs), act, True)
+                out = ufunc(xs[0], xs[1])
+                for x in xs[2:]:
+                    ufunc(out, x, out=out)
+                return finish(out, act, True)
+        out = xs[inplace_arg] if inplace_arg is not None else np.empty_like(x0)
+        if out.nbytes < activations.ELEMENTWISE_PARALLEL_BYTES:
+            piece(out, *xs)
+        else:
+            activations.elementwise(out, piece, *xs)
+        if act is not None and act_piece is None:
+            return act.apply(out, True)
+        return out
+
+    return run
+
+
+def zero_pad_fn(pads: Pads) -> Fn:
+    """x -> x with pads[i] = (before, after) zeros around spatial axis i."""
+    def zero_pad(x: np.ndarray) -> np.ndarray:
+        shape = (x.shape[0], *(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads,
+                                                                strict=True)), x.shape[-1])
+        out = np.zeros(shape, dtype=x.dtype)
+        out[(slice(None), *(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads,
+                                                                  strict=True)))] = x
+        return out
+
+    return zero_pad
+
+
+def _pairs_2x2(x: np.ndarray, ufunc: Any) -> np.ndarray:
+    """ufunc over the 2x2 windows at stride 2 of (N, H, W, C) ("valid": an odd last row or
+    column is dropped): ufunc(ufunc(x[2i, 2j], x[2i+1, 2j]), ufunc(x[2i, 2j+1], x[2i+1, 2j+1]))
+    as two passes over strided views."""
+    h, w = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
+    rows = ufunc(x[:, 0:h:2, :w], x[:, 1:h:2, :w])
+    return ufunc(rows[:, :, 0::2], rows[:, :, 1::2])
+
+
+def pool_fn(is_max: bool, pool: tuple, strides: tuple, padding: str) -> Fn:
+    """The pooling kernels for large inputs; small 2x2 / stride 2 "valid" windows as two
+    passes over strided views (less overhead: ~5 us instead of 25-55 us at batch 1); a window
+    of one tap at any stride is a strided view of x (max or mean over one value is the value)."""
+    if all(p == 1 for p in pool):
+        index = (slice(None), *(slice(None, None, s) for s in strides))
+        return lambda x: x[index]
+    kernel = pool_kernels.max_pool_forward if is_max else pool_kernels.avg_pool_forward
+    if pool == (2, 2) and strides == (2, 2) and padding == "valid":
+        def small_pairs(x: np.ndarray) -> np.ndarray:
+            if x.nbytes >= parallel.MIN_PARALLEL_BYTES:
+                return kernel(x, pool, strides, "valid")
+            if is_max:
+                return _pairs_2x2(x, np.maximum)
+            out = _pairs_2x2(x, np.add)
+            out *= out.dtype.type(0.25)
+            return out
+
+        return small_pairs
+    return lambda x: kernel(x, pool, strides, padding)
