@@ -29,8 +29,9 @@ from .core import (
     Softmax,
 )
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, L2Normalize
 from .pooling import (
+    AdaptiveAveragePooling2D,
     AveragePooling1D,
     AveragePooling2D,
     AveragePooling3D,
@@ -83,9 +84,9 @@ __all__ = [
     "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
     "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
-    "GlobalMaxPool2D", "GlobalMaxPool3D",
+    "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
-    "BatchNormalization", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "BatchNormalization", "L2Normalize", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     # merging
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     # reshaping

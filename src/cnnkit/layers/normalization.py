@@ -149,3 +149,11 @@ class BatchNormalization(Layer):
                     self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+
+
+class L2Normalize(Layer):
+    """x / sqrt(sum(x^2) + 1e-12) over the last axis (unit-length embeddings)."""
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        n = ops.sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True) + 1e-12)
+        return inputs / n

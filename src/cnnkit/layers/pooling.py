@@ -10,6 +10,7 @@ multiply-adds with weights).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -203,3 +204,49 @@ GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (GlobalAveragePooling1D,
                                                      GlobalAveragePooling3D)
 GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = (GlobalMaxPooling1D, GlobalMaxPooling2D,
                                                      GlobalMaxPooling3D)
+
+
+def _adaptive_matrix(n: int, out: int, dtype: Any) -> np.ndarray:
+    """Row i averages input cells [floor(i*n/out), ceil((i+1)*n/out)) (PyTorch's bins)."""
+    m = np.zeros((out, n), dtype=dtype)
+    for i in range(out):
+        lo, hi = (i * n) // out, -(-((i + 1) * n) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+class AdaptiveAveragePooling2D(Layer):
+    """PyTorch's ``AdaptiveAvgPool2d(output_size)``: output cell (i, j) is the mean of input
+    rows [floor(i*H/oh), ceil((i+1)*H/oh)) and columns likewise. The identity when the input
+    already has the output size; an ordinary average pool when the sizes divide."""
+
+    def __init__(self, output_size: int | Sequence[int], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.output_size = tuple_arg("AdaptiveAveragePooling2D", output_size, 2, "output_size")
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        if isinstance(input_shape, list) or len(input_shape) != 4:
+            raise ValueError(f"AdaptiveAveragePooling2D '{self.name}' expects inputs of rank 4 "
+                             f"(batch, height, width, channels), got {input_shape}")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (input_shape[0], *self.output_size, input_shape[-1])
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        _, h, w, _ = inputs.shape
+        oh, ow = self.output_size
+        if (h, w) == (oh, ow):
+            return inputs
+        if h % oh == 0 and w % ow == 0:
+            return ops.avg_pool2d(inputs, (h // oh, w // ow), (h // oh, w // ow), "valid")
+        mh = _adaptive_matrix(h, oh, inputs.dtype)
+        mw = _adaptive_matrix(w, ow, inputs.dtype)
+        t = ops.transpose(inputs, (0, 3, 1, 2))            # (N, C, H, W)
+        t = ops.matmul(ops.matmul(mh, t), mw.T)            # (N, C, oh, ow)
+        return ops.transpose(t, (0, 2, 3, 1))
+
+    def compute_macs(self, input_shape: Any, output_shape: Any) -> int:
+        return 0
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "output_size": list(self.output_size)}

@@ -7,17 +7,12 @@ from a config raises ValueError naming the layer."""
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 from ..layers.base import Layer
 
 # cnnkit's layers defined above the models package, imported only when a config names them
 # (so a file saved after ``import cnnkit.zoo`` loads in a fresh process)
-ELSEWHERE = {
-    "AdaptiveAveragePooling2D": "cnnkit.zoo.blocks",
-    "L2Normalize": "cnnkit.zoo.siamese",
-}
 MAX_LAYERS = 100_000  # per list; files are limited to 20,000 in all (models._meta)
 
 
@@ -51,8 +46,6 @@ def register(cls: type) -> type:
 
 def layer_class(name: str) -> type:
     """The class a config's ``class_name`` names, or ValueError."""
-    if name not in _custom and name not in _builtin() and name in ELSEWHERE:
-        importlib.import_module(ELSEWHERE[name])  # a fixed cnnkit module, never the file's
     cls = _custom.get(name) or _builtin().get(name)
     if cls is None:
         raise ValueError(f"unknown layer class {name[:80]!r} in config; register "

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import layers, ops
 from ..autograd import Tensor, as_tensor
+from ..layers import L2Normalize
 from ..models import Model, Sequential
 from ..models import register as register_layer
 from .registry import register
@@ -51,14 +52,6 @@ def embedding_tower(input_shape: Sequence[int], embedding_dim: int = 64,
 
 
 @register_layer
-class L2Normalize(layers.Layer):
-    """x / sqrt(sum(x^2) + 1e-12) over the last axis (unit-length embeddings)."""
-
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        n = ops.sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True) + 1e-12)
-        return inputs / n
-
-
 @register("siamese")
 def siamese(input_shape: Sequence[int] = (28, 28, 1), embedding_dim: int = 64,
             backbone: Any = None, l2_normalize: bool = False, name: str = "siamese") -> Model:
