@@ -14,6 +14,7 @@ from .. import runtime
 from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
+from . import serialization
 from .persistence import PersistenceMixin
 from .training import TrainingMixin
 
@@ -286,15 +287,11 @@ class Model(TrainingMixin, PersistenceMixin, Layer):
         if not self._functional:
             raise NotImplementedError(f"subclassed model '{self.name}' cannot be serialized "
                                       f"as a config; save its weights instead")
-        from .serialization import functional_config
-
-        return functional_config(self)
+        return serialization.functional_config(self)
 
     @classmethod
     def from_config(cls, config: dict) -> Model:
-        from .serialization import functional_from_config
-
-        return functional_from_config(config)
+        return serialization.functional_from_config(config, Model)
 
 
 class Sequential(Model):
@@ -407,20 +404,19 @@ class Sequential(Model):
         return rows
 
     def get_config(self) -> dict:
-        from .serialization import serialize
-
         return {"name": self.name, "trainable": self._trainable,
                 "input_shape": list(self._input_spec) if self._input_spec else None,
-                "layers": [serialize(la) for la in self._layers]}
+                "layers": [serialization.serialize(la) for la in self._layers]}
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        from .serialization import deserialize
-
         model = cls(name=config.get("name"))
         if config.get("input_shape"):
             model._input_spec = tuple(config["input_shape"])
         for lc in config["layers"]:
-            model.add(deserialize(lc))
+            model.add(serialization.deserialize(lc))
         model.trainable = config.get("trainable", True)
         return model
+
+
+serialization.register_model_classes(Model, Sequential)

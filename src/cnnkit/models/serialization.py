@@ -18,24 +18,30 @@ MAX_LAYERS = 100_000  # per list; files are limited to 20,000 in all (models._me
 
 @functools.cache
 def _builtin() -> dict[str, type]:
-    """Layer classes defined in cnnkit.layers and cnnkit.models, by class name."""
+    """Layer classes defined in cnnkit.layers, by class name."""
     from .. import layers as layer_module
-    from . import model as model_module
 
     table: dict[str, type] = {}
-    for module in (layer_module, model_module):
-        for name in dir(module):
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, Layer):
-                table[obj.__name__] = obj
+    for name in dir(layer_module):
+        obj = getattr(layer_module, name)
+        if isinstance(obj, type) and issubclass(obj, Layer):
+            table[obj.__name__] = obj
     return table
 
 
 def _registry() -> dict[str, type]:
-    return {**_builtin(), **_custom}
+    return {**_builtin(), **_models, **_custom}
 
 
 _custom: dict[str, type] = {}
+_models: dict[str, type] = {}
+
+
+def register_model_classes(*classes: type) -> None:
+    """Called by ``models.model`` as it is imported: this module sits below it, never
+    importing it (no cycle), and learns ``Model`` and ``Sequential`` from here."""
+    for cls in classes:
+        _models[cls.__name__] = cls
 
 
 def register(cls: type) -> type:
@@ -46,7 +52,7 @@ def register(cls: type) -> type:
 
 def layer_class(name: str) -> type:
     """The class a config's ``class_name`` names, or ValueError."""
-    cls = _custom.get(name) or _builtin().get(name)
+    cls = _custom.get(name) or _models.get(name) or _builtin().get(name)
     if cls is None:
         raise ValueError(f"unknown layer class {name[:80]!r} in config; register "
                          f"custom layers with cnnkit.models.register")
@@ -60,7 +66,7 @@ def serialize(layer: Layer) -> dict:
 
 def deserialize(config: dict) -> Layer:
     """Rebuild a layer or model from :func:`serialize` output (ValueError when invalid)."""
-    from .model import Model, Sequential
+    Model, Sequential = _models["Model"], _models["Sequential"]
 
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ValueError(f"a layer config must be a dict with 'class_name', got "
@@ -193,9 +199,8 @@ def _tensor(outputs: list[list[Any]], ref: list[int]) -> Any:
     return outputs[i][j]
 
 
-def functional_from_config(config: dict) -> Any:
-    from .model import Model
-
+def functional_from_config(config: dict, Model: type) -> Any:
+    """The functional ``Model`` a :func:`functional_config` describes."""
     layers: dict[str, Layer] = {}
     for lc in config["layers"]:
         layer = deserialize(lc)
