@@ -1,4 +1,4 @@
-"""The optional native convolution kernels (kernels/_native.c via kernels/native.py), checked
+"""The optional native convolution kernels (kernels/native/_conv.c via kernels/native/conv.py), checked
 against the NumPy im2col path (in float64, an independent reference), over shapes, strides,
 paddings (cropping ones too), dilations, odd sizes and batch 1; the dispatch in kernels/conv.py;
 and the switch CNNKIT_NATIVE=0."""

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import native_norm, parallel
+from . import parallel
+from .native import norm as native_norm
 from .arith import may_overwrite
 
 # ----------------------------------------------------------------------------------------
