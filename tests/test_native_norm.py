@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from helpers import assert_close_scaled
 
-from cnnkit.kernels.native import norm as native_norm
 from cnnkit.kernels import norm as KN
 from cnnkit.kernels import parallel as P
+from cnnkit.kernels.native import norm as native_norm
 
 pytestmark = pytest.mark.skipif(
     native_norm.library_path() is None,

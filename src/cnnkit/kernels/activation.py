@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import parallel
-from .native import norm as native_norm
 from .arith import may_overwrite
+from .native import norm as native_norm
 
 # ----------------------------------------------------------------------------------------
 # erf / erfc (Cody 1969): three ranges of |x|, each a ratio of polynomials.

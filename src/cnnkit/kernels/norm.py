@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import parallel
-from .native import norm as native_norm
 from .arith import may_overwrite
+from .native import norm as native_norm
 
 BNCache = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x, mu, 1 / sqrt(var + eps))
 

@@ -12,8 +12,8 @@ ABI version its Python table was written for, and switched off by ``CNNKIT_NATIV
 from . import conv, norm
 from .conv import (
     ROWRUN_MAX,
-    _load,
-    _state,
+    _load,  # noqa: F401  (tests reset the loaded state)
+    _state,  # noqa: F401
     available,
     depthwise_backward,
     depthwise_forward,

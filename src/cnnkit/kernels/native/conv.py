@@ -3,8 +3,9 @@
 The C library is built by ``pip install`` (setup.py, an optional extension: an install
 without a compiler still succeeds, and then :func:`available` is False and the kernels keep
 their NumPy path). ``CNNKIT_NATIVE=0`` in the environment switches it off; :func:`set_enabled`
-does the same at run time (tests); :mod:`.loader` picks the CPU's build variant. ctypes releases the GIL during a call, so the kernel
-threads (:mod:`cnnkit.kernels.parallel`) run the C kernels on batch blocks side by side.
+does the same at run time (tests); :mod:`.loader` picks the CPU's build variant. ctypes
+releases the GIL during a call, so the kernel threads (:mod:`cnnkit.kernels.parallel`) run the
+C kernels on batch blocks side by side.
 
 Every function takes float32, C-contiguous, channels-last arrays (see ``_conv.c``):
 
@@ -26,9 +27,10 @@ import numpy as np
 
 from .loader import NativeLibrary
 
-__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant", "forward", "winograd_kernel",
-           "forward_winograd", "forward_pieces", "depthwise_forward", "depthwise_backward",
-           "input_grad", "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd"]
+__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant", "forward",
+           "winograd_kernel", "forward_winograd", "forward_pieces", "depthwise_forward",
+           "depthwise_backward", "input_grad", "input_grad_rowrun", "kernel_grad",
+           "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64

@@ -1,8 +1,8 @@
 """Optional compiled helper: training batch-norm kernels (``_norm.c``) loaded with ctypes.
 
 Built by ``pip install`` as an optional extension (setup.py): without it :func:`available` is
-False and :mod:`cnnkit.kernels.norm` keeps its NumPy path. ``CNNKIT_NATIVE=0`` switches it off, as it does
-the convolution helper; :func:`set_enabled` does the same at run time (tests).
+False and :mod:`cnnkit.kernels.norm` keeps its NumPy path. ``CNNKIT_NATIVE=0`` switches it off,
+as it does the convolution helper; :func:`set_enabled` does the same at run time (tests).
 
 Arrays are float32, C-contiguous, seen as (M, C) (channels last). Rows are cut into blocks
 of about BLOCK_BYTES (by the sizes only, never the thread count); each block's float64
@@ -30,8 +30,9 @@ import numpy as np
 from .. import parallel
 from .loader import NativeLibrary
 
-__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant", "train_forward", "train_backward",
-           "relu_forward", "relu_backward", "max_pool_2x2_forward", "max_pool_2x2_backward",
+__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant",
+           "train_forward", "train_backward", "relu_forward", "relu_backward",
+           "max_pool_2x2_forward", "max_pool_2x2_backward",
            "avg_pool_2x2_forward", "avg_pool_2x2_backward"]
 
 _P = ctypes.c_void_p
