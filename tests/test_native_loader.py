@@ -106,6 +106,12 @@ def test_pick_variants():
     assert loader.pick_variants(2, everything, cap="avx2") == ["avx2", "baseline"]
     assert loader.pick_variants(2, everything, cap="baseline") == ["baseline"]
     assert loader.pick_variants(1, {"avx512"}) == []
+    # a library slower than NumPy at baseline: no baseline where faster variants were built
+    assert loader.pick_variants(0, everything, baseline_fallback=False) == []
+    assert loader.pick_variants(1, everything, baseline_fallback=False) == ["avx2"]
+    assert loader.pick_variants(0, {"baseline"}, baseline_fallback=False) == ["baseline"]
+    assert loader.pick_variants(0, everything, "baseline", baseline_fallback=False) == [
+        "baseline"]
 
 
 def _cpu_flags() -> set[str]:
@@ -133,7 +139,8 @@ def test_dispatch_selects_the_cpus_variant(mod):
         level = 2 if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags else 1
     built_now = {name for name, _, _ in loader.VARIANTS if mod._LIB.path(name) is not None}
     cap = os.environ.get("CNNKIT_NATIVE_VARIANT", "").strip().lower() or None
-    assert mod.variant() == loader.pick_variants(level, built_now, cap)[0]
+    expected = loader.pick_variants(level, built_now, cap, mod._LIB.baseline_fallback)
+    assert mod.variant() == (expected[0] if expected else None)
     if cap is None and level >= 1 and "avx2" in built_now:
         assert mod.variant() in ("avx2", "avx512")  # never the slow baseline on such a CPU
 

@@ -41,12 +41,17 @@ def env_enabled() -> bool:
                                                                       "off")
 
 
-def pick_variants(cpu_level: int, built: set[str], cap: str | None = None) -> list[str]:
-    """The variants to try, best first: built, runnable at ``cpu_level``, at most ``cap``."""
+def pick_variants(cpu_level: int, built: set[str], cap: str | None = None,
+                  baseline_fallback: bool = True) -> list[str]:
+    """The variants to try, best first: built, runnable at ``cpu_level``, at most ``cap``.
+    Without ``baseline_fallback`` the baseline build is left out where faster variants were
+    built (x86-64) unless ``cap`` asks for it (a library slower than NumPy at baseline)."""
     names = [name for name, _, _ in VARIANTS]
     start = names.index(cap) if cap in names else 0
-    return [name for name, _, level in VARIANTS[start:]
-            if level <= cpu_level and name in built]
+    out = [name for name, _, level in VARIANTS[start:] if level <= cpu_level and name in built]
+    if not baseline_fallback and cap != "baseline" and built != {"baseline"}:
+        out = [name for name in out if name != "baseline"]
+    return out
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -59,11 +64,13 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 class NativeLibrary:
     """The C library ``<stem>[variant]<extension suffix>`` in ``folder`` (default: this
-    package's folder) with the functions of ``signatures``, loaded once on first use."""
+    package's folder) with the functions of ``signatures``, loaded once on first use
+    (``baseline_fallback``: see :func:`pick_variants`)."""
 
     def __init__(self, stem: str, signatures: Signatures, folder: Path | None = None,
-                 abi_version: int = ABI_VERSION) -> None:
+                 abi_version: int = ABI_VERSION, baseline_fallback: bool = True) -> None:
         self.stem = stem
+        self.baseline_fallback = baseline_fallback
         self.signatures = dict(signatures)
         self.folder = Path(__file__).resolve().parent if folder is None else folder
         self.abi_version = abi_version
@@ -110,7 +117,7 @@ class NativeLibrary:
             return None, None
         built = {name for name, _, _ in VARIANTS if self.path(name) is not None}
         cap = os.environ.get("CNNKIT_NATIVE_VARIANT", "").strip().lower() or None
-        for name in pick_variants(self._cpu_level(base), built, cap):
+        for name in pick_variants(self._cpu_level(base), built, cap, self.baseline_fallback):
             lib = self._open(self.path(name))  # type: ignore[arg-type]
             if lib is not None:
                 return lib, name
