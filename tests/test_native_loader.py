@@ -190,3 +190,19 @@ def test_setup_builds_portable_variants():
     for ext in setup.extensions("x86_64", env={}):
         assert not any("native" in f for f in ext.extra_compile_args), ext.name
         assert all((ROOT / s).is_file() for s in ext.sources)
+
+
+@built
+@pytest.mark.parametrize("mod", [native.conv, native.norm], ids=["conv", "norm"])
+def test_baseline_build_has_no_vector_extensions(mod):
+    """The x86-64 baseline build uses no AVX register (ymm / zmm) anywhere: it runs on any
+    x86-64 CPU. (A CNNKIT_NATIVE_MARCH=native build has no variants next to it: skipped.)"""
+    objdump = shutil.which("objdump")
+    if objdump is None or mod._LIB.path("avx2") is None:
+        pytest.skip("no objdump, or not a portable x86-64 build")
+    text = subprocess.run([objdump, "-d", str(mod._LIB.path())], capture_output=True,
+                          text=True, check=True).stdout
+    assert "%ymm" not in text and "%zmm" not in text
+    avx2 = subprocess.run([objdump, "-d", str(mod._LIB.path("avx2"))], capture_output=True,
+                          text=True, check=True).stdout
+    assert "%ymm" in avx2  # the variant does use them
