@@ -78,11 +78,11 @@ def input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], strides: 
     wc = np.ascontiguousarray(w)
     dx = np.empty(x_shape, dtype=np.float32)
     tl = (pads[0][0], pads[1][0])
-    if all(s == 1 for s in strides) and not dispatch.use_rowrun(w.shape, strides, dilation):
+    rowrun = dispatch.use_rowrun(w.shape, strides, dilation)
+    if all(s == 1 for s in strides) and not rowrun:
         fp = flip_pads(w.shape[:2], pads, dilation, x_shape[1:-1], g.shape[1:-1])
         run_forward(g, flip_kernel(wc), None, dx, (1, 1), dilation, (fp[0][0], fp[1][0]))
         return dx
-    rowrun = dispatch.use_rowrun(w.shape, strides, dilation)
     blocks = dispatch.native_blocks(g.shape[0], g.size * w.size // w.shape[-1])
 
     def body(i: int, _: Any) -> None:
