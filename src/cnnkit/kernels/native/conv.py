@@ -63,7 +63,7 @@ SIGNATURES = {
     "cnk_winograd_kernel": (None, [_F32P, _I64, _I64, _F32P]),
 }
 
-# x86-64 without AVX2: the SSE2 baseline build measured 3-4x slower than the NumPy path
+# x86-64 without AVX2: the SSE2 baseline build measured 3-9x slower than the NumPy path
 _LIB = NativeLibrary("_conv", SIGNATURES, baseline_fallback=False)
 _state = _LIB.state
 _load = _LIB.load
