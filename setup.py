@@ -1,29 +1,80 @@
-"""Build of cnnkit's optional native helper (everything else is in pyproject.toml).
+"""Build of cnnkit's optional native helpers (everything else is in pyproject.toml).
 
-``cnnkit.kernels._native`` is a plain C library (direct convolution kernels, no Python C API)
-that cnnkit loads with ctypes. It is an optional extension: when it cannot be compiled (no C
-compiler, unsupported flags) the install still succeeds and cnnkit uses its NumPy kernels.
+``cnnkit/kernels/native/_conv.c`` (direct and Winograd convolution kernels) and ``_norm.c``
+(batch norm, ReLU, 2x2 pooling) are plain C libraries (no Python C API) that cnnkit loads with
+ctypes (:mod:`cnnkit.kernels.native.loader`). They are optional extensions: when one cannot be
+compiled the install still succeeds and cnnkit uses its NumPy kernels.
+
+Portable by default: on x86-64 each library is built for the x86-64 baseline (SSE2) and again
+as an AVX2 + FMA and an AVX-512 variant; the loader asks the baseline build which the running
+CPU can execute (``cnnkit_cpu_level``) and loads the best variant built. Other architectures
+(aarch64 included) get one plain build. ``CNNKIT_NATIVE_MARCH=native`` at build time builds
+one ``-march=native`` library instead (fastest on the build machine, may crash elsewhere).
 Flags keep IEEE float semantics (no -ffast-math); fused multiply-adds are allowed.
 """
 
-from setuptools import Extension, setup
+from __future__ import annotations
 
-setup(
-    ext_modules=[
-        Extension(
-            "cnnkit.kernels._native",
-            sources=["src/cnnkit/kernels/_native.c"],
-            extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
-                                "-fno-math-errno", "-pthread"],
-            extra_link_args=["-pthread"],  # the spinning pool of forward_pieces
-            optional=True,
-        ),
-        Extension(
-            "cnnkit.kernels._native_norm",
-            sources=["src/cnnkit/kernels/_native_norm.c"],
-            extra_compile_args=["-O3", "-march=native", "-ffp-contract=fast",
-                                "-fno-math-errno"],
-            optional=True,
-        ),
-    ]
-)
+import os
+import platform
+from collections.abc import Mapping
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+NATIVE_DIR = "src/cnnkit/kernels/native"
+# -Wno-psabi: the 32- and 64-byte vector types only pass between inlined functions
+COMMON_FLAGS = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-Wno-psabi"]
+# name suffix -> instruction-set flags; the loader's VARIANTS use the same suffixes
+X86_VARIANTS = {
+    "": ["-march=x86-64", "-mtune=generic"],
+    "_avx2": ["-march=x86-64", "-mtune=generic", "-mavx2", "-mfma"],
+    "_avx512": ["-march=x86-64", "-mtune=generic", "-mavx2", "-mfma", "-mavx512f",
+                "-mavx512bw", "-mavx512dq", "-mavx512vl"],
+}
+# library stem -> extra (compile, link) flags: _conv runs its own spinning thread pool
+LIBRARIES = {"_conv": (["-pthread"], ["-pthread"]), "_norm": ([], [])}
+
+
+def variant_flags(machine: str | None = None,
+                  env: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Name suffix -> instruction-set flags of every build of each library."""
+    env = os.environ if env is None else env
+    if env.get("CNNKIT_NATIVE_MARCH", "").strip().lower() == "native":
+        return {"": ["-march=native"]}
+    machine = (platform.machine() if machine is None else machine).lower()
+    if machine in ("x86_64", "amd64"):
+        return dict(X86_VARIANTS)
+    return {"": []}
+
+
+def extensions(machine: str | None = None,
+               env: Mapping[str, str] | None = None) -> list[Extension]:
+    """One optional Extension per library and variant (all variants of a library share its
+    source file; each is compiled in its own temporary folder)."""
+    out = []
+    for stem, (cflags, lflags) in LIBRARIES.items():
+        for suffix, isa in variant_flags(machine, env).items():
+            out.append(Extension(f"cnnkit.kernels.native.{stem}{suffix}",
+                                 sources=[f"{NATIVE_DIR}/{stem}.c"],
+                                 depends=[f"{NATIVE_DIR}/cnk_abi.h"],
+                                 extra_compile_args=[*COMMON_FLAGS, *isa, *cflags],
+                                 extra_link_args=lflags, optional=True))
+    return out
+
+
+class BuildVariants(build_ext):
+    """build_ext with one temporary folder per extension: the variants of a library compile
+    the same source, and their object files must not overwrite each other."""
+
+    def build_extension(self, ext: Extension) -> None:
+        temp = self.build_temp
+        self.build_temp = os.path.join(temp, ext.name)
+        try:
+            super().build_extension(ext)
+        finally:
+            self.build_temp = temp
+
+
+if __name__ == "__main__":
+    setup(ext_modules=extensions(), cmdclass={"build_ext": BuildVariants})

@@ -28,6 +28,8 @@ import cnnkit
 from cnnkit import Tensor, ops
 from cnnkit.kernels import conv as K
 from cnnkit.kernels import native, parallel
+from cnnkit.kernels.conv import geometry as KG
+from cnnkit.kernels.conv import im2col as KI
 
 from . import common
 
@@ -174,10 +176,10 @@ def conv2d_stages(n: int, hw: int, cin: int, cout: int
                   ) -> tuple[dict[str, Callable], tuple[int, int]]:
     """One closure per stage of cnnkit's conv2d forward+backward (3x3, "same", stride 1),
     built from the kernel functions the op calls. The kernels work block by block over the
-    batch (``K.batch_blocks``: each block's im2col matrix is about ``K.BLOCK_BYTES``, so it is
-    still in cache when the GEMM reads it); each stage here runs every block in turn on one
-    thread, on one block's operands (in cache, as in the kernels). Also returns (number of
-    blocks, images per block)."""
+    batch (``K.batch_blocks``: each block's im2col matrix is about
+    ``K.dispatch.THRESHOLDS.block_bytes``, so it is still in cache when the GEMM reads it);
+    each stage here runs every block in turn on one thread, on one block's operands (in
+    cache, as in the kernels). Also returns (number of blocks, images per block)."""
     s, d, pads = (1, 1), (1, 1), ((1, 1), (1, 1))
     fpads = ((1, 1), (1, 1))  # full-convolution pads E - 1 - P for 3x3 "same"
     rng = np.random.default_rng(1)
@@ -188,18 +190,18 @@ def conv2d_stages(n: int, hw: int, cin: int, cout: int
     nb = max(b - a for a, b in blocks)
     rows = nb * hw * hw
     scratch = np.empty(rows * 9 * max(cin, cout), np.float32)
-    pad_x = K._pad_buffer((nb, hw, hw, cin), pads, np.float32)
-    pad_g = K._pad_buffer((nb, hw, hw, cout), fpads, np.float32)
+    pad_x = KG.pad_buffer((nb, hw, hw, cin), pads, np.float32)
+    pad_g = KG.pad_buffer((nb, hw, hw, cout), fpads, np.float32)
     xb, gb = x[:nb], g[:nb]
-    c3 = K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1, pad_x, scratch).copy()
-    g3 = K._im2col_block(gb, (3, 3), s, fpads, d, (hw, hw), 1, pad_g, scratch).copy()
-    wm, wf = K._kernel_matrix(w, 1), K._kernel_matrix(K.flip_kernel(w), 1)
+    c3 = KI.im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1, pad_x, scratch).copy()
+    g3 = KI.im2col_block(gb, (3, 3), s, fpads, d, (hw, hw), 1, pad_g, scratch).copy()
+    wm, wf = KI.kernel_matrix(w, 1), KI.kernel_matrix(K.flip_kernel(w), 1)
     g2 = gb.reshape(-1, cout)
     z = np.empty((rows, cout), np.float32)
     dx = np.empty((rows, cin), np.float32)
     dcols = np.empty((rows, 1, 9 * cin), np.float32)
     dxg = np.zeros((nb, hw, hw, 1, cin), np.float32)
-    boxes = K._tap_boxes((hw, hw), (hw, hw), (3, 3), s, pads, d)
+    boxes = KG.tap_boxes((hw, hw), (hw, hw), (3, 3), s, pads, d)
     k = len(blocks)
 
     def each(fn: Callable[[], object]) -> Callable[[], None]:
@@ -208,18 +210,18 @@ def conv2d_stages(n: int, hw: int, cin: int, cout: int
         return run
 
     return {
-        "fwd: im2col": each(lambda: K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
+        "fwd: im2col": each(lambda: KI.im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
                                                     pad_x, scratch)),
-        "fwd: GEMM": each(lambda: K._gemm_into(c3, wm, z)),
-        "dK: im2col again": each(lambda: K._im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
+        "fwd: GEMM": each(lambda: KI.gemm_into(c3, wm, z)),
+        "dK: im2col again": each(lambda: KI.im2col_block(xb, (3, 3), s, pads, d, (hw, hw), 1,
                                                          pad_x, scratch)),
-        "dK: GEMM cols^T dZ": each(lambda: K._cols_t_times_error(c3, g2, 1)),
-        "db: GEMV": each(lambda: K._bias_grad(gb)),
-        "dX flip: im2col(dZ)": each(lambda: K._im2col_block(gb, (3, 3), s, fpads, d,
+        "dK: GEMM cols^T dZ": each(lambda: KI.cols_t_times_error(c3, g2, 1)),
+        "db: GEMV": each(lambda: KI.bias_grad(gb)),
+        "dX flip: im2col(dZ)": each(lambda: KI.im2col_block(gb, (3, 3), s, fpads, d,
                                                             (hw, hw), 1, pad_g, scratch)),
-        "dX flip: GEMM": each(lambda: K._gemm_into(g3, wf, dx)),
-        "dX col2im: GEMM dZ K^T": each(lambda: K._error_times_kernel_t_into(g2, wm, dcols)),
-        "dX col2im: col2im": each(lambda: K._col2im_into(
+        "dX flip: GEMM": each(lambda: KI.gemm_into(g3, wf, dx)),
+        "dX col2im: GEMM dZ K^T": each(lambda: KI.error_times_kernel_t_into(g2, wm, dcols)),
+        "dX col2im: col2im": each(lambda: KI.col2im_into(
             dcols.reshape(nb, hw, hw, 1, 9, cin), dxg, boxes)),
     }, (k, nb)
 

@@ -5,6 +5,7 @@ formulas, and for the same results with one thread and with several."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,16 +17,21 @@ from cnnkit.kernels import conv as KC
 from cnnkit.kernels import linear as KL
 from cnnkit.kernels import norm as KN
 from cnnkit.kernels import parallel as P
+from cnnkit.kernels.conv import dispatch
 from cnnkit.kernels.padding import resolve_padding
 
 rng = np.random.default_rng(7)
 
 
+def set_thresholds(monkeypatch, **changes):
+    """Replace the one conv dispatch thresholds object for this test."""
+    monkeypatch.setattr(dispatch, "THRESHOLDS", replace(dispatch.THRESHOLDS, **changes))
+
+
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def tiny_blocks(request, monkeypatch):
     """Every blocked kernel cut into many blocks, run on 1 or 2 threads."""
-    monkeypatch.setattr(KC, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(KC, "DEPTHWISE_BLOCK_BYTES", 1)
+    set_thresholds(monkeypatch, block_bytes=1, depthwise_block_bytes=1)
     monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(P, "PIECE_BYTES", 64)
     old = P.get_num_threads()
@@ -165,8 +171,8 @@ def test_depthwise_row_blocks_against_torch(tiny_blocks, mult, s, pad, d):
 
 
 def test_depthwise_blocks_split_rows_of_large_images(monkeypatch):
-    monkeypatch.setattr(KC, "DEPTHWISE_BLOCK_BYTES", 100)
-    blocks = KC._depthwise_blocks(2, 10, 40, 1)
+    set_thresholds(monkeypatch, depthwise_block_bytes=100)
+    blocks = dispatch.depthwise_blocks(2, 10, 40, 1)
     assert {(n0, n1) for n0, n1, _, _ in blocks} == {(0, 1), (1, 2)}
     rows = [(r0, r1) for n0, _, r0, r1 in blocks if n0 == 0]
     assert rows[0][0] == 0 and rows[-1][1] == 10 and len(rows) > 1
@@ -361,7 +367,7 @@ def test_run_blocks_from_several_threads(restore_threads):
 def test_results_do_not_depend_on_thread_count(monkeypatch, restore_threads):
     monkeypatch.setattr(P, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(P, "PIECE_BYTES", 64)
-    monkeypatch.setattr(KC, "BLOCK_BYTES", 1)
+    set_thresholds(monkeypatch, block_bytes=1)
     x = rng.standard_normal((6, 8, 7, 5)).astype(np.float32)
     w = rng.standard_normal((3, 3, 5, 4)).astype(np.float32)
     outs = []

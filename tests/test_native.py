@@ -1,6 +1,6 @@
-"""The optional native convolution kernels (kernels/_native.c via kernels/native.py), checked
-against the NumPy im2col path (in float64, an independent reference), over shapes, strides,
-paddings (cropping ones too), dilations, odd sizes and batch 1; the dispatch in kernels/conv.py;
+"""The optional native convolution kernels (kernels/native/_conv.c via kernels/native/conv.py),
+checked against the NumPy im2col path (in float64, an independent reference), over shapes, strides,
+paddings (cropping ones too), dilations, odd sizes and batch 1; the dispatch in kernels/conv/;
 and the switch CNNKIT_NATIVE=0."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from helpers import assert_close_scaled
 from cnnkit.kernels import conv as KC
 from cnnkit.kernels import native
 from cnnkit.kernels import parallel as P
+from cnnkit.kernels.conv import dispatch
 from cnnkit.kernels.padding import resolve_padding
 
 pytestmark = pytest.mark.skipif(
@@ -24,6 +26,11 @@ pytestmark = pytest.mark.skipif(
            "cnnkit uses its NumPy kernels")
 
 rng = np.random.default_rng(11)
+
+
+def set_thresholds(monkeypatch, **changes):
+    """Replace the one conv dispatch thresholds object for this test."""
+    monkeypatch.setattr(dispatch, "THRESHOLDS", replace(dispatch.THRESHOLDS, **changes))
 
 # (n, (h, w), c_in, c_out, (kh, kw), (sh, sw), padding, (dh, dw))
 CASES = [
@@ -153,9 +160,9 @@ def test_winograd_matches_numpy(case):
 def test_dispatch_matches_numpy(case, threads, monkeypatch):
     """conv_forward / conv_backward / conv_input_grad with the helper on (batch cut into
     blocks on 1 or 2 threads) against the float32 and float64 NumPy paths."""
-    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
-    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 0)  # small batches: the library's pool
-    monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
+    # small batches on the library's pool, Winograd for narrow outputs too
+    set_thresholds(monkeypatch, native_min_parallel_macs=0, native_min_pool_macs=0,
+                   winograd_min_width=0)
     old = P.get_num_threads()
     P.set_num_threads(threads)
     try:
@@ -184,8 +191,8 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     for float64, groups > 1 or 1x1 kernels."""
     if not native.available():
         pytest.skip("native helper switched off (CNNKIT_NATIVE=0)")
-    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 1 << 62)  # one call per kernel
-    monkeypatch.setattr(KC, "WINOGRAD_MIN_WIDTH", 0)
+    # one call per kernel
+    set_thresholds(monkeypatch, native_min_pool_macs=1 << 62, winograd_min_width=0)
     calls = []
     for name in ("forward", "forward_winograd", "input_grad", "input_grad_rowrun",
                  "kernel_grad", "kernel_grad_winograd"):
@@ -344,7 +351,7 @@ def test_small_batches_use_the_pool(monkeypatch):
     real = native.forward_pieces
     monkeypatch.setattr(native, "forward_pieces",
                         lambda *a: (calls.append(a[8:]), real(*a)))
-    monkeypatch.setattr(KC, "NATIVE_MIN_POOL_MACS", 0)
+    set_thresholds(monkeypatch, native_min_pool_macs=0)
     old = P.get_num_threads()
     try:
         P.set_num_threads(2)
@@ -363,7 +370,7 @@ def test_small_batches_use_the_pool(monkeypatch):
 
 def test_dk_same_for_any_thread_count(monkeypatch):
     """dK's partial sums are added in block order: bit-identical with 1 and 2 threads."""
-    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    set_thresholds(monkeypatch, native_min_parallel_macs=0)
     x = rng.standard_normal((9, 10, 10, 8)).astype(np.float32)
     w = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)
     g = rng.standard_normal((9, 10, 10, 16)).astype(np.float32)
@@ -479,7 +486,7 @@ def test_depthwise_native_matches_numpy(case, threads, monkeypatch):
         native.depthwise_forward(x, np.ascontiguousarray(w[..., 0]), None, z, s, d, tl,
                                  (y0, y1))
     assert_close_scaled(z, ref0, tol=1e-5, what="depthwise_forward rows, no bias")
-    monkeypatch.setattr(KC, "NATIVE_DEPTHWISE_PARALLEL_MACS", 0)
+    set_thresholds(monkeypatch, native_depthwise_parallel_macs=0)
     old = P.get_num_threads()
     P.set_num_threads(threads)
     try:
@@ -539,7 +546,7 @@ def test_depthwise_backward_native_matches_numpy(case, threads, monkeypatch):
                               (pads[0][0], pads[1][0]))
     assert_close_scaled(dx, dx_ref, tol=1e-5, what="depthwise_backward dX")
     assert_close_scaled(dk, dw_ref[..., 0], tol=1e-5, what="depthwise_backward dK")
-    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    set_thresholds(monkeypatch, native_min_parallel_macs=0)
     old = P.get_num_threads()
     P.set_num_threads(threads)
     try:
@@ -559,7 +566,7 @@ def test_depthwise_backward_native_matches_numpy(case, threads, monkeypatch):
 def test_depthwise_dk_same_for_any_thread_count(monkeypatch):
     """dK's partial sums per batch block are added in block order: bit-identical with 1 and 2
     threads."""
-    monkeypatch.setattr(KC, "NATIVE_MIN_PARALLEL_MACS", 0)
+    set_thresholds(monkeypatch, native_min_parallel_macs=0)
     x = rng.standard_normal((9, 10, 10, 24)).astype(np.float32)
     w = rng.standard_normal((3, 3, 24, 1)).astype(np.float32)
     g = rng.standard_normal((9, 10, 10, 24)).astype(np.float32)

@@ -1,5 +1,5 @@
-"""The optional native training batch-norm kernels (kernels/_native_norm.c via
-kernels/native_norm.py), checked against the batch-norm formulas evaluated in float64 NumPy and
+"""The optional native training batch-norm kernels (kernels/native/_norm.c via
+kernels/native/norm.py), checked against the batch-norm formulas evaluated in float64 NumPy and
 against PyTorch (F.batch_norm in training mode, gradients by autograd), over 2-D and 4-D
 shapes, C = 1, odd sizes (vector chunks plus a tail) and batch 1; that results do not depend
 on the thread count; the dispatch in kernels/norm.py; and the switch CNNKIT_NATIVE=0."""
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from helpers import assert_close_scaled
 
-from cnnkit.kernels import native_norm
 from cnnkit.kernels import norm as KN
 from cnnkit.kernels import parallel as P
+from cnnkit.kernels.native import norm as native_norm
 
 pytestmark = pytest.mark.skipif(
     native_norm.library_path() is None,
@@ -214,7 +214,7 @@ def test_native_off_by_environment(monkeypatch):
     monkeypatch.setenv("CNNKIT_NATIVE", "1")
     assert native_norm.available()
     env = {**os.environ, "CNNKIT_NATIVE": "0"}
-    code = ("import cnnkit.kernels.native_norm as n; "
+    code = ("import cnnkit.kernels.native.norm as n; "
             "print(n.available(), n.library_path() is None)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from . import native_norm, parallel
+from . import parallel
 from .arith import may_overwrite
+from .native import norm as native_norm
 
 # ----------------------------------------------------------------------------------------
 # erf / erfc (Cody 1969): three ranges of |x|, each a ratio of polynomials.

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from . import native_norm, parallel
+from . import parallel
 from .arith import may_overwrite
+from .native import norm as native_norm
 
 BNCache = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x, mu, 1 / sqrt(var + eps))
 
@@ -111,7 +112,7 @@ def _head(block: np.ndarray, n: int) -> np.ndarray:
 
 
 def _use_native(a: np.ndarray) -> bool:
-    """The C kernels (:mod:`.native_norm`) take this channels-last array: float32,
+    """The C kernels (:mod:`.native.norm`) take this channels-last array: float32,
     C-contiguous, not empty, and the helper is built and switched on."""
     return (a.dtype == np.float32 and a.flags.c_contiguous and a.size > 0
             and native_norm.available())
@@ -181,7 +182,7 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     offset 0). Returns y, mu, var (both in the broadcast shape) and the cache for the
     backward. Channels-last: the statistics take one read of x (:func:`_train_stats_2d`) and
     y = x * a + b (a = gamma / std, b = beta - mu * a) one more, piece by piece in parallel;
-    float32 with the C helper (:mod:`.native_norm`, off with ``CNNKIT_NATIVE=0``): the same two
+    float32 with the C helper (:mod:`.native.norm`, off with ``CNNKIT_NATIVE=0``): the same two
     passes in C, sums in float64, y = (x - mu) * a + beta.
     """
     _, red = bn_axes(x.ndim, axis)
@@ -270,7 +271,7 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     dx = gamma / std * (g - dbeta / M - x_hat * dgamma / M).
     Returns dx, dgamma, dbeta (the last two in the broadcast shape). Channels-last: one read
     of g and x for the two sums (x - mu formed per piece, in cache) and one for dx; float32
-    with the C helper (:mod:`.native_norm`): the same two passes in C, dx written into g
+    with the C helper (:mod:`.native.norm`): the same two passes in C, dx written into g
     when autograd donated it.
     """
     x, mean, inv_std = cache

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from . import native_norm, parallel
+from . import parallel
+from .native import norm as native_norm
 from .padding import Pads, output_size, resolve_padding
 
 Geometry = tuple[tuple[int, ...], Pads, Pads]
@@ -163,7 +164,7 @@ def _native_per_batch(x_shape: tuple[int, ...], body: Any) -> None:
 
 
 def _native_2x2(a: np.ndarray, b: np.ndarray) -> bool:
-    """The C tournament (:mod:`.native_norm`) takes these: float32, C-contiguous, 2-D images,
+    """The C tournament (:mod:`.native.norm`) takes these: float32, C-contiguous, 2-D images,
     not empty, channels a multiple of 16 (its vectors; fewer channels measured slower than
     NumPy), and the helper built and switched on (``CNNKIT_NATIVE=0`` turns it off)."""
     return (a.ndim == 4 and a.dtype == b.dtype == np.float32 and a.flags.c_contiguous
@@ -172,7 +173,7 @@ def _native_2x2(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _native_avg_2x2(a: np.ndarray, b: np.ndarray) -> bool:
-    """The C 2x2 average pooling (:mod:`.native_norm`, any channel count) takes these: float32,
+    """The C 2x2 average pooling (:mod:`.native.norm`, any channel count) takes these: float32,
     C-contiguous, 2-D images, not empty, helper built and switched on. Measured against the
     NumPy path (batch 128, one thread, min us): 28x28x6 forward 445 -> 117, backward 280 -> 91;
     10x10x16 forward 128 -> 54, backward 79 -> 47."""

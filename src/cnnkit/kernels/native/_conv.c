@@ -27,6 +27,9 @@
 #include <string.h>
 #include <time.h>
 
+#define CNK_ABI_VERSION 1
+#include "cnk_abi.h"
+
 #if defined(__GNUC__)
 #define CNK_INLINE static inline __attribute__((always_inline))
 #else

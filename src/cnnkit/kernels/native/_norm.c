@@ -1,7 +1,7 @@
 /* cnnkit's optional native batch-normalisation kernels (training mode), loaded with ctypes.
  *
  * A plain C library (no Python C API). Every array is float32, C-contiguous, channels-last,
- * seen as (rows, C): the caller (native_norm.py) passes one block of rows of the full
+ * seen as (rows, C): the caller (native/norm.py) passes one block of rows of the full
  * (M, C) array, and combines the blocks' partial sums (float64) in block order.
  *
  *   cnk_bn_stats       s1[c] = sum_r (x[r, c] - t[c]),  s2[c] = sum_r (x[r, c] - t[c])^2
@@ -22,6 +22,9 @@
 
 #include <stdint.h>
 #include <string.h>
+
+#define CNK_ABI_VERSION 1
+#include "cnk_abi.h"
 
 #define CHUNK 16
 #define TILE_ROWS 64

@@ -1,12 +1,13 @@
-"""Optional compiled helper: direct 2-D convolution kernels (``_native.c``) loaded with ctypes.
+"""Optional compiled helper: direct 2-D convolution kernels (``_conv.c``) loaded with ctypes.
 
 The C library is built by ``pip install`` (setup.py, an optional extension: an install
 without a compiler still succeeds, and then :func:`available` is False and the kernels keep
 their NumPy path). ``CNNKIT_NATIVE=0`` in the environment switches it off; :func:`set_enabled`
-does the same at run time (tests). ctypes releases the GIL during a call, so the kernel
-threads (:mod:`.parallel`) run the C kernels on batch blocks side by side.
+does the same at run time (tests); :mod:`.loader` picks the CPU's build variant. ctypes
+releases the GIL during a call, so the kernel threads (:mod:`cnnkit.kernels.parallel`) run the
+C kernels on batch blocks side by side.
 
-Every function takes float32, C-contiguous, channels-last arrays (see ``_native.c``):
+Every function takes float32, C-contiguous, channels-last arrays (see ``_conv.c``):
 
     forward      z[n, oy, ox, o] = sum_{i, j, c} x[n, oy*SH + i*DH - PT, ox*SW + j*DW - PL, c]
                                    * k[i, j, c, o] + b[o]
@@ -24,59 +25,52 @@ import ctypes
 
 import numpy as np
 
-from .native_lib import OptionalLibrary
+from .loader import NativeLibrary
 
-__all__ = ["available", "set_enabled", "library_path", "forward", "winograd_kernel",
-           "forward_winograd", "forward_pieces", "depthwise_forward", "depthwise_backward",
-           "input_grad", "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd"]
+__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant", "forward",
+           "winograd_kernel", "forward_winograd", "forward_pieces", "depthwise_forward",
+           "depthwise_backward", "input_grad", "input_grad_rowrun", "kernel_grad",
+           "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
+_INT = ctypes.c_int  # 0, or -1 when a kernel could not allocate its buffers
+_GEOMETRY = [_I64] * 6  # sh, sw, dh, dw, pt, pl
+_FORWARD = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _F32P, _I64, _I64, *_GEOMETRY]
+_WINOGRAD = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P, *[_I64] * 4]
 
+# name -> (restype, argtypes) of every function of _conv.c (x, n, h, w, c, k, kh, kw, c', ...)
+SIGNATURES = {
+    "cnk_conv2d_forward": (_INT, _FORWARD),
+    "cnk_conv2d_forward_rows": (_INT, [*_FORWARD, _I64, _I64]),
+    "cnk_conv2d_input_grad": (_INT, [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _I64,
+                                     _I64, *_GEOMETRY]),
+    "cnk_conv2d_input_grad_rowrun": (_INT, [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
+                                            *[_I64] * 7]),
+    "cnk_conv2d_kernel_grad": (_INT, [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _I64,
+                                      _I64, *_GEOMETRY]),
+    "cnk_conv2d_forward_winograd": (_INT, _WINOGRAD),
+    "cnk_conv2d_forward_winograd_rows": (_INT, [*_WINOGRAD, _I64, _I64]),
+    "cnk_conv2d_kernel_grad_winograd": (_INT, [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
+                                               _I64, _I64]),
+    "cnk_conv2d_forward_pieces": (_INT, [_F32P, *[_I64] * 4, _F32P, _F32P, *[_I64] * 3,
+                                         _F32P, _F32P, *[_I64] * 11]),
+    "cnk_depthwise_forward_rows": (_INT, [_F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P, _F32P,
+                                          *[_I64] * 10]),
+    "cnk_depthwise_backward": (_INT, [_F32P, _F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
+                                      _F32P, *[_I64] * 8]),
+    "cnk_winograd_kernel_size": (_I64, [_I64, _I64]),
+    "cnk_winograd_kernel": (None, [_F32P, _I64, _I64, _F32P]),
+}
 
-def _declare(lib: ctypes.CDLL) -> None:
-    """Argument and result types of the library's functions."""
-    geometry = [_I64] * 6  # sh, sw, dh, dw, pt, pl
-    lib.cnk_conv2d_forward.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P, _F32P,
-                                       _I64, _I64, *geometry]
-    lib.cnk_conv2d_input_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
-                                          _I64, _I64, *geometry]
-    lib.cnk_conv2d_input_grad_rowrun.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
-                                                 _F32P, *[_I64] * 7]
-    lib.cnk_conv2d_kernel_grad.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3, _F32P,
-                                           _I64, _I64, *geometry]
-    lib.cnk_conv2d_forward_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _F32P, _F32P,
-                                                *[_I64] * 4]
-    lib.cnk_conv2d_forward_rows.argtypes = [*lib.cnk_conv2d_forward.argtypes, _I64, _I64]
-    lib.cnk_conv2d_forward_winograd_rows.argtypes = [
-        *lib.cnk_conv2d_forward_winograd.argtypes, _I64, _I64]
-    lib.cnk_conv2d_kernel_grad_winograd.argtypes = [_F32P, *[_I64] * 4, _F32P, *[_I64] * 3,
-                                                    _F32P, _I64, _I64]
-    lib.cnk_conv2d_forward_pieces.argtypes = [_F32P, *[_I64] * 4, _F32P, _F32P, *[_I64] * 3,
-                                              _F32P, _F32P, *[_I64] * 11]
-    lib.cnk_depthwise_forward_rows.argtypes = [_F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
-                                               _F32P, *[_I64] * 10]
-    lib.cnk_depthwise_backward.argtypes = [_F32P, _F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
-                                           _F32P, *[_I64] * 8]
-    lib.cnk_winograd_kernel_size.argtypes = [_I64, _I64]
-    lib.cnk_winograd_kernel_size.restype = _I64
-    lib.cnk_winograd_kernel.argtypes = [_F32P, _I64, _I64, _F32P]
-    lib.cnk_winograd_kernel.restype = None
-    for fn in (lib.cnk_conv2d_forward, lib.cnk_conv2d_input_grad,
-               lib.cnk_conv2d_input_grad_rowrun, lib.cnk_conv2d_kernel_grad,
-               lib.cnk_conv2d_forward_winograd, lib.cnk_conv2d_kernel_grad_winograd,
-               lib.cnk_conv2d_forward_rows, lib.cnk_conv2d_forward_winograd_rows,
-               lib.cnk_conv2d_forward_pieces, lib.cnk_depthwise_forward_rows,
-               lib.cnk_depthwise_backward):
-        fn.restype = ctypes.c_int
-
-
-_LIB = OptionalLibrary("_native", _declare)
+# x86-64 without AVX2: the SSE2 baseline build measured 3-9x slower than the NumPy path
+_LIB = NativeLibrary("_conv", SIGNATURES, baseline_fallback=False)
 _state = _LIB.state
 _load = _LIB.load
 library_path = _LIB.path
 set_enabled = _LIB.set_enabled
 available = _LIB.available
+variant = _LIB.variant
 
 
 def _ptr(a: np.ndarray) -> int:
@@ -127,7 +121,7 @@ def forward_winograd(x: np.ndarray, u: np.ndarray, c_out: int, b: np.ndarray | N
     """:func:`forward` for a 3x3 kernel at stride 1, dilation 1 by Winograd F(2x2, 3x3), with
     ``u`` = :func:`winograd_kernel` (k): per 2x2 output tile
     Y = A^T [sum_c (G g G^T) . (B^T d B)] A (4 instead of 9 multiply-adds per output pixel
-    and channel pair; see ``_native.c``); ``rows`` as in :func:`forward` (tiles start at
+    and channel pair; see ``_conv.c``); ``rows`` as in :func:`forward` (tiles start at
     y0)."""
     lib = _load()
     assert lib is not None
@@ -234,7 +228,7 @@ def input_grad_rowrun(g: np.ndarray, k: np.ndarray, dx: np.ndarray,
                                             dilation_h, *pad_tl))
 
 
-# the longest run KW*Cin :func:`input_grad_rowrun` takes (MAX_CB in _native.c)
+# the longest run KW*Cin :func:`input_grad_rowrun` takes (MAX_CB in _conv.c)
 ROWRUN_MAX = 32
 
 
@@ -252,7 +246,7 @@ def kernel_grad(x: np.ndarray, g: np.ndarray, dk: np.ndarray, strides: tuple[int
 def kernel_grad_winograd(x: np.ndarray, g: np.ndarray, dk: np.ndarray,
                          pad_tl: tuple[int, int]) -> None:
     """:func:`kernel_grad` of a 3x3 stride-1 convolution by Winograd F(3x3, 2x2):
-    dK = G^T [sum over 2x2 output tiles (A dY A^T) . (B^T d B)] G (see ``_native.c``)."""
+    dK = G^T [sum over 2x2 output tiles (A dY A^T) . (B^T d B)] G (see ``_conv.c``)."""
     lib = _load()
     assert lib is not None
     n, h, w, cin = x.shape

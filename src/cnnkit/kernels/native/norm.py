@@ -1,8 +1,8 @@
-"""Optional compiled helper: training batch-norm kernels (``_native_norm.c``) loaded with ctypes.
+"""Optional compiled helper: training batch-norm kernels (``_norm.c``) loaded with ctypes.
 
 Built by ``pip install`` as an optional extension (setup.py): without it :func:`available` is
-False and :mod:`.norm` keeps its NumPy path. ``CNNKIT_NATIVE=0`` switches it off, as it does
-the convolution helper; :func:`set_enabled` does the same at run time (tests).
+False and :mod:`cnnkit.kernels.norm` keeps its NumPy path. ``CNNKIT_NATIVE=0`` switches it off,
+as it does the convolution helper; :func:`set_enabled` does the same at run time (tests).
 
 Arrays are float32, C-contiguous, seen as (M, C) (channels last). Rows are cut into blocks
 of about BLOCK_BYTES (by the sizes only, never the thread count); each block's float64
@@ -17,7 +17,7 @@ releases the GIL, so the pool's threads run blocks side by side.
               sc = gamma * istd
     relu_forward   y = 0 if x < 0 else x   (NumPy's clip(x, 0, inf): NaN and -0 kept)
     relu_backward  dx = g * [x > 0]   (the ReLU before or after a batch norm)
-    max_pool_2x2_*  2x2 max pooling at stride 2, the tournament form of :mod:`.pool`
+    max_pool_2x2_*  2x2 max pooling at stride 2, the tournament form of :mod:`cnnkit.kernels.pool`
 """
 
 from __future__ import annotations
@@ -27,42 +27,38 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
-from .native_lib import OptionalLibrary
+from .. import parallel
+from .loader import NativeLibrary
 
-__all__ = ["available", "set_enabled", "library_path", "train_forward", "train_backward",
-           "relu_forward", "relu_backward", "max_pool_2x2_forward", "max_pool_2x2_backward",
+__all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant",
+           "train_forward", "train_backward", "relu_forward", "relu_backward",
+           "max_pool_2x2_forward", "max_pool_2x2_backward",
            "avg_pool_2x2_forward", "avg_pool_2x2_backward"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 
+# name -> (restype, argtypes) of every function of _norm.c
+SIGNATURES = {
+    "cnk_bn_stats": (None, [_P, _I64, _I64, _P, _P, _P]),
+    "cnk_bn_grad_sums": (None, [_P, _P, _I64, _I64, _P, _P, _P]),
+    "cnk_bn_normalize": (None, [_P, _I64, _I64, _P, _P, _P, _P]),
+    "cnk_bn_grad_input": (None, [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]),
+    "cnk_relu_backward": (None, [_P, _P, _I64, _P]),
+    "cnk_relu_forward": (None, [_P, _I64, _P]),
+    "cnk_maxpool2x2_forward": (None, [_P, *[_I64] * 4, _P, _P, _P, _P]),
+    "cnk_maxpool2x2_backward": (None, [_P, _P, _P, _P, *[_I64] * 4, _P]),
+    "cnk_avgpool2x2_forward": (None, [_P, *[_I64] * 4, _P]),
+    "cnk_avgpool2x2_backward": (None, [_P, *[_I64] * 4, _P]),
+}
 
-def _declare(lib: ctypes.CDLL) -> None:
-    """Argument and result types of the library's functions."""
-    lib.cnk_bn_stats.argtypes = [_P, _I64, _I64, _P, _P, _P]
-    lib.cnk_bn_grad_sums.argtypes = [_P, _P, _I64, _I64, _P, _P, _P]
-    lib.cnk_bn_normalize.argtypes = [_P, _I64, _I64, _P, _P, _P, _P]
-    lib.cnk_bn_grad_input.argtypes = [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]
-    lib.cnk_relu_backward.argtypes = [_P, _P, _I64, _P]
-    lib.cnk_relu_forward.argtypes = [_P, _I64, _P]
-    lib.cnk_maxpool2x2_forward.argtypes = [_P, *[_I64] * 4, _P, _P, _P, _P]
-    lib.cnk_maxpool2x2_backward.argtypes = [_P, _P, _P, _P, *[_I64] * 4, _P]
-    lib.cnk_avgpool2x2_forward.argtypes = [_P, *[_I64] * 4, _P]
-    lib.cnk_avgpool2x2_backward.argtypes = [_P, *[_I64] * 4, _P]
-    for fn in (lib.cnk_bn_stats, lib.cnk_bn_grad_sums, lib.cnk_bn_normalize,
-               lib.cnk_bn_grad_input, lib.cnk_relu_backward, lib.cnk_relu_forward,
-               lib.cnk_maxpool2x2_forward, lib.cnk_maxpool2x2_backward,
-               lib.cnk_avgpool2x2_forward, lib.cnk_avgpool2x2_backward):
-        fn.restype = None
-
-
-_LIB = OptionalLibrary("_native_norm", _declare)
+_LIB = NativeLibrary("_norm", SIGNATURES)
 _state = _LIB.state
 _load = _LIB.load
 library_path = _LIB.path
 set_enabled = _LIB.set_enabled
 available = _LIB.available
+variant = _LIB.variant
 
 
 def _addr(a: np.ndarray) -> int:
