@@ -3,6 +3,7 @@ the conv's pads, activations and merges written in place, intermediates released
 the layer-by-layer results, never write into arrays the caller or a later step still reads,
 and follow weight changes; ``model(x)`` under ``no_grad`` runs the same plan."""
 
+import dataclasses
 import tracemalloc
 
 import numpy as np
@@ -237,12 +238,13 @@ def test_no_grad_call_keeps_the_layer_path_when_it_must():
 def test_elementwise_steps_split_over_threads(monkeypatch):
     """The in-place activation / merge / batch-norm passes cut into pieces (forced on small
     arrays) give the same results."""
-    from cnnkit.kernels import conv_inference, parallel
+    from cnnkit.kernels import parallel
+    from cnnkit.kernels.conv import dispatch
     from cnnkit.runtime import activations
 
     monkeypatch.setattr(activations, "ELEMENTWISE_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(conv_inference, "SMALL_GEMM_MACS", 0)
-    monkeypatch.setattr(conv_inference, "POINTWISE_BLOCK_BYTES", 64)
+    monkeypatch.setattr(dispatch, "THRESHOLDS", dataclasses.replace(
+        dispatch.THRESHOLDS, small_gemm_macs=0, pointwise_block_bytes=64))
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(parallel, "PIECE_BYTES", 256)
     a = layers.Input((6, 6, 4))
@@ -303,10 +305,10 @@ def test_layer_path_under_no_grad_releases_values_and_agrees(monkeypatch):
 def test_small_convolutions_by_one_gemm(monkeypatch, pixels):
     """The im2col + GEMM path for small 2-D convolutions (forced on for every one, or off)
     against the layers: strides, dilation, "same" and merged zero padding, folded BN."""
-    from cnnkit.kernels import conv_inference
+    from cnnkit.kernels.conv import dispatch
 
-    monkeypatch.setattr(conv_inference, "SMALL_CONV_PIXELS", pixels)
-    monkeypatch.setattr(conv_inference, "SMALL_CONV_CHANNELS", 1)
+    monkeypatch.setattr(dispatch, "THRESHOLDS", dataclasses.replace(
+        dispatch.THRESHOLDS, small_conv_pixels=pixels, small_conv_channels=1))
     a = layers.Input((9, 8, 3))
     h = layers.Conv2D(5, 3, strides=(2, 1), padding="same")(a)
     h = layers.ReLU()(layers.BatchNormalization()(h))

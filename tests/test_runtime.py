@@ -4,6 +4,7 @@ im2col / 1x1 inference kernels with the C helper on and off against a direct sum
 PyTorch, and the import layering (runtime below models, models not importing deploy)."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 
 import cnnkit
 from cnnkit import layers, runtime
-from cnnkit.kernels import conv_inference, native
+from cnnkit.kernels import native
+from cnnkit.kernels.conv import dispatch
+from cnnkit.kernels.conv import inference as conv_inference
 from cnnkit.layers import Layer
 from cnnkit.models import Model, Sequential
 from cnnkit.runtime import steps
@@ -178,8 +181,8 @@ def test_small_conv2d_against_a_direct_sum(monkeypatch, use_native, dtype):
 @pytest.mark.parametrize("blocks", [False, True])
 def test_pointwise_conv_with_in_place_activation(monkeypatch, blocks):
     if blocks:  # force the row-block path over the kernel threads
-        monkeypatch.setattr(conv_inference, "SMALL_GEMM_MACS", 0)
-        monkeypatch.setattr(conv_inference, "POINTWISE_BLOCK_BYTES", 64)
+        monkeypatch.setattr(dispatch, "THRESHOLDS", dataclasses.replace(
+            dispatch.THRESHOLDS, small_gemm_macs=0, pointwise_block_bytes=64))
     x = rng.standard_normal((2, 5, 3, 6)).astype(np.float32)
     w = rng.standard_normal((6, 4)).astype(np.float32)
     b = rng.standard_normal(4).astype(np.float32)

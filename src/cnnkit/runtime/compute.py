@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 
 from ..kernels import conv as conv_kernels
-from ..kernels import conv_inference, parallel
 from ..kernels import linear as linear_kernels
 from ..kernels import norm as norm_kernels
+from ..kernels import parallel
 from ..kernels import pool as pool_kernels
+from ..kernels.conv import dispatch
+from ..kernels.conv import inference as conv_inference
 from ..kernels.padding import resolve_padding
 from . import activations
 from .activations import Act, finish
@@ -118,7 +120,7 @@ def dense_fn(dense: Any, bn: Any | None, act: Act | None) -> Fn:
     """x -> act(BN(x W + b)) with BN folded into W and b."""
     def run(x: np.ndarray) -> np.ndarray:
         w, b = folded_params(dense, bn)
-        if x.size * w.shape[1] < conv_inference.SMALL_GEMM_MACS:
+        if x.size * w.shape[1] < dispatch.THRESHOLDS.small_gemm_macs:
             y = np.matmul(x.reshape(-1, w.shape[0]), w)
             if b is not None:
                 y += b

@@ -11,6 +11,8 @@ Read in this order:
 - :mod:`.winograd`     Winograd F(2x2, 3x3) / F(3x3, 2x2) for 3x3 stride-1 layers (C helper)
 - :mod:`.depthwise`    depthwise and separable convolution
 - :mod:`.transposed`   transposed convolution (the input gradient of a convolution)
+- :mod:`.inference`    forward-only small convolutions the inference runtime fuses with
+                       their bias and activation (one GEMM at batch 1, 1x1 row blocks)
 - :mod:`.dispatch`     every measured threshold, in one frozen object (``THRESHOLDS``)
 """
 

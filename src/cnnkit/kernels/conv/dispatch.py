@@ -65,6 +65,16 @@ class ConvThresholds:
     winograd_narrow_min_batch: int = 8
     # C depthwise forward: pieces on the kernel threads from this many MACs
     native_depthwise_parallel_macs: int = 1 << 23
+    # inference (conv.inference): one im2col + GEMM for at most this many output pixels
+    # (batch x H x W) and at least this many input channels (3.5x at batch 1 on ResNet-20's
+    # 8x8x64 layers; slower from ~800 pixels; the C kernel wins where it is built)
+    small_conv_pixels: int = 256
+    small_conv_channels: int = 16
+    # inference 1x1 convolutions: GEMM row blocks of about this many output bytes, each
+    # followed by its bias and activation while still in cache
+    pointwise_block_bytes: int = 1 << 20
+    # GEMMs below this many MACs call NumPy directly (OpenBLAS uses one thread there anyway)
+    small_gemm_macs: int = 1 << 18
 
 
 THRESHOLDS = ConvThresholds()

@@ -14,27 +14,12 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import native, parallel
-from .conv import conv_output_sizes
+from .. import native, parallel
+from . import dispatch
+from .geometry import conv_output_sizes
 
 Piece = Callable[[np.ndarray, np.ndarray], None]  # piece(out, x): writes f(x) into out
 
-# 2-D convolutions with at most SMALL_CONV_PIXELS output pixels (batch x height x width) and
-# at least SMALL_CONV_CHANNELS input channels run as one im2col copy and one GEMM: at batch 1
-# on small feature maps this measured up to 3.5x faster than the conv kernel's dispatch
-# (ResNet-20's 8x8x64 3x3 layers: 72 vs 253 us; 16x16x32: 81 vs 103 us; ResNet-20 whole:
-# 2.96 -> 1.93 ms), slower from ~800 pixels on, and no faster for LeNet-5's 6-channel layer.
-# With the C helper built (float32) the conv kernel is faster (ResNet-20 batch 1: 1.56 vs 1.92 ms).
-SMALL_CONV_PIXELS, SMALL_CONV_CHANNELS = 256, 16
-
-# A 1x1 convolution runs as GEMMs over blocks of rows of about this many output bytes, each
-# followed by its bias and activation while the block is still in cache.
-POINTWISE_BLOCK_BYTES = 1 << 20
-
-# GEMMs below this many multiply-adds call NumPy's matmul directly: OpenBLAS runs them on one
-# thread anyway (its own threshold is 4 x 65536), and the kernel's hand-over bookkeeping
-# (holding BLAS's thread count) costs more than the product at batch 1.
-SMALL_GEMM_MACS = 1 << 18
 
 
 def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Any,
@@ -46,7 +31,8 @@ def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: An
     n, h, wd, c = x.shape
     kh, kw, _, cout = w.shape
     ho, wo = conv_output_sizes((h, wd), (kh, kw), strides, pads, dilation)
-    if n * ho * wo > SMALL_CONV_PIXELS or c < SMALL_CONV_CHANNELS or \
+    if n * ho * wo > dispatch.THRESHOLDS.small_conv_pixels or \
+            c < dispatch.THRESHOLDS.small_conv_channels or \
             any(p < 0 for pair in pads for p in pair):
         return None
     (pt, pb), (pl, pr) = pads
@@ -77,14 +63,14 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     x2 = x.reshape(rows, cin)
     z = np.empty((*x.shape[:-1], cout), dtype=np.result_type(x, w))
     z2 = z.reshape(rows, cout)
-    if rows * cin * cout < SMALL_GEMM_MACS:
+    if rows * cin * cout < dispatch.THRESHOLDS.small_gemm_macs:
         np.matmul(x2, w, out=z2)
         if b is not None:
             z2 += b
         if piece is not None:
             piece(z2, z2)
         return z
-    per = max(1, POINTWISE_BLOCK_BYTES // (cout * z.itemsize))
+    per = max(1, dispatch.THRESHOLDS.pointwise_block_bytes // (cout * z.itemsize))
     blocks = parallel.split(rows, max(-(-rows // per), parallel.get_num_threads()))
 
     def body(i: int, _: Any) -> None:
