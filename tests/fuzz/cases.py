@@ -75,6 +75,8 @@ def image_crafted(rng: random.Random, seeds: list[Seed], marker: str) -> tuple[b
 def pickle_code_exec(rng: random.Random, seeds: list[Seed], marker: str) -> tuple[bytes, str, str]:
     """A checkpoint whose pickle would create ``marker`` if any of its code ran."""
     name, pkl = rng.choice(pickles.code_exec_pickles(marker))
+    if rng.random() < 0.2:  # a bare pickle, as the legacy format and plain pickle.dump write
+        return pkl, f"code-exec bare pickle (no zip): {name}", ".pt"
     return pickles.checkpoint(pkl), f"code-exec pickle: {name}", ".pt"
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from .cases import READERS, Case, case_from_id, random_case, truncation_sweep
@@ -12,18 +14,21 @@ from .seeds import Seed, all_seeds
 
 
 def build_cases(seed: int, readers: list[str], n_cases: int, sweep_limit: int,
-                seeds: dict[str, list[Seed]], run_dir: Path) -> list[Case]:
-    """Per reader: the truncation sweep of its seeds, then ``n_cases`` random cases."""
-    cases: list[Case] = []
+                seeds: dict[str, list[Seed]], run_dir: Path) -> Iterator[Case]:
+    """Per reader: the truncation sweep of its seeds, then ``n_cases`` random cases (made one
+    at a time: a run's cases can total gigabytes)."""
+    n = 0
     for reader in readers:
         group = seeds[READERS[reader][0]]
         if not group:
             continue
         if sweep_limit > 0:
-            cases += truncation_sweep(reader, seed, group, sweep_limit)
+            for case in truncation_sweep(reader, seed, group, sweep_limit):
+                n += 1
+                yield case
         for i in range(n_cases):
-            cases.append(random_case(reader, seed, i, group, marker_path(run_dir, len(cases))))
-    return cases
+            n += 1
+            yield random_case(reader, seed, i, group, marker_path(run_dir, n - 1))
 
 
 def _valid_image(seeds: dict[str, list[Seed]]) -> Seed | None:
@@ -74,7 +79,9 @@ def format_table(summary: Summary) -> str:
 
 
 def _signature(f: dict) -> tuple[str, str, str, str]:
+    """Failures that differ only in numbers, quoted names or paths group together."""
     message = f["message"].split("\n")[-1] if f["category"] == "crash" else f["message"]
+    message = re.sub(r"'[^']*'|/\S+|\d+", "_", message)
     return f["reader"], f["category"], f["type"], message[:90]
 
 
@@ -88,7 +95,7 @@ def format_failures(summary: Summary, examples: int = 1) -> str:
     for (reader, cat, typ, msg), fs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         lines.append(f"{reader}: {len(fs)} x {cat} {typ}: {msg}")
         for f in fs[:examples]:
-            lines.append(f"    e.g. {f['id']}  {f['desc'][:160]}")
+            lines.append(f"    e.g. {f['id']}  {f['desc'][:160]}\n         -> {f['message'][:160]}")
     return "\n".join(lines)
 
 

@@ -198,9 +198,9 @@ def tensor_pickle(rng: random.Random) -> tuple[str, bytes, dict[str, bytes]]:
     stride = tuple(rng.choice((0, 1, 2, -1, -4, 1 << 40)) for _ in range(ndim))
     offset = rng.choice((0, 0, 1, 3, -1, -(1 << 40), 1 << 40))
     if rng.random() < 0.2:
-        size, stride, offset = _odd(rng), _odd(rng), _odd(rng)
-    if rng.random() < 0.2:
         stride = stride + (1,)
+    if rng.random() < 0.2:
+        size, stride, offset = _odd(rng), _odd(rng), _odd(rng)
     raw_len = rng.choice((16, 0, 3, 17, 64))
     desc = (f"tensor {kind} key={key!r} numel={numel} offset={offset} size={size} "
             f"stride={stride} storage bytes={raw_len}")

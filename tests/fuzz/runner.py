@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,10 @@ def materialize(case: Case, n: int, root: Path, valid_image: Seed | None) -> Pat
     return path
 
 
-def write_manifest(cases: list[Case], run_dir: Path, valid_image: Seed | None) -> list[dict]:
-    """Case files under run_dir/cases and one manifest line per case."""
+def write_manifest(cases: Iterable[Case], run_dir: Path, valid_image: Seed | None
+                   ) -> list[dict]:
+    """Case files under run_dir/cases and one manifest line per case (case ``n``, the n-th
+    of ``cases``, must have been made with ``marker_path(run_dir, n)``)."""
     (run_dir / "cases").mkdir(parents=True, exist_ok=True)
     (run_dir / "markers").mkdir(exist_ok=True)
     entries = []
@@ -142,7 +145,7 @@ def run_worker(run_dir: Path, first: int, opts: Options, results: dict[int, dict
     return nxt + 1
 
 
-def run_cases(cases: list[Case], run_dir: Path, opts: Options,
+def run_cases(cases: Iterable[Case], run_dir: Path, opts: Options,
               valid_image: Seed | None = None) -> tuple[list[dict], dict[int, dict]]:
     """(manifest entries, results by case number) for ``cases``."""
     entries = write_manifest(cases, run_dir, valid_image)
