@@ -53,7 +53,9 @@ def _selftest(path: str) -> None:
 
 
 def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
-    """reader name -> (call on a path, allowed exception types)."""
+    """reader name -> (call on a path, allowed exception types). UnsafeCheckpointError is
+    listed on its own: it is a ValueError once the hardened readers land, a plain
+    ``pickle.UnpicklingError`` before; both are accepted."""
     from cnnkit.data import image_dataset_from_directory, load_image
     from cnnkit.datasets.idx import read_idx
     from cnnkit.io import UnsafeCheckpointError, load_safetensors, load_state_dict
