@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = replay(args.replay, opts, args.keep)
         for r in summary.records:
             print(f"{r['id']}: {r['category']} ({r['status']}) {r['type']}: {r['message']}\n"
-                  f"    {r['desc']}")
+                  f"    case: {r['desc']}\n    raised at: {r['where']}")
     else:
         summary = fuzz(args.seed, args.cases, args.sweep, args.readers, opts, args.keep,
                        args.save_failures)

@@ -176,7 +176,8 @@ def summarize(entries: list[dict], results: dict[int, dict],
         counts[cat] += 1
         summary.records.append({"id": e["id"], "reader": e["reader"], "category": cat,
                                 "status": r["status"], "type": r.get("type", ""),
-                                "message": r.get("message", ""), "desc": e["desc"]})
+                                "message": r.get("message", ""), "where": r.get("where", ""),
+                                "desc": e["desc"]})
         if cat != "clean" and save_failures is not None:
             _save_case(Path(e["path"]), save_failures, e["id"])
     return summary

@@ -12,6 +12,7 @@ import resource
 import signal
 import sys
 import time
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -98,7 +99,13 @@ def run_case(call: Callable[[str], Any], allowed: tuple[type, ...], path: str,
     if exc is None:
         return {"status": status}
     return {"status": status, "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "message": str(exc)[:300]}
+            "message": str(exc)[:300], "where": _where(exc)}
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frames of the traceback, where the exception came from."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
 def main(argv: list[str]) -> None:
