@@ -32,7 +32,7 @@ def test_harness_counts_each_outcome(tmp_path):
             ("after-crash", "ok"), ("spin", "spin"), ("touch", f"touch {marker}"),
             ("memory", "memory"), ("stuck", "stuck"), ("after-hang", "ok")]
     entries, results = run_cases([_selftest(n, c) for n, c in plan], tmp_path,
-                                 Options(timeout_s=2, memory_bytes=2 << 30, grace_s=2))
+                                 Options(timeout_s=1, memory_bytes=2 << 30, grace_s=1))
     got = {r["id"].split("/")[-1]: r["category"] for r in summarize(entries, results).records}
     assert got == {"ok": "clean", "value": "clean", "key": "wrong_type", "segv": "crash",
                    "after-crash": "clean", "spin": "hang", "touch": "code_executed",

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fuzz (or replay), print the table and failure groups; 1 when anything failed."""
     args = _parser().parse_args(argv)
     opts = Options(timeout_s=args.timeout, memory_bytes=int(args.memory_gib * (1 << 30)))
     if args.keep:

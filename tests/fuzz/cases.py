@@ -97,6 +97,7 @@ def pickle_tensor(rng: random.Random, seeds: list[Seed], marker: str) -> tuple[b
 
 def safetensors_crafted(rng: random.Random, seeds: list[Seed], marker: str
                         ) -> tuple[bytes, str, str]:
+    """A safetensors file with an odd header."""
     desc, data = crafted.safetensors_file(rng)
     return data, desc, ".safetensors"
 

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ class Summary:
 
     @property
     def failures(self) -> list[dict[str, Any]]:
+        """The records of cases that did not end clean."""
         return [r for r in self.records if r["category"] != "clean"]
 
 
@@ -118,7 +120,12 @@ def _stderr_tail(path: Path) -> str:
     return path.read_bytes()[-600:].decode("utf-8", "replace") if path.exists() else ""
 
 
-def run_worker(run_dir: Path, first: int, opts: Options, results: dict[int, dict]) -> int:
+def _exit_text(rc: int) -> str:
+    return f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
+
+
+def run_worker(run_dir: Path, first: int, total: int, opts: Options,
+               results: dict[int, dict]) -> int:
     """One worker from case ``first`` on; returns the case to restart from (after recording a
     crash or hang for the case the worker was on), or past the end when all ran."""
     err_path = run_dir / f"worker-{first:06d}.stderr"
@@ -133,14 +140,13 @@ def run_worker(run_dir: Path, first: int, opts: Options, results: dict[int, dict
             proc.kill()
         rc = proc.wait()
         proc.stdout.close()
-    total = sum(1 for _ in open(run_dir / "manifest.jsonl"))
     if nxt >= total:
         return nxt
     if stalled:
         results[nxt] = {"n": nxt, "status": "hang", "type": "watchdog",
                         "message": f"no result within {opts.timeout_s + opts.grace_s:.0f} s"}
     else:
-        results[nxt] = {"n": nxt, "status": "crash", "type": f"exit status {rc}",
+        results[nxt] = {"n": nxt, "status": "crash", "type": _exit_text(rc),
                         "message": _stderr_tail(err_path)}
     return nxt + 1
 
@@ -152,7 +158,7 @@ def run_cases(cases: Iterable[Case], run_dir: Path, opts: Options,
     results: dict[int, dict] = {}
     start = 0
     while start < len(entries):
-        start = run_worker(run_dir, start, opts, results)
+        start = run_worker(run_dir, start, len(entries), opts, results)
     return entries, results
 
 

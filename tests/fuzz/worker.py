@@ -109,6 +109,7 @@ def _where(exc: BaseException) -> str:
 
 
 def main(argv: list[str]) -> None:
+    """Run the manifest's cases from START on, one JSON result line each on stdout."""
     manifest, start, timeout_s, memory = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything a reader prints goes to stderr, not into the results
