@@ -4,6 +4,7 @@ and CSV tables. Nothing here unpickles (``.npz`` is opened with ``allow_pickle=F
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
 import warnings
@@ -54,7 +55,8 @@ def _read(path: Path, size: tuple[int, int] | None, color_mode: str) -> np.ndarr
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            # from memory: a damaged chunk length then reads at most the file's bytes
+            with Image.open(io.BytesIO(path.read_bytes())) as im:
                 im = im.convert(_MODES[color_mode])
                 if size is not None and im.size != (size[1], size[0]):
                     im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)

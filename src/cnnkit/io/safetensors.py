@@ -87,7 +87,7 @@ def _entry(name: str, info: Any, data_len: int, where: str) -> tuple[str, tuple,
         raise CheckpointFormatError(f"{what}: entry must be an object with exactly the keys "
                                     f"{sorted(_FIELDS)}")
     dt, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if dt not in _ITEMSIZE:
+    if not isinstance(dt, str) or dt not in _ITEMSIZE:
         raise CheckpointFormatError(f"{what} has dtype {short(dt)}, which cnnkit does not read "
                                     f"(it reads {', '.join(sorted(_ITEMSIZE))})")
     if not (isinstance(shape, list) and len(shape) <= MAX_DIMS and all(map(_is_count, shape))):
