@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,8 +166,11 @@ def check_out_dir(path: Path, option: str = "--out") -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: cannot write in {existing} (permission denied)")
+    try:  # a trial folder, removed at once: the only test that read-only mounts cannot fool
+        os.rmdir(tempfile.mkdtemp(prefix=".cnnkit-check-", dir=existing))
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot write in {existing} ({e.strerror or e})"
+                         ) from None
 
 
 def make_out_dir(path: Path, option: str = "--out") -> Path:

@@ -261,7 +261,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
         model = checks.load_trained(args.model)
     else:
         shape = tuple(args.input_shape) if args.input_shape else None
-        model = checks.build_arch(args.model, shape, args.classes, "summary", allocate=False)
+        purpose = " ".join([f"summary {args.model}",
+                            *([f"--input-shape {' '.join(map(str, shape))}"] if shape else []),
+                            *([f"--classes {args.classes}"] if args.classes else [])])
+        model = checks.build_arch(args.model, shape, args.classes, purpose, allocate=False)
     with about(f"summary {args.model}"):
         model.summary()
     return 0
