@@ -245,6 +245,17 @@ def test_out_folder_that_cannot_be_created(tmp_path):
                                 "/proc (No such file or directory)")
 
 
+def test_closed_output_pipe_ends_quietly():
+    """`cnnkit summary densenet201 | head -1`: the reader is gone; no traceback, status 1."""
+    env = dict(os.environ, CNNKIT_NUM_THREADS="1")
+    env.pop("CNNKIT_DEBUG", None)
+    p = subprocess.Popen([*CLI, "summary", "densenet201"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # before the child writes anything
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 1 and err == "", err
+
+
 def test_internal_error_is_one_line_exit_1(monkeypatch, capsys):
     """A bug (an exception type the library does not document for bad input) says so in one
     line with exit status 1; CNNKIT_DEBUG=1 lets the traceback through."""

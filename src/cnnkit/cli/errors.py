@@ -5,7 +5,8 @@ the library documents for bad input (ValueError, OSError and its subclasses, EOF
 truncated compressed file, MemoryError) count as mistakes. Any other exception is a bug in
 cnnkit: one line ``cnnkit: internal error: ...`` asking for a report, exit status 1; with
 ``CNNKIT_DEBUG=1`` in the environment every error is re-raised, with its traceback.
-Ctrl-C prints ``cnnkit: interrupted`` and exits 130 (128 + SIGINT), as shells expect.
+Ctrl-C prints ``cnnkit: interrupted`` and exits 130 (128 + SIGINT), as shells expect; a
+closed output pipe (``cnnkit summary vgg16 | head``) ends quietly with status 1.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def about(what: str) -> Iterator[None]:
     option or file the user gave), unless the message already names it."""
     try:
         yield
-    except UsageError:
+    except (UsageError, BrokenPipeError):
         raise
     except USER_ERRORS as e:
         msg = describe(e)
