@@ -298,3 +298,22 @@ def test_memory_budget_reported_before_allocating():
     checks.check_memory(model, "--model mnist_cnn", budget=16 * params)  # fits exactly
     with pytest.raises(UsageError, match="--model mnist_cnn: model 'mnist_cnn' has"):
         checks.check_memory(model, "--model mnist_cnn", budget=16 * params - 1)
+
+
+def test_shape_only_build_changes_nothing():
+    """The check build before the real one leaves layer names and random numbers alone: the
+    real model equals the zoo's own build under the same seed."""
+    from cnnkit import random as crandom
+    from cnnkit import zoo
+    from cnnkit.layers import base
+
+    base._name_counts.clear()
+    crandom.seed(5)
+    ref = zoo.get("lenet5", input_shape=(28, 28, 1), classes=10)
+    base._name_counts.clear()
+    crandom.seed(5)
+    got = checks.build_arch("lenet5", (28, 28, 1), 10, "--model lenet5")
+    assert [w.name for w in got.weights] == [w.name for w in ref.weights]
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(got.weights, ref.weights,
+                                                              strict=True))
+    assert got.seed == ref.seed

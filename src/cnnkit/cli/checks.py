@@ -79,16 +79,19 @@ def _shapes_only() -> Iterator[None]:
     """Inside, layers build with zero-stride weights: shape inference and parameter counts
     without the memory (the library has no dry-run build; this swaps the initializer lookup)."""
     from .. import initializers
+    from .. import random as crandom
     from ..layers import base
 
-    real_get, names = initializers.get, dict(base._name_counts)
+    real_get, names, state = initializers.get, dict(base._name_counts), crandom.get_state()
     initializers.get = lambda identifier: _NoMemory()
     try:
         yield
     finally:
         initializers.get = real_get
-        base._name_counts.clear()  # the real build then gets the usual layer names
+        # the real build then gets the usual layer names and the same random numbers
+        base._name_counts.clear()
         base._name_counts.update(names)
+        crandom.set_state(state)
 
 
 def _builder_args(name: str, input_shape: tuple | None, classes: int | None,
