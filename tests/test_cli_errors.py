@@ -7,6 +7,7 @@ import gzip
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -21,8 +22,11 @@ CLI = [sys.executable, "-m", "cnnkit.cli"]
 def cli(*args, cwd=None):
     env = dict(os.environ, CNNKIT_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("CNNKIT_DEBUG", None)
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120, check=False)
+    try:
+        return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                              env=env, cwd=cwd, timeout=120, check=False)
+    except subprocess.TimeoutExpired:  # a mistake not caught before training: fail this case
+        return subprocess.CompletedProcess(args, -9, "", "still running after 120 s")
 
 
 def _model(path, input_shape, head):
@@ -132,7 +136,7 @@ CASES = [
     (["train", "--dataset", "{noimages}"], "{noimages}"),
     (["train", "--dataset", "{broken}"], "bad.png"),
     (["train", "--dataset", "mnist", "--data-dir", "{dir}/nowhere"], "--data-dir {dir}/nowhere"),
-    (["train", "--dataset", "mnist", "--data-dir", "{sha}"], "SHA-256"),
+    (["train", "--dataset", "mnist", "--data-dir", "{sha}"], "--data-dir {sha}"),
     (["train", "--dataset", "mnist", "--data-dir", "{truncgz}"], "--data-dir {truncgz}"),
     (["train", "--dataset", "fashion-mnist", "--data-dir", "{notgz}"], "--data-dir {notgz}"),
     (["train", "--data-dir", "{sha}"], "--data-dir"),
@@ -175,10 +179,24 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("args,expected", CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_mistake_is_one_line_exit_2(args, expected, f, tmp_path):
+@pytest.fixture(scope="module")
+def results(f, tmp_path_factory):
+    """Every case's finished child process, run a few at a time (one per CPU), each in an
+    empty working folder of its own: (folder, CompletedProcess) by case index."""
     paths = {k: str(v) for k, v in f.items()}
-    r = cli(*(a.format(**paths) for a in args), cwd=tmp_path)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = []
+        for i, (args, _) in enumerate(CASES):
+            cwd = tmp_path_factory.mktemp(f"case{i}")
+            jobs.append((cwd, pool.submit(cli, *(a.format(**paths) for a in args), cwd=cwd)))
+        return [(cwd, job.result()) for cwd, job in jobs]
+
+
+@pytest.mark.parametrize("i", range(len(CASES)), ids=[" ".join(a) for a, _ in CASES])
+def test_mistake_is_one_line_exit_2(i, f, results):
+    paths = {k: str(v) for k, v in f.items()}
+    expected = CASES[i][1]
+    tmp_path, r = results[i]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 2, r.stderr
@@ -300,17 +318,17 @@ def test_memory_budget_reported_before_allocating():
         checks.check_memory(model, "--model mnist_cnn", budget=16 * params - 1)
 
 
-def test_shape_only_build_changes_nothing():
+def test_shape_only_build_changes_nothing(monkeypatch):
     """The check build before the real one leaves layer names and random numbers alone: the
     real model equals the zoo's own build under the same seed."""
     from cnnkit import random as crandom
     from cnnkit import zoo
     from cnnkit.layers import base
 
-    base._name_counts.clear()
+    monkeypatch.setattr(base, "_name_counts", {})  # fresh layer names, restored afterwards
     crandom.seed(5)
     ref = zoo.get("lenet5", input_shape=(28, 28, 1), classes=10)
-    base._name_counts.clear()
+    monkeypatch.setattr(base, "_name_counts", {})
     crandom.seed(5)
     got = checks.build_arch("lenet5", (28, 28, 1), 10, "--model lenet5")
     assert [w.name for w in got.weights] == [w.name for w in ref.weights]
