@@ -35,22 +35,31 @@ def _out_for(args: argparse.Namespace, recipe: dict) -> Path:
     return Path("runs") / f"{Path(args.dataset).name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _model_for(spec: str, shape: tuple, classes: int | None, dataset: str, src: str) -> Any:
-    """A saved model (``spec`` is a file) checked against the data's shape, or the zoo
-    architecture built for it."""
-    if Path(spec).is_file() or Path(spec).suffix == ".cnnkit" or "/" in spec:
-        model = checks.load_trained(spec)
-        checks.check_fits(checks.image_input(model, f"--model {spec}"), shape, model.name,
-                          dataset, f"--model {spec}")
-        k = checks.class_count(model, f"--model {spec}")
-        if classes is not None and k < classes:
-            raise UsageError(f"--model {spec}: model '{model.name}' scores {k} classes, data "
-                             f"set {dataset!r} has {classes}")
-        return model
-    model = checks.build_arch(spec, shape, classes or CHECK_CLASSES, f"--model {spec} with "
-                              f"{src}", allocate=classes is not None)
+def _is_model_file(spec: str) -> bool:
+    return Path(spec).is_file() or Path(spec).suffix == ".cnnkit" or "/" in spec
+
+
+def _saved_model_for(spec: str, shape: tuple, dataset: str) -> Any:
+    """The saved model to continue training, checked against the data's image shape."""
+    model = checks.load_trained(spec)
+    checks.check_fits(checks.image_input(model, f"--model {spec}"), shape, model.name,
+                      dataset, f"--model {spec}")
     checks.class_count(model, f"--model {spec}")
     return model
+
+
+def _check_classes(model: Any, spec: str, classes: int, dataset: str) -> None:
+    k = checks.class_count(model, f"--model {spec}")
+    if k < classes:
+        raise UsageError(f"--model {spec}: model '{model.name}' scores {k} classes, data "
+                         f"set {dataset!r} has {classes}")
+
+
+def _arch_check(spec: str, shape: tuple, purpose: str) -> None:
+    """Shape inference alone: the architecture takes this input, classifies, fits memory."""
+    dry = checks.build_arch(spec, shape, CHECK_CLASSES, purpose, allocate=False)
+    checks.class_count(dry, f"--model {spec}")
+    checks.check_memory(dry, purpose)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -65,12 +74,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     checks.check_out_dir(out)
     shape = data_shape(kind, args.image_size, args.grayscale)
     src = f"--image-size {shape[0]} {shape[1]}" if args.image_size else f"--dataset {args.dataset}"
-    _model_for(recipe["model"], shape, None, args.dataset, src)  # shape-only: fits, memory
+    spec, purpose = recipe["model"], f"--model {recipe['model']} with {src}"
     crandom.seed(args.seed)
+    saved = _saved_model_for(spec, shape, args.dataset) if _is_model_file(spec) else None
+    if saved is None:
+        _arch_check(spec, shape, purpose)
     (xt, yt), (xv, yv), names = load_dataset(args.dataset, args.data_dir, args.image_size,
                                              args.grayscale)
     (xt, yt), val = split_validation(xt, yt, args.val_split, args.seed)
-    model = _model_for(recipe["model"], shape, len(names), args.dataset, src)
+    model = saved if saved is not None else checks.build_arch(spec, shape, len(names), purpose)
+    _check_classes(model, spec, len(names), args.dataset)
     model.class_names = names
     aug = augmentation(recipe["augment"], xt.shape[1:])
     transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
