@@ -2,9 +2,11 @@
 
 A user's mistake is one line ``cnnkit: error: ...`` on stderr and exit status 2. The errors
 the library documents for bad input (ValueError, OSError and its subclasses, EOFError from a
-truncated compressed file, MemoryError) count as mistakes. Any other exception is a bug in
-cnnkit: one line ``cnnkit: internal error: ...`` asking for a report, exit status 1; with
-``CNNKIT_DEBUG=1`` in the environment every error is re-raised, with its traceback.
+truncated compressed file, MemoryError) count as mistakes, and so does ImportError (the
+library's message for a missing optional dependency says what to install). Any other
+exception is a bug in cnnkit: one line ``cnnkit: internal error: ...`` asking for a report,
+exit status 1. With ``CNNKIT_DEBUG=1`` in the environment every error is re-raised, with
+its traceback.
 Ctrl-C prints ``cnnkit: interrupted`` and exits 130 (128 + SIGINT), as shells expect; a
 closed output pipe (``cnnkit summary vgg16 | head``) ends quietly with status 1.
 """
@@ -19,7 +21,7 @@ from contextlib import contextmanager
 
 # Errors that the library raises for bad files, bad arguments and too little memory.
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, EOFError, MemoryError,
-                                                zlib.error)
+                                                zlib.error, ImportError)
 EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 
 
