@@ -335,3 +335,16 @@ def test_shape_only_build_changes_nothing(monkeypatch):
     assert all(np.array_equal(a.data, b.data) for a, b in zip(got.weights, ref.weights,
                                                               strict=True))
     assert got.seed == ref.seed
+
+
+def test_missing_optional_dependency_is_one_line_exit_2(monkeypatch, capsys):
+    from cnnkit import cli as cli_pkg
+
+    def needs_pillow(args):
+        raise ImportError("reading image files needs Pillow: pip install pillow")
+
+    monkeypatch.setitem(cli_pkg.COMMANDS, "summary", needs_pillow)
+    monkeypatch.delenv("CNNKIT_DEBUG", raising=False)
+    assert cli_pkg.main(["summary", "lenet5"]) == 2
+    assert capsys.readouterr().err == ("cnnkit: error: reading image files needs Pillow: pip "
+                                       "install pillow\n")
