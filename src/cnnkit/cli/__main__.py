@@ -1,0 +1,7 @@
+"""``python -m cnnkit.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
