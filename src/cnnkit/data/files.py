@@ -129,6 +129,27 @@ def image_dataset_from_directory(
         ``subset="both"``: ``((x_train, y_train), (x_val, y_val), class_names)``.
     """
     root = Path(directory)
+    _check_dataset_args(root, color_mode, validation_split, subset, seed)
+    size = _size_arg(image_size, "image_size")
+    class_names = _pick_classes(root, class_names)
+    paths: list[Path] = []
+    labels: list[int] = []
+    for k, name in enumerate(class_names):
+        files = _class_files(root / name)
+        paths += files
+        labels += [k] * len(files)
+    if not paths:
+        raise ValueError(f"image_dataset_from_directory: no image files "
+                         f"({', '.join(IMAGE_EXTENSIONS)}) found in the class folders of "
+                         f"{root}")
+    x = _read_same_size(paths, size, color_mode)
+    y = np.asarray(labels, dtype=np.int64)
+    return _subsets(x, y, class_names, validation_split, subset, seed, shuffle)
+
+
+def _check_dataset_args(root: Path, color_mode: str, validation_split: float | None,
+                        subset: str | None, seed: int | None) -> None:
+    """The arguments of :func:`image_dataset_from_directory` that need no file read."""
     if not root.is_dir():
         raise FileNotFoundError(f"image_dataset_from_directory: no such directory: {root}")
     if color_mode not in _MODES:
@@ -147,7 +168,11 @@ def image_dataset_from_directory(
         if seed is None:
             raise ValueError("image_dataset_from_directory: a seed is required with "
                              "validation_split so that training and validation do not overlap")
-    size = _size_arg(image_size, "image_size")
+
+
+def _pick_classes(root: Path, class_names: list[str] | None) -> list[str]:
+    """The visible sub-folders of ``root`` in sorted order, or ``class_names`` checked
+    against them."""
     found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if class_names is None:
         class_names = found
@@ -160,16 +185,12 @@ def image_dataset_from_directory(
     if not class_names:
         raise ValueError(f"image_dataset_from_directory: {root} has no class sub-folders "
                          f"(expected {root}/<class name>/<image files>)")
-    paths: list[Path] = []
-    labels: list[int] = []
-    for k, name in enumerate(class_names):
-        files = _class_files(root / name)
-        paths += files
-        labels += [k] * len(files)
-    if not paths:
-        raise ValueError(f"image_dataset_from_directory: no image files "
-                         f"({', '.join(IMAGE_EXTENSIONS)}) found in the class folders of "
-                         f"{root}")
+    return class_names
+
+
+def _read_same_size(paths: list[Path], size: tuple[int, int] | None,
+                    color_mode: str) -> np.ndarray:
+    """The images stacked to (N, H, W, C); without ``size`` they must all match the first."""
     images = [_read(p, size, color_mode) for p in paths]
     if size is None:
         shapes = {im.shape for im in images}
@@ -179,8 +200,14 @@ def image_dataset_from_directory(
             raise ValueError(f"image_dataset_from_directory: images differ in size ({paths[0]} "
                              f"is {first[:2]}, {paths[odd]} is {images[odd].shape[:2]}); pass "
                              f"image_size=(height, width) to resize them")
-    x = np.stack(images)
-    y = np.asarray(labels, dtype=np.int64)
+    return np.stack(images)
+
+
+def _subsets(x: np.ndarray, y: np.ndarray, class_names: list[str],
+             validation_split: float | None, subset: str | None, seed: int | None,
+             shuffle: bool) -> tuple:
+    """The return value of :func:`image_dataset_from_directory`: the last
+    ``int(validation_split * N)`` of a seeded permutation are the validation samples."""
     rng = np.random.default_rng(seed)
 
     def finish(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -272,25 +299,11 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"load_csv: no such file: {p}")
-    with _open_text(p) as f:
-        try:
-            first = f.readline(1 << 24).rstrip("\r\n")
-        except _TEXT_ERRORS as e:
-            raise ValueError(f"load_csv: cannot read {p}: {type(e).__name__}: {e}") from None
-    if not first:
-        raise ValueError(f"load_csv: {p} is empty")
-    fields = [s.strip() for s in first.split(delimiter)]
+    fields = _first_row(p, delimiter)
     header = (not all(_is_number(s) for s in fields)) if skip_header == "auto" \
         else bool(skip_header)
     if isinstance(label_column, str):
-        if not header:
-            raise ValueError(f"load_csv: label_column {label_column!r} is a name but {p} has "
-                             f"no header row")
-        names = [s.strip('"') for s in fields]
-        if label_column not in names:
-            raise ValueError(f"load_csv: {p} has no column {label_column!r} (columns: "
-                             f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
-        label_column = names.index(label_column)
+        label_column = _column_index(p, fields, header, label_column)
     try:
         with _open_text(p) as f:
             data = np.loadtxt(f, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2,
@@ -301,18 +314,7 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
         raise ValueError(f"load_csv: cannot read {p}: {type(e).__name__}: {e}") from None
     if data.shape[0] == 0:
         raise ValueError(f"load_csv: {p} has no data rows")
-    ncol = data.shape[1]
-    if label_column is None:
-        x, y = data, None
-    else:
-        col = int(label_column)
-        if not -ncol <= col < ncol:
-            raise ValueError(f"load_csv: label_column {col} is out of range for {ncol} columns")
-        col %= ncol
-        y = data[:, col]
-        x = np.delete(data, col, axis=1)
-        y = y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)
-    x = x.astype(np.float32)
+    x, y = _split_labels(data, label_column)
     if image_shape is not None:
         shape = tuple(int(s) for s in image_shape)
         if int(np.prod(shape)) != x.shape[1]:
@@ -320,3 +322,43 @@ def load_csv(path: str | os.PathLike, label_column: int | str | None = -1,
                              f"be reshaped to image_shape {shape}")
         x = x.reshape(len(x), *shape)
     return x, y
+
+
+def _first_row(p: Path, delimiter: str) -> list[str]:
+    """The first line's fields, stripped (at most 2**24 characters of it are read)."""
+    with _open_text(p) as f:
+        try:
+            first = f.readline(1 << 24).rstrip("\r\n")
+        except _TEXT_ERRORS as e:
+            raise ValueError(f"load_csv: cannot read {p}: {type(e).__name__}: {e}") from None
+    if not first:
+        raise ValueError(f"load_csv: {p} is empty")
+    return [s.strip() for s in first.split(delimiter)]
+
+
+def _column_index(p: Path, fields: list[str], header: bool, name: str) -> int:
+    """The index of the header column called ``name`` (quotes around names ignored)."""
+    if not header:
+        raise ValueError(f"load_csv: label_column {name!r} is a name but {p} has "
+                         f"no header row")
+    names = [s.strip('"') for s in fields]
+    if name not in names:
+        raise ValueError(f"load_csv: {p} has no column {name!r} (columns: "
+                         f"{', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+    return names.index(name)
+
+
+def _split_labels(data: np.ndarray, label_column: int | None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(features as float32, labels: int64 when all whole numbers, else float32)."""
+    ncol = data.shape[1]
+    if label_column is None:
+        return data.astype(np.float32), None
+    col = int(label_column)
+    if not -ncol <= col < ncol:
+        raise ValueError(f"load_csv: label_column {col} is out of range for {ncol} columns")
+    col %= ncol
+    y = data[:, col]
+    x = np.delete(data, col, axis=1)
+    y = y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)
+    return x.astype(np.float32), y

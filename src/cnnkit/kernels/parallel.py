@@ -219,15 +219,28 @@ def run_blocks(n_blocks: int, body: Callable[[int, Any], None],
     # 1.4 ms alone, took 0.2-2.5 s with two BLAS threads while other processes ran; LeNet-5's
     # forward pass took 82 ms instead of 5 ms).
     held = blas and not worker and _blas_enter()
-    if threads <= 1 or (blas and not held):
-        try:
-            ws = workspace() if workspace is not None else None
-            for i in range(n_blocks):
-                body(i, ws)
-        finally:
-            if held:
-                _blas_exit()
-        return
+    try:
+        if threads <= 1 or (blas and not held):
+            _run_serial(n_blocks, body, workspace)
+        else:
+            _run_pooled(n_blocks, body, workspace, threads)
+    finally:
+        if held:
+            _blas_exit()
+
+
+def _run_serial(n_blocks: int, body: Callable[[int, Any], None],
+                workspace: Callable[[], Any] | None) -> None:
+    """All blocks in order on the calling thread, with one workspace."""
+    ws = workspace() if workspace is not None else None
+    for i in range(n_blocks):
+        body(i, ws)
+
+
+def _run_pooled(n_blocks: int, body: Callable[[int, Any], None],
+                workspace: Callable[[], Any] | None, threads: int) -> None:
+    """The blocks handed out one at a time to ``threads - 1`` workers and the calling thread;
+    returns when every block taken has finished, re-raising the first block's exception."""
     counter = itertools.count()
     finished = itertools.count(1)
     all_done = threading.Lock()
@@ -250,18 +263,14 @@ def run_blocks(n_blocks: int, body: Callable[[int, Any], None],
                 if next(finished) == n_blocks:  # whoever finishes the last block signals
                     all_done.release()
 
+    for w in _workers(threads - 1)[:threads - 1]:
+        w.jobs.put(loop)
+    _local.is_worker = True
     try:
-        for w in _workers(threads - 1)[:threads - 1]:
-            w.jobs.put(loop)
-        _local.is_worker = True
-        try:
-            loop()
-        finally:
-            _local.is_worker = False
-            all_done.acquire()  # only blocks already taken by a worker are waited for
+        loop()
     finally:
-        if held:
-            _blas_exit()
+        _local.is_worker = False
+        all_done.acquire()  # only blocks already taken by a worker are waited for
     if errors:
         raise errors[0]
 

@@ -232,6 +232,7 @@ def _reduce_rows_first(xs: np.ndarray, ys: np.ndarray, pool: Sequence[int],
 
 
 Winners = tuple[np.ndarray, np.ndarray, np.ndarray]
+Taps = list[tuple[tuple[slice, ...], tuple[slice, ...]]]  # (output slice, input slice)
 
 
 def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] | None = None,
@@ -249,40 +250,52 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
                                                          dilation, ceil_mode)
     out = np.empty(_out_shape(x.shape, outs), dtype=x.dtype)
     if return_winners and _pairs_2x2(pool, strides, dilation, full):
-        m01, m23, mab = (np.empty(out.shape, dtype=bool) for _ in range(3))
-        ho, wo = outs
-        if _native_2x2(x, out):
-            _native_per_batch(x.shape, lambda n0, n1: native_norm.max_pool_2x2_forward(
-                x, out, m01, m23, mab, n0, n1))
-            return out, (m01, m23, mab)
-
-        def body_pairs(n0: int, n1: int) -> None:
-            # the four taps de-interleaved by one copy into contiguous arrays first: the six
-            # comparisons then run over contiguous operands (measured ~25% faster in all)
-            ys, b, n = out[n0:n1], slice(n0, n1), n1 - n0
-            x6 = x[n0:n1, :2 * ho, :2 * wo].reshape(n, ho, 2, wo, 2, x.shape[-1])
-            q = np.empty((2, 2) + ys.shape, dtype=x.dtype)
-            np.copyto(q, x6.transpose(2, 4, 0, 1, 3, 5))
-            (x00, x01), (x10, x11) = q
-            np.greater(x01, x00, out=m01[b])
-            np.greater(x11, x10, out=m23[b])
-            a = np.maximum(x00, x01)
-            np.maximum(x10, x11, out=ys)
-            np.greater(ys, a, out=mab[b])
-            np.maximum(ys, a, out=ys)
-
-        _per_batch(x.shape, x.itemsize, body_pairs)
-        return out, (m01, m23, mab)
-
-    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
-    blocks = _blocks(pool, strides, dilation, full)  # every tap covers every output
+        return out, _max_pool_2x2_winners(x, out, outs)
     if _rows_first(pool, strides, dilation, full, x.shape[-1]):
         def body_rows(n0: int, n1: int) -> None:
             _reduce_rows_first(x[n0:n1], out[n0:n1], pool, outs, np.maximum)
 
         _per_batch(x.shape, x.itemsize, body_rows)
-        return (out, None) if return_winners else out
+    else:
+        _max_pool_taps(x, out, pool, strides, dilation, outs, full)
+    return (out, None) if return_winners else out
 
+
+def _max_pool_2x2_winners(x: np.ndarray, out: np.ndarray, outs: Sequence[int]) -> Winners:
+    """out = max over 2x2 windows at stride 2, as the tournament y = max(a, b) with
+    a = max(x00, x01), b = max(x10, x11); returns its masks (x01 > x00, x11 > x10, b > a)."""
+    m01, m23, mab = (np.empty(out.shape, dtype=bool) for _ in range(3))
+    ho, wo = outs
+    if _native_2x2(x, out):
+        _native_per_batch(x.shape, lambda n0, n1: native_norm.max_pool_2x2_forward(
+            x, out, m01, m23, mab, n0, n1))
+        return m01, m23, mab
+
+    def body_pairs(n0: int, n1: int) -> None:
+        # the four taps de-interleaved by one copy into contiguous arrays first: the six
+        # comparisons then run over contiguous operands (measured ~25% faster in all)
+        ys, b, n = out[n0:n1], slice(n0, n1), n1 - n0
+        x6 = x[n0:n1, :2 * ho, :2 * wo].reshape(n, ho, 2, wo, 2, x.shape[-1])
+        q = np.empty((2, 2) + ys.shape, dtype=x.dtype)
+        np.copyto(q, x6.transpose(2, 4, 0, 1, 3, 5))
+        (x00, x01), (x10, x11) = q
+        np.greater(x01, x00, out=m01[b])
+        np.greater(x11, x10, out=m23[b])
+        a = np.maximum(x00, x01)
+        np.maximum(x10, x11, out=ys)
+        np.greater(ys, a, out=mab[b])
+        np.maximum(ys, a, out=ys)
+
+    _per_batch(x.shape, x.itemsize, body_pairs)
+    return m01, m23, mab
+
+
+def _max_pool_taps(x: np.ndarray, out: np.ndarray, pool: Sequence[int],
+                   strides: Sequence[int], dilation: Sequence[int], outs: Sequence[int],
+                   full: Pads) -> None:
+    """out = max over the window taps, one np.maximum over strided views per tap."""
+    taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
+    blocks = _blocks(pool, strides, dilation, full)  # every tap covers every output
     first_covers = blocks or (bool(taps) and _covers_all(taps[0][0], outs))
 
     def body(n0: int, n1: int) -> None:
@@ -300,7 +313,6 @@ def max_pool_forward(x: np.ndarray, pool: Sequence[int], strides: Sequence[int] 
             np.maximum(ys[osl], xs[isl], out=ys[osl])
 
     _per_batch(x.shape, x.itemsize, body)
-    return (out, None) if return_winners else out
 
 
 def max_pool_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Sequence[int],
@@ -317,36 +329,47 @@ def max_pool_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Seque
     """
     pool, strides, dilation, (outs, _, full) = _geometry(x.shape, pool, strides, padding,
                                                          dilation, ceil_mode)
-    disjoint = _disjoint(pool, strides, dilation)
     taps = list(_taps(x.shape, pool, strides, dilation, outs, full))
     # windows that tile x exactly write every cell of dL/dx once: no zero fill needed
     tiled = _blocks(pool, strides, dilation, full) and all(
         o * k == w for o, k, w in zip(outs, pool, x.shape[1:-1], strict=True))
     gx = (np.empty if tiled else np.zeros)(x.shape, dtype=g.dtype)
-    if winners is not None and _native_2x2(gx, g) and all(
-            m.dtype == bool and m.flags.c_contiguous and m.shape == g.shape for m in winners):
-        _native_per_batch(x.shape, lambda n0, n1: native_norm.max_pool_2x2_backward(
-            g, *winners, gx, n0, n1))
-        return gx
     if winners is not None:
-        m01, m23, mab = winners
-        (_, i00), (_, i01), (_, i10), (_, i11) = taps
+        _max_pool_backward_2x2(g, x.shape, x.itemsize, gx, winners, taps)
+    else:
+        _max_pool_backward_taps(g, x, out, gx, taps, _disjoint(pool, strides, dilation))
+    return gx
 
-        def body_pairs(n0: int, n1: int) -> None:
-            gs, gxs, b = g[n0:n1], gx[n0:n1], slice(n0, n1)
-            first = np.logical_not(mab[b])  # the window's max is in its first row
-            m = np.greater(first, m01[b])
-            np.multiply(gs, m, out=gxs[i00])
-            np.logical_and(first, m01[b], out=m)
-            np.multiply(gs, m, out=gxs[i01])
-            np.greater(mab[b], m23[b], out=m)
-            np.multiply(gs, m, out=gxs[i10])
-            np.logical_and(mab[b], m23[b], out=m)
-            np.multiply(gs, m, out=gxs[i11])
 
-        _per_batch(x.shape, x.itemsize, body_pairs)
-        return gx
+def _max_pool_backward_2x2(g: np.ndarray, shape: tuple[int, ...], itemsize: int,
+                           gx: np.ndarray, winners: Winners, taps: Taps) -> None:
+    """gx's four taps = g times the tournament's masks (native kernel when it applies)."""
+    if _native_2x2(gx, g) and all(
+            m.dtype == bool and m.flags.c_contiguous and m.shape == g.shape for m in winners):
+        _native_per_batch(shape, lambda n0, n1: native_norm.max_pool_2x2_backward(
+            g, *winners, gx, n0, n1))
+        return
+    m01, m23, mab = winners
+    (_, i00), (_, i01), (_, i10), (_, i11) = taps
 
+    def body_pairs(n0: int, n1: int) -> None:
+        gs, gxs, b = g[n0:n1], gx[n0:n1], slice(n0, n1)
+        first = np.logical_not(mab[b])  # the window's max is in its first row
+        m = np.greater(first, m01[b])
+        np.multiply(gs, m, out=gxs[i00])
+        np.logical_and(first, m01[b], out=m)
+        np.multiply(gs, m, out=gxs[i01])
+        np.greater(mab[b], m23[b], out=m)
+        np.multiply(gs, m, out=gxs[i10])
+        np.logical_and(mab[b], m23[b], out=m)
+        np.multiply(gs, m, out=gxs[i11])
+
+    _per_batch(shape, itemsize, body_pairs)
+
+
+def _max_pool_backward_taps(g: np.ndarray, x: np.ndarray, out: np.ndarray, gx: np.ndarray,
+                            taps: Taps, disjoint: bool) -> None:
+    """gx += g at each window's first tap equal to its maximum ``out``."""
     def body(n0: int, n1: int) -> None:
         xs, os_, gs, gxs = x[n0:n1], out[n0:n1], g[n0:n1], gx[n0:n1]
         claimed = np.zeros(os_.shape, dtype=bool)  # windows whose maximum has been routed
@@ -364,7 +387,6 @@ def max_pool_backward(g: np.ndarray, x: np.ndarray, out: np.ndarray, pool: Seque
                 gxs[isl] += gs[osl] * h
 
     _per_batch(x.shape, x.itemsize, body)
-    return gx
 
 
 def avg_pool_count(sizes: Sequence[int], pool: Sequence[int], strides: Sequence[int],
