@@ -9,7 +9,7 @@ mode it uses the moving statistics. ``dropout`` is inverted dropout (kept units 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,58 @@ def _moving(op: str, name: str, m: Any, x: Tensor, pshape: tuple[int, ...],
     return arr
 
 
+def _bn_shapes(op: str, x: Tensor, axis: int | Sequence[int]
+               ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(per-channel shape, broadcastable shape) of the parameters for x and ``axis``."""
+    if x.ndim < 2:
+        raise ValueError(f"{op} expects x of rank >= 2 (N, ..., C), got rank {x.ndim} "
+                         f"(shape {x.shape})")
+    try:
+        kept, _ = K.bn_axes(x.ndim, axis)
+    except ValueError as e:
+        raise ValueError(f"{op}: {e}") from None
+    return tuple(x.shape[a] for a in kept), K.param_shape(x.shape, kept)
+
+
+def _check_momentum_epsilon(op: str, momentum: float, epsilon: float) -> None:
+    if not 0.0 <= float(momentum) <= 1.0:
+        raise ValueError(f"{op} expects momentum in [0, 1], got {momentum}")
+    if not float(epsilon) > 0.0:
+        raise ValueError(f"{op} expects epsilon > 0, got {epsilon}")
+
+
+def _bn_train(x: Tensor, gam: np.ndarray | None, bet: np.ndarray | None,
+              mm: np.ndarray | None, mv: np.ndarray | None, momentum: float, epsilon: float,
+              axis: int | Sequence[int]) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Normalise with the batch statistics, move the moving ones in place
+    (moving = moving * momentum + batch * (1 - momentum)); (y, g -> (dx, dgamma, dbeta))."""
+    y, mean, var, cache = K.batch_norm_train_forward(x.data, gam, bet, epsilon, axis)
+    if mm is not None:
+        mm[...] = K.moving_average(mm, mean.reshape(mm.shape), momentum)
+    if mv is not None:
+        mv[...] = K.moving_average(mv, var.reshape(mv.shape), momentum)
+
+    def backward(g: np.ndarray) -> Any:
+        return K.batch_norm_train_backward(g, gam, cache, axis)
+    return y, backward
+
+
+def _bn_infer(op: str, x: Tensor, gam: np.ndarray | None, bet: np.ndarray | None,
+              mm: np.ndarray | None, mv: np.ndarray | None, bshape: tuple[int, ...],
+              epsilon: float, axis: int | Sequence[int]
+              ) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Normalise with the moving statistics (copied now); (y, g -> (dx, dgamma, dbeta))."""
+    if mm is None or mv is None:
+        raise ValueError(f"{op} in inference mode (training=False) needs moving_mean and "
+                         f"moving_var, got None")
+    mean, var = mm.reshape(bshape).copy(), mv.reshape(bshape).copy()
+    y = K.batch_norm_infer_forward(x.data, gam, bet, mean, var, epsilon)
+
+    def backward(g: np.ndarray) -> Any:
+        return K.batch_norm_infer_backward(g, x.data, gam, mean, var, epsilon, axis)
+    return y, backward
+
+
 def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
                training: bool, momentum: float = 0.99, epsilon: float = 1e-3,
                axis: int | Sequence[int] = -1) -> Tensor:
@@ -72,52 +124,24 @@ def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
     """
     op = "batch_norm"
     x = floating(x, "x")
-    if x.ndim < 2:
-        raise ValueError(f"{op} expects x of rank >= 2 (N, ..., C), got rank {x.ndim} "
-                         f"(shape {x.shape})")
-    try:
-        kept, _ = K.bn_axes(x.ndim, axis)
-    except ValueError as e:
-        raise ValueError(f"{op}: {e}") from None
-    pshape = tuple(x.shape[a] for a in kept)
-    bshape = K.param_shape(x.shape, kept)
+    pshape, bshape = _bn_shapes(op, x, axis)
     g_t = _param(op, "gamma", gamma, x, pshape, bshape)
     b_t = _param(op, "beta", beta, x, pshape, bshape)
     same_dtype(op, x=x, gamma=g_t, beta=b_t)
     mm = _moving(op, "moving_mean", moving_mean, x, pshape, bshape)
     mv = _moving(op, "moving_var", moving_var, x, pshape, bshape)
-    if not 0.0 <= float(momentum) <= 1.0:
-        raise ValueError(f"{op} expects momentum in [0, 1], got {momentum}")
-    if not float(epsilon) > 0.0:
-        raise ValueError(f"{op} expects epsilon > 0, got {epsilon}")
+    _check_momentum_epsilon(op, momentum, epsilon)
     gam = None if g_t is None else g_t.data.reshape(bshape)
     bet = None if b_t is None else b_t.data.reshape(bshape)
-
-    def param_grads(dgamma: np.ndarray, dbeta: np.ndarray) -> tuple[Any, Any]:
-        return (None if g_t is None else dgamma.reshape(g_t.shape),
-                None if b_t is None else dbeta.reshape(b_t.shape))
-
     if training:
-        y, mean, var, cache = K.batch_norm_train_forward(x.data, gam, bet, epsilon, axis)
-        if mm is not None:
-            mm[...] = K.moving_average(mm, mean.reshape(mm.shape), momentum)
-        if mv is not None:
-            mv[...] = K.moving_average(mv, var.reshape(mv.shape), momentum)
-
-        def backward(g: np.ndarray) -> tuple[Any, ...]:
-            dx, dgamma, dbeta = K.batch_norm_train_backward(g, gam, cache, axis)
-            return (dx, *param_grads(dgamma, dbeta))
+        y, kernel_backward = _bn_train(x, gam, bet, mm, mv, momentum, epsilon, axis)
     else:
-        if mm is None or mv is None:
-            raise ValueError(f"{op} in inference mode (training=False) needs moving_mean and "
-                             f"moving_var, got None")
-        mean, var = mm.reshape(bshape).copy(), mv.reshape(bshape).copy()
-        y = K.batch_norm_infer_forward(x.data, gam, bet, mean, var, epsilon)
+        y, kernel_backward = _bn_infer(op, x, gam, bet, mm, mv, bshape, epsilon, axis)
 
-        def backward(g: np.ndarray) -> tuple[Any, ...]:
-            dx, dgamma, dbeta = K.batch_norm_infer_backward(g, x.data, gam, mean, var, epsilon,
-                                                            axis)
-            return (dx, *param_grads(dgamma, dbeta))
+    def backward(g: np.ndarray) -> tuple[Any, ...]:
+        dx, dgamma, dbeta = kernel_backward(g)
+        return (dx, None if g_t is None else dgamma.reshape(g_t.shape),
+                None if b_t is None else dbeta.reshape(b_t.shape))
 
     return record(y, (x, g_t, b_t), backward, op)
 

@@ -132,13 +132,30 @@ def resize(x: Any, size: Any = None, scales: Any = None, method: str = "nearest"
     if (size is None) == (scales is None):
         raise ValueError(f"{op}: give exactly one of size and scales, got size={size!r}, "
                          f"scales={scales!r}")
+    method = _check_resize_modes(op, method, coordinate_transformation_mode, nearest_mode,
+                                 keep_aspect_ratio_policy, antialias)
+    if size is not None:
+        out_sizes, factors = _sizes_from_size(op, size, in_sizes, keep_aspect_ratio_policy)
+    else:
+        out_sizes, factors = _sizes_from_scales(op, scales, in_sizes)
+    rois = None
+    if coordinate_transformation_mode == "tf_crop_and_resize":
+        rois = _crop_rois(op, roi, k)
+    return _resize(op, x, out_sizes, factors, method, coordinate_transformation_mode,
+                   nearest_mode, float(cubic_coeff_a), bool(exclude_outside), bool(antialias),
+                   rois, float(extrapolation_value))
+
+
+def _check_resize_modes(op: str, method: Any, coord: Any, nearest_mode: Any,
+                        keep_aspect_ratio_policy: Any, antialias: bool) -> str:
+    """The canonical method name ("nearest", "linear", "cubic"), once every mode is valid."""
     if not isinstance(method, str) or method.lower() not in _METHOD_ALIASES:
         raise ValueError(f"{op}: method must be one of {tuple(_METHOD_ALIASES)}, "
                          f"got {method!r}")
     method = _METHOD_ALIASES[method.lower()]
-    if coordinate_transformation_mode not in K.COORDINATE_MODES:
+    if coord not in K.COORDINATE_MODES:
         raise ValueError(f"{op}: coordinate_transformation_mode must be one of "
-                         f"{K.COORDINATE_MODES}, got {coordinate_transformation_mode!r}")
+                         f"{K.COORDINATE_MODES}, got {coord!r}")
     if nearest_mode not in K.NEAREST_MODES:
         raise ValueError(f"{op}: nearest_mode must be one of {K.NEAREST_MODES}, "
                          f"got {nearest_mode!r}")
@@ -147,38 +164,48 @@ def resize(x: Any, size: Any = None, scales: Any = None, method: str = "nearest"
                          f"'not_smaller', got {keep_aspect_ratio_policy!r}")
     if antialias and method == "nearest":
         raise ValueError(f"{op}: antialias applies to 'linear' and 'cubic', not 'nearest'")
+    return method
 
-    if size is not None:
-        out_sizes = [int(v) for v in _per_axis(op, "size", size, k, int)]
-        if any(v < 1 for v in out_sizes):
-            raise ValueError(f"{op}: size must be >= 1, got {size!r}")
-        factors = [o / n for o, n in zip(out_sizes, in_sizes, strict=True)]
-        if keep_aspect_ratio_policy != "stretch":
-            s = (min if keep_aspect_ratio_policy == "not_larger" else max)(factors)
-            factors = [s] * k
-            out_sizes = [int(s * n + 0.5) for n in in_sizes]
-    else:
-        factors = [float(v) for v in _per_axis(op, "scales", scales, k, float)]
-        if any(not (math.isfinite(v) and v > 0) for v in factors):
-            raise ValueError(f"{op}: scales must be finite and > 0, got {scales!r}")
-        out_sizes = [int(math.floor(n * s)) for n, s in zip(in_sizes, factors, strict=True)]
-        if any(v < 1 for v in out_sizes):
-            raise ValueError(f"{op}: scales {scales!r} shrink the spatial shape {in_sizes} to "
-                             f"{tuple(out_sizes)}; every output length must be >= 1")
 
-    rois = None
-    if coordinate_transformation_mode == "tf_crop_and_resize":
-        if roi is None:
-            raise ValueError(f"{op}: coordinate_transformation_mode 'tf_crop_and_resize' needs "
-                             f"roi, one (start, end) pair per spatial axis")
-        pairs = np.asarray(roi, dtype=np.float64)
-        if pairs.shape != (k, 2):
-            raise ValueError(f"{op}: roi must hold one (start, end) pair per spatial axis, "
-                             f"shape ({k}, 2), got shape {pairs.shape}")
-        rois = [(float(a), float(b)) for a, b in pairs]
-    return _resize(op, x, out_sizes, factors, method, coordinate_transformation_mode,
-                   nearest_mode, float(cubic_coeff_a), bool(exclude_outside), bool(antialias),
-                   rois, float(extrapolation_value))
+def _sizes_from_size(op: str, size: Any, in_sizes: Sequence[int], keep_aspect_ratio_policy: str
+                     ) -> tuple[list[int], list[float]]:
+    """(output lengths, scales): scale = size / input per axis, or with a keep-aspect policy
+    one scale s = min or max of those for all axes and output round(s * input)."""
+    k = len(in_sizes)
+    out_sizes = [int(v) for v in _per_axis(op, "size", size, k, int)]
+    if any(v < 1 for v in out_sizes):
+        raise ValueError(f"{op}: size must be >= 1, got {size!r}")
+    factors = [o / n for o, n in zip(out_sizes, in_sizes, strict=True)]
+    if keep_aspect_ratio_policy != "stretch":
+        s = (min if keep_aspect_ratio_policy == "not_larger" else max)(factors)
+        factors = [s] * k
+        out_sizes = [int(s * n + 0.5) for n in in_sizes]
+    return out_sizes, factors
+
+
+def _sizes_from_scales(op: str, scales: Any, in_sizes: Sequence[int]
+                       ) -> tuple[list[int], list[float]]:
+    """(output lengths floor(input * scale), the given scales)."""
+    factors = [float(v) for v in _per_axis(op, "scales", scales, len(in_sizes), float)]
+    if any(not (math.isfinite(v) and v > 0) for v in factors):
+        raise ValueError(f"{op}: scales must be finite and > 0, got {scales!r}")
+    out_sizes = [int(math.floor(n * s)) for n, s in zip(in_sizes, factors, strict=True)]
+    if any(v < 1 for v in out_sizes):
+        raise ValueError(f"{op}: scales {scales!r} shrink the spatial shape {in_sizes} to "
+                         f"{tuple(out_sizes)}; every output length must be >= 1")
+    return out_sizes, factors
+
+
+def _crop_rois(op: str, roi: Any, k: int) -> list[tuple[float, float]]:
+    """tf_crop_and_resize's ``roi`` as one (start, end) pair per spatial axis."""
+    if roi is None:
+        raise ValueError(f"{op}: coordinate_transformation_mode 'tf_crop_and_resize' needs "
+                         f"roi, one (start, end) pair per spatial axis")
+    pairs = np.asarray(roi, dtype=np.float64)
+    if pairs.shape != (k, 2):
+        raise ValueError(f"{op}: roi must hold one (start, end) pair per spatial axis, "
+                         f"shape ({k}, 2), got shape {pairs.shape}")
+    return [(float(a), float(b)) for a, b in pairs]
 
 
 def _resize(op: str, x: Tensor, out_sizes: Sequence[int], factors: Sequence[float],
