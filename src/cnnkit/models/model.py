@@ -15,6 +15,7 @@ from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
 from . import serialization
+from .inference import InferenceMixin
 from .persistence import PersistenceMixin
 from .training import TrainingMixin
 
@@ -53,7 +54,7 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return order
 
 
-class Model(TrainingMixin, PersistenceMixin, Layer):
+class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
     """A functional model ``Model(inputs, outputs)``, or a base class for subclassed models
     whose ``call`` is written by hand (``Model()`` with no graph)."""
 

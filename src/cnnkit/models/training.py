@@ -1,4 +1,4 @@
-"""compile / fit / evaluate / predict / train_on_batch / test_on_batch for models (Keras API).
+"""compile / fit / evaluate / train_on_batch / test_on_batch for models (Keras API).
 
 One training step: out = model(x, training=True); L = loss(y, out) + sum(regularisation);
 L.backward(); optimizer.step(trainable weights), refused (NonFiniteError, no weight changed)
@@ -352,44 +352,3 @@ class TrainingMixin:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
-
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0,
-                callbacks: Any = None) -> Any:
-        """Model outputs for ``x``, computed in batches in inference mode, as NumPy arrays."""
-        batch_size = batch_size or 32
-        if _is_batch_iterator(x):
-            chunks = [b[0] if isinstance(b, (tuple, list)) else b for b in x]
-            xs = [np.concatenate([np.asarray(c) for c in chunks])]
-        else:
-            xs = _as_array_list(x)
-            self._check_batch(xs, None)
-        outs: list[list[np.ndarray]] = []
-        if not self.built and len(xs[0]):
-            with no_grad():  # a model without an input shape builds on its first batch
-                self(self._model_input([a[:1] for a in xs]), training=False)
-        engine = self._inference_engine()
-        for idx in self._batches(len(xs[0]), batch_size):
-            self.check_input_shape(xs[0][idx].shape if len(xs) == 1 else
-                                   [a[idx].shape for a in xs])
-            o = engine(self._model_input([a[idx] for a in xs]))
-            outs.append(o if isinstance(o, list) else [o])
-        if not outs:
-            raise ValueError("predict() got no samples")
-        result = [np.concatenate([o[i] for o in outs]) for i in range(len(outs[0]))]
-        return result[0] if len(result) == 1 else result
-
-    def _inference_engine(self) -> Any:
-        """The compiled inference plan (built on first use; the layer list is fixed by then)."""
-        from .. import runtime
-
-        key = tuple(id(la) for la in self.layers)
-        cached = getattr(self, "_engine_cache", None)
-        if cached is None or cached[0] != key:
-            if not self.built:
-                raise ValueError(f"model '{self.name}' is not built: call it on data or give "
-                                 f"it an input shape first")
-            cached = self._engine_cache = (key, runtime.compile(self))
-        return cached[1]
-
-    def predict_on_batch(self, x: Any) -> Any:
-        return self.predict(x, batch_size=len(_as_array_list(x)[0]))
