@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+REPO = Path(__file__).resolve().parent.parent  # the repository root: cwd of child probes
 
 
 # ----------------------------------------------------------------------------------------

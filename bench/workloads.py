@@ -191,7 +191,8 @@ def torch_model(key: str) -> Any:
     raise ValueError(f"unknown model key {key!r}")
 
 
-def _torch_classes() -> tuple[type, type]:
+def _torch_resnet_class() -> type:
+    """torch ResNet for CIFAR: option-A (strided, zero-padded identity) shortcuts."""
     import torch
     import torch.nn.functional as F  # noqa: N812
     from torch import nn
@@ -234,6 +235,14 @@ def _torch_classes() -> tuple[type, type]:
             x = self.layer3(self.layer2(self.layer1(x)))
             return self.fc(x.mean((2, 3)))
 
+    return ResNetCifar
+
+
+def _torch_mobilenet_class() -> type:
+    """torch MobileNet v2 with torchvision's module structure."""
+    import torch
+    from torch import nn
+
     def cba(cin: int, cout: int, k: int, s: int, groups: int = 1) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False),
                              nn.BatchNorm2d(cout), nn.ReLU6())
@@ -267,17 +276,17 @@ def _torch_classes() -> tuple[type, type]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.classifier(self.features(x).mean((2, 3)))
 
-    return ResNetCifar, MobileNetV2
+    return MobileNetV2
 
 
 def TorchResNetCifar(depth: int = 20, classes: int = 10) -> Any:  # noqa: N802
     """CIFAR ResNet with option-A shortcuts, module names as torchvision's ResNets."""
-    return _torch_classes()[0](depth, classes)
+    return _torch_resnet_class()(depth, classes)
 
 
 def TorchMobileNetV2(classes: int = 1000) -> Any:  # noqa: N802
     """torchvision's ``mobilenet_v2()`` structure and module names, written out here."""
-    return _torch_classes()[1](classes)
+    return _torch_mobilenet_class()(classes)
 
 
 # ----------------------------------------------------------------------------------------

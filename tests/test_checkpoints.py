@@ -31,8 +31,7 @@ from cnnkit.zoo import mobilenet, resnet, vgg
 
 
 # ----- torchvision replicas (module names exactly as torchvision's) ------------------------------
-def _torch_modules():
-    torch = torch_or_skip()
+def _resnet18_class(torch):
     nn = torch.nn
 
     class BasicBlock(nn.Module):
@@ -75,6 +74,12 @@ def _torch_modules():
             x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
+    return ResNet18
+
+
+def _mobilenet_v2_class(torch):
+    nn = torch.nn
+
     class ConvBNReLU6(nn.Sequential):  # torchvision's Conv2dNormActivation
         def __init__(self, cin, cout, k=3, stride=1, groups=1):
             super().__init__(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups,
@@ -110,6 +115,12 @@ def _torch_modules():
             x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
             return self.classifier(torch.flatten(x, 1))
 
+    return MobileNetV2
+
+
+def _alexnet_class(torch):
+    nn = torch.nn
+
     class AlexNet(nn.Module):  # torchvision's layout, every width divided by 8
         def __init__(self, classes):
             super().__init__()
@@ -127,7 +138,13 @@ def _torch_modules():
         def forward(self, x):
             return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
-    return torch, {"resnet18": ResNet18, "mobilenet_v2": MobileNetV2, "alexnet": AlexNet}
+    return AlexNet
+
+
+def _torch_modules():
+    torch = torch_or_skip()
+    return torch, {"resnet18": _resnet18_class(torch), "mobilenet_v2": _mobilenet_v2_class(torch),
+                   "alexnet": _alexnet_class(torch)}
 
 
 def _randomize_bn(torch, module):
