@@ -8,9 +8,11 @@ prints one line ``cnnkit: error: ...`` and exits with status 2, without a traceb
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
+from ..kernels.parallel import tune_allocator
 from .commands import cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .data import DATASETS, load_dataset
 from .errors import EXIT_USAGE, UsageError, guarded
@@ -37,6 +39,8 @@ def _run(argv: Sequence[str] | None) -> int:
         print("cnnkit: error: a command is required: train, evaluate, predict or summary "
               "(cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
+    if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
+        tune_allocator()  # the command owns its process: reuse freed pages (fewer page faults)
     return int(args.func(args) or 0)
 
 
