@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -167,3 +168,16 @@ def onnx_node_cases(op_types: Iterable[str], skip_if_none: bool = True) -> list[
         pytest.skip(f"no onnx node test case of {sorted(wanted)} (onnx's collect_testcases() "
                     f"cache keeps the first call's op_type filter)")
     return found
+
+
+def traced_peak(fn: Callable[[], Any], catch: type[BaseException] | tuple = ()) -> tuple[Any, int]:
+    """(fn()'s result, or the ``catch`` exception it raised; tracemalloc's peak in bytes)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = fn()
+        except catch as e:
+            result = e
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
+from helpers import traced_peak
 
 import cnnkit
 from cnnkit import layers
@@ -67,13 +67,7 @@ def _write(path, members, meta=None, deflate=()):
 
 
 def _peak_mb(fn):
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak / MB
+    return traced_peak(fn)[1] / MB
 
 
 def _refused(path, match=None):

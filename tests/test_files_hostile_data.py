@@ -13,12 +13,12 @@ import struct
 import subprocess
 import sys
 import textwrap
-import tracemalloc
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
+from helpers import traced_peak
 
 from cnnkit.data import files as data_files
 from cnnkit.datasets import _idx_sets, idx
@@ -27,13 +27,7 @@ MB = 1 << 20
 
 
 def _peak_mb(fn):
-    tracemalloc.start()
-    try:
-        fn()
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return peak / MB
+    return traced_peak(fn)[1] / MB
 
 
 def _raises_value_error(fn, match):

@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import json
 import struct
-import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import traced_peak
 
 from cnnkit.io import CheckpointFormatError, load_safetensors
 
 
 def _peak_of(fn):
     """(result or the CheckpointFormatError raised, tracemalloc peak in bytes) of fn()."""
-    tracemalloc.start()
-    try:
-        try:
-            result = fn()
-        except CheckpointFormatError as e:
-            result = e
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return traced_peak(fn, CheckpointFormatError)
 
 
 # ----- safetensors -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import torch_or_skip
+from helpers import torch_or_skip, traced_peak
 
 from cnnkit import layers
 from cnnkit.io import (
@@ -170,15 +170,8 @@ def test_many_views_of_one_storage_are_bounded(tmp_path):
 
 # ----- storage members ---------------------------------------------------------------------------
 def _peak_of(fn):
-    tracemalloc.start()
-    try:
-        try:
-            result = fn()
-        except CheckpointFormatError as e:
-            result = e
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    """(result or the CheckpointFormatError raised, tracemalloc peak in bytes) of fn()."""
+    return traced_peak(fn, CheckpointFormatError)
 
 
 def _deflate(path, nbytes, numel):
