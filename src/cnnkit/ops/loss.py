@@ -51,7 +51,7 @@ def _constant(op: str, name: str, value: Any, dtype: np.dtype) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
-def _match_shape(op: str, name: str, target: np.ndarray, shape: tuple[int, ...]
+def match_shape(op: str, name: str, target: np.ndarray, shape: tuple[int, ...]
                  ) -> np.ndarray:
     """``target`` reshaped to ``shape``, allowing one trailing axis of size 1 on either side."""
     if target.shape == shape:
@@ -147,7 +147,7 @@ def binary_cross_entropy(logits: Any, labels: Any, reduction: str = "mean",
     op = "binary_cross_entropy"
     _check_reduction(op, reduction)
     logits = _pred(op, "logits", logits)
-    y = _match_shape(op, "labels", _constant(op, "labels", labels, logits.dtype), logits.shape)
+    y = match_shape(op, "labels", _constant(op, "labels", labels, logits.dtype), logits.shape)
     e = K.binary_cross_entropy_forward(logits.data, y)
     per = K.per_sample_mean(e)
     w = _weights(op, sample_weight, per.shape, logits.dtype)
@@ -162,7 +162,7 @@ def _regression(op: str, pred: Any, target: Any, reduction: str, sample_weight: 
                 forward: Callable, backward: Callable, **params: Any) -> Tensor:
     _check_reduction(op, reduction)
     pred = _pred(op, "pred", pred)
-    t = _match_shape(op, "target", _constant(op, "target", target, pred.dtype), pred.shape)
+    t = match_shape(op, "target", _constant(op, "target", target, pred.dtype), pred.shape)
     e = forward(pred.data, t, **params)
     per = K.per_sample_mean(e)
     w = _weights(op, sample_weight, per.shape, pred.dtype)
@@ -205,7 +205,7 @@ def kl_divergence(pred: Any, target: Any, reduction: str = "mean", sample_weight
     _check_reduction(op, reduction)
     pred = _pred(op, "pred", pred)
     ax = _axis(op, axis, pred.ndim)
-    t = _match_shape(op, "target", _constant(op, "target", target, pred.dtype), pred.shape)
+    t = match_shape(op, "target", _constant(op, "target", target, pred.dtype), pred.shape)
     per = K.kl_divergence_forward(pred.data, t, ax)
     w = _weights(op, sample_weight, per.shape, pred.dtype)
     return _reduced(op, pred, per, lambda g: K.kl_divergence_backward(g, pred.data, t, ax),

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Tensor
+from ..ops.loss import match_shape
 
 __all__ = ["prediction", "target", "same_shape", "class_ids"]
 
@@ -32,12 +33,7 @@ def target(owner: str, y_true: Any, dtype: np.dtype) -> np.ndarray:
 
 def same_shape(owner: str, target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``target`` in ``shape``, allowing a trailing axis of 1 on either side."""
-    if target.shape == shape:
-        return target
-    if target.shape + (1,) == shape or target.shape == shape + (1,):
-        return target.reshape(shape)
-    raise ValueError(f"{owner} expects y_true of shape {shape} (the shape of y_pred), got "
-                     f"shape {target.shape}")
+    return match_shape(owner, "y_true", target, shape)
 
 
 def class_ids(owner: str, y_true: Any, y_pred: Tensor, ignore_class: int | None = None
