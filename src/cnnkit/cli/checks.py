@@ -7,13 +7,12 @@ import inspect
 import math
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..layers.base import shapes_only
 from .errors import UsageError, about
 
 
@@ -66,34 +65,6 @@ def check_fits(model_shape: tuple, data_shape: tuple, model_name: str, dataset: 
 
 
 # ----- architectures from the zoo ------------------------------------------------------------
-class _NoMemory:
-    """A stand-in initializer: one zero, viewed with zero strides at any shape."""
-
-    def __call__(self, shape: tuple, dtype: Any = "float32", rng: Any = None) -> np.ndarray:
-        one = np.zeros(1, dtype=dtype)
-        return np.lib.stride_tricks.as_strided(one, shape, (0,) * len(shape))
-
-
-@contextmanager
-def _shapes_only() -> Iterator[None]:
-    """Inside, layers build with zero-stride weights: shape inference and parameter counts
-    without the memory (the library has no dry-run build; this swaps the initializer lookup)."""
-    from .. import initializers
-    from .. import random as crandom
-    from ..layers import base
-
-    real_get, names, state = initializers.get, dict(base._name_counts), crandom.get_state()
-    initializers.get = lambda identifier: _NoMemory()
-    try:
-        yield
-    finally:
-        initializers.get = real_get
-        # the real build then gets the usual layer names and the same random numbers
-        base._name_counts.clear()
-        base._name_counts.update(names)
-        crandom.set_state(state)
-
-
 def _builder_args(name: str, input_shape: tuple | None, classes: int | None,
                   purpose: str) -> tuple[Any, dict]:
     from .. import zoo
@@ -129,7 +100,7 @@ def build_arch(name: str, input_shape: tuple | None, classes: int | None, purpos
     what = f"{purpose}: architecture {name!r}"
     if input_shape is not None:
         what += f" cannot take {fmt_shape(input_shape)} input"
-    with about(what), _shapes_only():
+    with about(what), shapes_only():
         dry = fn(**kwargs)
     if not allocate:
         return dry

@@ -41,6 +41,27 @@ def weight_budget(n_values: int) -> Iterator[None]:
         _budget.reset(token)
 
 
+_shapes_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "cnnkit_shapes_only", default=False)
+
+
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Within the block, layers build with weights that take no memory (one zero viewed at
+    every shape) for shape inference and parameter counts of any size; the random state and
+    the layer names handed out are restored afterwards, so a real build that follows is the
+    one it would have been."""
+    names, state = dict(_name_counts), crandom.get_state()
+    token = _shapes_only.set(True)
+    try:
+        yield
+    finally:
+        _shapes_only.reset(token)
+        _name_counts.clear()
+        _name_counts.update(names)
+        crandom.set_state(state)
+
+
 def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
     left = _budget.get()
     if left is None:
@@ -172,7 +193,11 @@ class Layer:
         init = initializers.get(initializer)
         shape = tuple(int(s) for s in shape)
         _spend_budget(self, name, shape)
-        data = init(shape, self.dtype, crandom.get_rng())
+        if _shapes_only.get():
+            data = np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), shape,
+                                                   (0,) * len(shape))
+        else:
+            data = init(shape, self.dtype, crandom.get_rng())
         w = Tensor(np.asarray(data, dtype=self.dtype), name=f"{self.name}/{name}")
         w.requires_grad = trainable and self._trainable
         self._own_weights.append(w)
