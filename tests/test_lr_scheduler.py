@@ -59,6 +59,11 @@ CASES = {
     "linear": lambda m, o: m.LinearLR(o, start_factor=0.01, end_factor=1.0, total_iters=17),
     "linear_down": lambda m, o: m.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=40),
     "lambda": lambda m, o: m.LambdaLR(o, lambda e: 1.0 / (1 + 0.1 * e)),
+    "multiplicative": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.9 if e % 3 else 1.05),
+    "polynomial": lambda m, o: m.PolynomialLR(o, total_iters=60, power=2.0),
+    "warm_restarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=7, T_mult=2,
+                                                                eta_min=1e-3),
+    "warm_restarts_1": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=9),
     "onecycle_cos": lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS),
     "onecycle_linear": lambda m, o: m.OneCycleLR(o, max_lr=0.5, epochs=17, steps_per_epoch=6,
                                                  anneal_strategy="linear", pct_start=0.25),
@@ -136,6 +141,17 @@ def test_step_with_epoch_uses_closed_form_like_torch():
             with pytest.warns(UserWarning):
                 ts.step(epoch)
             cs.step(epoch)
+            _close(ts.get_last_lr(), cs.get_last_lr())
+
+
+def test_warm_restarts_fractional_epochs_like_torch():
+    topt, copt = _pair()
+    ts = tsched.CosineAnnealingWarmRestarts(topt, T_0=5, T_mult=2, eta_min=0.01)
+    cs = ck.CosineAnnealingWarmRestarts(copt, T_0=5, T_mult=2, eta_min=0.01)
+    for epoch in range(40):
+        for i in range(4):  # the documented per-batch use: step(epoch + i / iters)
+            ts.step(epoch + i / 4)
+            cs.step(epoch + i / 4)
             _close(ts.get_last_lr(), cs.get_last_lr())
 
 

@@ -1,4 +1,5 @@
-"""Step, multi-step, exponential, constant, linear (warm-up), lambda and cosine schedulers.
+"""Step, multi-step, exponential, constant, linear (warm-up), lambda, polynomial and cosine
+schedulers.
 
 Each ``get_lr`` uses PyTorch's recursive ("chainable") form, which multiplies the group's
 current rate, so the schedulers compose in :class:`ChainedScheduler`; ``_get_closed_form_lr``
@@ -16,7 +17,7 @@ from typing import Any
 from .lr_scheduler_base import LRScheduler, check_int, format_param, groups_of
 
 __all__ = ["StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "LambdaLR",
-           "CosineAnnealingLR"]
+           "CosineAnnealingLR", "MultiplicativeLR", "PolynomialLR", "CosineAnnealingWarmRestarts"]
 
 
 class StepLR(LRScheduler):
@@ -172,3 +173,81 @@ class CosineAnnealingLR(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
+
+
+class MultiplicativeLR(LambdaLR):
+    """``lr <- lr * lr_lambda(last_epoch)`` at every step after the first."""
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._group_lrs()
+        return [lr * float(fn(self.last_epoch))
+                for fn, lr in zip(self.lr_lambdas, self._group_lrs(), strict=True)]
+
+
+class PolynomialLR(LRScheduler):
+    """``lr = base_lr * (1 - min(last_epoch, total_iters) / total_iters) ** power``."""
+
+    def __init__(self, optimizer: Any, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1):
+        self.total_iters = check_int("PolynomialLR", "total_iters", total_iters, 1)
+        self.power = float(power)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, n = self.last_epoch, self.total_iters
+        if self._is_initial or t > n:
+            return self._group_lrs()
+        decay = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
+        return [lr * decay for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        f = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [b * f for b in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: ``lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2``, where
+    ``T_cur`` restarts at 0 after ``T_i`` steps and ``T_i`` grows ``T_0, T_0 T_mult, ...``.
+    ``step(epoch)`` accepts fractional epochs."""
+
+    def __init__(self, optimizer: Any, T_0: int, T_mult: int = 1,  # noqa: N803
+                 eta_min: float = 0.0, last_epoch: int = -1):
+        self.T_0 = self.T_i = check_int("CosineAnnealingWarmRestarts", "T_0", T_0, 1)
+        self.T_mult = check_int("CosineAnnealingWarmRestarts", "T_mult", T_mult, 1)
+        self.eta_min = float(eta_min)
+        self.T_cur: float = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        c = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+        return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one step, or jump to (possibly fractional) ``epoch``."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur, self.T_i = self.T_cur % self.T_i, self.T_i * self.T_mult
+        else:
+            self._jump(epoch)
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self._groups, self.get_lr(), strict=True):
+            group["lr"] = float(lr)
+        self._last_lr = self._group_lrs()
+
+    def _jump(self, epoch: float) -> None:
+        if epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts expects epoch >= 0, got {epoch!r}")
+        if epoch < self.T_0:
+            self.T_i, self.T_cur = self.T_0, epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            # restarts so far: T_0 (T_mult^n - 1) / (T_mult - 1) <= epoch
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult ** n
