@@ -201,6 +201,22 @@ def test_state_dict_round_trip_continues_like_torch(name):
         _close(ts.get_last_lr(), cs2.get_last_lr())
 
 
+def test_seed_snippet_runs_unchanged(capsys):
+    """The scheduler lines of seed 004 with a cnnkit Adam (verbose= is gone from torch 2.13)."""
+    p = Tensor(np.zeros(2), requires_grad=True)
+    optimizer = Adam([p], lr=0.001, weight_decay=1e-4)
+    scheduler = ck.ReduceLROnPlateau(optimizer, mode='min', factor=0.5,
+                                     patience=5, verbose=True)
+    for val_loss in [1.0, 0.8] + [0.9] * 6:
+        scheduler.step(val_loss)  # best 0.8, then 6 bad epochs > patience 5: halve once
+    assert optimizer.learning_rate == 0.0005
+    assert "Epoch 8: reducing learning rate of group 0 to 5.0000e-04." in capsys.readouterr().out
+    cosine = ck.CosineAnnealingLR(optimizer, T_max=50, eta_min=1e-6)
+    for _ in range(50):
+        cosine.step()
+    assert cosine.get_last_lr()[0] == pytest.approx(1e-6, rel=1e-9)
+
+
 def test_plateau_state_dict_round_trip():
     copt = _pair()[1]
     cs = ck.ReduceLROnPlateau(copt, patience=1)

@@ -120,12 +120,14 @@ class ReduceLROnPlateau(LRScheduler):
 
     Improvement in ``mode="min"``: ``a < best * (1 - threshold)`` ("rel") or
     ``a < best - threshold`` ("abs"); mirrored for "max". After a cut, ``cooldown`` steps are
-    ignored. Changes smaller than ``eps`` are skipped.
+    ignored. Changes smaller than ``eps`` are skipped. ``verbose=True`` (removed from recent
+    PyTorch, kept here for older code) prints each reduction.
     """
 
     def __init__(self, optimizer: Any, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
-                 cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8):
+                 cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8,
+                 verbose: bool = False):
         if not factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau expects factor < 1, got {factor!r}")
         if mode not in ("min", "max"):
@@ -140,7 +142,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.min_lrs = [float(v) for v in format_param("min_lr", groups, min_lr)]
         self.patience = check_int("ReduceLROnPlateau", "patience", patience, 0)
         self.cooldown = check_int("ReduceLROnPlateau", "cooldown", cooldown, 0)
-        self.eps = float(eps)
+        self.eps, self.verbose = float(eps), bool(verbose)
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.last_epoch = 0
         self._last_lr = self._group_lrs()
@@ -171,11 +173,14 @@ class ReduceLROnPlateau(LRScheduler):
         self._last_lr = self._group_lrs()
 
     def _reduce_lr(self) -> None:
-        for group, floor in zip(self._groups, self.min_lrs, strict=True):
+        for i, (group, floor) in enumerate(zip(self._groups, self.min_lrs, strict=True)):
             old = float(group["lr"])
             new = max(old * self.factor, floor)
             if old - new > self.eps:
                 group["lr"] = new
+                if self.verbose:
+                    print(f"Epoch {self.last_epoch}: reducing learning rate of group {i} to "
+                          f"{new:.4e}.")
 
     @property
     def in_cooldown(self) -> bool:
