@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import Tensor, enable_grad
 from . import schedules as _schedules
+from .param_group import ParamGroup
 
 __all__ = ["Optimizer", "LearningRate"]
 
@@ -111,6 +112,14 @@ class Optimizer:
         self._lr = value
 
     lr = learning_rate  # PyTorch / old-Keras spelling
+
+    @property
+    def param_groups(self) -> list[ParamGroup]:
+        """PyTorch's ``param_groups``: one live group (``"lr"`` is ``learning_rate``)."""
+        group = self.__dict__.get("_param_group")
+        if group is None:
+            group = self.__dict__["_param_group"] = ParamGroup(self)
+        return [group]
 
     @property
     def schedule(self) -> Callable[[int], float] | None:
