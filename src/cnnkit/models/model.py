@@ -132,14 +132,12 @@ class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, L
     def _input_list(self, value: Any, is_shape: bool = False) -> list:
         """The per-input list for ``value``: one input (a model made with ``Model(i, ...)`` or
         ``Model([i], ...)``) takes the value bare or as a one-element list, as Keras."""
-        if len(self._inputs) != 1:
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-        if is_shape:
-            nested = isinstance(value, list) and len(value) == 1 and isinstance(
-                value[0], (list, tuple))
+        if is_shape:  # a list of shapes, not one shape given as a list of ints
+            listed = isinstance(value, list) and bool(value) and all(
+                isinstance(v, (list, tuple)) for v in value)
         else:
-            nested = isinstance(value, (list, tuple)) and len(value) == 1
-        return [value[0]] if nested else [value]
+            listed = isinstance(value, (list, tuple))
+        return list(value) if listed else [value]
 
     def check_input_shape(self, input_shape: Any) -> None:
         if not self._functional:
@@ -180,7 +178,10 @@ class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, L
         when the inputs or the layers' dtypes do not suit it."""
         single = len(self._inputs) == 1 if self._functional else not isinstance(inputs, list)
         if single and self._functional:
-            inputs = self._input_list(inputs)[0]
+            listed = self._input_list(inputs)
+            if len(listed) != 1:
+                return None
+            inputs = listed[0]
         if single:
             if not isinstance(inputs, Tensor):
                 return None

@@ -1,7 +1,9 @@
 """PyTorch habits on a Model: ``train()`` / ``eval()``, ``named_parameters()``,
 ``named_buffers()``, ``state_dict()`` / ``load_state_dict()`` and a module-tree ``repr``.
 
-Names are dotted paths of layer names (``block.conv2d.kernel``); a state dict maps each name to
+Names are dotted paths (``block.conv2d.kernel``): a Sequential's or functional model's layers
+by layer name, a subclassed model's sub-layers by attribute name (as torch, so two instances of
+one class share the names); a state dict maps each name to
 a NumPy array in cnnkit's own layout (channels-last kernels), trainable weights and buffers
 (batch-norm moving statistics and other non-trainable weights) alike.
 """
@@ -14,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import Tensor
+from ..layers.base import Layer
 from ..layers.core import InputLayer
 
 
@@ -24,11 +27,24 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-def _children(layer: Any) -> list[Any]:
-    """The layers directly inside ``layer`` (a model's layers, else its attribute sub-layers),
-    Input layers left out."""
-    found = layer.layers if hasattr(type(layer), "layers") else layer._sublayers()
-    return [c for c in found if not isinstance(c, InputLayer)]
+def _named_children(layer: Any) -> list[tuple[str, Any]]:
+    """The layers directly inside ``layer`` with their names: a functional model's or a
+    Sequential's layers by layer name (Input layers left out); a subclassed model's or
+    layer's attributes by attribute name, ``blocks.0`` for a list item (as torch)."""
+    if "_layers" in vars(layer):  # a layer graph: functional Model or Sequential
+        return [(c.name, c) for c in layer.layers if not isinstance(c, InputLayer)]
+    found: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+    for key, value in vars(layer).items():
+        if key.startswith("_"):
+            continue
+        items = ([(f"{key}.{i}", v) for i, v in enumerate(value)]
+                 if isinstance(value, (list, tuple)) else [(key, value)])
+        for name, v in items:
+            if isinstance(v, Layer) and id(v) not in seen:
+                seen.add(id(v))
+                found.append((name, v))
+    return found
 
 
 def _named_weights(layer: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Tensor]]:
@@ -36,8 +52,8 @@ def _named_weights(layer: Any, prefix: str, seen: set[int]) -> Iterator[tuple[st
         if id(w) not in seen:
             seen.add(id(w))
             yield prefix + (w.name.rsplit("/", 1)[-1] if w.name else f"weight_{i}"), w
-    for child in _children(layer):
-        yield from _named_weights(child, f"{prefix}{child.name}.", seen)
+    for name, child in _named_children(layer):
+        yield from _named_weights(child, f"{prefix}{name}.", seen)
 
 
 def _plain(v: Any) -> bool:
@@ -60,11 +76,11 @@ def _describe(layer: Any) -> str:
 
 
 def _tree(layer: Any, indent: str) -> str:
-    children = _children(layer)
+    children = _named_children(layer)
     if not children:
         return _describe(layer)
     inner = indent + "  "
-    lines = [f"{inner}({c.name}): {_tree(c, inner)}" for c in children]
+    lines = [f"{inner}({name}): {_tree(c, inner)}" for name, c in children]
     return f"{type(layer).__name__}(\n" + "\n".join(lines) + f"\n{indent})"
 
 
@@ -79,7 +95,7 @@ class TorchHabitsMixin:
         while stack:
             layer = stack.pop()
             layer.training = bool(mode)
-            stack.extend(_children(layer))
+            stack.extend(c for _, c in _named_children(layer))
         return self
 
     def eval(self) -> Any:
