@@ -220,3 +220,8 @@ def test_dense_and_matmul_messages_say_what_was_passed():
     # matching dtypes still work
     out = ops.conv2d(np.ones((1, 4, 4, 1), np.float32), np.ones((3, 3, 1, 1), np.float32))
     np.testing.assert_allclose(out.numpy(), np.full((1, 2, 2, 1), 9.0))
+
+
+def test_summary_of_unbuilt_subclassed_model_says_to_build():
+    with pytest.raises(ValueError, match=r"not built yet.*build\(input_shape\)"):
+        TwoDense().layer_table()

@@ -70,10 +70,16 @@ def _axis(method: str, dim: Any, axis: Any) -> Any:
     return axis if dim is None else dim
 
 
+def _no_out(method: str, out: Any) -> None:
+    if out is not None:  # np.max(t) / np.argmax(t) pass out=None through to the method
+        raise TypeError(f"Tensor.{method}() cannot write into out=; use the returned value")
+
+
 def _max(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None,
-         keepdims: bool | None = None) -> Any:
+         keepdims: bool | None = None, out: Any = None) -> Any:
     """``x.max()``: the maximum; ``x.max(dim=d)``: (values, indices) along d, as torch;
     ``x.max(axis=d)``: the maxima only, as NumPy."""
+    _no_out("max", out)
     keep = keepdim if keepdims is None else keepdims
     if dim is None:
         return arith.max(self, axis=axis, keepdims=keep)
@@ -84,9 +90,10 @@ def _max(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None,
 
 
 def _argmax(self: Tensor, dim: Any = None, keepdim: bool = False,
-            axis: Any = None) -> np.ndarray:
+            axis: Any = None, out: Any = None) -> np.ndarray:
     """Index of the first maximum along ``dim`` (of the flattened Tensor when None), as an
     int64 array (torch's ``argmax``; ``axis=`` as NumPy)."""
+    _no_out("argmax", out)
     d = _axis("argmax", dim, axis)
     return np.asarray(self.data.argmax(axis=d, keepdims=bool(keepdim) and d is not None),
                       dtype=np.int64)
