@@ -20,6 +20,7 @@ import numpy as np
 from .. import initializers, regularizers
 from .. import random as crandom
 from ..autograd import Tensor
+from . import shape_inference
 
 Shape = tuple[int | None, ...]
 
@@ -141,6 +142,20 @@ def _shape_of(x: Any) -> Any:
     return tuple(x.shape)
 
 
+class UnbuiltParameters(list):
+    """The parameters of a layer or model not built yet: empty, and iterating over it (as an
+    optimizer's constructor does) raises a ValueError saying what to do."""
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        self.message = (f"{type(layer).__name__} '{layer.name}' is not built yet, so it has no "
+                        f"parameters: build it first (model.build(input_shape) or call it on a "
+                        f"batch, model(x)), then pass model.parameters() to the optimizer")
+
+    def __iter__(self) -> Iterator[Tensor]:
+        raise ValueError(self.message)
+
+
 class Layer:
     """Base class of every layer and model.
 
@@ -149,7 +164,12 @@ class Layer:
         trainable: whether the optimizer updates this layer's trainable weights.
         dtype: weight and compute dtype, "float32" by default.
         input_shape: shape without the batch axis, for the first layer of a Sequential.
+
+    ``training`` (set by a model's PyTorch-style ``train()`` / ``eval()``) is the mode a call
+    without ``training=`` runs in.
     """
+
+    training = False
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  dtype: Any = "float32", input_shape: Sequence[int] | None = None,
@@ -246,8 +266,12 @@ class Layer:
             s.trainable = flag
 
     def parameters(self) -> list[Tensor]:
-        """Trainable weights, as PyTorch spells it: ``Adam(model.parameters())``."""
-        return self.trainable_weights
+        """Trainable weights, as PyTorch spells it: ``Adam(model.parameters())``; before the
+        layer is built, an :class:`UnbuiltParameters` that an optimizer refuses."""
+        params = self.trainable_weights
+        if not self.built and not params:
+            return UnbuiltParameters(self)
+        return params
 
     @property
     def losses(self) -> list[Tensor]:
@@ -286,6 +310,10 @@ class Layer:
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape: Any) -> Any:
+        """The input shape (shape-preserving layers), or, for a user's layer whose ``call``
+        has no matching ``compute_output_shape``, the shape a dry run gives (as Keras 3)."""
+        if shape_inference.writes_own_call(type(self)):
+            return shape_inference.infer_output_shape(self, input_shape)
         return input_shape
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
@@ -319,6 +347,8 @@ class Layer:
         else:
             inputs = self._cast_input(inputs)
         self._maybe_build(_shape_of(inputs))
+        if training is None:
+            training = self.training
         return self.call(inputs, training=bool(training), **kwargs)
 
     def _cast_input(self, x: Any) -> Tensor:

@@ -12,11 +12,13 @@ from typing import Any
 
 from .. import runtime
 from ..autograd import Tensor, is_grad_enabled
+from ..layers import shape_inference
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import InputLayer
 from . import serialization
 from .inference import InferenceMixin
 from .persistence import PersistenceMixin
+from .torch_habits import TorchHabitsMixin
 from .training import TrainingMixin
 
 
@@ -54,7 +56,7 @@ def _topological_nodes(outputs: list[KerasTensor]) -> list[Node]:
     return order
 
 
-class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
+class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
     """A functional model ``Model(inputs, outputs)``, or a base class for subclassed models
     whose ``call`` is written by hand (``Model()`` with no graph)."""
 
@@ -127,10 +129,20 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
         return shapes[0] if self._single_output else shapes
 
     # ----- running -----------------------------------------------------------------------
+    def _input_list(self, value: Any, is_shape: bool = False) -> list:
+        """The per-input list for ``value``: one input (a model made with ``Model(i, ...)`` or
+        ``Model([i], ...)``) takes the value bare or as a one-element list, as Keras."""
+        if is_shape:  # a list of shapes, not one shape given as a list of ints
+            listed = isinstance(value, list) and bool(value) and all(
+                isinstance(v, (list, tuple)) for v in value)
+        else:
+            listed = isinstance(value, (list, tuple))
+        return list(value) if listed else [value]
+
     def check_input_shape(self, input_shape: Any) -> None:
         if not self._functional:
             return
-        shapes = [input_shape] if self._single_input else list(input_shape)
+        shapes = self._input_list(input_shape, is_shape=True)
         if len(shapes) != len(self._inputs):
             raise ValueError(f"model '{self.name}' expects {len(self._inputs)} inputs, got "
                              f"{len(shapes)}")
@@ -143,14 +155,33 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
                                  f"{t.shape}, got shape {s}")
 
     def build(self, input_shape: Any) -> None:
-        if not self._functional:
-            self.built = True
+        """A subclassed model builds its sub-layers by a dry run of ``call`` on zeros of
+        ``input_shape`` (as Keras 3), unless it is being built by its first call."""
+        if self._functional:
+            return
+        self.built = True
+        if input_shape is None or getattr(self, "_build_by_call", False):
+            return
+        self._build_shape = input_shape
+        shape_inference.infer_output_shape(self, input_shape)
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        self._build_by_call = True  # the call that follows builds the sub-layers itself
+        try:
+            super()._maybe_build(input_shape)
+        finally:
+            self._build_by_call = False
 
     def _run_plan(self, inputs: Any) -> Any:
         """Inference without a graph (``training=False`` under ``no_grad``) through the
         compiled plan that ``predict`` uses (:class:`cnnkit.runtime.InferencePlan`), or None
         when the inputs or the layers' dtypes do not suit it."""
-        single = self._single_input if self._functional else not isinstance(inputs, list)
+        single = len(self._inputs) == 1 if self._functional else not isinstance(inputs, list)
+        if single and self._functional:
+            listed = self._input_list(inputs)
+            if len(listed) != 1:
+                return None
+            inputs = listed[0]
         if single:
             if not isinstance(inputs, Tensor):
                 return None
@@ -190,7 +221,7 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
             out = self._run_plan(inputs)
             if out is not None:
                 return out
-        xs = [inputs] if self._single_input else _as_list(inputs)
+        xs = self._input_list(inputs)
         values: dict[int, Any] = {}
         for t, x in zip(self._inputs, xs, strict=True):
             values[id(t)] = x
@@ -234,15 +265,14 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         if not self._functional:
-            raise NotImplementedError(f"subclassed model '{self.name}' must define "
-                                      f"compute_output_shape()")
+            return shape_inference.infer_output_shape(self, input_shape)
         return self.node_shapes(input_shape)[1]
 
     def node_shapes(self, input_shape: Any = None) -> tuple[dict[int, Any], Any]:
         """Shape of every symbolic tensor for ``input_shape`` (default: the Input shapes)."""
         shapes: dict[int, Any] = {}
         given = [t.shape for t in self._inputs] if input_shape is None else (
-            [input_shape] if self._single_input else list(input_shape))
+            self._input_list(input_shape, is_shape=True))
         for t, s in zip(self._inputs, given, strict=True):
             shapes[id(t)] = tuple(s)
         for node in self._nodes:
@@ -264,6 +294,8 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
 
     def layer_table(self, input_shape: Any = None) -> list[tuple[str, str, Any, int, int]]:
         """(name, type, output shape, parameters, multiply-adds) for each layer."""
+        if not self._functional:
+            return self._traced_layer_table(input_shape)
         shapes, _ = self.node_shapes(input_shape)
         in_shapes = {id(t): shapes[id(t)] for t in self._inputs}
         rows = []
@@ -281,6 +313,26 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
                 macs += layer.compute_macs(ins_arg, out_shape)
             params = layer.count_params() if layer.built else 0
             rows.append((layer.name, type(layer).__name__, out_shape, params, macs))
+        return rows
+
+    def _traced_layer_table(self, input_shape: Any) -> list[tuple[str, str, Any, int, int]]:
+        """A subclassed model's table: its sub-layers, shapes seen in a dry run of ``call``."""
+        shape = input_shape if input_shape is not None else self._build_shape
+        if shape is None:
+            raise ValueError(f"model '{self.name}' is not built yet: call it on a batch or "
+                             f"build(input_shape) first")
+        many = isinstance(shape, list) and bool(shape) and isinstance(shape[0], (list, tuple))
+        shape = [(None, *s[1:]) for s in shape] if many else (
+            None, *tuple(shape)[1:])  # any batch size, as Keras shows it
+        subs = self._sublayers()
+        _, calls = shape_inference.trace(lambda x: self(x, training=False), shape, self.dtype,
+                                         watch=subs)
+        rows = []
+        for layer in subs:
+            ins, out = calls.get(id(layer), (None, None))
+            macs = layer.compute_macs(ins, out) if out is not None else 0
+            rows.append((layer.name, type(layer).__name__, out,
+                         layer.count_params() if layer.built else 0, macs))
         return rows
 
     # ----- config ------------------------------------------------------------------------

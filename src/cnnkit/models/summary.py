@@ -10,6 +10,8 @@ from typing import Any
 
 
 def _fmt_shape(shape: Any) -> str:
+    if shape is None:  # a sub-layer that the model's call did not use
+        return "?"
     if isinstance(shape, list):
         return ", ".join(_fmt_shape(s) for s in shape)
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"

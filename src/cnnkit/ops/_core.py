@@ -17,15 +17,38 @@ def floating(x: Any, name: str) -> Tensor:
     return t
 
 
-def same_dtype(op: str, **tensors: Tensor | None) -> None:
-    """Raise TypeError naming ``op`` if the given floating Tensors differ in dtype."""
+def _given_dtype(v: Any) -> np.dtype:
+    return v.dtype if isinstance(v, (Tensor, np.ndarray)) else np.asarray(v).dtype
+
+
+def _passed(name: str, given: dict[str, np.dtype] | None, t: Tensor) -> str:
+    """``name`` with its dtype as the caller passed it (and what it was converted to)."""
+    g = None if given is None else given.get(name)
+    if g is None or g == t.dtype:
+        return f"{name} has dtype {t.dtype}"
+    return f"{name} was passed as {g} (converted to {t.dtype})"
+
+
+def same_dtype(op: str, given: dict[str, np.dtype] | None = None,
+               **tensors: Tensor | None) -> None:
+    """Raise TypeError naming ``op`` if the given floating Tensors differ in dtype; ``given``
+    holds the dtypes the caller passed, so a converted operand is reported as passed."""
     named = [(k, t) for k, t in tensors.items() if t is not None]
     first_name, first = named[0]
     for k, t in named[1:]:
         if t.dtype != first.dtype:
             raise TypeError(
-                f"{op}: {k} has dtype {t.dtype} but {first_name} has dtype {first.dtype}; "
+                f"{op}: {_passed(k, given, t)} but {_passed(first_name, given, first)}; "
                 f"cast one of them so they match")
+
+
+def floating_operands(op: str, **named: Any) -> dict[str, Tensor | None]:
+    """Each non-None operand as a floating Tensor (non-floating ones as float32), all of one
+    dtype, else a TypeError naming the dtypes that were passed."""
+    given = {k: _given_dtype(v) for k, v in named.items() if v is not None}
+    out = {k: (None if v is None else floating(v, k)) for k, v in named.items()}
+    same_dtype(op, given, **out)
+    return out
 
 
 def check_rank(op: str, name: str, t: Tensor, rank: int, layout: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels import arith as K
-from ._core import Tensor, floating, operands, record, same_dtype
+from ._core import Tensor, floating, floating_operands, operands, record
 
 __all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul", "sum",
            "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip"]
@@ -57,8 +57,8 @@ def negative(a: Any) -> Tensor:
 
 def matmul(a: Any, b: Any) -> Tensor:
     """a @ b with NumPy's matmul rules (batched, broadcast)."""
-    a, b = floating(a, "a"), floating(b, "b")
-    same_dtype("matmul", a=a, b=b)
+    t = floating_operands("matmul", a=a, b=b)
+    a, b = t["a"], t["b"]
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul needs arrays of rank >= 1, got shapes {a.shape} and {b.shape}")
     ka, kb = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..kernels import conv as K
 from ..kernels.padding import Pads, normalize_tuple, resolve_padding
-from ._core import Tensor, check_rank, floating, record, same_dtype
+from ._core import Tensor, check_rank, floating_operands, record
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "depthwise_conv2d", "separable_conv2d",
            "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
@@ -27,9 +27,7 @@ _TLAYOUTS = {1: "(K, C_out, C_in)", 2: "(KH, KW, C_out, C_in)", 3: "(KD, KH, KW,
 
 
 def _tensors(op: str, **named: Any) -> dict[str, Tensor | None]:
-    out = {k: (None if v is None else floating(v, k)) for k, v in named.items()}
-    same_dtype(op, **out)
-    return out
+    return floating_operands(op, **named)
 
 
 def _spatial_rank(op: str, x: Tensor, nd: int | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..kernels import linear as K
-from ._core import Tensor, floating, record, same_dtype
+from ._core import Tensor, floating_operands, record
 
 __all__ = ["dense"]
 
@@ -15,10 +15,8 @@ def dense(x: Any, kernel: Any, bias: Any = None) -> Tensor:
 
     Every leading axis of x is a batch axis; the kernel gradient is summed over all of them.
     """
-    x = floating(x, "x")
-    kernel = floating(kernel, "kernel")
-    b = None if bias is None else floating(bias, "bias")
-    same_dtype("dense", x=x, kernel=kernel, bias=b)
+    t = floating_operands("dense", x=x, kernel=kernel, bias=bias)
+    x, kernel, b = t["x"], t["kernel"], t["bias"]
     if x.ndim < 2:
         raise ValueError(f"dense expects x of rank >= 2 (..., in_features), got rank {x.ndim} "
                          f"(shape {x.shape})")

@@ -8,7 +8,9 @@ every Tensor has these methods before user code runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from . import arith, shape
 from ._core import Tensor
@@ -37,6 +39,71 @@ def _mean(self: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     return arith.mean(self, axis=axis, keepdims=keepdims)
 
 
+class Size(int):
+    """``x.size``: the number of elements (NumPy's meaning, an int), and callable as torch's
+    ``x.size()`` (the shape) and ``x.size(dim)`` (one dimension)."""
+
+    def __new__(cls, n: int, shape: tuple[int, ...]) -> Size:
+        obj = super().__new__(cls, n)
+        obj.shape = shape
+        return obj
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return tuple(self.shape)
+        if not -len(self.shape) <= dim < len(self.shape):
+            raise IndexError(f"dimension {dim} is out of range for a Tensor of rank "
+                             f"{len(self.shape)}")
+        return self.shape[dim]
+
+
+class MaxResult(NamedTuple):
+    """``x.max(dim=...)``: the maxima and their indices, as torch's ``(values, indices)``."""
+
+    values: Tensor
+    indices: np.ndarray
+
+
+def _axis(method: str, dim: Any, axis: Any) -> Any:
+    if dim is not None and axis is not None:
+        raise TypeError(f"Tensor.{method}() takes dim (torch) or axis (NumPy), not both")
+    return axis if dim is None else dim
+
+
+def _no_out(method: str, out: Any) -> None:
+    if out is not None:  # np.max(t) / np.argmax(t) pass out=None through to the method
+        raise TypeError(f"Tensor.{method}() cannot write into out=; use the returned value")
+
+
+def _max(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None,
+         keepdims: bool | None = None, out: Any = None) -> Any:
+    """``x.max()``: the maximum; ``x.max(dim=d)``: (values, indices) along d, as torch;
+    ``x.max(axis=d)``: the maxima only, as NumPy."""
+    _no_out("max", out)
+    keep = keepdim if keepdims is None else keepdims
+    if dim is None:
+        return arith.max(self, axis=axis, keepdims=keep)
+    if axis is not None or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"Tensor.max(dim=...) takes one integer dimension, got {dim!r}")
+    values = arith.max(self, axis=int(dim), keepdims=keep)
+    return MaxResult(values, _argmax(self, dim=dim, keepdim=keep))
+
+
+def _argmax(self: Tensor, dim: Any = None, keepdim: bool = False,
+            axis: Any = None, out: Any = None) -> np.ndarray:
+    """Index of the first maximum along ``dim`` (of the flattened Tensor when None), as an
+    int64 array (torch's ``argmax``; ``axis=`` as NumPy)."""
+    _no_out("argmax", out)
+    d = _axis("argmax", dim, axis)
+    return np.asarray(self.data.argmax(axis=d, keepdims=bool(keepdim) and d is not None),
+                      dtype=np.int64)
+
+
+def _view(self: Tensor, *new_shape: Any) -> Tensor:
+    """torch's ``x.view(...)``: the same values in a new shape (one entry may be -1)."""
+    return shape.reshape(self, _shape_args(new_shape))
+
+
 _METHODS = {
     "__add__": lambda self, other: arith.add(self, other),
     "__radd__": lambda self, other: arith.add(other, self),
@@ -56,12 +123,16 @@ _METHODS = {
     "T": property(lambda self: shape.transpose(self, None)),
     "sum": _sum,
     "mean": _mean,
+    "max": _max,
+    "argmax": _argmax,
+    "view": _view,
+    "size": property(lambda self: Size(self.data.size, self.data.shape)),
 }
 
 
 def install_tensor_methods() -> None:
     """Set Tensor's operators (+ - * / @ ** unary -, indexing) and reshape / transpose / T /
-    sum / mean to the ``cnnkit.ops`` functions. Idempotent."""
+    sum / mean / max / argmax / view / size to the ``cnnkit.ops`` functions. Idempotent."""
     for name, fn in _METHODS.items():
         if callable(fn):
             fn.__name__ = fn.__qualname__ = name
