@@ -28,6 +28,7 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, L2Normalize
 from .pooling import (
@@ -86,7 +87,8 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
-    "BatchNormalization", "L2Normalize", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "BatchNormalization", "L2Normalize", "LayerNormalization", "GroupNormalization", "PReLU",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     # merging
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     # reshaping

@@ -117,6 +117,20 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
         return list(self._outputs)
 
     @property
+    def input(self) -> Any:
+        """Keras ``model.input``: the Input tensor (a list for several inputs)."""
+        if not self._functional:
+            return Layer.input.fget(self)
+        return self._inputs[0] if self._single_input else list(self._inputs)
+
+    @property
+    def output(self) -> Any:
+        """Keras ``model.output``: the output tensor (a list for several outputs)."""
+        if not self._functional:
+            return Layer.output.fget(self)
+        return self._outputs[0] if self._single_output else list(self._outputs)
+
+    @property
     def input_shape(self) -> Any:
         shapes = [t.shape for t in self._inputs]
         return shapes[0] if self._single_input else shapes
