@@ -28,6 +28,7 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .lambda_layer import Lambda
 from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, L2Normalize
@@ -75,7 +76,7 @@ __all__ = [
     # base and core
     "Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Flatten", "Reshape", "Permute",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "Embedding", "Rescaling",
-    "Normalization",
+    "Normalization", "Lambda",
     # convolution
     "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv1DTranspose",
     "Conv2DTranspose", "Conv3DTranspose",

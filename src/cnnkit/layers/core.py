@@ -317,9 +317,12 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: Any = "random_uniform",
-                 embeddings_regularizer: Any = None, **kwargs: Any):
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        # Keras: id 0 is padding; cnnkit has no mask-consuming layers, compute_mask gives it
+        self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
 
@@ -343,12 +346,18 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape), self.output_dim)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> np.ndarray | None:
+        """With ``mask_zero``: True where the id is not 0 (padding), else None."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(as_tensor(inputs).data) != 0
+
     def output_dtype(self, input_dtype: Any) -> Any:
         return self.dtype
 
     def get_config(self) -> dict:
         return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim,
+                "output_dim": self.output_dim, "mask_zero": self.mask_zero,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
 
 
