@@ -59,6 +59,16 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+)
 from .regularization import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import (
     Cropping1D,
@@ -95,4 +105,7 @@ __all__ = [
     # reshaping
     "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
     "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    # preprocessing
+    "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomBrightness",
 ]
