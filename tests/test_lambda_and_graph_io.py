@@ -93,3 +93,17 @@ def test_embedding_mask_same_as_keras():
     theirs = keras.layers.Embedding(10, 3, mask_zero=True)
     np.testing.assert_array_equal(np.asarray(theirs.compute_mask(ids).cpu()),
                                   layers.Embedding(10, 3, mask_zero=True).compute_mask(ids))
+
+
+def test_sequential_input_output_feature_extractor():
+    m = Sequential([layers.Input((5,)), layers.Dense(4, name="hidden", activation="relu"),
+                    layers.Dense(2)])
+    assert m.input.shape == (None, 5) and m.output.shape == (None, 2)
+    hidden = m.get_layer("hidden")
+    feat = Model(m.input, hidden.output)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    np.testing.assert_allclose(feat.predict(x, verbose=0),
+                               np.maximum(x @ hidden.kernel.data + hidden.bias.data, 0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(AttributeError, match="no input shape"):
+        _ = Sequential([layers.Dense(2)]).output

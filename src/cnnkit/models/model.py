@@ -13,7 +13,7 @@ from typing import Any
 from .. import runtime
 from ..autograd import Tensor, is_grad_enabled
 from ..layers.base import KerasTensor, Layer, Node
-from ..layers.core import InputLayer
+from ..layers.core import Input, InputLayer
 from . import serialization
 from .inference import InferenceMixin
 from .persistence import PersistenceMixin
@@ -398,6 +398,30 @@ class Sequential(Model):
     @property
     def input_shape(self) -> Any:
         return self._input_spec
+
+    def _graph_io(self) -> tuple[KerasTensor, Any]:
+        """(Input, output) of the stack called once on a symbolic input (as Keras builds a
+        Sequential's graph), so ``model.input``, ``model.output`` and ``layer.output`` work."""
+        cached = self.__dict__.get("_symbolic_io")
+        if cached is not None and cached[2] == len(self._layers):
+            return cached[0], cached[1]
+        if self._input_spec is None:
+            raise AttributeError(f"Sequential '{self.name}' has no input shape yet, so no "
+                                 f"input/output tensors: start it with Input(...) or give "
+                                 f"input_shape= to its first layer")
+        x = inp = Input(self._input_spec[1:], batch_size=self._input_spec[0])
+        for layer in self._layers:
+            x = layer(x)
+        self.__dict__["_symbolic_io"] = (inp, x, len(self._layers))
+        return inp, x
+
+    @property
+    def input(self) -> Any:
+        return self._graph_io()[0]
+
+    @property
+    def output(self) -> Any:
+        return self._graph_io()[1]
 
     @property
     def output_shape(self) -> Any:
