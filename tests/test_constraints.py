@@ -109,3 +109,10 @@ def test_activity_regularizer_vs_keras_and_gradient():
     out = ours(Tensor(x))
     sum(ours.losses, out.sum() * 0.0).backward()
     assert ours.kernel.grad is not None and np.abs(ours.kernel.grad).sum() > 0
+
+
+def test_bad_stored_configs_are_value_errors():
+    with pytest.raises(ValueError, match="bad config for constraint MaxNorm"):
+        constraints.get({"class_name": "MaxNorm", "config": {"nope": 1}})
+    with pytest.raises(ValueError, match="axis must be"):
+        constraints.get({"class_name": "UnitNorm", "config": {"axis": "x"}})

@@ -121,3 +121,11 @@ def test_in_a_model_fit_and_predict_and_save(tmp_path):
     m.save(tmp_path / "m.cnnkit")
     np.testing.assert_allclose(load_model(tmp_path / "m.cnnkit").predict(X, verbose=0), p,
                                rtol=1e-6, atol=1e-6)
+
+
+def test_random_layer_after_trainable_layer_refuses_in_training():
+    from cnnkit.autograd import Tensor
+    conv = layers.Conv2D(2, 1)
+    y = conv(Tensor(X / 255))
+    with pytest.raises(ValueError, match="RandomFlip 'flip'.*before trainable"):
+        layers.RandomFlip(name="flip")(y, training=True)

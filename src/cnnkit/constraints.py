@@ -30,6 +30,15 @@ class Constraint:
         return {}
 
 
+def _check_axis(cls: str, axis: Any) -> Any:
+    ok = isinstance(axis, int) and not isinstance(axis, bool) or (
+        isinstance(axis, (list, tuple)) and len(axis) > 0
+        and all(isinstance(a, int) and not isinstance(a, bool) for a in axis))
+    if not ok:
+        raise ValueError(f"{cls}: axis must be an int or a non-empty list of ints, got {axis!r}")
+    return list(axis) if isinstance(axis, (list, tuple)) else axis
+
+
 def _norms(w: np.ndarray, axis: Any) -> np.ndarray:
     ax = tuple(axis) if isinstance(axis, (list, tuple)) else axis
     return np.sqrt(np.sum(np.square(w), axis=ax, keepdims=True))
@@ -40,7 +49,7 @@ class MaxNorm(Constraint):
     input axis of a Dense kernel; use [0, 1, 2] for a Conv2D kernel)."""
 
     def __init__(self, max_value: float = 2.0, axis: Any = 0):
-        self.max_value, self.axis = float(max_value), axis
+        self.max_value, self.axis = float(max_value), _check_axis("MaxNorm", axis)
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         n = _norms(w, self.axis)
@@ -61,7 +70,7 @@ class UnitNorm(Constraint):
     """Each slice over ``axis`` scaled to unit L2 norm."""
 
     def __init__(self, axis: Any = 0):
-        self.axis = axis
+        self.axis = _check_axis("UnitNorm", axis)
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         return (w / (EPSILON + _norms(w, self.axis))).astype(w.dtype)
@@ -76,7 +85,7 @@ class MinMaxNorm(Constraint):
     def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
                  axis: Any = 0):
         self.min_value, self.max_value = float(min_value), float(max_value)
-        self.rate, self.axis = float(rate), axis
+        self.rate, self.axis = float(rate), _check_axis("MinMaxNorm", axis)
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         n = _norms(w, self.axis)
@@ -110,7 +119,10 @@ def get(identifier: Any) -> Constraint | None:
         cfg = identifier.get("config", {})
         if not isinstance(cfg, dict):
             raise ValueError(f"constraint config must be a dict, got {type(cfg).__name__}")
-        return _CLASSES[name](**cfg)
+        try:
+            return _CLASSES[name](**cfg)
+        except TypeError as e:  # unknown or missing arguments in a stored config
+            raise ValueError(f"bad config for constraint {name}: {e}") from None
     if callable(identifier):
         return identifier
     raise ValueError(f"cannot interpret {identifier!r} as a constraint")

@@ -119,6 +119,9 @@ class _Random(_Image):
         if not training:
             return inputs
         x = as_tensor(inputs)
+        if x.requires_grad:  # the augmentations have no backward: refuse, never cut silently
+            raise ValueError(f"{type(self).__name__} '{self.name}' got an input that carries "
+                             f"gradients; place preprocessing layers before trainable ones")
         return Tensor(self.augment(x.data).astype(x.dtype, copy=False))
 
     def augment(self, x: np.ndarray) -> np.ndarray:
