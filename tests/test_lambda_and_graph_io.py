@@ -107,3 +107,22 @@ def test_sequential_input_output_feature_extractor():
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(AttributeError, match="no input shape"):
         _ = Sequential([layers.Dense(2)]).output
+
+
+def test_subclassed_model_may_name_a_sublayer_output():
+    class Net(Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(4)
+            self.output = layers.Dense(2)  # a PyTorch habit: the head called "output"
+
+        def call(self, x, training=False):
+            return self.output(self.hidden(x))
+
+    net = Net()
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    y = net(x).data
+    assert len(net.weights) == 4  # the head's kernel and bias are tracked
+    h = net.hidden
+    ref = (x @ h.kernel.data + h.bias.data) @ net.output.kernel.data + net.output.bias.data
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)

@@ -354,17 +354,24 @@ class Layer:
     @property
     def input(self) -> Any:
         """The symbolic input of this layer's one call in a functional graph."""
+        if "input" in self.__dict__:  # an attribute named input (a sub-layer, say) wins
+            return self.__dict__["input"]
         return self._only_node("input").inputs
+
+    @input.setter
+    def input(self, value: Any) -> None:
+        self.__dict__["input"] = value
 
     @property
     def output(self) -> Any:
         """The symbolic output of this layer's one call in a functional graph."""
-        fixed = self.__dict__.get("_fixed_output")
-        return fixed if fixed is not None else self._only_node("output").outputs
+        if "output" in self.__dict__:  # e.g. InputLayer's tensor, or self.output = Dense(..)
+            return self.__dict__["output"]
+        return self._only_node("output").outputs
 
     @output.setter
     def output(self, value: Any) -> None:
-        self.__dict__["_fixed_output"] = value
+        self.__dict__["output"] = value
 
     # ----- config ------------------------------------------------------------------------
     def get_config(self) -> dict:

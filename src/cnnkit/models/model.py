@@ -119,13 +119,27 @@ class Model(TrainingMixin, InferenceMixin, PersistenceMixin, Layer):
     @property
     def input(self) -> Any:
         """Keras ``model.input``: the Input tensor (a list for several inputs)."""
-        if not self._functional:
-            return Layer.input.fget(self)
-        return self._inputs[0] if self._single_input else list(self._inputs)
+        return self.__dict__["input"] if "input" in self.__dict__ else self._graph_input()
+
+    @input.setter
+    def input(self, value: Any) -> None:  # a subclass may name a sub-layer "input"
+        self.__dict__["input"] = value
 
     @property
     def output(self) -> Any:
         """Keras ``model.output``: the output tensor (a list for several outputs)."""
+        return self.__dict__["output"] if "output" in self.__dict__ else self._graph_output()
+
+    @output.setter
+    def output(self, value: Any) -> None:  # a subclass may name its head "output"
+        self.__dict__["output"] = value
+
+    def _graph_input(self) -> Any:
+        if not self._functional:
+            return Layer.input.fget(self)
+        return self._inputs[0] if self._single_input else list(self._inputs)
+
+    def _graph_output(self) -> Any:
         if not self._functional:
             return Layer.output.fget(self)
         return self._outputs[0] if self._single_output else list(self._outputs)
@@ -415,12 +429,10 @@ class Sequential(Model):
         self.__dict__["_symbolic_io"] = (inp, x, len(self._layers))
         return inp, x
 
-    @property
-    def input(self) -> Any:
+    def _graph_input(self) -> Any:
         return self._graph_io()[0]
 
-    @property
-    def output(self) -> Any:
+    def _graph_output(self) -> Any:
         return self._graph_io()[1]
 
     @property
