@@ -28,6 +28,8 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .lambda_layer import Lambda
+from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, L2Normalize
 from .pooling import (
@@ -57,6 +59,16 @@ from .pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from .preprocessing import (
+    CenterCrop,
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Resizing,
+)
 from .regularization import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import (
     Cropping1D,
@@ -74,7 +86,7 @@ __all__ = [
     # base and core
     "Layer", "KerasTensor", "Input", "InputLayer", "Dense", "Flatten", "Reshape", "Permute",
     "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "Embedding", "Rescaling",
-    "Normalization",
+    "Normalization", "Lambda",
     # convolution
     "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv1DTranspose",
     "Conv2DTranspose", "Conv3DTranspose",
@@ -86,10 +98,14 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
-    "BatchNormalization", "L2Normalize", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "BatchNormalization", "L2Normalize", "LayerNormalization", "GroupNormalization", "PReLU",
+    "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     # merging
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     # reshaping
     "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
     "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    # preprocessing
+    "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+    "RandomContrast", "RandomBrightness",
 ]

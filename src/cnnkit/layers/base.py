@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .. import random as crandom
 from ..autograd import Tensor
 from . import shape_inference
@@ -178,6 +178,7 @@ class Layer:
             input_shape = tuple(kwargs.pop("batch_input_shape"))[1:]
         if "input_dim" in kwargs:
             input_shape = (kwargs.pop("input_dim"),)
+        self.activity_regularizer = regularizers.get(kwargs.pop("activity_regularizer", None))
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected arguments: {sorted(kwargs)}")
         self.name = name or unique_name(snake_case(type(self).__name__))
@@ -188,6 +189,7 @@ class Layer:
         self._own_weights: list[Tensor] = []
         self._weight_trainable: list[bool] = []
         self._regularized: list[tuple[Tensor, Any]] = []
+        self._activity_losses: list[Tensor] = []
         self._build_shape: Any = None
         self.inbound_nodes: list[Node] = []
 
@@ -208,8 +210,10 @@ class Layer:
 
     # ----- weights -----------------------------------------------------------------------
     def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform",
-                   regularizer: Any = None, trainable: bool = True) -> Tensor:
-        """Create a weight Tensor (requires_grad when trainable) and register it."""
+                   regularizer: Any = None, trainable: bool = True,
+                   constraint: Any = None) -> Tensor:
+        """Create a weight Tensor (requires_grad when trainable) and register it;
+        ``constraint`` projects it after every optimizer step."""
         init = initializers.get(initializer)
         shape = tuple(int(s) for s in shape)
         _spend_budget(self, name, shape)
@@ -225,6 +229,7 @@ class Layer:
         reg = regularizers.get(regularizer)
         if reg is not None:
             self._regularized.append((w, reg))
+        constraints.attach(w, constraints.get(constraint))
         return w
 
     @property
@@ -275,8 +280,9 @@ class Layer:
 
     @property
     def losses(self) -> list[Tensor]:
-        """Regularisation penalties of this layer and its sub-layers, as scalar Tensors."""
-        own = [reg(w) for w, reg in self._regularized]
+        """Regularisation penalties of this layer and its sub-layers, as scalar Tensors:
+        weight penalties, and activity penalties of the last call."""
+        own = [reg(w) for w, reg in self._regularized] + list(self._activity_losses)
         return own + [loss for s in self._sublayers() for loss in s.losses]
 
     def get_weights(self) -> list[np.ndarray]:
@@ -349,7 +355,16 @@ class Layer:
         self._maybe_build(_shape_of(inputs))
         if training is None:
             training = self.training
-        return self.call(inputs, training=bool(training), **kwargs)
+        out = self.call(inputs, training=bool(training), **kwargs)
+        if self.activity_regularizer is not None:
+            self._activity_losses = self._activity_penalties(out)
+        return out
+
+    def _activity_penalties(self, out: Any) -> list[Tensor]:
+        """Keras: activity_regularizer(output) / batch size, for each output."""
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        return [self.activity_regularizer(o) * (1.0 / max(o.shape[0], 1)) if o.ndim else
+                self.activity_regularizer(o) for o in outs if isinstance(o, Tensor)]
 
     def _cast_input(self, x: Any) -> Tensor:
         """Floating arrays are cast to the layer's dtype (as Keras); Tensors that record a
@@ -382,6 +397,37 @@ class Layer:
     def output_dtype(self, input_dtype: Any) -> Any:
         return self.dtype if np.issubdtype(np.dtype(input_dtype), np.floating) else input_dtype
 
+    # ----- symbolic inputs and outputs (Keras layer.input / layer.output) -------------------
+    def _only_node(self, what: str) -> Node:
+        if len(self.inbound_nodes) != 1:
+            state = "has not been called" if not self.inbound_nodes else \
+                f"was called {len(self.inbound_nodes)} times"
+            raise AttributeError(f"layer '{self.name}' {state} on a symbolic input, so it has "
+                                 f"no single {what}; use inbound_nodes[i] instead")
+        return self.inbound_nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of this layer's one call in a functional graph."""
+        if "input" in self.__dict__:  # an attribute named input (a sub-layer, say) wins
+            return self.__dict__["input"]
+        return self._only_node("input").inputs
+
+    @input.setter
+    def input(self, value: Any) -> None:
+        self.__dict__["input"] = value
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of this layer's one call in a functional graph."""
+        if "output" in self.__dict__:  # e.g. InputLayer's tensor, or self.output = Dense(..)
+            return self.__dict__["output"]
+        return self._only_node("output").outputs
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        self.__dict__["output"] = value
+
     # ----- config ------------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor arguments, JSON-ready."""
@@ -389,6 +435,8 @@ class Layer:
                                "dtype": self.dtype.name}
         if self.input_shape_arg is not None:
             cfg["input_shape"] = list(self.input_shape_arg)
+        if self.activity_regularizer is not None:
+            cfg["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return cfg
 
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..autograd import Tensor
 from ..kernels.conv import conv_transpose_geometry
 from ._utils import (
@@ -109,7 +109,8 @@ class _Conv(_WindowConv):
                  data_format: str | None = None, dilation_rate: Any = 1, groups: int = 1,
                  activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
         cls = type(self).__name__
@@ -125,6 +126,8 @@ class _Conv(_WindowConv):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _check_channels(self, c: int, shape: tuple) -> None:
         if c % self.groups:
@@ -137,9 +140,11 @@ class _Conv(_WindowConv):
         self._in_channels = c
         self.kernel = self.add_weight("kernel", (*self.kernel_size, c // self.groups,
                                                  self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+                                    self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
         return self._conv_step(steps, depthwise=False)
@@ -164,7 +169,9 @@ class _Conv(_WindowConv):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Conv1D(_Conv):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from .. import random as crandom
 from ..autograd import Tensor, as_tensor
 from ._utils import channels_error
@@ -56,7 +56,8 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         if int(units) < 1:
             raise ValueError(f"Dense units must be a positive integer, got {units!r}")
@@ -69,6 +70,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def check_input_shape(self, input_shape: Any) -> None:
         if len(input_shape) < 2:
@@ -82,9 +85,11 @@ class Dense(Layer):
         if input_shape[-1] is None:
             raise ValueError(f"Dense '{self.name}' needs a known last axis, got {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+                                    self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
         act = steps.activation(self.activation)
@@ -109,7 +114,9 @@ class Dense(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Flatten(Layer):
@@ -310,9 +317,12 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: Any = "random_uniform",
-                 embeddings_regularizer: Any = None, **kwargs: Any):
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        # Keras: id 0 is padding; cnnkit has no mask-consuming layers, compute_mask gives it
+        self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
 
@@ -336,12 +346,18 @@ class Embedding(Layer):
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*tuple(input_shape), self.output_dim)
 
+    def compute_mask(self, inputs: Any, mask: Any = None) -> np.ndarray | None:
+        """With ``mask_zero``: True where the id is not 0 (padding), else None."""
+        if not self.mask_zero:
+            return None
+        return np.asarray(as_tensor(inputs).data) != 0
+
     def output_dtype(self, input_dtype: Any) -> Any:
         return self.dtype
 
     def get_config(self) -> dict:
         return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim,
+                "output_dim": self.output_dim, "mask_zero": self.mask_zero,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer)}
 
 

@@ -14,7 +14,7 @@ from .. import runtime
 from ..autograd import Tensor, is_grad_enabled
 from ..layers import shape_inference
 from ..layers.base import KerasTensor, Layer, Node
-from ..layers.core import InputLayer
+from ..layers.core import Input, InputLayer
 from . import serialization
 from .inference import InferenceMixin
 from .persistence import PersistenceMixin
@@ -117,6 +117,34 @@ class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, L
     @property
     def outputs(self) -> list[KerasTensor]:
         return list(self._outputs)
+
+    @property
+    def input(self) -> Any:
+        """Keras ``model.input``: the Input tensor (a list for several inputs)."""
+        return self.__dict__["input"] if "input" in self.__dict__ else self._graph_input()
+
+    @input.setter
+    def input(self, value: Any) -> None:  # a subclass may name a sub-layer "input"
+        self.__dict__["input"] = value
+
+    @property
+    def output(self) -> Any:
+        """Keras ``model.output``: the output tensor (a list for several outputs)."""
+        return self.__dict__["output"] if "output" in self.__dict__ else self._graph_output()
+
+    @output.setter
+    def output(self, value: Any) -> None:  # a subclass may name its head "output"
+        self.__dict__["output"] = value
+
+    def _graph_input(self) -> Any:
+        if not self._functional:
+            return Layer.input.fget(self)
+        return self._inputs[0] if self._single_input else list(self._inputs)
+
+    def _graph_output(self) -> Any:
+        if not self._functional:
+            return Layer.output.fget(self)
+        return self._outputs[0] if self._single_output else list(self._outputs)
 
     @property
     def input_shape(self) -> Any:
@@ -436,6 +464,28 @@ class Sequential(Model):
     @property
     def input_shape(self) -> Any:
         return self._input_spec
+
+    def _graph_io(self) -> tuple[KerasTensor, Any]:
+        """(Input, output) of the stack called once on a symbolic input (as Keras builds a
+        Sequential's graph), so ``model.input``, ``model.output`` and ``layer.output`` work."""
+        cached = self.__dict__.get("_symbolic_io")
+        if cached is not None and cached[2] == len(self._layers):
+            return cached[0], cached[1]
+        if self._input_spec is None:
+            raise AttributeError(f"Sequential '{self.name}' has no input shape yet, so no "
+                                 f"input/output tensors: start it with Input(...) or give "
+                                 f"input_shape= to its first layer")
+        x = inp = Input(self._input_spec[1:], batch_size=self._input_spec[0])
+        for layer in self._layers:
+            x = layer(x)
+        self.__dict__["_symbolic_io"] = (inp, x, len(self._layers))
+        return inp, x
+
+    def _graph_input(self) -> Any:
+        return self._graph_io()[0]
+
+    def _graph_output(self) -> Any:
+        return self._graph_io()[1]
 
     @property
     def output_shape(self) -> Any:

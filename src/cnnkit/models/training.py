@@ -277,6 +277,8 @@ class TrainingMixin:
         loop = EpochLoop(self, data, cblist, mode, validation_batch_size, validation_freq)
         self.stop_training = False
         cblist.on_train_begin({})
+        # a BackupAndRestore callback that found a backup says where to resume
+        initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
         logs: dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             logs = loop.run_epoch(epoch, logs)

@@ -8,6 +8,7 @@ matching backward kernel for autograd.
 from .activation import *  # noqa: F403
 from .arith import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .layer_norm import *  # noqa: F403
 from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403

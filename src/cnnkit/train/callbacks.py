@@ -23,6 +23,7 @@ and ``callback_lr`` (ReduceLROnPlateau, LearningRateScheduler); this module re-e
 
 from __future__ import annotations
 
+from .callback_backup import BackupAndRestore
 from .callback_base import HOOKS as HOOKS
 from .callback_base import Callback
 from .callback_base import Logs as Logs
@@ -30,8 +31,9 @@ from .callback_list import CallbackList, LambdaCallback
 from .callback_logging import CSVLogger, History
 from .callback_lr import LearningRateScheduler, ReduceLROnPlateau
 from .callback_monitor import EarlyStopping, ModelCheckpoint, TerminateOnNaN
+from .callback_tensorboard import TensorBoard
 from .progress import ProgbarLogger as ProgbarLogger
 
 __all__ = ["Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN",
-           "LambdaCallback"]
+           "LambdaCallback", "TensorBoard", "BackupAndRestore"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import constraints
 from ..autograd import Tensor, enable_grad
 from . import schedules as _schedules
 from .param_group import ParamGroup
@@ -254,6 +255,7 @@ class Optimizer:
         lr = self._current_lr()
         for g, (_, p) in zip(grads, pairs, strict=True):
             self._update(self._index[id(p)], p, g, lr)
+            constraints.apply_to(p)  # Keras: a weight's constraint runs after its update
         self._iterations += 1
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
