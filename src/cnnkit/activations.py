@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from . import ops
-from .autograd import Tensor, as_tensor
+from .autograd import Tensor
 from .ops.activation import (
     elu,
     hard_sigmoid,
     hard_swish,
+    keras_relu,
     log_softmax,
     selu,
     sigmoid,
@@ -37,17 +38,7 @@ _ = (elu, selu, sigmoid, hard_sigmoid, tanh, softplus, softmax, log_softmax)
 def relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None,
          threshold: float = 0.0) -> Tensor:
     """min(x, max_value) for x > threshold, else negative_slope * (x - threshold) (Keras)."""
-    x = as_tensor(x)
-    if threshold:
-        pos = ops.multiply(x, Tensor((x.data > threshold).astype(x.dtype)))
-    else:
-        pos = ops.relu(x)
-    if max_value is not None:
-        pos = ops.clip(pos, 0.0, max_value)
-    if negative_slope:
-        pos = ops.subtract(pos, ops.multiply(ops.relu(ops.subtract(threshold, x)),
-                                             negative_slope))
-    return pos
+    return keras_relu(x, negative_slope, max_value, threshold)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:

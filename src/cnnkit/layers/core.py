@@ -10,7 +10,8 @@ import numpy as np
 from .. import initializers, ops, regularizers
 from .. import random as crandom
 from ..autograd import Tensor, as_tensor
-from ._utils import channels_error
+from ..ops.activation import keras_relu
+from ._utils import channels_error, check_data_format
 from .base import KerasTensor, Layer
 
 
@@ -104,7 +105,8 @@ class Dense(Layer):
         return lead * int(input_shape[-1]) * self.units
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "activation": self.activation_name,
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation_name or "linear",
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -114,6 +116,13 @@ class Dense(Layer):
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), channels-last order."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        check_data_format(type(self).__name__, data_format)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": "channels_last"}
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return ops.flatten(inputs)
@@ -202,7 +211,7 @@ class Activation(Layer):
         return None if act is steps.UNSUPPORTED else steps.Activate(act)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation_name}
+        return {**super().get_config(), "activation": self.activation_name or "linear"}
 
 
 class ReLU(Layer):
@@ -220,8 +229,8 @@ class ReLU(Layer):
             if self.max_value == 6:
                 return ops.relu6(inputs)
             return ops.clip(ops.relu(inputs), None, self.max_value)
-        y = ops.leaky_relu(inputs - self.threshold, self.negative_slope) + self.threshold
-        return y if self.max_value is None else ops.clip(y, None, self.max_value)
+        # Keras: min(x, max_value) for x > threshold, else negative_slope * (x - threshold)
+        return keras_relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
         if self.negative_slope != 0 or self.threshold != 0:
@@ -309,7 +318,7 @@ class Embedding(Layer):
     table; the gradient scatters back onto the looked-up rows."""
 
     def __init__(self, input_dim: int, output_dim: int,
-                 embeddings_initializer: Any = "random_uniform",
+                 embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
@@ -405,5 +414,8 @@ class Normalization(Layer):
         return (x - self.mean.data.astype(x.dtype)) / std
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis}
+        # the constructor's statistics, as Keras writes them (the built ones are weights)
+        stats = {k: None if v is None else v.tolist() for k, v in (
+            ("mean", self._init_mean), ("variance", self._init_var))}
+        return {**super().get_config(), "axis": self.axis, **stats}
 

@@ -44,6 +44,24 @@ def leaky_relu(x: Any, negative_slope: float = 0.2, *, alpha: float | None = Non
                         negative_slope=slope)
 
 
+def keras_relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None,
+               threshold: float = 0.0) -> Tensor:
+    """keras.activations.relu / the ReLU layer: min(x, max_value) for x > threshold, else
+    negative_slope * (x - threshold)."""
+    from .arith import clip, multiply, subtract
+
+    x = floating(x, "x")
+    if threshold:
+        pos = multiply(x, Tensor((x.data > threshold).astype(x.dtype)))
+    else:
+        pos = relu(x)
+    if max_value is not None:
+        pos = clip(pos, 0.0, max_value)
+    if negative_slope:
+        pos = subtract(pos, multiply(relu(subtract(threshold, x)), negative_slope))
+    return pos
+
+
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha * (exp(x) - 1)."""
     return _elementwise("elu", x, K.elu_forward, K.elu_backward, alpha=float(alpha))
