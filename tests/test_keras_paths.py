@@ -43,7 +43,8 @@ DELIBERATE = {
     "optimizers.Optimizer": {k: "Keras's base takes them through **kwargs" for k in (
         "params", "learning_rate", "weight_decay", "clipnorm", "clipvalue",
         "global_clipnorm", "name", "lr")} | _EMA,
-    **{f"optimizers.{n}": {**_EMA, **_TORCH, **_WD}
+    **{f"optimizers.{n}": {**_EMA, **_TORCH, **_WD,
+                           "formula": "'torch' (default) or 'keras' epsilon placement"}
        for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")},
     **{f"losses.{n}": {**_DTYPE, "axis": "class axis is the last one"} for n in (
         "Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
