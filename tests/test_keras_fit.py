@@ -85,3 +85,23 @@ def test_fit_gives_the_same_weights_as_keras(name):
     ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     for a, b, w in zip(ours.get_weights(), theirs.get_weights(), theirs.weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=w.path)
+
+
+def _totals(lines):
+    """{'Total params': n, 'Trainable params': n, 'Non-trainable params': n} from a summary."""
+    out = {}
+    for line in "\n".join(lines).splitlines():
+        for key in ("Total params", "Trainable params", "Non-trainable params"):
+            if line.strip().startswith(key + ":"):
+                out[key] = int(line.split(":")[1].split("(")[0].replace(",", "").strip())
+    return out
+
+
+def test_summary_totals_equal_keras():
+    ours, theirs = _pair()
+    lines_ours, lines_theirs = [], []
+    ours.summary(print_fn=lambda s, **_: lines_ours.append(str(s)))
+    theirs.summary(print_fn=lambda s, **_: lines_theirs.append(str(s)))
+    want = _totals(lines_theirs)
+    assert len(want) == 3
+    assert _totals(lines_ours) == want
