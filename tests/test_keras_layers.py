@@ -30,7 +30,7 @@ DELIBERATE = {
     "Layer": {"activity_regularizer": _ACT_REG, "autocast": "float32 only: nothing to cast",
               "dtype": "float32 by default (Keras: None = the global policy, float32)",
               "input_shape": "Keras 2 style first-layer input_shape"},
-    "InputLayer": {"batch_shape": "shape + batch_size instead", "input_tensor": "no tensors",
+    "InputLayer": {"input_tensor": "no tensors",
                    "optional": "no optional inputs", "ragged": "no ragged tensors",
                    "sparse": "no sparse tensors", "dtype": "float32 by default"},
     "Embedding": {"mask_zero": "masking not implemented", "weights": "use set_weights",
@@ -47,6 +47,29 @@ DELIBERATE = {
 def _classes():
     return [n for n in L.__all__ if inspect.isclass(getattr(L, n))
             and inspect.isclass(getattr(keras.layers, n, None))]
+
+
+_INPUT = {"tensor": "no tensors", "optional": "no optional inputs", "ragged": "no ragged tensors",
+          "sparse": "no sparse tensors", "dtype": "float32 by default"}
+# model methods: argument -> why cnnkit differs from keras.Model
+MODEL_DELIBERATE = {
+    "compile": {"jit_compile": "no compiler", "steps_per_execution": "one step per call",
+                "auto_scale_loss": "float32 only", "weighted_metrics": "not implemented",
+                "run_eagerly": "always eager; None accepted", "seed": "cnnkit: shuffling seed"},
+    "fit": {"validation_steps": "not implemented", "on_nonfinite": "cnnkit: NaN/Inf guard"},
+    "evaluate": {"steps": "not implemented"},
+    "predict": {"steps": "not implemented", "verbose": "silent by default"},
+}
+
+
+def test_input_and_model_methods_match_keras():
+    from cnnkit import models
+
+    assert check_signatures({"Input": (L.Input, keras.Input)}, {"Input": _INPUT}) == []
+    pairs = {n: (getattr(models.Model, n), getattr(keras.Model, n)) for n in MODEL_DELIBERATE}
+    assert check_signatures(pairs, MODEL_DELIBERATE) == []
+    x = L.Input(batch_shape=(None, 5, 3))
+    assert x.shape == keras.Input(batch_shape=(None, 5, 3)).shape == (None, 5, 3)
 
 
 def test_constructor_arguments_and_defaults_equal_keras():

@@ -19,11 +19,15 @@ class InputLayer(Layer):
     """The source of a functional graph; holds no weights."""
 
     def __init__(self, shape: Sequence[int] | None = None, batch_size: int | None = None,
-                 dtype: Any = "float32", name: str | None = None, **kwargs: Any):
+                 dtype: Any = "float32", batch_shape: Sequence[int] | None = None,
+                 name: str | None = None, **kwargs: Any):
         if shape is None and "input_shape" in kwargs:
             shape = kwargs.pop("input_shape")
+        if shape is None and batch_shape is not None:  # Keras: (batch, *shape)
+            batch_size, shape = batch_shape[0], tuple(batch_shape)[1:]
         if shape is None:
-            raise ValueError("InputLayer needs shape=(...) without the batch axis")
+            raise ValueError("InputLayer needs shape=(...) without the batch axis "
+                             "(or batch_shape=(batch, ...))")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.shape = tuple(int(s) if s is not None else None for s in shape)
         self.batch_size = batch_size
@@ -46,10 +50,13 @@ class InputLayer(Layer):
                 "dtype": self.dtype.name, "name": self.name}
 
 
-def Input(shape: Sequence[int], batch_size: int | None = None, dtype: Any = "float32",  # noqa: N802
+def Input(shape: Sequence[int] | None = None, batch_size: int | None = None,  # noqa: N802
+          dtype: Any = "float32", batch_shape: Sequence[int] | None = None,
           name: str | None = None) -> KerasTensor:
-    """A symbolic input of ``shape`` (no batch axis), to start a functional model."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
+    """A symbolic input of ``shape`` (no batch axis; or Keras's ``batch_shape``), to start a
+    functional model."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype,
+                      batch_shape=batch_shape, name=name).output
 
 
 class Dense(Layer):
