@@ -387,11 +387,14 @@ class Rescaling(Layer):
 
 
 class Normalization(Layer):
-    """(x - mean) / sqrt(variance) per channel (last axis); ``adapt(data)`` learns them."""
+    """(x - mean) / max(sqrt(variance), 1e-7) per channel (last axis), as Keras; ``invert``
+    maps back: mean + x * max(sqrt(variance), 1e-7). ``adapt(data)`` learns them."""
 
-    def __init__(self, mean: Any = None, variance: Any = None, axis: int = -1, **kwargs: Any):
+    def __init__(self, mean: Any = None, variance: Any = None, axis: int = -1,
+                 invert: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.axis = axis
+        self.invert = bool(invert)
         self._init_mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self._init_var = None if variance is None else np.asarray(variance, dtype=np.float64)
 
@@ -417,12 +420,14 @@ class Normalization(Layer):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         x = inputs if np.issubdtype(inputs.dtype, np.floating) else Tensor(
             inputs.data.astype(self.dtype))
-        std = np.sqrt(np.maximum(self.variance.data, 1e-7)).astype(x.dtype)
-        return (x - self.mean.data.astype(x.dtype)) / std
+        # Keras floors the standard deviation (not the variance) at its epsilon, 1e-7
+        std = np.maximum(np.sqrt(self.variance.data), 1e-7).astype(x.dtype)
+        mean = self.mean.data.astype(x.dtype)
+        return x * std + mean if self.invert else (x - mean) / std
 
     def get_config(self) -> dict:
         # the constructor's statistics, as Keras writes them (the built ones are weights)
         stats = {k: None if v is None else v.tolist() for k, v in (
             ("mean", self._init_mean), ("variance", self._init_var))}
-        return {**super().get_config(), "axis": self.axis, **stats}
+        return {**super().get_config(), "axis": self.axis, "invert": self.invert, **stats}
 
