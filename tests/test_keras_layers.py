@@ -43,6 +43,21 @@ DELIBERATE = {
 }
 
 
+# the layers whose missing Keras arguments were reviewed one by one (listed in DELIBERATE)
+REVIEWED = frozenset("""Layer InputLayer Dense Flatten Reshape Permute Activation ReLU LeakyReLU
+ELU Softmax Dropout Embedding Rescaling Normalization Conv1D Conv2D Conv3D DepthwiseConv2D
+SeparableConv2D Conv1DTranspose Conv2DTranspose Conv3DTranspose MaxPooling1D MaxPooling2D
+MaxPooling3D AveragePooling1D AveragePooling2D AveragePooling3D GlobalAveragePooling1D
+GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D
+GlobalMaxPooling3D MaxPool1D MaxPool2D MaxPool3D AvgPool1D AvgPool2D AvgPool3D GlobalAvgPool1D
+GlobalAvgPool2D GlobalAvgPool3D GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPool3D
+AdaptiveAveragePooling2D BatchNormalization SpatialDropout1D SpatialDropout2D SpatialDropout3D
+Add Subtract Multiply Average Maximum Minimum Concatenate UpSampling1D UpSampling2D UpSampling3D
+ZeroPadding1D ZeroPadding2D ZeroPadding3D Cropping1D Cropping2D Cropping3D""".split())
+NOT_IN_KERAS = {"KerasTensor": "Keras's is not exported from keras.layers",
+                "L2Normalize": "x / max(||x||, eps) as a layer (keras.ops.normalize)"}
+
+
 def _classes():
     return [n for n in L.__all__ if inspect.isclass(getattr(L, n))
             and inspect.isclass(getattr(keras.layers, n, None))]
@@ -76,9 +91,9 @@ def test_constructor_arguments_and_defaults_equal_keras():
     assert len(names) >= 68
     pairs = {n: (getattr(L, n), getattr(keras.layers, n)) for n in names}
     deliberate = {n: {**_NOT, **DELIBERATE.get(n, {})} for n in names}
-    assert check_signatures(pairs, deliberate) == []
-    assert [n for n in L.__all__ if not hasattr(keras.layers, n)] == ["KerasTensor",
-                                                                       "L2Normalize"]
+    assert check_signatures(pairs, deliberate, REVIEWED) == []
+    assert REVIEWED <= set(names)
+    assert {n for n in L.__all__ if not hasattr(keras.layers, n)} <= set(NOT_IN_KERAS)
 
 
 # (layer, kwargs, input shape or list of shapes)
