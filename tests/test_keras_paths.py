@@ -70,15 +70,11 @@ DELIBERATE = {
 }
 # cnnkit.ops against keras.ops: argument names and defaults
 OPS_DELIBERATE = {
-    "conv": {"x": "first argument named x (keras: inputs)", "inputs": "see x",
-             "data_format": "channels-last only", "bias": "fused bias",
-             "groups": "grouped convolution"},
-    "max_pool": {"x": "first argument named x (keras: inputs)", "inputs": "see x",
-                 "data_format": "channels-last only", "dilation_rate": "PyTorch's",
-                 "ceil_mode": "PyTorch's"},
-    "average_pool": {"x": "first argument named x (keras: inputs)", "inputs": "see x",
-                     "data_format": "channels-last only", "dilation_rate": "PyTorch's",
-                     "ceil_mode": "PyTorch's", "count_include_pad": "PyTorch's"},
+    "conv": {"bias": "cnnkit: fused bias (after Keras's arguments)",
+             "groups": "cnnkit: grouped convolution"},
+    "max_pool": {"dilation_rate": "PyTorch's", "ceil_mode": "PyTorch's"},
+    "average_pool": {"dilation_rate": "PyTorch's", "ceil_mode": "PyTorch's",
+                     "count_include_pad": "PyTorch's"},
     "max": {"initial": "not implemented"},
     "hard_sigmoid": {"alpha": "slope, Keras's 1/6", "beta": "offset, Keras's 0.5"},
     "leaky_relu": {"alpha": "keyword-only Keras 2 name of negative_slope"},
@@ -177,6 +173,19 @@ def test_ops_defaults_equal_keras_ops():
         b = np.abs(x.T) + 1 if fn == "matmul" else np.abs(x) + 1
         want = keras.ops.convert_to_numpy(getattr(keras.ops, fn)(x1=np.abs(x), x2=b))
         np.testing.assert_allclose(getattr(ops, fn)(x1=np.abs(x), x2=b).data, want, rtol=1e-5)
+
+
+def test_conv_and_pool_ops_take_keras_arguments():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    for fn, args in [("conv", (x, w, 2, "same", "channels_last", 1)),
+                     ("max_pool", (x, 3, 2, "same", "channels_last")),
+                     ("average_pool", (x, 2, 1, "valid", None))]:
+        want = keras.ops.convert_to_numpy(getattr(keras.ops, fn)(*args))
+        np.testing.assert_allclose(getattr(ops, fn)(*args).data, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="channels_last"):
+        ops.conv(x, w, data_format="channels_first")
 
 
 def test_to_categorical_equals_keras():
