@@ -164,6 +164,7 @@ def LecunUniform() -> VarianceScaling:  # noqa: N802
 _NAMES: dict[str, Callable[[], Initializer]] = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
     "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
+    "uniform": RandomUniform, "normal": RandomNormal,  # Keras 3 aliases
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_normal": HeNormal,
     "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
     "variance_scaling": VarianceScaling,

@@ -95,8 +95,8 @@ class _WindowConv(Layer):
     def _geometry_config(self) -> dict:
         return {"kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": "channels_last",
-                "dilation_rate": list(self.dilation_rate), "activation": self.activation_name,
-                "use_bias": self.use_bias}
+                "dilation_rate": list(self.dilation_rate),
+                "activation": self.activation_name or "linear", "use_bias": self.use_bias}
 
 
 class _Conv(_WindowConv):

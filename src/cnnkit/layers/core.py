@@ -10,7 +10,8 @@ import numpy as np
 from .. import constraints, initializers, ops, regularizers
 from .. import random as crandom
 from ..autograd import Tensor, as_tensor
-from ._utils import channels_error
+from ..ops.activation import keras_relu
+from ._utils import channels_error, check_data_format
 from .base import KerasTensor, Layer
 
 
@@ -18,11 +19,15 @@ class InputLayer(Layer):
     """The source of a functional graph; holds no weights."""
 
     def __init__(self, shape: Sequence[int] | None = None, batch_size: int | None = None,
-                 dtype: Any = "float32", name: str | None = None, **kwargs: Any):
+                 dtype: Any = "float32", batch_shape: Sequence[int] | None = None,
+                 name: str | None = None, **kwargs: Any):
         if shape is None and "input_shape" in kwargs:
             shape = kwargs.pop("input_shape")
+        if shape is None and batch_shape is not None:  # Keras: (batch, *shape)
+            batch_size, shape = batch_shape[0], tuple(batch_shape)[1:]
         if shape is None:
-            raise ValueError("InputLayer needs shape=(...) without the batch axis")
+            raise ValueError("InputLayer needs shape=(...) without the batch axis "
+                             "(or batch_shape=(batch, ...))")
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.shape = tuple(int(s) if s is not None else None for s in shape)
         self.batch_size = batch_size
@@ -45,10 +50,13 @@ class InputLayer(Layer):
                 "dtype": self.dtype.name, "name": self.name}
 
 
-def Input(shape: Sequence[int], batch_size: int | None = None, dtype: Any = "float32",  # noqa: N802
+def Input(shape: Sequence[int] | None = None, batch_size: int | None = None,  # noqa: N802
+          dtype: Any = "float32", batch_shape: Sequence[int] | None = None,
           name: str | None = None) -> KerasTensor:
-    """A symbolic input of ``shape`` (no batch axis), to start a functional model."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output
+    """A symbolic input of ``shape`` (no batch axis; or Keras's ``batch_shape``), to start a
+    functional model."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype,
+                      batch_shape=batch_shape, name=name).output
 
 
 class Dense(Layer):
@@ -109,7 +117,8 @@ class Dense(Layer):
         return lead * int(input_shape[-1]) * self.units
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "activation": self.activation_name,
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation_name or "linear",
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -121,6 +130,13 @@ class Dense(Layer):
 
 class Flatten(Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), channels-last order."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        check_data_format(type(self).__name__, data_format)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": "channels_last"}
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         return ops.flatten(inputs)
@@ -209,7 +225,7 @@ class Activation(Layer):
         return None if act is steps.UNSUPPORTED else steps.Activate(act)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "activation": self.activation_name}
+        return {**super().get_config(), "activation": self.activation_name or "linear"}
 
 
 class ReLU(Layer):
@@ -227,8 +243,8 @@ class ReLU(Layer):
             if self.max_value == 6:
                 return ops.relu6(inputs)
             return ops.clip(ops.relu(inputs), None, self.max_value)
-        y = ops.leaky_relu(inputs - self.threshold, self.negative_slope) + self.threshold
-        return y if self.max_value is None else ops.clip(y, None, self.max_value)
+        # Keras: min(x, max_value) for x > threshold, else negative_slope * (x - threshold)
+        return keras_relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
         if self.negative_slope != 0 or self.threshold != 0:
@@ -316,7 +332,7 @@ class Embedding(Layer):
     table; the gradient scatters back onto the looked-up rows."""
 
     def __init__(self, input_dim: int, output_dim: int,
-                 embeddings_initializer: Any = "random_uniform",
+                 embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, mask_zero: bool = False,
                  **kwargs: Any):
         super().__init__(**kwargs)
@@ -387,11 +403,14 @@ class Rescaling(Layer):
 
 
 class Normalization(Layer):
-    """(x - mean) / sqrt(variance) per channel (last axis); ``adapt(data)`` learns them."""
+    """(x - mean) / max(sqrt(variance), 1e-7) per channel (last axis), as Keras; ``invert``
+    maps back: mean + x * max(sqrt(variance), 1e-7). ``adapt(data)`` learns them."""
 
-    def __init__(self, mean: Any = None, variance: Any = None, axis: int = -1, **kwargs: Any):
+    def __init__(self, mean: Any = None, variance: Any = None, axis: int = -1,
+                 invert: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.axis = axis
+        self.invert = bool(invert)
         self._init_mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self._init_var = None if variance is None else np.asarray(variance, dtype=np.float64)
 
@@ -417,9 +436,14 @@ class Normalization(Layer):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         x = inputs if np.issubdtype(inputs.dtype, np.floating) else Tensor(
             inputs.data.astype(self.dtype))
-        std = np.sqrt(np.maximum(self.variance.data, 1e-7)).astype(x.dtype)
-        return (x - self.mean.data.astype(x.dtype)) / std
+        # Keras floors the standard deviation (not the variance) at its epsilon, 1e-7
+        std = np.maximum(np.sqrt(self.variance.data), 1e-7).astype(x.dtype)
+        mean = self.mean.data.astype(x.dtype)
+        return x * std + mean if self.invert else (x - mean) / std
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis}
+        # the constructor's statistics, as Keras writes them (the built ones are weights)
+        stats = {k: None if v is None else v.tolist() for k, v in (
+            ("mean", self._init_mean), ("variance", self._init_var))}
+        return {**super().get_config(), "axis": self.axis, "invert": self.invert, **stats}
 

@@ -220,8 +220,10 @@ class AdaptiveAveragePooling2D(Layer):
     rows [floor(i*H/oh), ceil((i+1)*H/oh)) and columns likewise. The identity when the input
     already has the output size; an ordinary average pool when the sizes divide."""
 
-    def __init__(self, output_size: int | Sequence[int], **kwargs: Any):
+    def __init__(self, output_size: int | Sequence[int], data_format: str | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
+        check_data_format(type(self).__name__, data_format)
         self.output_size = tuple_arg("AdaptiveAveragePooling2D", output_size, 2, "output_size")
 
     def check_input_shape(self, input_shape: Any) -> None:

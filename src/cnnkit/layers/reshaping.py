@@ -150,8 +150,8 @@ class ZeroPadding1D(_ZeroPadding):
     rank = 1
     _op = staticmethod(ops.zero_padding1d)
 
-    def __init__(self, padding: Any = 1, **kwargs: Any):
-        super().__init__(padding, None, **kwargs)
+    def __init__(self, padding: Any = 1, data_format: str | None = None, **kwargs: Any):
+        super().__init__(padding, data_format, **kwargs)
 
 
 class ZeroPadding2D(_ZeroPadding):
@@ -171,7 +171,7 @@ class ZeroPadding3D(_ZeroPadding):
     rank = 3
     _op = staticmethod(ops.zero_padding3d)
 
-    def __init__(self, padding: Any = (1, 1, 1), data_format: str | None = None,
+    def __init__(self, padding: Any = ((1, 1), (1, 1), (1, 1)), data_format: str | None = None,
                  **kwargs: Any):
         super().__init__(padding, data_format, **kwargs)
 

@@ -87,3 +87,10 @@ def operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a_arr, b_arr = a_arr.astype(np.float32), b_arr.astype(np.float32)
     return (a if ta and a.data is a_arr else Tensor(a_arr),
             b if tb and b.data is b_arr else Tensor(b_arr))
+
+
+def channels_last_only(op: str, data_format: Any) -> None:
+    """keras.ops' data_format argument: None or "channels_last" (cnnkit is channels-last)."""
+    if data_format not in (None, "channels_last"):
+        raise ValueError(f"{op} supports only data_format='channels_last' (or None), got "
+                         f"{data_format!r}; transpose the input to (batch, ..., channels)")

@@ -34,14 +34,32 @@ def relu6(x: Any) -> Tensor:
     return _elementwise("relu6", x, K.relu6_forward, K.relu6_backward)
 
 
-def leaky_relu(x: Any, negative_slope: float = 0.3, *, alpha: float | None = None) -> Tensor:
-    """x if x > 0 else negative_slope * x (default 0.3, as Keras' LeakyReLU layer).
+def leaky_relu(x: Any, negative_slope: float = 0.2, *, alpha: float | None = None) -> Tensor:
+    """x if x > 0 else negative_slope * x (default 0.2, as keras.ops.leaky_relu).
 
     ``alpha`` is accepted as the Keras 2 name of ``negative_slope``.
     """
     slope = float(negative_slope if alpha is None else alpha)
     return _elementwise("leaky_relu", x, K.leaky_relu_forward, K.leaky_relu_backward,
                         negative_slope=slope)
+
+
+def keras_relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None,
+               threshold: float = 0.0) -> Tensor:
+    """keras.activations.relu / the ReLU layer: min(x, max_value) for x > threshold, else
+    negative_slope * (x - threshold)."""
+    from .arith import clip, multiply, subtract
+
+    x = floating(x, "x")
+    if threshold:
+        pos = multiply(x, Tensor((x.data > threshold).astype(x.dtype)))
+    else:
+        pos = relu(x)
+    if max_value is not None:
+        pos = clip(pos, 0.0, max_value)
+    if negative_slope:
+        pos = subtract(pos, multiply(relu(subtract(threshold, x)), negative_slope))
+    return pos
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
@@ -64,9 +82,9 @@ def _gelu_mode(approximate: bool | str) -> bool:
     return bool(approximate)
 
 
-def gelu(x: Any, approximate: bool | str = False) -> Tensor:
-    """x * Phi(x) with the exact normal CDF (erf); approximate=True or "tanh" uses
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+def gelu(x: Any, approximate: bool | str = True) -> Tensor:
+    """x * Phi(x); approximate=True or "tanh" (the default, as keras.ops.gelu) uses
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); False or "none" the exact erf form."""
     return _elementwise("gelu", x, K.gelu_forward, K.gelu_backward,
                         approximate=_gelu_mode(approximate))
 
@@ -144,9 +162,17 @@ def _keras_leaky_relu(x: Any) -> Tensor:
 
 _keras_leaky_relu.__name__ = "leaky_relu"
 
+
+def _keras_gelu(x: Any) -> Tensor:
+    """The "gelu" activation string: keras.activations.gelu's exact (erf) form."""
+    return gelu(x, approximate=False)
+
+
+_keras_gelu.__name__ = "gelu"
+
 _ACTIVATIONS: dict[str, Callable[..., Tensor]] = {
     "relu": relu, "relu6": relu6, "leaky_relu": _keras_leaky_relu, "elu": elu, "selu": selu,
-    "gelu": gelu, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": tanh,
+    "gelu": _keras_gelu, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid, "tanh": tanh,
     "swish": silu, "silu": silu, "hard_swish": hard_swish, "hard_silu": hard_swish,
     "softplus": softplus, "softmax": softmax, "log_softmax": log_softmax, "linear": _linear,
 }
@@ -156,8 +182,8 @@ def get_activation(activation: str | Callable[..., Any] | None) -> Callable[...,
     """The function for a Keras activation name ("relu", "gelu", ..., "linear"), or
     ``activation`` itself if it is callable; None means "linear" (the identity).
 
-    As in Keras, the string "leaky_relu" uses keras.activations.leaky_relu's slope 0.2 (the
-    :func:`leaky_relu` op and the LeakyReLU layer default to 0.3).
+    As in Keras, the string "leaky_relu" has slope 0.2 (the LeakyReLU layer defaults to 0.3)
+    and "gelu" is the exact erf form (keras.ops.gelu defaults to the tanh approximation).
     """
     if activation is None:
         return _linear

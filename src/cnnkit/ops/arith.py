@@ -13,52 +13,52 @@ __all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul
            "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip"]
 
 
-def add(a: Any, b: Any) -> Tensor:
-    """a + b."""
-    a, b = operands("add", a, b)
+def add(x1: Any, x2: Any) -> Tensor:
+    """x1 + x2 (argument names as keras.ops)."""
+    a, b = operands("add", x1, x2)
     return record(a.data + b.data, (a, b),
                   lambda g: K.add_backward(g, a.shape, b.shape), "add")
 
 
-def subtract(a: Any, b: Any) -> Tensor:
-    """a - b."""
-    a, b = operands("subtract", a, b)
+def subtract(x1: Any, x2: Any) -> Tensor:
+    """x1 - x2 (argument names as keras.ops)."""
+    a, b = operands("subtract", x1, x2)
     return record(a.data - b.data, (a, b),
                   lambda g: K.subtract_backward(g, a.shape, b.shape), "subtract")
 
 
-def multiply(a: Any, b: Any) -> Tensor:
-    """a * b."""
-    a, b = operands("multiply", a, b)
+def multiply(x1: Any, x2: Any) -> Tensor:
+    """x1 * x2 (argument names as keras.ops)."""
+    a, b = operands("multiply", x1, x2)
     return record(a.data * b.data, (a, b),
                   lambda g: K.multiply_backward(g, a.data, b.data), "multiply")
 
 
-def divide(a: Any, b: Any) -> Tensor:
-    """a / b."""
-    a, b = operands("divide", a, b)
+def divide(x1: Any, x2: Any) -> Tensor:
+    """x1 / x2 (argument names as keras.ops)."""
+    a, b = operands("divide", x1, x2)
     return record(a.data / b.data, (a, b),
                   lambda g: K.divide_backward(g, a.data, b.data), "divide")
 
 
-def power(a: Any, p: Any) -> Tensor:
-    """a ** p."""
-    a, p = operands("power", a, p)
+def power(x1: Any, x2: Any) -> Tensor:
+    """x1 ** x2."""
+    a, p = operands("power", x1, x2)
     z = K.power_forward(a.data, p.data)
     return record(z, (a, p),
                   lambda g: K.power_backward(g, a.data, p.data, z, p.requires_grad), "power")
 
 
-def negative(a: Any) -> Tensor:
-    """-a."""
-    a = floating(a, "a")
+def negative(x: Any) -> Tensor:
+    """-x."""
+    a = floating(x, "x")
     return record(-a.data, (a,), lambda g: (-g,), "negative")
 
 
-def matmul(a: Any, b: Any) -> Tensor:
-    """a @ b with NumPy's matmul rules (batched, broadcast)."""
-    t = floating_operands("matmul", a=a, b=b)
-    a, b = t["a"], t["b"]
+def matmul(x1: Any, x2: Any) -> Tensor:
+    """x1 @ x2 with NumPy's matmul rules (batched, broadcast)."""
+    t = floating_operands("matmul", x1=x1, x2=x2)
+    a, b = t["x1"], t["x2"]
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul needs arrays of rank >= 1, got shapes {a.shape} and {b.shape}")
     ka, kb = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
@@ -127,8 +127,9 @@ def square(x: Any) -> Tensor:
 
 
 
-def clip(x: Any, low: float | None, high: float | None) -> Tensor:
-    """min(max(x, low), high); d/dx = 1 for low <= x <= high, else 0."""
+def clip(x: Any, x_min: float | None, x_max: float | None) -> Tensor:
+    """min(max(x, x_min), x_max); d/dx = 1 for x_min <= x <= x_max, else 0."""
     x = floating(x, "x")
+    low, high = x_min, x_max
     z = np.clip(x.data, low, high)
     return record(z, (x,), lambda g: (K.clip_backward(g, x.data, low, high),), "clip")

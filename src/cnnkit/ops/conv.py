@@ -15,7 +15,7 @@ from typing import Any
 
 from ..kernels import conv as K
 from ..kernels.padding import Pads, normalize_tuple, resolve_padding
-from ._core import Tensor, check_rank, floating_operands, record
+from ._core import Tensor, channels_last_only, check_rank, floating_operands, record
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "depthwise_conv2d", "separable_conv2d",
            "conv1d_transpose", "conv2d_transpose", "conv3d_transpose"]
@@ -87,15 +87,18 @@ def _conv(op: str, nd: int | None, x: Any, kernel: Any, bias: Any, strides: Any,
     return record(z, (x, w, b), backward, op)
 
 
-def conv(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: Any = "valid",
-         dilation_rate: Any = 1, groups: int = 1) -> Tensor:
+def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: Any = "valid",
+         data_format: str | None = None, dilation_rate: Any = 1, bias: Any = None,
+         groups: int = 1) -> Tensor:
     """N-d convolution (cross-correlation) for x of rank 3, 4 or 5, channels-last.
 
     Z[n, o, k] = sum_{t, c} x[n, o*strides + t*dilation_rate - pad, c] kernel[t, c, k] + bias[k],
     with kernel (*K, C_in/groups, C_out); input channels split into ``groups`` groups, each
-    seeing C_out/groups of the output channels.
+    seeing C_out/groups of the output channels. Arguments in keras.ops.conv's order; ``bias``
+    and ``groups`` come after them.
     """
-    return _conv("conv", None, x, kernel, bias, strides, padding, dilation_rate, groups)
+    channels_last_only("conv", data_format)
+    return _conv("conv", None, inputs, kernel, bias, strides, padding, dilation_rate, groups)
 
 
 def conv1d(x: Any, kernel: Any, bias: Any = None, strides: Any = 1, padding: Any = "valid",

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..kernels import pool as K
 from ..kernels.padding import normalize_tuple
-from ._core import Tensor, floating, record
+from ._core import Tensor, channels_last_only, floating, record
 
 __all__ = ["max_pool", "max_pool1d", "max_pool2d", "max_pool3d",
            "avg_pool", "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -65,11 +65,14 @@ def _avg(op: str, x: Any, rank: int | None, pool_size: Any, strides: Any, paddin
     return record(out, (x,), lambda g: (K.avg_pool_backward(g, x.shape, **kw),), op)
 
 
-def max_pool(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
-             dilation_rate: Any = 1, ceil_mode: bool = False) -> Tensor:
-    """Max pooling over every spatial axis of x (N, *spatial, C); ``strides`` default to
+def max_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
+             data_format: str | None = None, dilation_rate: Any = 1,
+             ceil_mode: bool = False) -> Tensor:
+    """Max pooling over every spatial axis of inputs (N, *spatial, C); ``strides`` default to
     ``pool_size``. ``ceil_mode`` rounds the output size up (PyTorch/ONNX)."""
-    return _max("max_pool", x, None, pool_size, strides, padding, dilation_rate, ceil_mode)
+    channels_last_only("max_pool", data_format)
+    return _max("max_pool", inputs, None, pool_size, strides, padding, dilation_rate,
+                ceil_mode)
 
 
 def max_pool1d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
@@ -90,12 +93,13 @@ def max_pool3d(x: Any, pool_size: Any, strides: Any = None, padding: Any = "vali
     return _max("max_pool3d", x, 5, pool_size, strides, padding, dilation_rate, ceil_mode)
 
 
-def avg_pool(x: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
-             count_include_pad: bool = False, dilation_rate: Any = 1,
-             ceil_mode: bool = False) -> Tensor:
-    """Average pooling over every spatial axis of x (N, *spatial, C); padded cells are left out
-    of each window's count unless ``count_include_pad``."""
-    return _avg("avg_pool", x, None, pool_size, strides, padding, count_include_pad,
+def avg_pool(inputs: Any, pool_size: Any, strides: Any = None, padding: Any = "valid",
+             data_format: str | None = None, count_include_pad: bool = False,
+             dilation_rate: Any = 1, ceil_mode: bool = False) -> Tensor:
+    """Average pooling over every spatial axis of inputs (N, *spatial, C); padded cells are
+    left out of each window's count unless ``count_include_pad``. keras.ops.average_pool."""
+    channels_last_only("avg_pool", data_format)
+    return _avg("avg_pool", inputs, None, pool_size, strides, padding, count_include_pad,
                 dilation_rate, ceil_mode)
 
 

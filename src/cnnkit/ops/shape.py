@@ -14,10 +14,10 @@ __all__ = ["reshape", "flatten", "transpose", "getitem", "concatenate", "stack",
            "expand_dims", "squeeze"]
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+def reshape(x: Any, newshape: Sequence[int]) -> Tensor:
     """x with a new shape of the same size (one entry may be -1)."""
     x = as_tensor(x)
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(int(s) for s in newshape)
     try:
         z = x.data.reshape(shape)
     except ValueError:
@@ -70,8 +70,8 @@ def getitem(x: Any, index: Any) -> Tensor:
                   "getitem")
 
 
-def concatenate(xs: Sequence[Any], axis: int = -1) -> Tensor:
-    """Join Tensors along ``axis`` (channels by default); other axes must agree."""
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join Tensors along ``axis`` (0 by default, as keras.ops); other axes must agree."""
     ts = [as_tensor(x) for x in xs]
     if not ts:
         raise ValueError("concatenate needs at least one input")
@@ -89,9 +89,9 @@ def concatenate(xs: Sequence[Any], axis: int = -1) -> Tensor:
                   lambda g: K.concatenate_backward(g, sizes, ax), "concatenate")
 
 
-def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+def stack(x: Sequence[Any], axis: int = 0) -> Tensor:
     """Stack equally shaped Tensors along a new axis."""
-    ts = [as_tensor(x) for x in xs]
+    ts = [as_tensor(t) for t in x]
     same_dtype("stack", **{f"input {i}": t for i, t in enumerate(ts)})
     z = np.stack([t.data for t in ts], axis=axis)
     ax = axis % z.ndim
@@ -99,9 +99,10 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
 
 
 def pad(x: Any, pad_width: Sequence[Any], mode: str = "constant",
-        constant_values: float = 0.0) -> Tensor:
-    """Pad each axis by (before, after), like ``numpy.pad``."""
+        constant_values: float | None = None) -> Tensor:
+    """Pad each axis by (before, after), like ``numpy.pad``; constant_values None means 0."""
     x = as_tensor(x)
+    constant_values = 0.0 if constant_values is None else constant_values
     if len(pad_width) != x.ndim:
         raise ValueError(f"pad needs one (before, after) pair per axis: {x.ndim} for shape "
                          f"{x.shape}, got {len(pad_width)}")

@@ -15,12 +15,24 @@ from .optimizer_base import LearningRate, Optimizer, _check_range
 __all__ = ["Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
+def _check_formula(cls: str, formula: str) -> str:
+    if formula not in ("torch", "keras"):
+        raise ValueError(f"{cls}: formula must be 'torch' or 'keras', got {formula!r}")
+    return formula
+
+
+def _formula_config(formula: str) -> dict[str, str]:
+    # written only when not the default, so Keras's from_config takes the config unchanged
+    return {} if formula == "torch" else {"formula": formula}
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba), torch's formulation; ``amsgrad`` keeps the running max of ``v``.
 
     ``g <- g + weight_decay * p`` (coupled L2); ``m <- m + (1 - b1) (g - m)``;
     ``v <- b2 v + (1 - b2) g^2``; ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) +
     eps)`` with ``t`` the parameter's update count. Aliases: ``lr``, ``betas=(b1, b2)``, ``eps``.
+    ``formula="keras"``: ``p <- p - lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``.
     """
 
     _decoupled = False
@@ -31,8 +43,10 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
                  name: str | None = None, *, lr: LearningRate | None = None,
-                 betas: tuple[float, float] | None = None, eps: float | None = None):
+                 betas: tuple[float, float] | None = None, eps: float | None = None,
+                 formula: str = "torch"):
         cls = type(self).__name__
+        self.formula = _check_formula(cls, formula)
         if betas is not None:
             beta_1, beta_2 = betas
         if eps is not None:
@@ -66,7 +80,10 @@ class Adam(Optimizer):
             v = v_hat
         step_size = lr / (1.0 - b1 ** t)
         denom = np.sqrt(v)
-        denom /= math.sqrt(1.0 - b2 ** t)
+        if self.formula == "keras":  # eps added to sqrt(v) before bias correction
+            step_size *= math.sqrt(1.0 - b2 ** t)
+        else:
+            denom /= math.sqrt(1.0 - b2 ** t)
         denom += self.epsilon
         np.divide(m, denom, out=denom)
         denom *= step_size
@@ -74,7 +91,7 @@ class Adam(Optimizer):
 
     def _config(self) -> dict[str, Any]:
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "amsgrad": self.amsgrad}
+                "amsgrad": self.amsgrad, **_formula_config(self.formula)}
 
 
 class AdamW(Adam):
@@ -91,10 +108,11 @@ class AdamW(Adam):
                  amsgrad: bool = False, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
                  name: str | None = None, *, lr: LearningRate | None = None,
-                 betas: tuple[float, float] | None = None, eps: float | None = None):
+                 betas: tuple[float, float] | None = None, eps: float | None = None,
+                 formula: str = "torch"):
         super().__init__(params, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, lr=lr, betas=betas,
-                         eps=eps)
+                         eps=eps, formula=formula)
 
 
 class RMSprop(Optimizer):
@@ -104,6 +122,7 @@ class RMSprop(Optimizer):
     ``a <- a + (1 - rho)(g - a)``, ``d = sqrt(s - a^2) + eps``, else ``d = sqrt(s) + eps``;
     with momentum ``b <- momentum b + g / d``, ``p <- p - lr b``, else ``p <- p - lr g / d``.
     ``alpha=`` (torch) is an alias of ``rho``, as are ``lr`` and ``eps``.
+    ``formula="keras"``: ``d = sqrt(s + eps)`` (centered ``sqrt(s - a^2 + eps)``).
     """
 
     def __init__(self, params: Iterable[Tensor] | None = None,
@@ -112,7 +131,8 @@ class RMSprop(Optimizer):
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, name: str | None = None, *,
                  lr: LearningRate | None = None, alpha: float | None = None,
-                 eps: float | None = None):
+                 eps: float | None = None, formula: str = "torch"):
+        self.formula = _check_formula("RMSprop", formula)
         if alpha is not None:
             rho = alpha
         if eps is not None:
@@ -137,10 +157,14 @@ class RMSprop(Optimizer):
             a = self._slot(i, "average_gradient", p.data)
             a += (1.0 - self.rho) * (g - a)
             denom = s - a * a
+        else:
+            denom = s.copy()
+        if self.formula == "keras":  # eps inside the square root
+            denom += self.epsilon
             np.sqrt(denom, out=denom)
         else:
-            denom = np.sqrt(s)
-        denom += self.epsilon
+            np.sqrt(denom, out=denom)
+            denom += self.epsilon
         if self.momentum > 0.0:
             buf = self._slot(i, "momentum", p.data)
             buf *= self.momentum
@@ -153,7 +177,7 @@ class RMSprop(Optimizer):
 
     def _config(self) -> dict[str, Any]:
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                "centered": self.centered}
+                "centered": self.centered, **_formula_config(self.formula)}
 
 
 class Adagrad(Optimizer):
