@@ -147,7 +147,7 @@ class PReLU(Layer):
     """y = max(x, 0) + alpha * min(x, 0) with learned alpha of the input's shape (batch axis
     dropped), size 1 on ``shared_axes`` (1-based as in Keras, e.g. [1, 2] for images)."""
 
-    def __init__(self, alpha_initializer: Any = "zeros", alpha_regularizer: Any = None,
+    def __init__(self, alpha_initializer: Any = "Zeros", alpha_regularizer: Any = None,
                  alpha_constraint: Any = None, shared_axes: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
