@@ -55,6 +55,12 @@ def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
     left[0] -= n
 
 
+# the training flag of the innermost layer call: a layer called without ``training`` inside
+# another layer's call inherits it (as Keras 3 does), so a hand-written call needn't pass it
+_call_training: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "cnnkit_call_training", default=False)
+
+
 def unique_name(base: str) -> str:
     """conv2d, conv2d_1, conv2d_2, ... as Keras names layers."""
     n = _name_counts.get(base, 0)
@@ -294,7 +300,12 @@ class Layer:
         else:
             inputs = self._cast_input(inputs)
         self._maybe_build(_shape_of(inputs))
-        return self.call(inputs, training=bool(training), **kwargs)
+        flag = _call_training.get() if training is None else bool(training)
+        token = _call_training.set(flag)
+        try:
+            return self.call(inputs, training=flag, **kwargs)
+        finally:
+            _call_training.reset(token)
 
     def _cast_input(self, x: Any) -> Tensor:
         """Floating arrays are cast to the layer's dtype (as Keras); Tensors that record a
