@@ -220,3 +220,21 @@ def test_unsupported_torch_arguments_say_so():
         nn.BatchNorm2d(4, momentum=None)
     with pytest.raises(ValueError, match="start_dim"):
         nn.Flatten(2)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_conv1d_matches_torch(padding):
+    theirs, ours = torch.nn.Conv1d(4, 6, 3, padding=padding), nn.Conv1d(4, 6, 3, padding=padding)
+    assert _trainable(ours) == _n_params(theirs)
+    _copy_conv(ours, theirs)
+    x = RNG.standard_normal((2, 9, 4)).astype(np.float32)
+    expected = theirs(torch.from_numpy(x.transpose(0, 2, 1).copy())).detach().numpy()
+    np.testing.assert_allclose(ours(x).data, expected.transpose(0, 2, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_embedding_looks_up_torch_rows():
+    theirs, ours = torch.nn.Embedding(20, 5), nn.Embedding(20, 5)
+    assert _trainable(ours) == _n_params(theirs)
+    ours.set_weights([theirs.weight.detach().numpy()])
+    ids = RNG.integers(0, 20, (3, 7))
+    np.testing.assert_allclose(ours(ids).data, theirs(torch.from_numpy(ids)).detach().numpy())

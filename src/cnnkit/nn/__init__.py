@@ -20,9 +20,11 @@ from .modules import (
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv1d,
     Conv2d,
     Dropout,
     Dropout2d,
+    Embedding,
     Flatten,
     Identity,
     LeakyReLU,
@@ -34,7 +36,7 @@ from .modules import (
     Tanh,
 )
 
-__all__ = ["Module", "Sequential", "Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Dropout2d",
-           "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity", "CrossEntropyLoss",
-           "MSELoss", "BCEWithLogitsLoss"]
+__all__ = ["Module", "Sequential", "Conv1d", "Conv2d", "Embedding", "Linear", "BatchNorm1d",
+           "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout",
+           "Dropout2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "Identity",
+           "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]

@@ -17,8 +17,8 @@ from .. import layers as L
 from ..layers.base import Layer
 from ..models import Sequential
 
-__all__ = ["Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "MaxPool2d", "AvgPool2d",
-           "AdaptiveAvgPool2d", "Flatten", "Dropout", "Dropout2d", "ReLU", "LeakyReLU",
+__all__ = ["Conv1d", "Conv2d", "Linear", "Embedding", "BatchNorm1d", "BatchNorm2d", "MaxPool2d",
+           "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Dropout2d", "ReLU", "LeakyReLU",
            "Sigmoid", "Tanh", "Softmax", "Identity"]
 
 
@@ -82,6 +82,29 @@ def Conv2d(in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 
     if isinstance(pad, tuple):
         return _built(Sequential([L.ZeroPadding2D(pad), conv]), shape)
     return _built(conv, shape)
+
+
+def Conv1d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,  # noqa: N802
+           padding: Any = 0, dilation: int = 1, groups: int = 1, bias: bool = True) -> Layer:
+    """``torch.nn.Conv1d`` as a built :class:`~cnnkit.layers.Conv1D` on (N, L, C) inputs
+    (torch: (N, C, L)); other int paddings are a ``Sequential(ZeroPadding1D(p), Conv1D)``."""
+    pad = _conv_padding("Conv1d", padding if isinstance(padding, str) else (padding, 0),
+                        (kernel_size, 1), (stride, 1), (dilation, 1))
+    kinit, binit = _torch_init(in_channels // max(1, groups) * kernel_size)
+    conv = L.Conv1D(out_channels, kernel_size, strides=stride,
+                    padding="valid" if isinstance(pad, tuple) else pad, dilation_rate=dilation,
+                    groups=groups, use_bias=bias, kernel_initializer=kinit,
+                    bias_initializer=binit)
+    if isinstance(pad, tuple):
+        return _built(Sequential([L.ZeroPadding1D(pad[0]), conv]), (None, None, in_channels))
+    return _built(conv, (None, None, in_channels))
+
+
+def Embedding(num_embeddings: int, embedding_dim: int) -> Layer:  # noqa: N802
+    """``torch.nn.Embedding`` (rows ~ N(0, 1), as torch) as a built Embedding layer."""
+    layer = L.Embedding(num_embeddings, embedding_dim,
+                        embeddings_initializer=initializers.RandomNormal(0.0, 1.0))
+    return _built(layer, (None, None))
 
 
 def Linear(in_features: int, out_features: int, bias: bool = True) -> Layer:  # noqa: N802
