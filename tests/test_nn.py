@@ -238,3 +238,17 @@ def test_embedding_looks_up_torch_rows():
     ours.set_weights([theirs.weight.detach().numpy()])
     ids = RNG.integers(0, 20, (3, 7))
     np.testing.assert_allclose(ours(ids).data, theirs(torch.from_numpy(ids)).detach().numpy())
+
+
+def test_nn_built_model_saves_and_loads(tmp_path):
+    from cnnkit import models
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    x = RNG.standard_normal((2, 8, 8, 1)).astype(np.float32)
+    model(x, training=True)  # moves the running statistics away from their initial values
+    model.save(tmp_path / "m.cnnkit")
+    loaded = models.load_model(tmp_path / "m.cnnkit")
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    bn = [la for la in loaded.layers if type(la).__name__ == "BatchNormalization"][0]
+    assert bn.unbiased_variance and bn.momentum == pytest.approx(0.9)
