@@ -77,6 +77,12 @@ def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
     left[0] -= n
 
 
+# the training flag of the innermost layer call: a layer called without ``training`` inside
+# another layer's call inherits it (as Keras 3 does), so a hand-written call needn't pass it
+_call_training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "cnnkit_call_training", default=None)
+
+
 def unique_name(base: str) -> str:
     """conv2d, conv2d_1, conv2d_2, ... as Keras names layers."""
     n = _name_counts.get(base, 0)
@@ -353,12 +359,22 @@ class Layer:
         else:
             inputs = self._cast_input(inputs)
         self._maybe_build(_shape_of(inputs))
-        if training is None:
-            training = self.training
-        out = self.call(inputs, training=bool(training), **kwargs)
+        flag = bool(training if training is not None else
+                    self._inherited_training())
+        token = _call_training.set(flag)
+        try:
+            out = self.call(inputs, training=flag, **kwargs)
+        finally:
+            _call_training.reset(token)
         if self.activity_regularizer is not None:
             self._activity_losses = self._activity_penalties(out)
         return out
+
+    def _inherited_training(self) -> bool:
+        """No ``training`` given: the enclosing layer call's flag (Keras 3), or outside any
+        call this layer's ``train()`` / ``eval()`` mode (PyTorch)."""
+        outer = _call_training.get()
+        return self.training if outer is None else outer
 
     def _activity_penalties(self, out: Any) -> list[Tensor]:
         """Keras: activity_regularizer(output) / batch size, for each output."""

@@ -44,8 +44,10 @@ class BatchNormalization(Layer):
                  beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros",
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
-                 gamma_regularizer: Any = None, **kwargs: Any):
+                 gamma_regularizer: Any = None, unbiased_variance: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
+        self.unbiased_variance = bool(unbiased_variance)
         if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
             self.axis: int | tuple[int, ...] = int(axis)
         elif (isinstance(axis, Sequence) and not isinstance(axis, str) and len(axis) > 0
@@ -122,10 +124,27 @@ class BatchNormalization(Layer):
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         use_batch_stats = bool(training) and self.trainable
+        if use_batch_stats and self.unbiased_variance:
+            return self._call_unbiased(inputs)
         return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
                               self.moving_variance, training=use_batch_stats,
                               momentum=self.momentum, epsilon=self.epsilon,
                               axis=self.axis if isinstance(self.axis, int) else list(self.axis))
+
+    def _call_unbiased(self, inputs: Tensor) -> Tensor:
+        """Training step whose moving variance takes var * n / (n - 1): the op's update
+        m * old + (1 - m) * var is rescaled on its batch part."""
+        old = self.moving_variance.data.copy()
+        y = ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
+                           self.moving_variance, training=True, momentum=self.momentum,
+                           epsilon=self.epsilon,
+                           axis=self.axis if isinstance(self.axis, int) else list(self.axis))
+        n = inputs.data.size // max(1, int(np.prod(self._param_shape or (1,))))
+        if n > 1:
+            kept = old * np.float32(self.momentum)
+            mv = self.moving_variance.data
+            mv[...] = kept + (mv - kept) * np.float32(n / (n - 1))
+        return y
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape)
@@ -148,7 +167,9 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer": initializers.serialize(
                     self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                # only when set, so the config matches Keras' otherwise
+                **({"unbiased_variance": True} if self.unbiased_variance else {})}
 
 
 class L2Normalize(Layer):
