@@ -33,11 +33,14 @@ DELIBERATE = {
     "InputLayer": {"input_tensor": "no tensors",
                    "optional": "no optional inputs", "ragged": "no ragged tensors",
                    "sparse": "no sparse tensors", "dtype": "float32 by default"},
-    "Embedding": {"mask_zero": "masking not implemented", "weights": "use set_weights",
+    "Embedding": {"weights": "use set_weights",
                   **_NOT},
     "BatchNormalization": {"renorm": "not implemented", "renorm_clipping": "not implemented",
                            "renorm_momentum": "not implemented",
-                           "synchronized": "one device only", **_NOT},
+                           "synchronized": "one device only",
+                           "unbiased_variance": "cnnkit.nn.BatchNorm2d: PyTorch's running "
+                                                "variance takes the unbiased batch variance",
+                           **_NOT},
     **{f"{p}{d}D": {"pool_size": "defaults to 2 (Keras requires it)"}
        for p in ("AveragePooling", "AvgPool") for d in (1, 2, 3)},
 }
