@@ -1,8 +1,8 @@
 """Seed 004 (PyTorch): LeNet-5 as an ``nn.Module``.
 
-Changed from the seed: the imports, ``torch.relu`` -> ``ops.relu``, and the flatten line
-(``x.view(x.size(0), -1)`` until Tensor.view/size land; ``x.reshape(x.shape[0], -1)`` now).
-Inputs are NHWC: (N, 28, 28, 1), not (N, 1, 28, 28).
+Changed from the seed: the imports and ``torch.relu`` -> ``ops.relu``. Inputs are NHWC:
+(N, 28, 28, 1), not (N, 1, 28, 28), so the flatten line ``x.view(x.size(0), -1)`` runs as
+written but orders the features H, W, C (torch: C, H, W).
 """
 
 import numpy as np
@@ -28,7 +28,8 @@ class LeNet5(nn.Module):
         x = self.pool1(x)
         x = ops.relu(self.conv2(x))
         x = self.pool2(x)
-        x = x.reshape(x.shape[0], -1) # Flatten (features in H, W, C order)
+        # (features in H, W, C order: cnnkit is channels-last)
+        x = x.view(x.size(0), -1) # Flatten
         x = ops.relu(self.fc1(x))
         x = ops.relu(self.fc2(x))
         x = self.fc3(x)

@@ -1,9 +1,9 @@
 """Seed 004 (PyTorch): VGGBlock and SimpleVGG.
 
-Changed from the seed: the import, and the flatten line (``x.view(x.size(0), -1)`` until
-Tensor.view/size land). Note the seed's SimpleVGG has four pooling blocks, so 224 x 224 inputs
-reach the classifier as 14 x 14 x 512, not the 7 x 7 x 512 its first Linear expects (in
-PyTorch too): it runs on 112 x 112 inputs.
+Changed from the seed: the import. The flatten line ``x.view(x.size(0), -1)`` runs as written
+but, cnnkit being channels-last, orders the features H, W, C (torch: C, H, W). Note the seed's
+SimpleVGG has four pooling blocks, so 224 x 224 inputs reach the classifier as 14 x 14 x 512,
+not the 7 x 7 x 512 its first Linear expects (in PyTorch too): it runs on 112 x 112 inputs.
 """
 
 import numpy as np
@@ -51,7 +51,7 @@ class SimpleVGG(nn.Module):
         )
     def forward(self, x):
         x = self.features(x)
-        x = x.reshape(x.shape[0], -1)
+        x = x.view(x.size(0), -1)
         x = self.classifier(x)
         return x
 

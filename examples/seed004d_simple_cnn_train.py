@@ -1,9 +1,10 @@
 """Seed 004 (PyTorch): SimpleCNN and its hand-written training loop on MNIST.
 
-Changed from the seed: the imports; ``model.train()`` -> ``model(inputs, training=True)`` (until
-Module.train() lands); no ``.to(device)``; ``outputs.max(1)`` -> ``outputs.numpy().argmax(-1)``
-and counting in NumPy (until Tensor.max(dim) lands); the DataLoader/transforms pipeline ->
-NumPy batches of mnist5k normalised with the same mean and std. Inputs are NHWC.
+Changed from the seed: the imports; no ``device`` or ``.to(device)``; the batches are NumPy
+arrays, so ``targets.size(0)`` -> ``len(targets)`` and ``predicted.eq(targets).sum().item()``
+-> ``int((predicted == targets).sum())`` (``outputs.max(1)`` gives the indices as a NumPy
+array); the DataLoader/transforms pipeline -> NumPy batches of mnist5k normalised with the
+same mean and std (so no ``len(train_loader)`` in the message). Inputs are NHWC.
 """
 
 import numpy as np
@@ -39,6 +40,7 @@ class SimpleCNN(nn.Module):
 
 # Training function
 def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
+    model.train()
     for epoch in range(num_epochs):
         running_loss = 0.0
         correct = 0
@@ -46,14 +48,14 @@ def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
         for batch_idx, (inputs, targets) in enumerate(train_loader()):
             # Forward pass
             optimizer.zero_grad()
-            outputs = model(inputs, training=True)
+            outputs = model(inputs)
             loss = criterion(outputs, targets)
             # Backward pass and optimization
             loss.backward()
             optimizer.step()
             # Statistics
             running_loss += loss.item()
-            predicted = outputs.numpy().argmax(-1)
+            _, predicted = outputs.max(1)
             total += len(targets)
             correct += int((predicted == targets).sum())
             if (batch_idx + 1) % 10 == 0:
@@ -66,7 +68,8 @@ def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
 # Prepare data: transforms.Normalize((0.1307,), (0.3081,)) on [0, 1] pixels
 x, y = digits(320 if SMALL else None)
 x = (x - 0.1307) / 0.3081
-def train_loader(batch_size=32 if SMALL else 128, rng=np.random.default_rng(0)):
+rng = np.random.default_rng(0)
+def train_loader(batch_size=32 if SMALL else 128):
     order = rng.permutation(len(x))
     for i in range(0, len(x), batch_size):
         yield x[order[i:i + batch_size]], y[order[i:i + batch_size]]

@@ -17,10 +17,10 @@ import numpy as np
 from _small import SMALL
 
 from cnnkit import models, nn, ops
-from cnnkit.zoo.resnet import resnet18
 from cnnkit.data import augment as transforms
 from cnnkit.data.files import load_image
 from cnnkit.io import load_torchvision_weights
+from cnnkit.zoo.resnet import resnet18
 
 
 class ImageClassifier:

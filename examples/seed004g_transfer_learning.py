@@ -21,7 +21,8 @@ from cnnkit.zoo.resnet import resnet18, resnet50
 def create_transfer_learning_model(num_classes, freeze_features=True, size=224):
     """Model ready for fine-tuning: (backbone, head, model)"""
     # Load pre-trained model
-    backbone = (resnet18 if SMALL else resnet50)(input_shape=(size, size, 3), include_top=False, pooling="avg")
+    backbone = (resnet18 if SMALL else resnet50)(input_shape=(size, size, 3), include_top=False,
+                                                 pooling="avg")
     # Freeze convolutional layers if specified
     if freeze_features:
         backbone.trainable = False

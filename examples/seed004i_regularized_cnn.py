@@ -1,9 +1,9 @@
 """Seed 004 (PyTorch): RegularizedCNN (BatchNorm2d, Dropout2d, BatchNorm1d) and Adam with
 L2 weight decay.
 
-Changed from the seed: the imports and the flatten line (``x.view(x.size(0), -1)`` until
-Tensor.view/size land). Inputs are NHWC (N, 28, 28, 3). ``BatchNorm2d`` keeps torch's
-momentum 0.1, eps 1e-5 and unbiased running variance.
+Changed from the seed: the imports. Inputs are NHWC (N, 28, 28, 3), so the flatten line
+``x.view(x.size(0), -1)``, run as written, orders the features H, W, C (torch: C, H, W).
+``BatchNorm2d`` keeps torch's momentum 0.1, eps 1e-5 and unbiased running variance.
 """
 
 from _small import SMALL, digits
@@ -37,7 +37,7 @@ class RegularizedCNN(nn.Module):
         )
     def forward(self, x):
         x = self.features(x)
-        x = x.reshape(x.shape[0], -1)
+        x = x.view(x.size(0), -1)
         x = self.classifier(x)
         return x
 
