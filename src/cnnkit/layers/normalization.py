@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import constraints, initializers, ops, regularizers
 from ..autograd import Tensor
 from ._utils import channels_error, single_shape
 from .base import Layer
@@ -44,7 +44,8 @@ class BatchNormalization(Layer):
                  beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros",
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
-                 gamma_regularizer: Any = None, unbiased_variance: bool = False,
+                 gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, unbiased_variance: bool = False,
                  **kwargs: Any):
         super().__init__(**kwargs)
         self.unbiased_variance = bool(unbiased_variance)
@@ -69,6 +70,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._param_shape: tuple[int, ...] | None = None
 
     def _axes(self, rank: int, shape: tuple) -> tuple[int, ...]:
@@ -103,9 +106,11 @@ class BatchNormalization(Layer):
         pshape = tuple(int(shape[a]) for a in self._axes(len(shape), shape))
         self._param_shape = pshape
         self.gamma = self.add_weight("gamma", pshape, self.gamma_initializer,
-                                     self.gamma_regularizer) if self.scale else None
+                                     self.gamma_regularizer, constraint=self.gamma_constraint
+                                     ) if self.scale else None
         self.beta = self.add_weight("beta", pshape, self.beta_initializer,
-                                    self.beta_regularizer) if self.center else None
+                                    self.beta_regularizer, constraint=self.beta_constraint
+                                    ) if self.center else None
         self.moving_mean = self.add_weight("moving_mean", pshape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", pshape,
@@ -168,6 +173,8 @@ class BatchNormalization(Layer):
                     self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 # only when set, so the config matches Keras' otherwise
                 **({"unbiased_variance": True} if self.unbiased_variance else {})}
 
