@@ -73,12 +73,14 @@ def _stacked(a: np.ndarray) -> Tensor:
 
 
 class DataLoader:
-    """Mini-batches of ``dataset`` in order, or in a fresh random order each pass when
-    ``shuffle``; ``len(loader)`` = ceil(n / batch_size) (floor with ``drop_last``)."""
+    """Mini-batches of ``dataset`` in order, in a fresh random order each pass when
+    ``shuffle``, or in the order a ``sampler`` gives; ``len(loader)`` = ceil(n / batch_size)
+    (floor with ``drop_last``)."""
 
     def __init__(self, dataset: Any, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, collate_fn: Callable[[list], Any] | None = None,
-                 generator: np.random.Generator | None = None, **ignored: Any):
+                 generator: np.random.Generator | None = None, sampler: Any = None,
+                 **ignored: Any):
         # num_workers / pin_memory and friends have no meaning on one NumPy process
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
@@ -91,14 +93,21 @@ class DataLoader:
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.collate_fn = collate_fn or default_collate
         self.generator = generator
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: give shuffle=True or a sampler, not both")
+        self.sampler = sampler
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         n = len(self.dataset)
-        order = crandom.get_rng(self.generator).permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:  # e.g. a DistributedSampler: this rank's indices
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = (crandom.get_rng(self.generator).permutation(n) if self.shuffle
+                     else np.arange(n))
         arrays = getattr(self.dataset, "arrays", None)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
