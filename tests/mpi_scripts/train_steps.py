@@ -21,6 +21,8 @@ p.add_argument("--epochs", type=int, default=2)
 p.add_argument("--sync-bn", action="store_true")
 p.add_argument("--backup", default=None)
 p.add_argument("--fail-rank", type=int, default=-1)
+p.add_argument("--crash-at-epoch", type=int, default=-1)
+p.add_argument("--hang-rank", type=int, default=-1)
 args = p.parse_args()
 
 (x, y), _ = mnist5k.load_data()
@@ -40,11 +42,18 @@ def build():
 def run_fit():
     from cnnkit.distributed import init
     if args.fail_rank >= 0 and init().rank == args.fail_rank:
-        raise SystemExit(f"rank {args.fail_rank} fails on purpose")
+        raise RuntimeError(f"rank {args.fail_rank} fails on purpose")
     model = build()
     model.compile(optimizer=optimizers.Adam(learning_rate=0.01), metrics=["accuracy"],
                   loss=losses.SparseCategoricalCrossentropy(from_logits=True), seed=3)
     cbs = []
+    if args.crash_at_epoch >= 0:  # callbacks run on rank 0: the others are left waiting
+        from cnnkit.callbacks import LambdaCallback
+
+        def crash(epoch, logs):
+            if epoch == args.crash_at_epoch:
+                raise KeyboardInterrupt(f"interrupted at epoch {epoch}")
+        cbs.append(LambdaCallback(on_epoch_begin=crash))
     if args.backup:
         from cnnkit.callbacks import BackupAndRestore
         cbs.append(BackupAndRestore(args.backup))
@@ -79,6 +88,14 @@ def run_loop():
     return model, {}
 
 
+if args.hang_rank >= 0:  # one rank stops taking part: the others must not wait forever
+    import time
+
+    from cnnkit.distributed import init
+    g = init()
+    if g.rank == args.hang_rank:
+        time.sleep(600)
+    g.allreduce_sum(np.zeros(4, np.float32))
 model, history = run_fit() if args.mode == "fit" else run_loop()
 from cnnkit.distributed import is_main_process  # noqa: E402
 

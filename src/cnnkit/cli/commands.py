@@ -13,6 +13,7 @@ import numpy as np
 
 from . import checks
 from .data import check_source, data_shape, load_dataset, split_validation
+from .distributed import mpi_rank, relaunch
 from .errors import UsageError, about
 from .recipes import DEFAULTS, augmentation, check_names, schedule
 
@@ -67,6 +68,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..data import BatchIterator
     from ..train import callbacks, optimizers
 
+    status = relaunch(args)
+    if status is not None:
+        return status
+    distributed, rank = mpi_rank()
+    main = rank == 0
     kind = check_source(args.dataset, args.data_dir, args.image_size, args.grayscale)
     recipe = _recipe(args, kind)
     check_names(recipe, args.optimizer)
@@ -92,15 +98,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
     model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
                   loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    if not main:  # the other ranks train their shards; rank 0 prints and writes
+        model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
+        return 0
     checks.make_out_dir(out)
+    procs = f", {init_group_size()} processes" if distributed else ""
     print(f"cnnkit train: {model.name} on {args.dataset} ({len(xt)} train, {len(xv)} test "
           f"images, {len(names)} classes), {recipe['epochs']} epochs, batch "
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
-          f"augment {recipe['augment']}; output in {out}")
+          f"augment {recipe['augment']}{procs}; output in {out}")
     start = time.perf_counter()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
                         validation_data=(val[0].astype(np.float32), val[1]) if val else None,
-                        callbacks=[callbacks.CSVLogger(str(out / "history.csv"))])
+                        callbacks=[callbacks.CSVLogger(str(out / "history.csv"))],
+                        distributed=distributed)
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
                           return_dict=True)
@@ -116,6 +127,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         _maybe_plot_history(history.history, out / "training_curve.png")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}")
     return 0
+
+
+def init_group_size() -> int:
+    from ..distributed import world
+
+    group = world()
+    return group.size if group is not None else 1
 
 
 def _loss_for(model: Any) -> Any:

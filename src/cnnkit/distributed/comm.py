@@ -14,7 +14,8 @@ import numpy as np
 
 from .. import collective
 
-__all__ = ["MPIGroup", "init", "world", "launched_under_mpi", "require_mpi", "is_main_process"]
+__all__ = ["MPIGroup", "init", "world", "launched_under_mpi", "require_mpi", "is_main_process",
+           "abort"]
 
 # environment variables the common launchers set in every rank
 _LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS",
@@ -88,7 +89,39 @@ def init(timeout: float | None = None) -> MPIGroup:
     if _world is None:
         _world = MPIGroup(timeout=timeout)
         collective.set_group(_world)
+        _share_cores(_world)
+        if _world.size > 1:
+            _abort_on_uncaught(_world)
     return _world
+
+
+def _abort_on_uncaught(group: MPIGroup) -> None:
+    """An uncaught exception on one rank aborts the job: exiting normally would enter
+    MPI_Finalize, which waits for ranks that are themselves waiting in a collective."""
+    previous = sys.excepthook
+
+    def hook(kind: Any, value: Any, tb: Any) -> None:
+        previous(kind, value, tb)
+        sys.stderr.write(f"cnnkit.distributed: rank {group.rank} failed; aborting the job\n")
+        sys.stderr.flush()
+        group.comm.Abort(1)
+    sys.excepthook = hook
+
+
+def abort(status: int = 1) -> None:
+    """End every rank of the job now with ``status`` (after an error on this rank)."""
+    if _world is not None and _world.size > 1:
+        _world.comm.Abort(status)
+
+
+def _share_cores(group: MPIGroup) -> None:
+    """Kernel threads per rank = cores / ranks on this machine, unless the user chose."""
+    if "CNNKIT_NUM_THREADS" in os.environ or group.size == 1:
+        return
+    from ..kernels.parallel import set_num_threads
+
+    local = group.comm.Split_type(group.MPI.COMM_TYPE_SHARED).Get_size()
+    set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def world() -> MPIGroup | None:

@@ -35,7 +35,7 @@ def broadcast_optimizer_state(optimizer: Any, root: int = 0, group: Any = None) 
         return
     state = optimizer.get_state()
     keys = sorted(state)
-    arrays = [np.ascontiguousarray(np.asarray(state[k])) for k in keys]
+    arrays = [np.array(state[k], order="C") for k in keys]
     broadcast_arrays(g, arrays, root)
     optimizer.set_state(dict(zip(keys, arrays, strict=True)))
 

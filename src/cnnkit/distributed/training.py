@@ -89,7 +89,7 @@ class FitSession:
         meta = broadcast_json(self.group, {k: [list(np.shape(state[k])),
                                                str(np.asarray(state[k]).dtype)]
                                            for k in keys} if self.main else {})
-        arrays = [np.ascontiguousarray(np.asarray(state[k])) if self.main
+        arrays = [np.array(state[k], order="C") if self.main
                   else np.empty(meta[k][0], meta[k][1]) for k in keys]
         broadcast_arrays(self.group, arrays)
         if not self.main and not opt._params:
@@ -98,13 +98,14 @@ class FitSession:
 
     def after_epoch(self, model: Any, logs: dict[str, float]) -> dict[str, float]:
         """Rank 0's decisions (stop, learning rate) and epoch logs on every rank."""
-        lr = model.optimizer.learning_rate
+        opt = model.optimizer
+        scheduled = callable(getattr(opt, "_lr", None))  # a schedule is the same on every rank
         mine = {"stop": bool(model.stop_training), "logs": logs,
-                "lr": None if callable(lr) else float(lr)}
+                "lr": None if scheduled else float(opt.learning_rate)}
         theirs = broadcast_json(self.group, mine)
         model.stop_training = theirs["stop"]
-        if theirs["lr"] is not None and not callable(lr):
-            model.optimizer.learning_rate = theirs["lr"]
+        if theirs["lr"] is not None:
+            opt.learning_rate = theirs["lr"]
         return theirs["logs"]
 
     def sync_metrics(self, model: Any) -> None:
@@ -113,10 +114,10 @@ class FitSession:
             for m in objs:
                 state = _metric_state(m)
                 for k, v in state.items():
-                    buf = np.ascontiguousarray(np.array(v, dtype=np.float64))
+                    buf = np.array(v, dtype=np.float64, order="C", ndmin=1)
                     self.group.allreduce_sum(buf)
-                    setattr(m, k, buf.astype(np.asarray(v).dtype) if isinstance(v, np.ndarray)
-                            else type(v)(buf.item()))
+                    setattr(m, k, buf.reshape(v.shape).astype(v.dtype)
+                            if isinstance(v, np.ndarray) else type(v)(buf.item()))
 
     def finish(self, model: Any) -> None:
         """Rank 0's final weights everywhere (EarlyStopping may have restored the best)."""

@@ -312,10 +312,8 @@ class TrainingMixin:
         from ..distributed.training import FitSession
 
         session = FitSession(self)
-        if data.source is not None:
-            raise ValueError("fit(distributed=True) shards arrays x, y; a batch iterator cannot "
-                             "be split (give each rank its own with a DistributedSampler)")
-        if data.batch_size < session.size:
+        # a batch iterator must yield the same (seeded) batches on every rank: each takes its part
+        if data.source is None and data.batch_size < session.size:
             raise ValueError(f"fit(distributed=True): batch_size ({data.batch_size}) is the "
                              f"global batch and must be at least the number of processes "
                              f"({session.size})")
