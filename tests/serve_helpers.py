@@ -34,7 +34,6 @@ def tiny_cnn(seed: int = 0, width: int = 8, classes: int = 10) -> Any:
         layers.Conv2D(2 * width, 3, use_bias=False), layers.BatchNormalization(),
         layers.ReLU(), layers.MaxPooling2D(2), layers.Flatten(),
         layers.Dense(32, activation="relu"), layers.Dense(classes)], name="tiny_cnn")
-    model.class_names = [f"digit {i}" for i in range(classes)]
     return model
 
 

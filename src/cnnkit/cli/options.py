@@ -115,6 +115,8 @@ def add_serve(sub: Any, func: Any) -> None:
                    default=10.0, help="seconds per request")
     s.add_argument("--max-body-mb", type=float_in("--max-body-mb", 0.0, 4096.0, True, False),
                    default=8.0)
+    s.add_argument("--max-image-pixels", type=int_in(1, 1 << 31), default=4096 * 4096,
+                   help="pixels per decoded image (width x height)")
     s.add_argument("--reload-interval", type=float_in("--reload-interval", 0.0, 3600.0,
                                                       False, False), default=1.0,
                    help="seconds between checks for a replaced model file (0: off)")

@@ -37,7 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with about("serve"):
         config = ServeConfig(max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                              queue_length=args.queue_length, timeout_s=args.timeout,
-                             max_body_bytes=int(args.max_body_mb * (1 << 20)),
+                             max_body_bytes=max(1, int(args.max_body_mb * (1 << 20))),
+                             max_image_pixels=args.max_image_pixels,
                              reload_interval_s=args.reload_interval,
                              drift=DriftConfig(window=args.drift_window,
                                                min_samples=min(50, args.drift_window)))
