@@ -3,7 +3,8 @@
 One thread per model takes the oldest waiting request, then every request already queued
 (no waiting while the queue holds more: batches grow with load instead of shrinking), and
 waits for more only until ``max_wait_s`` after the first one arrived, up to
-``max_batch_size`` samples. A request is never split, and one larger than the batch size
+``max_batch_size`` samples, and only while ``incoming()`` says other requests are on their
+way (being received or decoded): a lone client is never kept waiting for company. A request is never split, and one larger than the batch size
 runs alone. The outputs are sliced back per request in queue order, so results never cross
 requests; with a batch-invariant plan each equals predicting that input alone.
 """
@@ -52,9 +53,9 @@ class Batcher:
 
     def __init__(self, run: RunFn, max_batch_size: int = 32, max_wait_s: float = 0.005,
                  queue_length: int = 256, on_batch: BatchHook | None = None,
-                 name: str = "model"):
+                 name: str = "model", incoming: Callable[[], int] | None = None):
         self.run, self.max_batch_size, self.max_wait_s = run, max_batch_size, max_wait_s
-        self.on_batch = on_batch
+        self.on_batch, self.incoming = on_batch, incoming
         self._q: queue.Queue = queue.Queue(maxsize=queue_length)
         self._carry: Job | None = None
         self._closed = False
@@ -107,10 +108,14 @@ class Batcher:
             try:
                 job = self._next(0)
             except queue.Empty:
+                if self.incoming is not None and self.incoming() <= 0:
+                    break  # nobody else is on the way: waiting would only add latency
                 try:
-                    job = self._next(deadline - time.monotonic())
+                    job = self._next(min(deadline - time.monotonic(), 0.001))
                 except (queue.Empty, ValueError):
-                    break
+                    if time.monotonic() >= deadline:
+                        break
+                    continue
             if job is _STOP:
                 return batch, True
             if n + len(job.x) > self.max_batch_size:
