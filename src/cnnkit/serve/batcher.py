@@ -5,8 +5,9 @@ One thread per model takes the oldest waiting request, then every request alread
 waits for more only until ``max_wait_s`` after the first one arrived, up to
 ``max_batch_size`` samples, and only while ``incoming()`` says other requests are on their
 way (being received or decoded): a lone client is never kept waiting for company. A
-request is never split, and one larger than the batch size runs alone. The outputs are sliced back per request in queue order, so results never cross
-requests; with a batch-invariant plan each equals predicting that input alone.
+request is never split, and one larger than the batch size runs alone. The outputs are
+sliced back per request in queue order, so results never cross requests; with a
+batch-invariant plan each equals predicting that input alone.
 """
 
 from __future__ import annotations
