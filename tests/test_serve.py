@@ -22,7 +22,9 @@ pytest.importorskip("PIL", reason="image requests need Pillow")
 
 from serve_helpers import get, png_bytes, post, server, tiny_cnn  # noqa: E402
 
+from cnnkit.datasets import mnist5k  # noqa: E402
 from cnnkit.models import load_model  # noqa: E402
+from cnnkit.monitor import build_profile, profile_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,11 @@ def models(tmp_path_factory):
     a, b = tiny_cnn(seed=1), tiny_cnn(seed=2, width=4)
     a.save(d / "a.cnnkit")
     b.save(d / "b.cnnkit")
-    return {"a": d / "a.cnnkit", "b": d / "b.cnnkit", "dir": d}
+    (xt, _), (xv, _) = mnist5k.load_data()
+    build_profile(a, xt[:600].reshape(-1, 28, 28, 1).astype(np.float32)).save(
+        profile_path(d / "a.cnnkit"))  # drift monitoring for "a" only
+    return {"a": d / "a.cnnkit", "b": d / "b.cnnkit", "dir": d,
+            "digits": xv.reshape(-1, 28, 28, 1)}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +130,31 @@ def test_concurrent_requests_equal_predicting_alone(srv, models):
     assert after["cnnkit_queue_depth"].type == "gauge"
     assert after["cnnkit_request_seconds"].type == "histogram"
     assert after["cnnkit_requests"].type == "counter"
+
+
+def test_drift_endpoint_and_metrics(models):
+    """Held-out digits: no alarm; inverted digits: alarm in /drift, /metrics and the log."""
+    with server([str(models["a"])], "--reload-interval", "0", "--drift-window", "60") as s:
+        url = s["url"]
+        status, _, doc = get(url + "/v1/models/a/drift")
+        assert status == 200 and json.loads(doc)["status"] == "warming up"
+        assert get(url + "/v1/models/nope/drift")[0] == 404
+        digits = models["digits"][:60]
+        st, _, _ = post(url + "/v1/models/a:predict",
+                        json.dumps({"instances": digits.tolist()}).encode(), "application/json")
+        assert st == 200
+        report = json.loads(get(url + "/v1/models/a/drift")[2])
+        assert report["samples"] == 60 and report["alarm"] is False, report
+        st, _, _ = post(url + "/v1/models/a:predict",
+                        json.dumps({"instances": (255 - digits).tolist()}).encode(),
+                        "application/json")
+        report = json.loads(get(url + "/v1/models/a/drift")[2])
+        assert report["alarm"] is True and "ks" in report["alarms"], report
+        fam = _scrape(url)
+        assert _count(fam, "cnnkit_drift_alarm", model="a") == 1
+        assert _count(fam, "cnnkit_drift_score", model="a", statistic="ks_p") == \
+            pytest.approx(report["ks_p"], rel=1e-6, abs=1e-300)
+        assert "drift alarm for model a" in s["log"].read_text()
 
 
 @pytest.mark.parametrize("body,ctype,status,words", [

@@ -153,13 +153,13 @@ class Batcher:
                 j.future.set_exception(e)
             return
         seconds = time.perf_counter() - start
+        if self.on_batch is not None:  # before answering: a client that got its answer
+            try:                       # finds it counted in the metrics and drift window
+                self.on_batch(x, y, emb, seconds)
+            except Exception as e:  # monitoring must never stop serving
+                log.error("batch hook failed: %s: %s", type(e).__name__, e)
         s = 0
         for j in live:
             e = len(j.x)
             j.future.set_result((y[s:s + e], None if emb is None else emb[s:s + e]))
             s += e
-        if self.on_batch is not None:
-            try:
-                self.on_batch(x, y, emb, seconds)
-            except Exception as e:  # monitoring must never stop serving
-                log.error("batch hook failed: %s: %s", type(e).__name__, e)

@@ -16,7 +16,9 @@ class ServeConfig:
     request, ``max_image_pixels`` per decoded image, ``max_instances`` images per request,
     ``queue_length`` requests waiting per model (503 with Retry-After beyond), ``timeout_s``
     per request (504 beyond; the body must arrive within it too), ``top_k`` classes
-    returned by default. ``reload_interval_s``: how often model files are checked for a
+    returned by default. Drift is checked after ``drift_check_every`` new samples, at most
+    once per ``drift_min_interval_s`` (an MMD permutation test costs tens of ms).
+    ``reload_interval_s``: how often model files are checked for a
     replacement (0: never). ``graceful_s``: how long shutdown waits for requests in flight.
     """
 
@@ -32,6 +34,7 @@ class ServeConfig:
     graceful_s: float = 10.0
     drift: DriftConfig = field(default_factory=DriftConfig)
     drift_check_every: int = 50
+    drift_min_interval_s: float = 2.0
 
     def __post_init__(self) -> None:
         ints = ("max_batch_size", "max_body_bytes", "max_image_pixels", "max_instances",
@@ -40,7 +43,8 @@ class ServeConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"ServeConfig: {name} must be a positive integer, got {v!r}")
-        for name in ("max_wait_ms", "reload_interval_s", "graceful_s"):
+        for name in ("max_wait_ms", "reload_interval_s", "graceful_s",
+                     "drift_min_interval_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"ServeConfig: {name} must be >= 0, got {getattr(self, name)!r}")
         if not self.timeout_s > 0:

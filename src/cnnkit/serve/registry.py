@@ -61,7 +61,7 @@ class ServedModel:
         self.monitor = self._monitor()
         self._drift_event = threading.Event()
         self._pending = 0
-        self._stopping = False
+        self._stopped = threading.Event()
         self.loaded_at = time.time()
         self.incoming = 0  # requests being received or decoded (changed on the event loop)
         self.batcher = Batcher(self._run, config.max_batch_size, config.max_wait_ms / 1000.0,
@@ -101,13 +101,15 @@ class ServedModel:
         while True:
             self._drift_event.wait()
             self._drift_event.clear()
-            if self._stopping:
+            if self._stopped.is_set():
                 return
             try:
                 self.monitor.check()
             except Exception as e:  # a failed check must not stop the monitor
                 log.error("model %s: drift check failed: %s: %s", self.name,
                           type(e).__name__, e)
+            if self._stopped.wait(self.config.drift_min_interval_s):  # at most one per interval
+                return
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "file": str(self.path), "model": self.model.name,
@@ -122,7 +124,7 @@ class ServedModel:
     def close(self) -> None:
         """Finish accepted requests, then stop the threads."""
         self.batcher.close()
-        self._stopping = True
+        self._stopped.set()
         self._drift_event.set()
 
 
