@@ -32,16 +32,25 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _png(seed: int) -> bytes:
+def _pngs(count: int) -> list[bytes]:
+    """PNG files of held-out mnist5k digits (a varied stream: the drift monitor stays quiet)."""
     from PIL import Image
 
     from cnnkit.datasets import mnist5k
 
     (_, _), (xv, _) = mnist5k.load_data()
-    img = xv[seed % len(xv)].reshape(28, 28).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
-    return buf.getvalue()
+    out = []
+    for i in range(count):
+        buf = io.BytesIO()
+        Image.fromarray(xv[i % len(xv)].reshape(28, 28).astype(np.uint8)).save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -68,16 +77,17 @@ def start_server(model: str, port: int, batch: int, wait_ms: float) -> subproces
     raise RuntimeError("the server did not start")
 
 
-async def _client(port: int, body: bytes, stop_at: float, budget: list[int],
+async def _client(port: int, bodies: list[bytes], stop_at: float, budget: list[int],
                   lat: list[float], errors: list[str]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (f"POST /v1/models/m:predict?top_k=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: image/png\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     try:
         while time.perf_counter() < stop_at and budget[0] > 0:
             budget[0] -= 1
+            body = bodies[budget[0] % len(bodies)]
+            head = (f"POST /v1/models/m:predict?top_k=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Content-Type: image/png\r\nContent-Length: {len(body)}\r\n\r\n")
             t = time.perf_counter()
-            writer.write(head + body)
+            writer.write(head.encode() + body)
             await writer.drain()
             status_line = await reader.readline()
             length = 0
@@ -95,7 +105,8 @@ async def _client(port: int, body: bytes, stop_at: float, budget: list[int],
         writer.close()
 
 
-async def _load(port: int, body: bytes, clients: int, seconds: float, requests: int) -> dict:
+async def _load(port: int, body: list[bytes], clients: int, seconds: float, requests: int
+                ) -> dict:
     lat: list[float] = []
     errors: list[str] = []
     budget = [requests]
@@ -123,7 +134,7 @@ def _batches(port: int) -> tuple[float, float]:
 
 
 def run_setting(model: str, batching: bool, levels: list[int], seconds: float,
-                requests: int, body: bytes) -> list[dict]:
+                requests: int, body: list[bytes]) -> list[dict]:
     port = _free_port()
     proc = start_server(model, port, 32 if batching else 1, 5.0 if batching else 0.0)
     try:
@@ -131,9 +142,12 @@ def run_setting(model: str, batching: bool, levels: list[int], seconds: float,
         rows = []
         for c in levels:
             c0, s0 = _batches(port)
+            cpu0 = _cpu_seconds(proc.pid)
             row = asyncio.run(_load(port, body, c, seconds, requests))
+            cpu1 = _cpu_seconds(proc.pid)
             c1, s1 = _batches(port)
             row["mean_batch"] = (s1 - s0) / max(c1 - c0, 1)
+            row["server_cpu_ms"] = (cpu1 - cpu0) * 1000 / max(row["requests"], 1)
             row["batching"] = batching
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -145,17 +159,21 @@ def run_setting(model: str, batching: bool, levels: list[int], seconds: float,
 
 def markdown(rows: list[dict]) -> str:
     out = ["| batching | clients | requests | req/s | p50 ms | p95 ms | p99 ms | mean batch "
-           "| errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| server CPU ms/req | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {'on (32, 5 ms)' if r['batching'] else 'off (batch 1)'} | "
                    f"{r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | "
                    f"{r['p95']:.1f} | {r['p99']:.1f} | {r['mean_batch']:.1f} | "
-                   f"{r['errors']} |")
-    on = {r["clients"]: r["rps"] for r in rows if r["batching"]}
-    off = {r["clients"]: r["rps"] for r in rows if not r["batching"]}
-    ratios = ", ".join(f"{c} clients {on[c] / off[c]:.2f}x" for c in sorted(on) if c in off)
+                   f"{r['server_cpu_ms']:.2f} | {r['errors']} |")
+    on = {r["clients"]: r for r in rows if r["batching"]}
+    off = {r["clients"]: r for r in rows if not r["batching"]}
+    ratios = ", ".join(f"{c} clients {on[c]['rps'] / off[c]['rps']:.2f}x" for c in sorted(on)
+                       if c in off)
+    cpu = ", ".join(f"{c} clients {off[c]['server_cpu_ms'] / on[c]['server_cpu_ms']:.2f}x"
+                    for c in sorted(on) if c in off)
     out.append("")
     out.append(f"Throughput with batching / batch-1 serving: {ratios}.")
+    out.append(f"Server CPU per request, batch-1 / batching: {cpu}.")
     return "\n".join(out)
 
 
@@ -167,7 +185,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=4000)
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    body = _png(0)
+    body = _pngs(256)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []

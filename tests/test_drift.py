@@ -35,7 +35,7 @@ def trained():
 
 
 def _window_alarms(model, profile, x, seed):
-    mon = DriftMonitor(profile, DriftConfig(window=len(x), min_samples=len(x) // 2), seed=seed)
+    mon = DriftMonitor(profile, DriftConfig(window=len(x), min_samples=len(x)), seed=seed)
     y, emb = EmbeddingPlan(model)(x)
     mon.observe(x, y, emb)
     return mon.check()["alarms"]
@@ -69,7 +69,7 @@ def test_false_alarm_rate_many_windows(trained):
 
 def _first_alarm(model, profile, stream):
     """Requests (one image each) until the monitor first alarms, checking every 10."""
-    mon = DriftMonitor(profile, DriftConfig(window=200, min_samples=50), seed=1)
+    mon = DriftMonitor(profile, DriftConfig(window=200), seed=1)  # first check at 100
     plan = EmbeddingPlan(model)
     for i in range(len(stream)):
         x = stream[i:i + 1]

@@ -41,6 +41,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              max_image_pixels=args.max_image_pixels,
                              reload_interval_s=args.reload_interval,
                              drift=DriftConfig(window=args.drift_window,
-                                               min_samples=min(50, args.drift_window)))
+                                               min_samples=min(100, args.drift_window)))
         serve(models, args.host, args.port, args.workers, config, args.log_level)
     return 0

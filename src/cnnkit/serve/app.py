@@ -244,7 +244,7 @@ class Server:
     async def _answer(self, request: Any, entry: ServedModel, x: np.ndarray, top_k: int,
                       deadline: float) -> tuple:
         _, _, responses, _ = _starlette()
-        counted = entry  # the entry whose incoming count this request raised
+        entry.incoming -= 1  # submitted now: the batcher need not wait for it any more
         try:
             if self.stopping:
                 raise Closed("stopping")
@@ -257,8 +257,6 @@ class Server:
             return 503, _error(503, f"queue full ({e}); retry later", {"Retry-After": "1"})
         except Closed:
             return 503, _error(503, "the server is stopping", {"Retry-After": "1"})
-        finally:
-            counted.incoming -= 1
         try:
             y, _ = await asyncio.wait_for(asyncio.wrap_future(future),
                                           max(deadline - time.monotonic(), 0.001))

@@ -36,8 +36,9 @@ def image_array(data: bytes, shape: tuple, max_pixels: int, name: str = "the req
         raise BadRequest(f"{name} is empty (expected image bytes: PNG, JPEG, ... or JSON)")
     mode = "grayscale" if c == 1 else "rgb"
     try:
-        img = decode_image(data, None, mode, max_pixels=max_pixels, name=name)
-        if h is not None or w is not None:
+        size = (h, w) if h is not None and w is not None else None
+        img = decode_image(data, size, mode, max_pixels=max_pixels, name=name)
+        if size is None and (h is not None or w is not None):  # one free axis
             img = decode_image(data, (h or img.shape[0], w or img.shape[1]), mode,
                                max_pixels=max_pixels, name=name)
     except ImageTooLarge as e:
