@@ -55,6 +55,7 @@ def _false_alarms(trained, windows, size=100):
 
 def test_no_alarm_on_held_out_digits(trained):
     rates = _false_alarms(trained, 20)
+    print(f"digits model test accuracy {trained[3]:.4f}")
     print(f"false-alarm rates over 20 windows of 100 held-out digits: {rates}")
     # levels: KS and MMD at alpha = 0.01; 20 windows allow one or two by chance
     assert rates["ks"] <= 0.1 and rates["mmd"] <= 0.1 and rates["any"] <= 0.2
