@@ -20,7 +20,7 @@ pytest.importorskip("starlette", reason="cnnkit serve needs the serve extra (Sta
 pytest.importorskip("uvicorn", reason="cnnkit serve needs the serve extra (Uvicorn)")
 pytest.importorskip("PIL", reason="image requests need Pillow")
 
-from serve_helpers import get, png_bytes, post, server, tiny_cnn  # noqa: E402
+from serve_helpers import free_port, get, png_bytes, post, server, tiny_cnn  # noqa: E402
 
 from cnnkit.datasets import mnist5k  # noqa: E402
 from cnnkit.models import load_model  # noqa: E402
@@ -246,13 +246,48 @@ def test_burst_beyond_queue_gets_503_and_nothing_is_lost(models):
         assert post(url, png_bytes(_images(1)[0]), "image/png")[0] == 200
 
 
-def test_request_timeout_504(models):
-    with server([str(models["a"])], "--timeout", "0.2", "--max-wait-ms", "1000",
-                "--reload-interval", "0") as s:
-        status, _, doc = post(s["url"] + "/v1/models/a:predict", png_bytes(_images(1)[0]),
-                              "image/png")
-        assert status == 504 and "0.2 s" in doc["error"]
-        assert get(s["url"] + "/healthz")[0] == 200
+def test_request_timeout_504_and_failing_model_500(models):
+    """In process (so the model can be slowed down): an answer not ready within --timeout is
+    504; a model call that raises answers its own requests with 500; the server goes on."""
+    import uvicorn
+
+    from cnnkit.serve import ServeConfig
+    from cnnkit.serve.app import Server
+
+    app = Server({"a": models["a"]}, ServeConfig(timeout_s=0.3, reload_interval_s=0))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app.app, port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if app.registry is not None and srv.started:
+                break
+            time.sleep(0.05)
+        batcher = app.registry.get("a").batcher
+        real = batcher.run
+
+        def slow(x):
+            time.sleep(1.0)
+            return real(x)
+
+        def broken(x):
+            raise RuntimeError("simulated failure")
+
+        batcher.run = slow
+        status, _, doc = post(url + "/v1/models/a:predict", png_bytes(_images(1)[0]), "image/png")
+        assert status == 504 and "0.3 s" in doc["error"]
+        time.sleep(1.2)  # the slow call finishes (its answer is dropped)
+        batcher.run = broken
+        status, _, doc = post(url + "/v1/models/a:predict", png_bytes(_images(1)[0]), "image/png")
+        assert status == 500 and "simulated failure" in doc["error"]
+        batcher.run = real
+        status, _, _ = post(url + "/v1/models/a:predict", png_bytes(_images(1)[0]), "image/png")
+        assert status == 200
+    finally:
+        srv.should_exit = True
+        thread.join(30)
 
 
 def test_hot_reload_during_load(models, tmp_path):
