@@ -107,3 +107,27 @@ def test_profile_round_trip_and_refuses_other_files(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="not a cnnkit reference profile"):
         ReferenceProfile.load(tmp_path / "other.npz")
+
+
+def test_profile_reader_on_damaged_files(tmp_path):
+    """Truncated and bit-flipped profiles: a ValueError (or a clean load), nothing else."""
+    rng = np.random.default_rng(3)
+    prof = ReferenceProfile(rng.random((50, 1, 2)).astype(np.float32), np.arange(10),
+                            np.linspace(0, 1, 11), np.arange(10),
+                            rng.random((20, 16)).astype(np.float32), 1.0, {"model": "m"})
+    prof.save(tmp_path / "p.npz")
+    data = (tmp_path / "p.npz").read_bytes()
+    bad = tmp_path / "bad.npz"
+    for i in range(120):
+        if i % 2:
+            damaged = data[:int(rng.integers(0, len(data)))]
+        else:
+            buf = bytearray(data)
+            for pos in rng.integers(0, len(buf), 4):
+                buf[pos] = int(rng.integers(0, 256))
+            damaged = bytes(buf)
+        bad.write_bytes(damaged)
+        try:
+            ReferenceProfile.load(bad)
+        except ValueError:
+            pass

@@ -105,14 +105,17 @@ def _confidence_bins(conf: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarra
 
 
 def build_profile(model: Any, images: np.ndarray, batch_size: int = 256, bins: int = 10,
-                  max_stats: int = 2000, max_embeddings: int = 300, seed: int = 0
-                  ) -> ReferenceProfile:
-    """The reference profile of ``model`` on ``images`` (N, H, W, C) as it sees them."""
+                  max_stats: int = 2000, max_embeddings: int = 300, max_images: int = 10_000,
+                  seed: int = 0) -> ReferenceProfile:
+    """The reference profile of ``model`` on ``images`` (N, H, W, C) as it sees them (a
+    random ``max_images`` of them at most, so the cost stays one short inference pass)."""
     x = np.asarray(images)
     if x.ndim < 3 or len(x) < 2:
         raise ValueError(f"build_profile: expected at least 2 images (N, H, W, C), got an "
                          f"array of shape {x.shape}")
     rng = np.random.default_rng(seed)
+    if len(x) > max_images:
+        x = x[np.sort(rng.permutation(len(x))[:max_images])]
     plan = EmbeddingPlan(model, batch_invariant=False)
     outs, embs = [], []
     for s in range(0, len(x), batch_size):
