@@ -42,14 +42,6 @@ def test_batch_invariant_plan_equals_predicting_alone(arch):
     assert emb.shape[0] == n
 
 
-def test_plain_plan_is_not_batch_invariant_here():
-    """Why the option exists: BLAS rows depend on the batch (reported, not required)."""
-    model = tiny_cnn()
-    x = np.random.default_rng(1).integers(0, 256, (16, 28, 28, 1)).astype(np.float32)
-    diff = np.abs(compile(model)(x) - _alone(model, x)).max()
-    print(f"plain plan, batch of 16 against alone: max difference {diff:.3g}")
-
-
 def test_batcher_concurrency_results_never_cross():
     model = tiny_cnn(seed=3)
     plan = EmbeddingPlan(model)
