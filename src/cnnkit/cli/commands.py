@@ -125,7 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
             "class_names": names, "history": history.history})
         _maybe_plot_history(history.history, out / "training_curve.png")
-    print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}")
+        profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
+    print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
 
 
@@ -134,6 +135,16 @@ def init_group_size() -> int:
 
     group = world()
     return group.size if group is not None else 1
+
+
+def _write_profile(model: Any, images: np.ndarray, model_path: Path) -> Path:
+    """The drift-monitoring reference profile beside the model (validation images when held
+    out, else the training images)."""
+    from ..monitor import build_profile, profile_path
+
+    path = profile_path(model_path)
+    build_profile(model, images.astype(np.float32)).save(path)
+    return path
 
 
 def _loss_for(model: Any) -> Any:

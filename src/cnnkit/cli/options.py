@@ -97,6 +97,38 @@ def _add_train(sub: Any, func: Callable) -> None:
     t.set_defaults(func=func)
 
 
+def add_serve(sub: Any, func: Any) -> None:
+    """The ``serve`` sub-command's options."""
+    s = sub.add_parser("serve", help="serve models over HTTP with dynamic batching, metrics "
+                       "and drift monitoring", description="Serve .cnnkit models over HTTP: "
+                       "POST /v1/models/NAME:predict, GET /v1/models, /healthz, /readyz, "
+                       "/metrics, /v1/models/NAME/drift and a demo page at /.")
+    s.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a .cnnkit file, or NAME=FILE (default name: the file's stem, or its "
+                   "folder's name for model.cnnkit)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int_in(0, 65535), default=8000)
+    s.add_argument("--max-batch-size", type=int_in(1, 4096), default=32)
+    s.add_argument("--max-wait-ms", type=float_in("--max-wait-ms", 0.0, 10_000.0, False,
+                                                  False), default=5.0)
+    s.add_argument("--workers", type=int_in(1, 256), default=1,
+                   help="server processes sharing the port (each loads the models)")
+    s.add_argument("--queue-length", type=int_in(1, 1_000_000), default=256)
+    s.add_argument("--timeout", type=float_in("--timeout", 0.0, 3600.0, True, False),
+                   default=10.0, help="seconds per request")
+    s.add_argument("--max-body-mb", type=float_in("--max-body-mb", 0.0, 4096.0, True, False),
+                   default=8.0)
+    s.add_argument("--max-image-pixels", type=int_in(1, 1 << 31), default=4096 * 4096,
+                   help="pixels per decoded image (width x height)")
+    s.add_argument("--reload-interval", type=float_in("--reload-interval", 0.0, 3600.0,
+                                                      False, False), default=1.0,
+                   help="seconds between checks for a replaced model file (0: off)")
+    s.add_argument("--drift-window", type=int_in(2, 1_000_000), default=200)
+    s.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=func)
+
+
 def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions."""
     from .. import __version__
@@ -130,4 +162,6 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
     s.set_defaults(func=commands["summary"])
+    if "serve" in commands:
+        add_serve(sub, commands["serve"])
     return p

@@ -24,7 +24,7 @@ from .augment import (
     serialize,
 )
 from .color import hsv_to_rgb, normalize, rgb_to_hsv
-from .files import image_dataset_from_directory, load_csv, load_image, load_npz
+from .files import decode_image, image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
 from .iterator import BatchIterator
 from .loader import DataLoader, Subset, TensorDataset
@@ -35,7 +35,8 @@ from .tta import tta_predict
 
 __all__ = [
     # files and splitting
-    "image_dataset_from_directory", "load_image", "load_npz", "load_csv", "train_val_split",
+    "image_dataset_from_directory", "load_image", "decode_image", "load_npz", "load_csv",
+    "train_val_split",
     # iteration
     "BatchIterator", "DataLoader", "TensorDataset", "Subset", "transforms",
     # augmentation objects
