@@ -127,4 +127,12 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
     s.set_defaults(func=commands["summary"])
+    _add_analysis(sub, commands)
     return p
+
+
+def _add_analysis(sub: Any, commands: dict[str, Callable]) -> None:
+    from .analysis_commands import add_calc
+
+    if "calc" in commands:
+        add_calc(sub, commands["calc"], positive_int)
