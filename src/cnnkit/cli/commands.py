@@ -279,5 +279,5 @@ def cmd_summary(args: argparse.Namespace) -> int:
                             *([f"--classes {args.classes}"] if args.classes else [])])
         model = checks.build_arch(args.model, shape, args.classes, purpose, allocate=False)
     with about(f"summary {args.model}"):
-        model.summary()
+        model.summary(flops=args.flops, receptive_field=args.rf)
     return 0

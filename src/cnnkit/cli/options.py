@@ -126,6 +126,9 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
                    help="input shape without the batch axis, e.g. 224 224 3")
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
+    s.add_argument("--flops", action="store_true", help="add FLOPs and activation memory")
+    s.add_argument("--rf", action="store_true",
+                   help="add each layer's receptive field (size, jump, start)")
     s.set_defaults(func=commands["summary"])
     _add_analysis(sub, commands)
     return p
