@@ -29,8 +29,16 @@ from typing import Any
 import numpy as np
 
 from ..kernels.padding import resolve_padding
-from . import conv, core, layer_normalization, merge, normalization, pooling, regularization
-from . import reshaping
+from . import (
+    conv,
+    core,
+    layer_normalization,
+    merge,
+    normalization,
+    pooling,
+    regularization,
+    reshaping,
+)
 from .base import Layer
 
 GLOBAL = "global"  # a layer whose every output reads the whole input (Dense, Flatten, ...)
