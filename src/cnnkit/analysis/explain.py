@@ -183,6 +183,18 @@ def _inputs(model: Any, x: np.ndarray, method: str, class_index: Any, options: d
     return Explanation(attr.sum(-1), classes, scores, attr)
 
 
+def default_layer(model: Any) -> str:
+    """The last layer whose output is a feature map (batch, height, width, channels)."""
+    from ..models.complexity import complexity_rows
+
+    rows = [r for r in complexity_rows(model) if r.kind != "InputLayer"
+            and "Pool" not in r.kind and "Padding" not in r.kind
+            and isinstance(r.output_shape, tuple) and len(r.output_shape) == 4]
+    if not rows:
+        raise ValueError(f"model '{model.name}' has no layer with a feature-map output")
+    return rows[-1].name
+
+
 def explain(model: Any, images: Any, method: str = "gradcam", layer: str | None = None,
             class_index: Any = None, batch_size: int = 32, upsample: bool = True,
             normalize: bool = True, **options: Any) -> Explanation:

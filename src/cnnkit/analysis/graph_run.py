@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Tensor, enable_grad
+from ..autograd import Tensor, enable_grad, no_grad
 from ..layers.core import InputLayer
 
 
@@ -64,28 +64,49 @@ def forward_cut(model: Any, x: np.ndarray, layer: str | None) -> tuple[Tensor, T
         return _functional(model, x, layer)
 
 
+def forward_until(model: Any, x: np.ndarray, layer: str, grad: bool = True
+                  ) -> tuple[Tensor, Tensor]:
+    """(input leaf, ``layer``'s output): the model run up to the named layer, in inference
+    mode; with ``grad`` the output's graph reaches back to the input leaf."""
+    check_layer(model, layer)
+    if hasattr(model, "_input_spec"):
+        return _sequential(model, x, None, stop=layer, grad=grad)
+    return _functional(model, x, None, stop=layer, grad=grad)
+
+
 def _leaf(t: Any) -> Tensor:
     return Tensor(np.asarray(t.data if isinstance(t, Tensor) else t), requires_grad=True)
 
 
-def _sequential(model: Any, x: np.ndarray, layer: str | None) -> tuple[Tensor, Tensor]:
+def _sequential(model: Any, x: np.ndarray, layer: str | None, stop: str | None = None,
+                grad: bool = True) -> tuple[Tensor, Tensor]:
     h: Any = Tensor(x)
     leaf = None
     if layer is None:
-        h = leaf = _leaf(x)
-    for la in model.layers:
-        h = la(h, training=False)
-        if la.name == layer:
-            h = leaf = _leaf(h)
+        h = leaf = _leaf(x) if grad else h
+    with enable_grad() if grad else no_grad():
+        for la in model.layers:
+            h = la(h, training=False)
+            if la.name == layer:
+                h = leaf = _leaf(h)
+            if la.name == stop:
+                break
     return leaf, h
 
 
-def _functional(model: Any, x: np.ndarray, layer: str | None) -> tuple[Tensor, Tensor]:
+def _functional(model: Any, x: np.ndarray, layer: str | None, stop: str | None = None,
+                grad: bool = True) -> tuple[Tensor, Tensor]:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"explanations need a model with one input and one output, got "
                          f"{len(model.inputs)} and {len(model.outputs)}")
-    leaf = _leaf(x) if layer is None else None
+    leaf = _leaf(x) if layer is None and grad else None
     values: dict[int, Any] = {id(model.inputs[0]): leaf if leaf is not None else Tensor(x)}
+    with enable_grad() if grad else no_grad():
+        return _run_nodes(model, values, leaf, layer, stop)
+
+
+def _run_nodes(model: Any, values: dict[int, Any], leaf: Any, layer: str | None,
+               stop: str | None) -> tuple[Tensor, Tensor]:
     for node in model._nodes:
         if isinstance(node.layer, InputLayer):
             continue
@@ -98,6 +119,8 @@ def _functional(model: Any, x: np.ndarray, layer: str | None) -> tuple[Tensor, T
         outs = out if isinstance(node.outputs, (list, tuple)) else [out]
         for t, v in zip(node.output_tensors, outs, strict=True):
             values[id(t)] = v
+        if node.layer.name == stop:
+            return leaf, outs[0]
     return leaf, values[id(model.outputs[0])]
 
 

@@ -77,3 +77,75 @@ def cmd_calc(args: argparse.Namespace) -> int:
         raise UsageError(f"calc {args.layer}: {e}") from None
     print(r)
     return 0
+
+
+def add_explain(sub: Any, func: Callable, int_type: Callable) -> None:
+    from ..analysis.explain import METHODS
+
+    e = sub.add_parser("explain", help="a PNG of why a saved model classified an image: the "
+                       "input, a heat map over it and the top classes")
+    e.add_argument("model", help="a .cnnkit model file")
+    e.add_argument("image", help="a PNG or JPEG file")
+    e.add_argument("--method", choices=METHODS, default="gradcam")
+    e.add_argument("--layer", help="layer whose output a CAM reads (default: the last layer "
+                   "with a feature map)")
+    e.add_argument("--class", dest="class_index", type=int_type_or_zero, default=None,
+                   help="class to explain (default: the top class)")
+    e.add_argument("--top-k", type=int_type, default=5)
+    e.add_argument("--invert", action="store_true",
+                   help="invert grayscale images (dark digits on white paper)")
+    e.add_argument("--out", help="PNG to write (default: <image name>.<method>.png here)")
+    e.set_defaults(func=func)
+
+
+def int_type_or_zero(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--class must be an integer >= 0, got {text!r}")
+    return v
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Explain one image with a saved model and write the picture."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..analysis.explain import CAM_METHODS, default_layer, explain
+    from ..analysis.pictures import plot_explanation
+    from . import checks
+    from .commands import _read_image
+    from .errors import about
+
+    model = checks.load_trained(args.model)
+    h, w, c = checks.image_input(model, args.model)
+    k = checks.class_count(model, args.model)
+    if c not in (1, 3):
+        raise UsageError(f"{args.model}: model '{model.name}' expects {c}-channel images")
+    if args.class_index is not None and args.class_index >= k:
+        raise UsageError(f"--class {args.class_index}: model '{model.name}' has {k} classes")
+    out = Path(args.out) if args.out else Path(f"{Path(args.image).stem}.{args.method}.png")
+    checks.check_out_dir(out.parent if str(out.parent) else Path("."), "--out")
+    img = _read_image(args.image, h, w, c)
+    if c == 1 and args.invert:
+        img = 255 - img
+    x = img[None].astype(np.float32)
+    layer = args.layer or (default_layer(model) if args.method in CAM_METHODS else None)
+    with about(f"explain {args.model}"):
+        res = explain(model, x, args.method, layer=layer, class_index=args.class_index)
+        probs = model.predict(x)[0]
+    if not (np.all(probs >= 0) and abs(float(probs.sum()) - 1) < 1e-3):
+        e = np.exp(probs - probs.max())
+        probs = e / e.sum()
+    names = getattr(model, "class_names", None)
+    cls = int(res.classes[0])
+    label = names[cls] if names and cls < len(names) else str(cls)
+    where = f" at {layer}" if layer else ""
+    with about(f"--out {out}"):
+        plot_explanation(img, res.maps[0], probs, names, out,
+                         f"{args.method}{where}: class {label}", args.top_k)
+    print(f"{args.image}: class {label} ({probs[cls]:.3f}); wrote {out}")
+    return 0

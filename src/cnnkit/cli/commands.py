@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train.callback_base import Callback
 from . import checks
 from .data import check_source, data_shape, load_dataset, split_validation
 from .errors import UsageError, about
@@ -98,9 +99,12 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
           f"augment {recipe['augment']}; output in {out}")
     start = time.perf_counter()
+    # held-out curves: the validation split, else the test set (watched, never trained on)
+    held = (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
-                        validation_data=(val[0].astype(np.float32), val[1]) if val else None,
-                        callbacks=[callbacks.CSVLogger(str(out / "history.csv"))])
+                        validation_data=held,
+                        callbacks=[_LearningRateLog(), callbacks.CSVLogger(
+                            str(out / "history.csv"))])
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
                           return_dict=True)
@@ -112,10 +116,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             "dataset": args.dataset, "model": recipe["model"], "recipe": recipe,
             "seed": args.seed, "train_seconds": round(elapsed, 2),
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "class_names": names, "history": history.history})
+            "class_names": names, "history": history.history,
+            "held_out": "validation split" if val else "test set"})
         _maybe_plot_history(history.history, out / "training_curve.png")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}")
     return 0
+
+
+class _LearningRateLog(Callback):
+    """Adds the optimizer's learning rate at each epoch end to the logs (history, CSV)."""
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        opt = getattr(self.model, "optimizer", None)
+        if logs is not None and opt is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(opt.learning_rate)
 
 
 def _loss_for(model: Any) -> Any:
