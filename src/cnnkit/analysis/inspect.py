@@ -110,13 +110,15 @@ def _affinities(d2: np.ndarray, perplexity: float) -> np.ndarray:
 
 
 def tsne(features: np.ndarray, perplexity: float = 30.0, iterations: int = 500,
-         lr: float = 200.0, seed: int = 0) -> tuple[np.ndarray, float]:
+         lr: float | None = None, seed: int = 0) -> tuple[np.ndarray, float]:
     """2-D t-SNE of the rows (exact, O(n^2): for a few thousand points); returns the
-    embedding and the final KL(P || Q)."""
+    embedding and the final KL(P || Q). ``lr`` None: max(n / 48, 50) (Belkina et al. 2019:
+    n / early exaggeration / 4)."""
     f = pca(features, min(50, np.asarray(features).reshape(len(features), -1).shape[1]))
     n = len(f)
     if n < 4:
         raise ValueError(f"t-SNE needs at least 4 points, got {n}")
+    lr = max(n / 48, 50.0) if lr is None else lr
     perplexity = min(perplexity, (n - 1) / 3)
     sq = (f ** 2).sum(1)
     p = _affinities(np.maximum(sq[:, None] + sq[None] - 2 * f @ f.T, 0), perplexity)

@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command line: train, evaluate, predict, summary.
+"""The ``cnnkit`` command line: train, evaluate, predict, summary, calc, explain, report.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..kernels.parallel import tune_allocator
-from .analysis_commands import cmd_calc, cmd_explain
+from .analysis_commands import cmd_calc, cmd_explain, cmd_report
 from .commands import cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .data import DATASETS, load_dataset
 from .errors import EXIT_USAGE, UsageError, guarded
@@ -24,7 +24,8 @@ __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation",
            "DATASETS", "DEFAULTS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary, "calc": cmd_calc, "explain": cmd_explain}
+            "summary": cmd_summary, "calc": cmd_calc, "explain": cmd_explain,
+            "report": cmd_report}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser

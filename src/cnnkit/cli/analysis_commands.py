@@ -149,3 +149,64 @@ def cmd_explain(args: argparse.Namespace) -> int:
                          f"{args.method}{where}: class {label}", args.top_k)
     print(f"{args.image}: class {label} ({probs[cls]:.3f}); wrote {out}")
     return 0
+
+
+def add_report(sub: Any, func: Callable, int_type: Callable) -> None:
+    r = sub.add_parser("report", help="one HTML page for a training run: curves, confusion "
+                       "matrix, per-class accuracy, worst mistakes with Grad-CAM, FLOPs and "
+                       "receptive fields")
+    r.add_argument("run_dir", help="a folder written by `cnnkit train` (model.cnnkit, "
+                   "metrics.json)")
+    r.add_argument("--dataset", help="held-out data (default: the run's data set)")
+    r.add_argument("--data-dir", help="the folder holding the Fashion-MNIST/MNIST IDX files")
+    r.add_argument("--max-images", type=int_type, default=2000,
+                   help="held-out images to evaluate (default 2000)")
+    r.add_argument("--out", help="HTML file to write (default: RUN_DIR/report.html)")
+    r.set_defaults(func=func)
+
+
+def _run_metrics(run: Any) -> dict:
+    import json
+
+    path = run / "metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not a metrics file written by cnnkit train: {e}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a training run."""
+    from pathlib import Path
+
+    from ..analysis.report import report_html, write_report
+    from . import checks
+    from .commands import _eval_data
+    from .errors import about
+
+    run = Path(args.run_dir)
+    if not run.is_dir():
+        raise UsageError(f"run folder not found: {args.run_dir}")
+    model_path = run / "model.cnnkit"
+    if not model_path.is_file():
+        raise UsageError(f"{args.run_dir} has no model.cnnkit (a folder written by cnnkit "
+                         f"train)")
+    metrics = _run_metrics(run)
+    model = checks.load_trained(str(model_path))
+    dataset = args.dataset or metrics.get("dataset") or "mnist5k"
+    out = Path(args.out) if args.out else run / "report.html"
+    ns = argparse.Namespace(dataset=dataset, data_dir=args.data_dir, model=str(model_path))
+    _, (xv, yv), names = _eval_data(ns, model)
+    names = getattr(model, "class_names", None) or metrics.get("class_names") or names
+    history = metrics.get("history") if isinstance(metrics.get("history"), dict) else {}
+    title = f"{model.name} on {dataset}: {run.name}"
+    with about(f"report {args.run_dir}"):
+        page = report_html(model, history, xv[:args.max_images], yv[:args.max_images],
+                           names, title)
+    with about(f"--out {out}"):
+        write_report(out, page)
+    print(f"wrote {out}")
+    return 0

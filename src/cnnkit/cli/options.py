@@ -135,9 +135,11 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
 
 
 def _add_analysis(sub: Any, commands: dict[str, Callable]) -> None:
-    from .analysis_commands import add_calc, add_explain
+    from .analysis_commands import add_calc, add_explain, add_report
 
     if "calc" in commands:
         add_calc(sub, commands["calc"], positive_int)
     if "explain" in commands:
         add_explain(sub, commands["explain"], positive_int)
+    if "report" in commands:
+        add_report(sub, commands["report"], positive_int)
