@@ -15,7 +15,7 @@ from cnnkit.cli import main
 
 CONV_CASES = [(w, k, s, p, d) for w, k, s, p, d in itertools.product(
     (1, 5, 7, 28, 31, 224), (1, 2, 3, 5, 7), (1, 2, 3), (0, 1, 3), (1, 2))
-    if w + 2 * p >= d * (k - 1) + 1][::3]  # a third of the grid keeps it under 3 s
+    if w + 2 * p >= d * (k - 1) + 1][::5]  # a fifth of the grid (about 90 cases)
 
 
 def test_seed_example_steps():
@@ -54,7 +54,8 @@ def test_pool_shapes_match_torch_floor_and_ceil():
         if p > k // 2 or w + 2 * p < k:
             continue  # torch refuses padding > kernel/2
         for ceil in (False, True):
-            y = torch.nn.MaxPool2d(k, s, p, ceil_mode=ceil)(torch.zeros(1, 2, w, w))
+            y = torch.nn.MaxPool2d(k, s, p, ceil_mode=ceil)(torch.zeros(1, 2, w, w,
+                                                                        device="meta"))
             r = calc.pool((w, w, 2), k, s, p, ceil_mode=ceil)
             assert r["output_shape"][:2] == tuple(y.shape[2:]), (w, k, s, p, ceil)
             assert r["flops"] == y.numel() * (k * k - 1)
@@ -63,12 +64,12 @@ def test_pool_shapes_match_torch_floor_and_ceil():
 def test_conv_transpose_shapes_match_torch():
     torch = torch_or_skip()
     for w, k, s, p, op, d in itertools.product((1, 3, 7), (1, 2, 3, 4), (1, 2, 3), (0, 1),
-                                               (0, 1, 2), (1, 2)):
+                                               (0, 1), (1, 2)):
         if op >= max(s, d):
             continue
-        layer = torch.nn.ConvTranspose2d(3, 4, k, s, p, op, dilation=d)
+        layer = torch.nn.ConvTranspose2d(3, 4, k, s, p, op, dilation=d, device="meta")
         try:
-            y = layer(torch.zeros(1, 3, w, w))
+            y = layer(torch.zeros(1, 3, w, w, device="meta"))
         except RuntimeError:  # torch: "Output size is too small"
             with pytest.raises(calc.InvalidConfiguration, match="crops the whole output"):
                 calc.conv_transpose((w, w, 3), 4, k, s, p, op, d)

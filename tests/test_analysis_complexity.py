@@ -248,7 +248,7 @@ def test_receptive_field_equals_gradient_support_multi_path(layer):
 
 
 def test_resnet50_receptive_field_equals_gradient_support(monkeypatch):
-    """ResNet-50 at 1/16 width (the field does not depend on width), 448x448 so that the
+    """ResNet-50 at 1/32 width (the field does not depend on width), 448x448 so that the
     427-pixel field of a layer4 unit lies inside the image. Max pooling passes a gradient to
     one cell of its window only, so the brute force builds the pooling layer as an average
     pooling of the same geometry."""
@@ -257,7 +257,7 @@ def test_resnet50_receptive_field_equals_gradient_support(monkeypatch):
     from cnnkit.zoo import resnet
 
     monkeypatch.setattr(resnet, "max_pool", blocks.max_pool)
-    model = zoo.get("resnet50", input_shape=(448, 448, 3), width_mult=1 / 16)
+    model = zoo.get("resnet50", input_shape=(448, 448, 3), width_mult=1 / 32)
     _positive_weights(model)
     rf = {r.name: r.rf for r in complexity_rows(model)}["layer4.2.relu"]
     assert rf[0][0] == 427

@@ -183,7 +183,7 @@ def _chromium():
 def test_report_in_headless_chromium(tmp_path, trained_run, capsys):
     run, _, _ = trained_run
     out = tmp_path / "report.html"
-    assert main(["report", str(run), "--max-images", "300", "--out", str(out)]) == 0
+    assert main(["report", str(run), "--max-images", "200", "--out", str(out)]) == 0
     page = out.read_text()
     for part in ("Training curves", "Confusion matrix", "Per-class accuracy", "Worst mistakes",
                  "FLOPs per sample", "Araujo"):
