@@ -170,10 +170,13 @@ def test_unknown_layer_is_named_not_zero():
 # ----- receptive fields --------------------------------------------------------------------------
 @pytest.mark.parametrize("name,layer,size", [("alexnet", "features.12", 195),
                                              ("vgg16", "features.30", 212),
-                                             ("resnet50", "layer4.2.relu", 427)])
+                                             ("resnet50", "layer4.2.relu", 427),
+                                             ("inception_v3", "Mixed_7c.concat", 1311),
+                                             ("mobilenet", "conv_pw_13_relu", 315)])
 def test_published_receptive_fields(name, layer, size, zero_init):
     """Araujo et al. (Distill 2019), table: AlexNet 195, VGG-16 212 after the last pooling
-    layer; ResNet-50 427 for torchvision's v1.5 layout (483 with the stride in the 1x1)."""
+    layer; ResNet-50 427 for torchvision's v1.5 layout (483 with the stride in the 1x1);
+    Inception v3 1311 and MobileNet v1 315 at the last feature map (multi-path joins)."""
     rows = {r.name: r for r in complexity_rows(zoo.get(name))}
     assert rows[layer].rf[0][0] == rows[layer].rf[1][0] == size
     assert rows[layer].rf[0][1] == 32  # five halvings

@@ -38,7 +38,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
-        print("cnnkit: error: a command is required: train, evaluate, predict or summary "
+        print("cnnkit: error: a command is required: train, evaluate, predict, summary, calc, "
+              "explain or report "
               "(cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
