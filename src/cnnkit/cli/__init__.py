@@ -36,6 +36,7 @@ def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.raw_argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
         print("cnnkit: error: a command is required: train, evaluate, predict, summary, calc, "
@@ -49,4 +50,8 @@ def _run(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cnnkit`` with ``argv`` (default: sys.argv[1:]); returns the exit status."""
-    return guarded(lambda: _run(argv))
+    status = guarded(lambda: _run(argv))
+    comm = sys.modules.get("cnnkit.distributed.comm")
+    if status and comm is not None:  # one rank's error ends the MPI job, not a hang
+        comm.abort(status)
+    return status

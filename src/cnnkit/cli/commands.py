@@ -14,6 +14,7 @@ import numpy as np
 from ..train.callback_base import Callback
 from . import checks
 from .data import check_source, data_shape, load_dataset, split_validation
+from .distributed import mpi_rank, relaunch
 from .errors import UsageError, about
 from .recipes import DEFAULTS, augmentation, check_names, schedule
 
@@ -68,6 +69,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..data import BatchIterator
     from ..train import callbacks, optimizers
 
+    status = relaunch(args)
+    if status is not None:
+        return status
+    distributed, rank = mpi_rank()
+    main = rank == 0
     kind = check_source(args.dataset, args.data_dir, args.image_size, args.grayscale)
     recipe = _recipe(args, kind)
     check_names(recipe, args.optimizer)
@@ -93,18 +99,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
     model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
                   loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    if not main:  # the other ranks train their shards; rank 0 prints and writes
+        model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
+        return 0
     checks.make_out_dir(out)
+    procs = f", {init_group_size()} processes" if distributed else ""
     print(f"cnnkit train: {model.name} on {args.dataset} ({len(xt)} train, {len(xv)} test "
           f"images, {len(names)} classes), {recipe['epochs']} epochs, batch "
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
-          f"augment {recipe['augment']}; output in {out}")
+          f"augment {recipe['augment']}{procs}; output in {out}")
     start = time.perf_counter()
     # held-out curves: the validation split, else the test set (watched, never trained on)
     held = (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
                         validation_data=held,
                         callbacks=[_LearningRateLog(), callbacks.CSVLogger(
-                            str(out / "history.csv"))])
+                            str(out / "history.csv"))],
+                        distributed=distributed)
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
                           return_dict=True)
@@ -130,6 +141,13 @@ class _LearningRateLog(Callback):
         opt = getattr(self.model, "optimizer", None)
         if logs is not None and opt is not None and "learning_rate" not in logs:
             logs["learning_rate"] = float(opt.learning_rate)
+
+
+def init_group_size() -> int:
+    from ..distributed import world
+
+    group = world()
+    return group.size if group is not None else 1
 
 
 def _loss_for(model: Any) -> Any:

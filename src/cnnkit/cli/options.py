@@ -91,6 +91,9 @@ def _add_train(sub: Any, func: Callable) -> None:
                    help=f"random seed, in [0, {MAX_SEED}]")
     t.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--processes", type=int_in(1, 4096), default=1,
+                   help="train data-parallel on N MPI processes of this machine (needs "
+                   "cnnkit[distributed]); under mpirun the job's ranks are used")
     t.set_defaults(func=func)
 
 
