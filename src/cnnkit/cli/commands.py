@@ -109,12 +109,9 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
           f"augment {recipe['augment']}{procs}; output in {out}")
     start = time.perf_counter()
-    # held-out curves: the validation split, else the test set (watched, never trained on)
-    held = (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
-                        validation_data=held,
-                        callbacks=[_LearningRateLog(), callbacks.CSVLogger(
-                            str(out / "history.csv"))],
+                        validation_data=_held_out(val, xv, yv), callbacks=[
+                            _LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))],
                         distributed=distributed)
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
@@ -127,11 +124,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             "dataset": args.dataset, "model": recipe["model"], "recipe": recipe,
             "seed": args.seed, "train_seconds": round(elapsed, 2),
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-            "class_names": names, "history": history.history,
-            "held_out": "validation split" if val else "test set"})
+            "class_names": names, "history": history.history})
         _maybe_plot_history(history.history, out / "training_curve.png")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}")
     return 0
+
+
+def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:
+    """The curves' held-out data: the validation split, else the test set (watched each
+    epoch, never trained on)."""
+    return (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
 
 
 class _LearningRateLog(Callback):
