@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train.callback_base import Callback
 from . import checks
 from .data import check_source, data_shape, load_dataset, split_validation
 from .distributed import mpi_rank, relaunch
@@ -109,8 +110,8 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"augment {recipe['augment']}{procs}; output in {out}")
     start = time.perf_counter()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
-                        validation_data=(val[0].astype(np.float32), val[1]) if val else None,
-                        callbacks=[callbacks.CSVLogger(str(out / "history.csv"))],
+                        validation_data=_held_out(val, xv, yv), callbacks=[
+                            _LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))],
                         distributed=distributed)
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
@@ -128,6 +129,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:
+    """The curves' held-out data: the validation split, else the test set (watched each
+    epoch, never trained on)."""
+    return (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
+
+
+class _LearningRateLog(Callback):
+    """Adds the optimizer's learning rate at each epoch end to the logs (history, CSV)."""
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        opt = getattr(self.model, "optimizer", None)
+        if logs is not None and opt is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(opt.learning_rate)
 
 
 def init_group_size() -> int:
@@ -308,5 +324,5 @@ def cmd_summary(args: argparse.Namespace) -> int:
                             *([f"--classes {args.classes}"] if args.classes else [])])
         model = checks.build_arch(args.model, shape, args.classes, purpose, allocate=False)
     with about(f"summary {args.model}"):
-        model.summary()
+        model.summary(flops=args.flops, receptive_field=args.rf)
     return 0

@@ -161,7 +161,22 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
                    help="input shape without the batch axis, e.g. 224 224 3")
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
+    s.add_argument("--flops", action="store_true", help="add FLOPs and activation memory")
+    s.add_argument("--rf", action="store_true",
+                   help="add each layer's receptive field (size, jump, start)")
     s.set_defaults(func=commands["summary"])
     if "serve" in commands:
         add_serve(sub, commands["serve"])
+    _add_analysis(sub, commands)
     return p
+
+
+def _add_analysis(sub: Any, commands: dict[str, Callable]) -> None:
+    from .analysis_commands import add_calc, add_explain, add_report
+
+    if "calc" in commands:
+        add_calc(sub, commands["calc"], positive_int)
+    if "explain" in commands:
+        add_explain(sub, commands["explain"], positive_int)
+    if "report" in commands:
+        add_report(sub, commands["report"], positive_int)

@@ -24,10 +24,13 @@ class PersistenceMixin:
 
         load_weights(self, path)
 
-    def summary(self, print_fn: Any = None, line_length: int = 98) -> str:
-        """Print (and return) the layer table with parameters and multiply-adds."""
+    def summary(self, print_fn: Any = None, line_length: int = 98, flops: bool = False,
+                receptive_field: bool = False) -> str:
+        """Print (and return) the layer table with parameters and multiply-adds; ``flops``
+        adds FLOPs and activation memory, ``receptive_field`` each output's receptive
+        field (size, jump, start)."""
         from .summary import summary_text
 
-        text = summary_text(self, line_length)
+        text = summary_text(self, line_length, flops, receptive_field)
         (print_fn or print)(text)
         return text
