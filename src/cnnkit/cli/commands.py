@@ -66,8 +66,7 @@ def _arch_check(spec: str, shape: tuple, purpose: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import random as crandom
-    from ..data import BatchIterator
-    from ..train import callbacks, optimizers
+    from ..train import callbacks
 
     status = relaunch(args)
     if status is not None:
@@ -92,13 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = saved if saved is not None else checks.build_arch(spec, shape, len(names), purpose)
     _check_classes(model, spec, len(names), args.dataset)
     model.class_names = names
-    aug = augmentation(recipe["augment"], xt.shape[1:])
-    transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
-    batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
-                            shuffle=True, seed=args.seed, transform=transform)
-    lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
-    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
-                  loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    batches = _compiled_with_batches(args, model, recipe, xt, yt)
     if not main:  # the other ranks train their shards; rank 0 prints and writes
         model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
         return 0
@@ -129,6 +122,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
+                           xt: np.ndarray, yt: np.ndarray) -> Any:
+    """Compile ``model`` for the recipe; the seeded, augmented training batches."""
+    from ..data import BatchIterator
+    from ..train import optimizers
+
+    aug = augmentation(recipe["augment"], xt.shape[1:])
+    transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
+    batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
+                            shuffle=True, seed=args.seed, transform=transform)
+    lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
+    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
+                  loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    return batches
 
 
 def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:
