@@ -1,0 +1,166 @@
+"""The walk over a model's layer graph (the runtime's :class:`~cnnkit.runtime.LayerGraph`),
+writing each layer call with the writer registered for its class, and nested models inline.
+
+Before writing, one pass per graph decides the folds, as the runtime's passes do, by asking
+the writers' flags rather than layer classes: in an inference export a batch norm whose
+input is read by it alone and made by a layer that absorbs batch norms goes into that
+layer's weights; a zero padding read only by a layer that absorbs pads goes into its pads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import OnnxExportError
+from .graph import Graph, Value
+from .layout import in_order
+from .registry import Call, lookup
+
+
+@dataclass
+class Folds:
+    """Node index -> the batch-norm layer it absorbs / the pads it absorbs; the indices of
+    the nodes so absorbed (written as nothing: their output is their input's value)."""
+
+    bn: dict[int, Any] = field(default_factory=dict)
+    pads: dict[int, Any] = field(default_factory=dict)
+    skip: set[int] = field(default_factory=set)
+
+
+def _is_bn(layer: Any, rank: int | None) -> bool:
+    """A batch norm over the channel (last) axis, the one a layer before it can absorb."""
+    from ...layers import BatchNormalization
+
+    if type(layer) is not BatchNormalization or rank is None:
+        return False
+    axes = (layer.axis,) if isinstance(layer.axis, int) else tuple(layer.axis)
+    return len(axes) == 1 and axes[0] % rank == rank - 1
+
+
+def _is_zero_pad(layer: Any) -> bool:
+    from ...layers import ZeroPadding1D, ZeroPadding2D, ZeroPadding3D
+
+    return type(layer) in (ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+
+
+def plan_folds(graph: Any, training: bool) -> Folds:
+    """Which nodes absorb which (see the module docstring)."""
+    folds = Folds()
+    producer: dict[int, int] = {}
+    readers: dict[int, list[int]] = {}
+    for i, nd in enumerate(graph.nodes):
+        for s in nd.outs:
+            producer[s] = i
+        for s in nd.arg_slots:
+            readers.setdefault(s, []).append(i)
+    outputs = set(graph.outputs)
+
+    def sole_reader(slot: int) -> int | None:
+        r = readers.get(slot, [])
+        return r[0] if len(r) == 1 and slot not in outputs else None
+
+    for i, nd in enumerate(graph.nodes):
+        if not isinstance(nd.args, int) or nd.multi_out:
+            continue
+        p = producer.get(nd.args)
+        if p is None or sole_reader(nd.args) != i or graph.nodes[p].multi_out:
+            continue
+        src = graph.nodes[p]
+        entry = lookup(src.layer)
+        if entry is None or src.kwargs:
+            continue
+        if not training and _is_bn(nd.layer, nd.rank) and entry.absorbs_bn and p not in folds.bn \
+                and getattr(src.layer, "activation", None) in (None, _linear()) \
+                and nd.layer.dtype == src.layer.dtype:
+            folds.bn[p] = nd.layer
+            folds.skip.add(i)
+    for i, nd in enumerate(graph.nodes):
+        if not _is_zero_pad(nd.layer) or not isinstance(nd.args, int):
+            continue
+        j = sole_reader(nd.outs[0])
+        if j is None or not isinstance(graph.nodes[j].args, int):
+            continue
+        reader = graph.nodes[j]
+        entry = lookup(reader.layer)
+        rank = getattr(reader.layer, "rank", None)
+        if entry is not None and entry.absorbs_pads and rank == len(nd.layer.padding) \
+                and reader.layer.padding in ("valid", "causal", "same") and j not in folds.pads:
+            folds.pads[j] = tuple(tuple(p) for p in nd.layer.padding)
+            folds.skip.add(i)
+    return folds
+
+
+def _linear() -> Any:
+    from ... import ops
+
+    return ops.get_activation("linear")
+
+
+@dataclass
+class Walker:
+    """Writes layer graphs into ``g``."""
+
+    g: Graph
+    training: bool
+    prefix: str = ""
+
+    def write_model(self, model: Any, inputs: list[Value]) -> list[Value]:
+        graph = model.inference_graph()
+        if graph is None:
+            raise OnnxExportError(
+                f"{type(model).__name__} '{model.name}' is a subclassed model (its call() is "
+                f"Python code), so it has no layer graph to export; build it as a functional "
+                f"Model or a Sequential")
+        return self.write_graph(graph, inputs)
+
+    def write_graph(self, graph: Any, inputs: list[Value]) -> list[Value]:
+        folds = plan_folds(graph, self.training)
+        slots: dict[int, Value] = dict(enumerate(inputs))
+        for i, nd in enumerate(graph.nodes):
+            args = [slots[s] for s in nd.arg_slots]
+            if i in folds.skip:
+                slots[nd.outs[0]] = args[0]
+                continue
+            result = self.write_node(nd, args, folds.bn.get(i), folds.pads.get(i))
+            outs = result if isinstance(result, list) else [result]
+            if len(outs) != len(nd.outs):
+                raise OnnxExportError(f"layer '{nd.layer.name}' gave {len(outs)} outputs, the "
+                                      f"graph expects {len(nd.outs)}")
+            for s, v in zip(nd.outs, outs, strict=True):
+                slots[s] = v
+        return [slots[s] for s in graph.outputs]
+
+    def write_node(self, nd: Any, args: list[Value], bn: Any, pads: Any) -> Any:
+        layer = nd.layer
+        kwargs = {k: v for k, v in (nd.kwargs or {}).items() if k != "training"}
+        if kwargs:
+            raise OnnxExportError(f"{type(layer).__name__} '{layer.name}' is called with "
+                                  f"{sorted(kwargs)}; only plain calls are exported")
+        if hasattr(layer, "inference_graph") and hasattr(layer, "_functional"):
+            inner = Walker(self.g, self.training, f"{self.prefix}{layer.name}.")
+            outs = inner.write_model(layer, args)
+            return outs if nd.multi_out or len(outs) > 1 else outs[0]
+        entry = lookup(layer)
+        if entry is None:
+            raise OnnxExportError(unsupported(layer))
+        if not entry.keeps_order:
+            args = [in_order(self.g, v) for v in args]
+        shapes: Any = [v.shape for v in args] if isinstance(nd.args, list) else args[0].shape
+        if pads:
+            shapes = (shapes[0], *[None if d is None else d + b + a for d, (b, a) in
+                                   zip(shapes[1:-1], pads, strict=True)], shapes[-1])
+        out_shape = layer.compute_output_shape(shapes)
+        call = Call(self.g, layer, args, out_shape, f"{self.prefix}{layer.name}",
+                    self.training, bn, pads)
+        return entry.fn(call)
+
+
+def unsupported(layer: Any) -> str:
+    from .registry import exported_classes
+
+    cls = type(layer)
+    known = sorted({c.__name__ for c in exported_classes()})
+    why = " (its function is Python code)" if cls.__name__ == "Lambda" else ""
+    return (f"layer '{layer.name}' of class {cls.__module__}.{cls.__qualname__} has no ONNX "
+            f"exporter{why}; layers that export: {', '.join(known)}")
