@@ -54,7 +54,10 @@ def _gelu(approximate: bool) -> Act:
         if g.opset >= 20:
             return x.named(g.node("Gelu", [x.name], base,
                                   approximate="tanh" if approximate else "none"))
-        c = (lambda v, n: g.const(v, n, x.dtype))
+
+        def c(v: float, n: str) -> str:
+            return g.const(v, n, x.dtype)
+
         if approximate:  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
             x3 = g.node("Mul", [x.name, g.node("Mul", [x.name, x.name], f"{base}/x2")],
                         f"{base}/x3")

@@ -154,7 +154,7 @@ def conv_transpose(c: Call) -> Value:
     return _finish(c, y)
 
 
-@exports(layers.Dense, absorbs_bn=True)
+@exports(layers.Dense, absorbs_bn=True, keeps_order=True)  # takes the order into W
 def dense(c: Call) -> Value:
     """Gemm on (N, features) (a permuted feature order taken into the kernel's rows); a 1x1
     Conv on a channels-first image; MatMul + Add on other ranks."""

@@ -73,6 +73,7 @@ class Graph:
         self.initializers: list[Any] = []
         self._names: set[str] = set()
         self._weights: dict[Any, str] = {}
+        self.moved: dict[tuple[str, str], str] = {}  # (value, layout) -> its transposed name
 
     # ----- names, nodes, constants -------------------------------------------------------------
     def fresh(self, base: str) -> str:

@@ -14,7 +14,10 @@ def as_cf(g: Graph, v: Value) -> Value:
     """``v`` channels-first (rank >= 3; a rank-2 value is the same in both layouts)."""
     if v.cf or v.rank < 3:
         return v
-    return v.named(g.transpose(v.name, to_cf(v.rank), f"{v.name}.nchw"), cf=True)
+    key = (v.name, "cf")
+    if key not in g.moved:  # one transpose per value, however many layers read it
+        g.moved[key] = g.transpose(v.name, to_cf(v.rank), f"{v.name}.nchw")
+    return v.named(g.moved[key], cf=True)
 
 
 def as_last(g: Graph, v: Value) -> Value:
