@@ -50,30 +50,3 @@ def run_ort(proto: Any, feeds: list[np.ndarray]) -> list[np.ndarray]:
                                 providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
     return sess.run(None, dict(zip(names, feeds, strict=True)))
-
-
-def max_rel_error(ours: Any, theirs: Any) -> float:
-    """max |a - b| / max(1, max |b|) over all outputs."""
-    worst = 0.0
-    for a, b in zip(ours, theirs, strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
-        worst = max(worst, float(np.abs(a - b).max(initial=0)) / max(1.0, float(
-            np.abs(b).max(initial=0))))
-    return worst
-
-
-def roundtrip_error(model: Any, inputs: list[np.ndarray], layout: str, **options: Any
-                    ) -> float:
-    """Export ``model`` (checked with full_check), run it in ONNX Runtime on ``inputs``
-    (channels-last) and return the max relative error against ``model.predict``."""
-    import onnx
-
-    from cnnkit.io.onnx_export import to_onnx
-
-    proto = to_onnx(model, layout=layout, **options)
-    onnx.checker.check_model(proto, full_check=True)
-    theirs = run_ort(proto, [to_layout(x, layout) for x in inputs])
-    ours = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-    ours = ours if isinstance(ours, list) else [ours]
-    return max_rel_error([to_layout(np.asarray(o), layout) for o in ours], theirs)

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from layer_cases import CASES, IDS, batchless, make_input, randomize
+from layer_cases import CASES, IDS, batchless, randomize
 from onnx_export_helpers import ort_or_skip, randomize_norms, run_ort, to_layout
 
 import cnnkit
@@ -390,3 +390,54 @@ def test_torch_weights_export_matches_torch():
     got = run_ort(to_onnx(model), [x])[0]
     err = float(np.abs(got - expected).max()) / max(1.0, float(np.abs(expected).max()))
     assert err <= TOL, err
+
+
+def test_any_image_size():
+    """Height and width unknown (symbolic in the file): "same" pads become SAME_UPPER, which
+    puts the odd cell at the end as Keras does; run at two sizes, odd and even."""
+    i = L.Input((None, None, 3))
+    x = L.ZeroPadding2D(1)(i)
+    x = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.ZeroPadding2D(((0, 1), (1, 0)))(x)
+    x = L.Conv2D(4, 2)(x)
+    x = L.MaxPooling2D(3, 2, padding="same")(x)
+    x = L.UpSampling2D()(x)
+    model = Model(i, [x, L.GlobalAveragePooling2D()(x)])
+    for size in (9, 12):
+        def make(n, size=size):
+            r = np.random.default_rng(n)
+            return [r.standard_normal((n, size, size + 1, 3)).astype(np.float32)]
+
+        check_model(model, make)
+
+
+_OPSET_MODELS = {
+    "resize_bilinear": (lambda: L.Resizing(5, 7), (2, 3, 4, 2), 11),
+    "resize_nearest": (lambda: L.Resizing(6, 3, interpolation="nearest"), (2, 3, 4, 2), 11),
+    "softmax_channels": (lambda: L.Activation("softmax"), (2, 3, 4, 5), 9),
+    "group_norm": (lambda: L.GroupNormalization(groups=2), (2, 3, 4, 4), 9),
+    "l2_normalize": (lambda: L.L2Normalize(), (2, 3, 4), 9),
+    "relu6": (lambda: L.ReLU(max_value=6.0), (2, 3, 4, 2), 9),
+    "pad_crop": (lambda: L.Cropping2D(((1, 0), (2, 1))), (2, 5, 6, 2), 9),
+    "zero_pad": (lambda: L.ZeroPadding2D(((1, 0), (2, 1))), (2, 5, 6, 2), 9),
+    "gelu_tanh": (lambda: L.Activation(cnnkit.ops.gelu), (2, 5), 9),
+}
+
+
+@pytest.mark.parametrize("opset", [9, 10, 11, 13, 17, 18, 21])
+def test_opset_dependent_forms(opset):
+    """The layers whose ONNX form changes with the opset (Resize inputs, Softmax axis
+    semantics, Reduce*/Squeeze axes as inputs, Clip and Pad bounds as inputs, Slice, Gelu),
+    at each opset that changes them."""
+    for name, (make, shape, since) in _OPSET_MODELS.items():
+        if opset < since:
+            continue
+        layer = make()
+        model = one_layer_model(layer, shape)
+        randomize(layer)
+        check_model(model, inputs_like(model), layouts=("NCHW",), batches=(2,), opset=opset)
+    add = one_layer_model(L.Add(), [(2, 4, 4, 3), (2, 3)])  # Unsqueeze of the (N, C) input
+    check_model(add, inputs_like(add), layouts=("NCHW",), batches=(2,), opset=opset)
+    drop = Sequential([L.Input((6,)), L.Dropout(0.3), L.Dense(2)])
+    check_model(drop, inputs_like(drop), layouts=("NCHW",), batches=(2,), opset=opset,
+                training=True)

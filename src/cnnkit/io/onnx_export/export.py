@@ -34,14 +34,19 @@ def _check_options(opset: Any, layout: Any) -> tuple[int, str]:
 
 def _input_specs(model: Any) -> list[tuple[str, tuple, Any]]:
     """(name, cnnkit shape, dtype) of each model input."""
-    if hasattr(model, "_input_spec") and not hasattr(model, "_inputs"):  # a Sequential
+    from ...models import Model, Sequential
+
+    if not isinstance(model, Model):
+        raise OnnxExportError(f"export needs a cnnkit Model or Sequential, got "
+                              f"{type(model).__name__}")
+    if isinstance(model, Sequential):
         shape = model.input_shape
         if shape is None:
             raise OnnxExportError(f"Sequential '{model.name}' has no input shape yet: build it "
                                   f"(model.build(shape), or Input(...) first) before export")
         name = getattr(model, "_input_layer_name", None) or "input"
         return [(name, tuple(shape), np.dtype(model.dtype))]
-    if not getattr(model, "_functional", False):
+    if model.inference_graph() is None:
         raise OnnxExportError(f"{type(model).__name__} '{model.name}' is a subclassed model "
                               f"(its call() is Python code), so it has no layer graph to "
                               f"export; build it as a functional Model or a Sequential")
@@ -49,7 +54,9 @@ def _input_specs(model: Any) -> list[tuple[str, tuple, Any]]:
 
 
 def _output_names(model: Any, n: int) -> list[str]:
-    if hasattr(model, "_outputs"):
+    from ...models import Sequential
+
+    if not isinstance(model, Sequential):
         return [t.node.layer.name for t in model.outputs]
     return [model.layers[-1].name] * n if model.layers else ["output"] * n
 

@@ -109,7 +109,7 @@ class Graph:
             return self._weights[key]
         name = self.fresh(base)
         self.initializers.append(self.onnx.numpy_helper.from_array(
-            np.ascontiguousarray(array), name))
+            np.require(array, requirements="C"), name))  # (0-d stays a scalar)
         if key is not None:
             self._weights[key] = name
         return name
@@ -195,8 +195,11 @@ class Graph:
                sizes: str = "") -> str:
         """Resize by ``scales`` or to ``sizes`` (opset 11+: roi, coordinate modes)."""
         self.need(11, "Resize with coordinate_transformation_mode")
-        roi = "" if self.opset >= 13 else self.const(np.zeros(0, np.float32), "roi")
-        ins = [x, roi, scales] + ([sizes] if sizes else [])
+        if self.opset < 13:  # roi and scales are required inputs: empty when unused
+            empty = self.const(np.zeros(0, np.float32), "empty")
+            ins = [x, empty, scales or empty] + ([sizes] if sizes else [])
+        else:
+            ins = [x, "", scales] + ([sizes] if sizes else [])
         nearest = {"nearest_mode": "floor"} if mode == "nearest" else {}
         return self.node("Resize", ins, base, mode=mode, coordinate_transformation_mode=coords,
                          **nearest)

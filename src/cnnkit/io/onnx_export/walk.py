@@ -26,6 +26,7 @@ class Folds:
     bn: dict[int, Any] = field(default_factory=dict)
     pads: dict[int, Any] = field(default_factory=dict)
     skip: set[int] = field(default_factory=set)
+    pad_reader: dict[int, int] = field(default_factory=dict)
 
 
 def _is_bn(layer: Any, rank: int | None) -> bool:
@@ -88,6 +89,7 @@ def plan_folds(graph: Any, training: bool) -> Folds:
                 and reader.layer.padding in ("valid", "causal", "same") and j not in folds.pads:
             folds.pads[j] = tuple(tuple(p) for p in nd.layer.padding)
             folds.skip.add(i)
+            folds.pad_reader[i] = j
     return folds
 
 
@@ -119,6 +121,10 @@ class Walker:
         slots: dict[int, Value] = dict(enumerate(inputs))
         for i, nd in enumerate(graph.nodes):
             args = [slots[s] for s in nd.arg_slots]
+            if i in folds.pad_reader and _same_of_unknown(graph.nodes[folds.pad_reader[i]],
+                                                          args[0]):
+                folds.skip.discard(i)  # "same" pads of an unknown size: SAME_UPPER, no extra
+                folds.pads.pop(folds.pad_reader[i])
             if i in folds.skip:
                 slots[nd.outs[0]] = args[0]
                 continue
@@ -137,7 +143,7 @@ class Walker:
         if kwargs:
             raise OnnxExportError(f"{type(layer).__name__} '{layer.name}' is called with "
                                   f"{sorted(kwargs)}; only plain calls are exported")
-        if hasattr(layer, "inference_graph") and hasattr(layer, "_functional"):
+        if _is_model(layer):
             inner = Walker(self.g, self.training, f"{self.prefix}{layer.name}.")
             outs = inner.write_model(layer, args)
             return outs if nd.multi_out or len(outs) > 1 else outs[0]
@@ -154,6 +160,16 @@ class Walker:
         call = Call(self.g, layer, args, out_shape, f"{self.prefix}{layer.name}",
                     self.training, bn, pads)
         return entry.fn(call)
+
+
+def _same_of_unknown(reader: Any, x: Value) -> bool:
+    return reader.layer.padding == "same" and any(d is None for d in x.shape[1:-1])
+
+
+def _is_model(layer: Any) -> bool:
+    from ...models import Model
+
+    return isinstance(layer, Model)
 
 
 def unsupported(layer: Any) -> str:
