@@ -39,7 +39,7 @@ def test_safetensors_round_trip_and_torch_layout(model, x, tmp_path):
     assert state["conv1.weight"].shape == (16, 3, 3, 3)
     np.testing.assert_array_equal(state["conv1.weight"],
                                   first.kernel.data.transpose(3, 2, 0, 1))
-    back = load_any(path, architecture="resnet20", **KW)
+    back = load_any(path, architecture=zoo.get("resnet20", **KW))
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
 
 
@@ -50,7 +50,7 @@ def test_pth_written_by_torch_loads(model, x, tmp_path):
 
     state = {k: torch.from_numpy(v) for k, v in to_torch_state_dict(model).items()}
     torch.save(state, tmp_path / "r20.pth")
-    back = load_any(tmp_path / "r20.pth", architecture="resnet20", **KW)
+    back = load_any(tmp_path / "r20.pth", architecture=zoo.get("resnet20", **KW))
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
 
 
@@ -124,7 +124,9 @@ def test_load_any_refusals(tmp_path):
     with pytest.raises(ValueError, match="holds weights only"):
         load_any(tmp_path / "w.safetensors")
     with pytest.raises(ValueError, match="holds its own architecture"):
-        load_any(tmp_path / "m.cnnkit", architecture="resnet20")
+        load_any(tmp_path / "m.cnnkit", architecture=zoo.get("lenet5"))
+    with pytest.raises(ValueError, match="architecture must be a built cnnkit model"):
+        load_any(tmp_path / "w.safetensors", architecture="resnet20")
     with pytest.raises(ValueError, match=r"unknown model file type '\.tflite'"):
         load_any(tmp_path / "m.tflite")
     m = zoo.get("lenet5")

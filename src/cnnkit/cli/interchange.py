@@ -55,8 +55,14 @@ def _check_out(out: str, model: str) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    arch = None
+    if args.architecture:
+        from .. import zoo
+
+        with about(f"--architecture {args.architecture}"):
+            arch = zoo.get(args.architecture, **_arch_options(args))
     with about(args.model):
-        return _formats().load_any(args.model, args.architecture, **_arch_options(args))
+        return _formats().load_any(args.model, arch)
 
 
 def _onnx_options(args: argparse.Namespace) -> dict:

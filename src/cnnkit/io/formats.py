@@ -7,14 +7,16 @@ suffix             read                                 write
 ``.cnnkit``        :func:`cnnkit.models.load_model`     ``model.save``
 ``.onnx``          :func:`cnnkit.io.load_onnx`          :func:`~cnnkit.io.onnx_export.export_onnx`
 ``.keras``/``.h5`` :func:`cnnkit.models.load_model`     ``model.save``
-``.pth``/``.pt``   zoo ``architecture`` + torchvision   refused: a pickle (use .safetensors)
-                   state dict, read without PyTorch
-``.safetensors``   zoo ``architecture`` + torchvision   the torchvision-named state dict
-                   state dict                           (:mod:`cnnkit.io.torch_state`)
+``.pth``/``.pt``   a torchvision-named state dict,      refused: a pickle (use .safetensors)
+                   read without PyTorch, into
+                   ``architecture``
+``.safetensors``   the same, from safetensors           the torchvision-named state dict
+                                                        (:mod:`cnnkit.io.torch_state`)
 =================  ===================================  ====================================
 
-A PyTorch file holds weights only, so reading one needs the architecture's zoo name (and
-its builder's options, e.g. ``classes``) to build the model they go into.
+A PyTorch file holds weights only, so reading one needs the model they go into, built
+(``architecture=cnnkit.zoo.get("resnet18")``; ``cnnkit convert --architecture NAME`` builds
+it by name: ``io`` sits beside ``zoo`` and does not import it).
 """
 
 from __future__ import annotations
@@ -35,29 +37,32 @@ def format_of(path: Any) -> str:
     return FORMATS[suffix]
 
 
-def load_any(path: Any, architecture: str | None = None, **arch_options: Any) -> Any:
+def load_any(path: Any, architecture: Any = None) -> Any:
     """The model in ``path``, whatever its format (see the module docstring).
 
-    ``architecture`` (a zoo name) and ``arch_options`` (its builder's keyword arguments)
-    are needed for ``.pth``/``.pt``/``.safetensors`` and refused for the others. Raises
-    ValueError for a wrong file or option, ImportError when the format's reader is missing
-    (an optional package, or a reader this version does not have), OSError from the file
-    system."""
+    ``architecture``: the model (a zoo architecture, built) that ``.pth``/``.pt``/
+    ``.safetensors`` weights go into, in place; refused for the other formats. Raises
+    ValueError for a wrong file or argument, ImportError when the format's reader is
+    missing (an optional package, or a reader this version does not have), OSError from
+    the file system."""
     kind = format_of(path)
     weights_only = kind in ("torch", "safetensors")
-    if weights_only and not architecture:
+    if weights_only and architecture is None:
         raise ValueError(f"{path}: a {Path(path).suffix} file holds weights only; give the "
-                         f"architecture they belong to (a zoo name, e.g. resnet18)")
-    if not weights_only and (architecture or arch_options):
+                         f"model they belong to (architecture=cnnkit.zoo.get('resnet18'))")
+    if not weights_only and architecture is not None:
         raise ValueError(f"{path}: a {Path(path).suffix} file holds its own architecture; "
-                         f"an architecture name is only for .pth and .safetensors weights")
+                         f"architecture is only for .pth and .safetensors weights")
+    if weights_only and not hasattr(architecture, "layers"):
+        raise ValueError(f"{path}: architecture must be a built cnnkit model (e.g. "
+                         f"cnnkit.zoo.get('resnet18')), got {type(architecture).__name__}")
     if kind == "onnx":
         return _reader("load_onnx", "ONNX import")(path)
     if kind in ("cnnkit", "keras", "h5"):
         from ..models import load_model
 
         return load_model(path, compile=False)
-    return _load_weights_into(kind, path, architecture, arch_options)
+    return _load_weights_into(kind, path, architecture)
 
 
 def _reader(name: str, what: str) -> Any:
@@ -69,13 +74,11 @@ def _reader(name: str, what: str) -> Any:
     return fn
 
 
-def _load_weights_into(kind: str, path: Any, architecture: str, options: dict) -> Any:
-    from .. import zoo
+def _load_weights_into(kind: str, path: Any, model: Any) -> Any:
     from .safetensors import load_safetensors
     from .torch_checkpoint import load_state_dict
     from .torchvision_names import load_torchvision_weights
 
-    model = zoo.get(architecture, **options)
     state = load_state_dict(path) if kind == "torch" else load_safetensors(path)
     load_torchvision_weights(model, state)
     return model
