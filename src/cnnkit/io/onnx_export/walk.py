@@ -1,10 +1,12 @@
 """The walk over a model's layer graph (the runtime's :class:`~cnnkit.runtime.LayerGraph`),
 writing each layer call with the writer registered for its class, and nested models inline.
 
-Before writing, one pass per graph decides the folds, as the runtime's passes do, by asking
-the writers' flags rather than layer classes: in an inference export a batch norm whose
-input is read by it alone and made by a layer that absorbs batch norms goes into that
-layer's weights; a zero padding read only by a layer that absorbs pads goes into its pads.
+Before writing, one pass per graph decides the folds, as the runtime's passes do: in an
+inference export a channel batch norm whose input is read by it alone, and made without an
+activation by a layer whose writer absorbs batch norms, goes into that layer's weights; a
+zero padding read only by a layer whose writer absorbs pads goes into its pads. The
+absorbing layers are known by their writers' flags (:class:`~.registry.Entry`), not by
+class.
 """
 
 from __future__ import annotations
@@ -62,35 +64,34 @@ def plan_folds(graph: Any, training: bool) -> Folds:
         return r[0] if len(r) == 1 and slot not in outputs else None
 
     for i, nd in enumerate(graph.nodes):
-        if not isinstance(nd.args, int) or nd.multi_out:
+        if not isinstance(nd.args, int):
             continue
-        p = producer.get(nd.args)
-        if p is None or sole_reader(nd.args) != i or graph.nodes[p].multi_out:
-            continue
-        src = graph.nodes[p]
-        entry = lookup(src.layer)
-        if entry is None or src.kwargs:
-            continue
-        if not training and _is_bn(nd.layer, nd.rank) and entry.absorbs_bn and p not in folds.bn \
-                and getattr(src.layer, "activation", None) in (None, _linear()) \
-                and nd.layer.dtype == src.layer.dtype:
-            folds.bn[p] = nd.layer
-            folds.skip.add(i)
-    for i, nd in enumerate(graph.nodes):
-        if not _is_zero_pad(nd.layer) or not isinstance(nd.args, int):
-            continue
-        j = sole_reader(nd.outs[0])
-        if j is None or not isinstance(graph.nodes[j].args, int):
-            continue
-        reader = graph.nodes[j]
-        entry = lookup(reader.layer)
-        rank = getattr(reader.layer, "rank", None)
-        if entry is not None and entry.absorbs_pads and rank == len(nd.layer.padding) \
-                and reader.layer.padding in ("valid", "causal", "same") and j not in folds.pads:
+        if not training and _is_bn(nd.layer, nd.rank) and sole_reader(nd.args) == i:
+            p = producer.get(nd.args)
+            if p is not None and p not in folds.bn and _takes_bn(graph.nodes[p], nd.layer):
+                folds.bn[p] = nd.layer
+                folds.skip.add(i)
+        j = sole_reader(nd.outs[0]) if _is_zero_pad(nd.layer) else None
+        if j is not None and j not in folds.pads and _takes_pads(graph.nodes[j], nd.layer):
             folds.pads[j] = tuple(tuple(p) for p in nd.layer.padding)
             folds.skip.add(i)
             folds.pad_reader[i] = j
     return folds
+
+
+def _takes_bn(src: Any, bn: Any) -> bool:
+    """``src`` (one output, plain call, no activation, bn's dtype) absorbs batch norms."""
+    entry = lookup(src.layer)
+    act = getattr(src.layer, "activation", None)
+    return (entry is not None and entry.absorbs_bn and not src.multi_out and not src.kwargs
+            and (act is None or act is _linear()) and bn.dtype == src.layer.dtype)
+
+
+def _takes_pads(reader: Any, pad: Any) -> bool:
+    """``reader`` (one input, plain call, of the padding's rank) absorbs zero paddings."""
+    entry = lookup(reader.layer)
+    return (entry is not None and entry.absorbs_pads and isinstance(reader.args, int)
+            and not reader.kwargs and getattr(reader.layer, "rank", None) == len(pad.padding))
 
 
 def _linear() -> Any:
