@@ -457,3 +457,30 @@ def test_opset_dependent_forms(opset):
     drop = Sequential([L.Input((6,)), L.Dropout(0.3), L.Dense(2)])
     check_model(drop, inputs_like(drop), layouts=("NCHW",), batches=(2,), opset=opset,
                 training=True)
+
+
+def test_shared_layer_and_sequence_dense():
+    """A layer called twice writes its weights once; a Dense on a channels-last sequence
+    (after an Embedding) is a MatMul."""
+    ort_or_skip()
+    from cnnkit.io.onnx_export import to_onnx
+
+    ids = L.Input((6,), dtype="int64")
+    seq = L.Dense(3, activation="relu")(L.Embedding(10, 4)(ids))
+    img = L.Input((5, 5, 2))
+    conv = L.Conv2D(2, 3, padding="same")
+    x = conv(conv(img))
+    model = Model([ids, img], [seq, x])
+    for la in model.layers:
+        if la.weights:
+            randomize(la)
+
+    def make(n):
+        r = np.random.default_rng(n)
+        return [r.integers(0, 10, (n, 6)), r.standard_normal((n, 5, 5, 2)).astype(np.float32)]
+
+    check_model(model, make)
+    proto = to_onnx(model)
+    assert "MatMul" in [nd.op_type for nd in proto.graph.node]
+    kernels = [i for i in proto.graph.initializer if tuple(i.dims) == (2, 2, 3, 3)]
+    assert len(kernels) == 1
