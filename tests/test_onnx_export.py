@@ -418,7 +418,7 @@ def test_any_image_size():
     x = L.Conv2D(4, 2)(x)
     x = L.MaxPooling2D(3, 2, padding="same")(x)
     x = L.UpSampling2D()(x)
-    model = Model(i, [x, L.GlobalAveragePooling2D()(x)])
+    model = Model(i, [x, L.GlobalAveragePooling2D()(x), L.Flatten()(x)])
     for size in (9, 12):
         def make(n, size=size):
             r = np.random.default_rng(n)

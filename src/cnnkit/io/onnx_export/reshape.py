@@ -24,14 +24,12 @@ INT64_MAX = 2**63 - 1
 @exports(layers.Flatten)
 def flatten(c: Call) -> Value:
     x = in_order(c.g, c.x)
-    y = c.g.node("Flatten", [x.name], c.name, axis=1)
-    spatial = x.shape[1:-1]
-    if not x.cf or all(d == 1 for d in spatial):
-        return c.out(y, cf=False, order=None)
-    if any(d is None for d in x.shape[1:]):  # the order needs the sizes: flatten NHWC
+    known = all(d is not None for d in x.shape[1:])
+    if x.cf and not known:  # the order needs the sizes: flatten channels-last
         x = as_last(c.g, x)
-        return c.out(c.g.node("Flatten", [x.name], f"{c.name}/nhwc", axis=1), cf=False,
-                     order=None)
+    y = c.g.node("Flatten", [x.name], c.name, axis=1)
+    if not x.cf or all(d == 1 for d in x.shape[1:-1]):
+        return c.out(y, cf=False, order=None)
     return c.out(y, cf=False, order=flatten_order(x.shape))
 
 
