@@ -9,14 +9,15 @@ from typing import Any
 
 from . import exporters, ops
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
+from .device import device
 
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {"layers", "models", "train", "datasets", "data", "zoo", "io", "analysis",
                 "random", "initializers", "regularizers", "kernels", "cli", "deploy", "files",
                 "runtime", "callbacks", "optimizers", "losses", "metrics", "activations",
-                "utils", "nn", "exporters"}
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "ops", "tune_malloc",
+                "utils", "nn", "cuda", "distributed", "collective", "exporters"}
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "ops", "tune_malloc", "device",
            "__version__", *sorted(_SUBPACKAGES)]
 
 

@@ -2,7 +2,7 @@
 iteration with background prefetching, and vectorised augmentation of NumPy image batches
 (N, H, W, C)."""
 
-from . import augment, color, geometry
+from . import augment, color, geometry, transforms
 from .augment import (
     Augmentation,
     CenterCrop,
@@ -27,6 +27,7 @@ from .color import hsv_to_rgb, normalize, rgb_to_hsv
 from .files import image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
 from .iterator import BatchIterator
+from .loader import DataLoader, Subset, TensorDataset
 from .mix import CutMix, Mixup, one_hot
 from .randaugment import RandAugment
 from .split import train_val_split
@@ -36,7 +37,7 @@ __all__ = [
     # files and splitting
     "image_dataset_from_directory", "load_image", "load_npz", "load_csv", "train_val_split",
     # iteration
-    "BatchIterator",
+    "BatchIterator", "DataLoader", "TensorDataset", "Subset", "transforms",
     # augmentation objects
     "Augmentation", "Compose", "Pipeline", "serialize", "deserialize", "Normalize", "Rescaling",
     "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation",
