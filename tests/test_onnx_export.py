@@ -90,6 +90,9 @@ EXTRA = {
     "layer_norm_hw": (lambda: L.LayerNormalization(axis=[1, 2]), (2, 4, 5, 3)),
     "layer_norm_2d": (lambda: L.LayerNormalization(center=False), (2, 6)),
     "group_norm": (lambda: L.GroupNormalization(groups=2), (2, 4, 5, 6)),
+    "group_norm_axis1": (lambda: L.GroupNormalization(groups=2, axis=1), (2, 4, 5, 6)),
+    "group_norm_2d": (lambda: L.GroupNormalization(groups=3), (2, 6)),
+    "sync_batch_norm": (lambda: L.SyncBatchNormalization(), (2, 4, 5, 3)),
     "l2_normalize": (lambda: L.L2Normalize(), (2, 4, 4, 3)),
     "adaptive_same": (lambda: L.AdaptiveAveragePooling2D(3), (2, 3, 3, 2)),
     "adaptive_divide": (lambda: L.AdaptiveAveragePooling2D((2, 3)), (2, 4, 6, 2)),
@@ -137,8 +140,9 @@ def _folding_model(kind):
             "separable": lambda: L.SeparableConv2D(5, 3, strides=2),
             "transpose": lambda: L.Conv2DTranspose(3, 3, strides=2, padding="same"),
             "dense": lambda: L.Dense(5)}[kind]
+    bn = L.SyncBatchNormalization if kind == "depthwise" else L.BatchNormalization
     x = make()(x if kind != "dense" else L.Flatten()(i))
-    x = L.BatchNormalization()(x)
+    x = bn()(x)
     return Model(i, L.Activation("relu")(x))
 
 

@@ -44,8 +44,9 @@ def _axes(layer: object, rank: int) -> tuple[int, ...]:
     return tuple(sorted({a % rank for a in ((axis,) if isinstance(axis, int) else axis)}))
 
 
-@exports(layers.BatchNormalization)
+@exports(layers.BatchNormalization, layers.SyncBatchNormalization)
 def batch_norm(c: Call) -> Value:
+    """(synchronized statistics matter in distributed training only: the same at inference)"""
     la, x = c.layer, c.x
     axes = _axes(la, x.rank)
     dt = np.dtype(c.dtype)
@@ -114,14 +115,21 @@ def _onnx_sizes(x: Value, axes: tuple[int, ...]) -> list[int]:
 
 @exports(layers.GroupNormalization)
 def group_norm(c: Call) -> Value:
+    """Statistics per sample and group over (the group's channels, the other axes): the
+    channel axis first, a reshape to (N, groups, -1), and back."""
     la, g = c.layer, c.g
     x = as_cf(g, c.x)
-    grouped = g.node("Reshape", [x.name, g.ints([0, la.groups, -1], "group_shape")],
+    a = la.axis % x.rank
+    ca = onnx_axis(a, x)
+    perm = [0, ca, *(i for i in range(1, x.rank) if i != ca)]
+    t = x.name if ca == 1 else g.transpose(x.name, perm, f"{c.name}/channels_first")
+    grouped = g.node("Reshape", [t, g.ints([0, la.groups, -1], "group_shape")],
                      f"{c.name}/grouped")
     y = normalize(g, x.named(grouped, cf=False), [2], la.epsilon, c.name)
-    y = g.node("Reshape", [y, g.node("Shape", [x.name], f"{c.name}/shape")],
-               f"{c.name}/ungrouped")
-    gamma, beta = _gamma_beta(c, x, (x.rank - 1,), (int(x.shape[-1]),))
+    y = g.node("Reshape", [y, g.node("Shape", [t], f"{c.name}/shape")], f"{c.name}/ungrouped")
+    if ca != 1:
+        y = g.transpose(y, tuple(int(i) for i in np.argsort(perm)), f"{c.name}/back")
+    gamma, beta = _gamma_beta(c, x, (a,), (int(x.shape[a]),))
     return _affine(c, x.named(y), gamma, beta, c.name)
 
 

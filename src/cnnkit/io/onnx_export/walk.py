@@ -33,9 +33,10 @@ class Folds:
 
 def _is_bn(layer: Any, rank: int | None) -> bool:
     """A batch norm over the channel (last) axis, the one a layer before it can absorb."""
-    from ...layers import BatchNormalization
+    from .norm import batch_norm
 
-    if type(layer) is not BatchNormalization or rank is None:
+    entry = lookup(layer)
+    if entry is None or entry.fn is not batch_norm or rank is None:
         return False
     axes = (layer.axis,) if isinstance(layer.axis, int) else tuple(layer.axis)
     return len(axes) == 1 and axes[0] % rank == rank - 1
