@@ -129,6 +129,52 @@ def add_serve(sub: Any, func: Any) -> None:
     s.set_defaults(func=func)
 
 
+def opset(text: str) -> int:
+    """An argparse type: an ONNX opset the exporter writes."""
+    from ..io.onnx_export.export import MAX_OPSET, MIN_OPSET
+
+    return int_in(MIN_OPSET, MAX_OPSET)(text)
+
+
+def _model_source(p: Any) -> None:
+    p.add_argument("model", help="a model file: .cnnkit, .onnx, .keras, .h5, or .pth / "
+                   ".safetensors weights with --architecture")
+    p.add_argument("out", help="the file to write")
+    p.add_argument("--architecture", help="the zoo architecture that .pth / .safetensors "
+                   "weights belong to (torchvision module names), e.g. resnet18")
+    p.add_argument("--input-shape", type=int_in(1, 1_000_000), nargs="+", metavar="D",
+                   help="the architecture's input shape without the batch axis")
+    p.add_argument("--classes", type=int_in(1, 1_000_000),
+                   help="the architecture's number of classes")
+
+
+def _onnx_flags(p: Any, default_opset: int | None, default_layout: str | None) -> None:
+    p.add_argument("--opset", type=opset, default=default_opset,
+                   help="ONNX opset, 9 to 23 (default 17)")
+    p.add_argument("--layout", type=str.lower, choices=("nchw", "nhwc"),
+                   default=default_layout, help="image interface: nchw (ONNX's, default) "
+                   "or nhwc (cnnkit's)")
+    p.add_argument("--training", action="store_true",
+                   help="keep batch-norm and dropout nodes (for further training)")
+    p.add_argument("--static-batch", action="store_true",
+                   help="a fixed batch size (the model's, or 1) instead of a dynamic one")
+
+
+def _add_interchange(sub: Any, commands: dict[str, Callable]) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX",
+                       description="Write a model file as ONNX (checked with onnx.checker).")
+    _model_source(x)
+    _onnx_flags(x, 17, "nchw")
+    x.set_defaults(func=commands["export"])
+    c = sub.add_parser("convert", help="convert a model between .onnx, .keras, .h5, .pth, "
+                       ".safetensors and .cnnkit",
+                       description="Read a model in one format and write it in another, "
+                       "chosen by the file suffixes.")
+    _model_source(c)
+    _onnx_flags(c, None, None)
+    c.set_defaults(func=commands["convert"])
+
+
 def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions."""
     from .. import __version__
@@ -168,6 +214,10 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     if "serve" in commands:
         add_serve(sub, commands["serve"])
     _add_analysis(sub, commands)
+
+
+    if "export" in commands:
+        _add_interchange(sub, commands)
     return p
 
 
