@@ -17,7 +17,8 @@ __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "get", "
            "attach", "apply_to", "max_norm", "non_neg", "unit_norm", "min_max_norm"]
 
 EPSILON = 1e-7  # keras.backend.epsilon()
-_attached: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# keyed by id: Tensors compare elementwise (==), so they cannot be WeakKeyDictionary keys
+_attached: dict[int, tuple[weakref.ref, Any]] = {}
 
 
 class Constraint:
@@ -139,14 +140,16 @@ def serialize(c: Any) -> Any:
 
 def attach(weight: Any, constraint: Any) -> None:
     """Remember ``constraint`` for ``weight`` (a Tensor); None detaches."""
+    key = id(weight)
     if constraint is None:
-        _attached.pop(weight, None)
+        _attached.pop(key, None)
     else:
-        _attached[weight] = constraint
+        _attached[key] = (weakref.ref(weight, lambda _, k=key: _attached.pop(k, None)),
+                          constraint)
 
 
 def apply_to(weight: Any) -> None:
     """Project ``weight.data`` in place with its attached constraint, if any."""
-    c = _attached.get(weight)
-    if c is not None:
-        weight.data[...] = c(weight.data)
+    entry = _attached.get(id(weight))
+    if entry is not None and entry[0]() is weight:
+        weight.data[...] = entry[1](weight.data)
