@@ -252,7 +252,7 @@ class Resize(Layer):
                  nearest_mode: str = "round_prefer_floor", cubic_coeff_a: float = -0.75,
                  exclude_outside: bool = False, antialias: bool = False,
                  extrapolation_value: float = 0.0, keep_aspect_ratio_policy: str = "stretch",
-                 **kwargs: Any):
+                 roi: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         if (sizes is None) == (scales is None):
             raise ValueError(f"Resize: give exactly one of sizes and scales, got sizes={sizes!r}, "
@@ -268,9 +268,11 @@ class Resize(Layer):
                       "exclude_outside": bool(exclude_outside), "antialias": bool(antialias),
                       "extrapolation_value": float(extrapolation_value),
                       "keep_aspect_ratio_policy": str(keep_aspect_ratio_policy)}
-        if self.modes["coordinate_transformation_mode"] == "tf_crop_and_resize":
-            raise ValueError("Resize: 'tf_crop_and_resize' needs a region of interest; use "
-                             "cnnkit.ops.resize(..., roi=...)")
+        self.roi = None if roi is None else [[float(a), float(b)] for a, b in roi]
+        if self.modes["coordinate_transformation_mode"] == "tf_crop_and_resize" and (
+                self.roi is None or len(self.roi) != self._k()):
+            raise ValueError("Resize: 'tf_crop_and_resize' needs roi, one (start, end) pair "
+                             "per spatial axis")
 
     def _k(self) -> int:
         return len(self.sizes if self.sizes is not None else self.scales)
@@ -298,9 +300,11 @@ class Resize(Layer):
         self.compute_output_shape(input_shape)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        return ops.resize(inputs, size=self.sizes, scales=self.scales, **self.modes)
+        return ops.resize(inputs, size=self.sizes, scales=self.scales, roi=self.roi,
+                          **self.modes)
 
     def get_config(self) -> dict:
         return {**super().get_config(),
                 "sizes": None if self.sizes is None else list(self.sizes),
-                "scales": None if self.scales is None else list(self.scales), **self.modes}
+                "scales": None if self.scales is None else list(self.scales), **self.modes,
+                "roi": self.roi}

@@ -61,8 +61,15 @@ def conv_pads(ctx: Context, node: OnnxNode, spatial: tuple, ksize: tuple, stride
     return [(pads[i], pads[i + k]) for i in range(k)]
 
 
-def _padded(ctx: Context, x: Sym, pads: Any, k: int) -> tuple[Sym, str]:
+def _padded(ctx: Context, x: Sym, pads: Any, k: int, ksize: tuple = (), strides: tuple = (),
+            dil: tuple = ()) -> tuple[Sym, str]:
+    """(input, padding) for a "valid" or "same" convolution: explicit pads become a
+    ZeroPadding layer unless they are Keras's "same" at stride 1 (symmetric (K-1)*D/2)."""
     if pads == "same":
+        return x, "same"
+    if ksize and all(s == 1 and a == b == (kk - 1) * d // 2 and (kk - 1) * d % 2 == 0
+                     for (a, b), kk, s, d in zip(pads, ksize, strides, dil, strict=True)) and any(
+            a for a, _ in pads):
         return x, "same"
     if any(a or b for a, b in pads):
         x = ctx.apply(_PAD[k], x, x.perm, suffix="_pad", padding=tuple(pads))
@@ -82,7 +89,7 @@ def conv(ctx: Context, node: OnnxNode) -> list[Any]:
     c = x.tensor.shape[-1]
     strides, dil = _geometry(ctx, node, k, ksize)
     pads = conv_pads(ctx, node, x.tensor.shape[1:-1], ksize, strides, dil)
-    x, padding = _padded(ctx, x, pads, k)
+    x, padding = _padded(ctx, x, pads, k, tuple(ksize), strides, dil)
     common = dict(kernel_size=tuple(ksize), strides=strides, padding=padding,
                   dilation_rate=dil, use_bias=b is not None)
     bias = [] if b is None else [b]
@@ -96,8 +103,9 @@ def conv(ctx: Context, node: OnnxNode) -> list[Any]:
 
 
 def _transpose_pads(ctx: Context, node: OnnxNode, spatial: tuple, ksize: tuple,
-                    strides: tuple, dil: tuple, out_pad: tuple) -> list[tuple[int, int]]:
-    """(begin, end) cropping per axis from pads, auto_pad or output_shape."""
+                    strides: tuple, dil: tuple, out_pad: list) -> list[tuple[int, int]]:
+    """(begin, end) cropping per axis from pads, auto_pad or output_shape (an output_shape
+    past the full output grows ``out_pad`` in place)."""
     k = len(ksize)
     auto = node.attr("auto_pad", "NOTSET")
     target = node.attr("output_shape")
@@ -112,10 +120,12 @@ def _transpose_pads(ctx: Context, node: OnnxNode, spatial: tuple, ksize: tuple,
     if any(w is None for w in spatial):
         raise ctx.unsupported("output_shape / SAME auto_pad needs known spatial sizes")
     pairs = []
-    for w, kk, s, d, p, o in zip(spatial, ksize, strides, dil, out_pad, target, strict=True):
-        total = s * (w - 1) + p + (kk - 1) * d + 1 - int(o)
-        if total < 0:
-            raise ctx.unsupported(f"output_shape {target} is larger than the full output")
+    for i, (w, kk, s, d, o) in enumerate(zip(spatial, ksize, strides, dil, target,
+                                              strict=True)):
+        total = s * (w - 1) + out_pad[i] + (kk - 1) * d + 1 - int(o)
+        if total < 0:  # the output extends past the last window: more output padding
+            out_pad[i] -= total
+            total = 0
         first = total - total // 2 if auto == "SAME_LOWER" else total // 2
         pairs.append((first, total - first))
     return pairs
@@ -132,12 +142,12 @@ def conv_transpose(ctx: Context, node: OnnxNode) -> list[Any]:
         raise ctx.unsupported("group > 1 (cnnkit's transposed convolutions are not grouped)")
     ksize = w.shape[2:]
     strides, dil = _geometry(ctx, node, k, ksize)
-    out_pad = tuple(node.attr("output_padding", [0] * k))
+    out_pad = list(node.attr("output_padding", [0] * k))
     pads = _transpose_pads(ctx, node, x.tensor.shape[1:-1], ksize, strides, dil, out_pad)
     kernel = np.transpose(w, (*range(2, 2 + k), 1, 0))
     y = ctx.apply(_TCONV[k], x, x.perm, [kernel] + ([] if b is None else [b]),
                   filters=w.shape[1], kernel_size=tuple(ksize), strides=strides,
-                  padding="valid", output_padding=out_pad, dilation_rate=dil,
+                  padding="valid", output_padding=tuple(out_pad), dilation_rate=dil,
                   use_bias=b is not None, suffix="" if not any(a or c for a, c in pads)
                   else "_full")
     if any(a or c for a, c in pads):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import layers as L
 from .context import Context, OnnxNode
-from .values import Sym
+from .values import Dim, Partial, Sym
 
 
 def _per_axis(ctx: Context, values: np.ndarray, axes: list[int] | None, rank: int,
@@ -26,11 +26,25 @@ def _per_axis(ctx: Context, values: np.ndarray, axes: list[int] | None, rank: in
     return out
 
 
+def _sizes(ctx: Context, node: OnnxNode, x: Sym) -> np.ndarray | None:
+    """The sizes input; one computed from the input's shape may name its batch size, which
+    the output keeps whatever it is."""
+    if len(node.inputs) <= 3 or not node.inputs[3]:
+        return None
+    v = ctx.get(node.inputs[3])
+    if isinstance(v, Partial) and not v.known:
+        if any(isinstance(d, Dim) for d in v.values[1:]):
+            raise ctx.unsupported("sizes that depend on spatial sizes known only when the "
+                                  "model runs")
+        return np.asarray([x.onnx_shape[0] or 1, *v.values[1:]], np.int64)
+    return ctx.const(node.inputs[3], "sizes")
+
+
 def _spatial(ctx: Context, x: Sym, scales: Any, sizes: Any) -> tuple[Any, Any]:
     """(sizes or None, scales or None) for the spatial axes; N and C must stay."""
     shape = x.onnx_shape
     if sizes is not None:
-        if int(sizes[0]) not in (shape[0] or 1, 1) and shape[0] is not None or (
+        if (shape[0] is not None and int(sizes[0]) != shape[0]) or (
                 shape[1] is not None and int(sizes[1]) != shape[1]):
             raise ctx.unsupported(f"sizes {list(sizes)} resize the batch or channel axis")
         return [int(v) for v in sizes[2:]], None
@@ -54,10 +68,21 @@ def _modes(ctx: Context, node: OnnxNode) -> dict[str, Any]:
            "extrapolation_value": float(node.attr("extrapolation_value", 0.0)),
            "antialias": bool(node.attr("antialias", 0)),
            "keep_aspect_ratio_policy": node.attr("keep_aspect_ratio_policy", "stretch")}
-    if out["coordinate_transformation_mode"] == "tf_crop_and_resize":
-        raise ctx.unsupported("coordinate_transformation_mode 'tf_crop_and_resize' (a region "
-                              "of interest per call)")
     return out
+
+
+def _roi(ctx: Context, node: OnnxNode, rank: int, axes: list[int] | None) -> list | None:
+    """tf_crop_and_resize's region of interest, (start, end) per spatial axis."""
+    roi = ctx.optional_const(node, 1, "roi")
+    if roi is None:
+        raise ctx.unsupported("tf_crop_and_resize without a roi")
+    roi = np.asarray(roi, np.float64).reshape(-1)
+    n = len(roi) // 2
+    axes = list(range(rank)) if axes is None else [a % rank for a in axes]
+    if n != len(axes):
+        raise ctx.unsupported(f"a roi of {len(roi)} values for axes {axes}")
+    pairs = {a: (roi[i], roi[i + n]) for i, a in enumerate(axes)}
+    return [list(pairs.get(a, (0.0, 1.0))) for a in range(2, rank)]
 
 
 def resize(ctx: Context, node: OnnxNode) -> list[Any]:
@@ -70,7 +95,7 @@ def resize(ctx: Context, node: OnnxNode) -> list[Any]:
         scales, sizes = ctx.const(node.inputs[1], "scales"), None
     else:
         scales = ctx.optional_const(node, 2, "scales")
-        sizes = ctx.optional_const(node, 3, "sizes")
+        sizes = _sizes(ctx, node, x)
         if scales is not None and np.asarray(scales).size == 0:
             scales = None
         if sizes is not None and np.asarray(sizes).size == 0:
@@ -87,7 +112,10 @@ def resize(ctx: Context, node: OnnxNode) -> list[Any]:
     modes = _modes(ctx, node)
     if modes["method"] not in ("nearest", "linear", "cubic"):
         raise ctx.unsupported(f"mode {modes['method']!r} (nearest, linear and cubic are)")
-    return [ctx.apply(L.Resize, x, x.perm, sizes=sz, scales=sc, **modes)]
+    roi = None
+    if modes.get("coordinate_transformation_mode") == "tf_crop_and_resize":
+        roi = _roi(ctx, node, x.rank, axes)
+    return [ctx.apply(L.Resize, x, x.perm, sizes=sz, scales=sc, roi=roi, **modes)]
 
 
 CONVERTERS = {"Resize": resize, "Upsample": resize}

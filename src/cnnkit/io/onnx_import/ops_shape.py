@@ -181,18 +181,18 @@ def _flatten(ctx: Context, node: OnnxNode, x: Sym) -> Sym:
 
 def flatten(ctx: Context, node: OnnxNode) -> list[Any]:
     x = ctx.sym(node.inputs[0])
-    axis = int(node.attr("axis", 1)) % max(x.rank, 1)
-    if axis == 1 or x.rank <= 2:
-        if axis != 1:
-            raise ctx.unsupported(f"axis {axis} on a rank-{x.rank} input")
-        return [_flatten(ctx, node, x)]
-    if axis == 0:
-        raise ctx.unsupported("axis 0 (a flatten across the batch)")
+    axis = int(node.attr("axis", 1))
+    axis = axis + x.rank if axis < 0 else axis
     shape = x.onnx_shape
+    if axis == 1:
+        return [_flatten(ctx, node, x)]
+    if axis == 0 or any(d != 1 for d in shape[1:axis]):
+        raise ctx.unsupported(f"axis {axis} of shape {shape}: the output's first axis would "
+                              f"merge the batch with other axes")
     x = ctx.onnx_layout(x)
     rest = shape[axis:]
-    target = (*shape[1:axis], -1 if None in rest else math.prod(rest))
-    return [ctx.apply(L.Reshape, x, identity(axis + 1), target_shape=target)]
+    return [ctx.apply(L.Reshape, x, identity(2),
+                      target_shape=(-1 if None in rest else math.prod(rest),))]
 
 
 def _target(ctx: Context, node: OnnxNode, x: Sym) -> list[Any]:
