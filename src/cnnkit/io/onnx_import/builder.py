@@ -119,16 +119,28 @@ def _convert(ctx: Context, nodes: list[OnnxNode], budget: Any) -> None:
         ctx.node = node
         if id(node) in ctx.absorbed:
             continue
-        outs = fold(ctx, node, budget)
-        if outs is None:
-            if node.op_type not in CONVERTERS:
-                raise ctx.unsupported("cnnkit computes this operator only on constants (it "
-                                      "folds it at import), but its input is the model's data")
-            outs = CONVERTERS[node.op_type](ctx, node)
+        try:
+            outs = _node_values(ctx, node, budget)
+        except ValueError:
+            raise
+        except (TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError,
+                AttributeError, RecursionError) as e:  # attributes of the wrong kind or size
+            raise ctx.unsupported(f"malformed attributes or inputs ({type(e).__name__}: "
+                                  f"{str(e)[:160]})") from None
         for name, v in zip(node.outputs, outs, strict=False):
             if name:
                 ctx.values[name] = v
     ctx.node = None
+
+
+def _node_values(ctx: Context, node: OnnxNode, budget: Any) -> list[Any]:
+    outs = fold(ctx, node, budget)
+    if outs is None:
+        if node.op_type not in CONVERTERS:
+            raise ctx.unsupported("cnnkit computes this operator only on constants (it folds "
+                                  "it at import), but its input is the model's data")
+        outs = CONVERTERS[node.op_type](ctx, node)
+    return outs
 
 
 def _outputs(model: Any, ctx: Context, src: Source) -> list[Any]:
@@ -167,7 +179,7 @@ def load_onnx(source: str | os.PathLike | bytes, max_bytes: int | None = None,
     if max_bytes is not None:
         src.budget.limit = int(max_bytes)
     nodes, opset = decode(model, src)
-    ctx = Context(src.name, opset, dtype=dtype)
+    ctx = Context(src.name, opset, dtype=dtype, budget=src.budget)
     ctx.graph_outputs = {o.name for o in model.graph.output}
     for node in nodes:
         for name in node.inputs:

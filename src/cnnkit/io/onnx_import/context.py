@@ -52,6 +52,7 @@ class Context:
     permutes: int = 0
     batch_size: int | None = None  # the batch size the model's inputs declare
     dtype: str = "float32"  # the layers' dtype
+    budget: Any = None  # the file's MemoryBudget (arrays made at import are charged to it)
 
     # ----- errors ----------------------------------------------------------------------
     def unsupported(self, what: str) -> UnsupportedOnnxError:

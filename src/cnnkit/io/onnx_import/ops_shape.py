@@ -172,7 +172,8 @@ def _flatten(ctx: Context, node: OnnxNode, x: Sym) -> Sym:
     moved = x.perm != identity(x.rank)
     if moved and all(d == 1 for d in shape[2:]):
         return Sym(ctx.apply(L.Flatten, x, x.perm).tensor, identity(2))
-    if moved and None not in shape[1:] and _only_dense_readers(ctx, node.outputs[0]):
+    if moved and None not in shape[1:] and _only_dense_readers(ctx, node.outputs[0]) and (
+            ctx.budget is None or 16 * math.prod(shape[1:]) <= ctx.budget.limit - ctx.budget.used):
         y = ctx.apply(L.Flatten, x, x.perm)
         return Sym(y.tensor, identity(2), _flat_order(shape, x.perm))
     x = ctx.onnx_layout(x)
