@@ -55,7 +55,8 @@ class ConstantOperand(Layer):
     power, maximum or minimum; c is a stored weight ``value`` of ``value_shape`` that
     broadcasts against the input with NumPy's rule (batch axis included)."""
 
-    def __init__(self, operation: str, value_shape: Sequence[int] = (), constant_first: bool = False,
+    def __init__(self, operation: str, value_shape: Sequence[int] = (),
+                 constant_first: bool = False,
                  trainable_value: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         if operation not in _BINARY:

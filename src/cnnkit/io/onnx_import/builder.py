@@ -12,8 +12,16 @@ import numpy as np
 
 from ...layers import Input
 from ...models import Model
-from . import ops_activation, ops_arith, ops_conv, ops_norm, ops_pool, ops_reduce, ops_resize
-from . import ops_shape
+from . import (
+    ops_activation,
+    ops_arith,
+    ops_conv,
+    ops_norm,
+    ops_pool,
+    ops_reduce,
+    ops_resize,
+    ops_shape,
+)
 from .context import Context, OnnxNode
 from .errors import OnnxFormatError, UnsupportedOnnxError
 from .fold import FOLDABLE, fold

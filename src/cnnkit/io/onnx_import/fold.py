@@ -25,7 +25,7 @@ FOLDABLE = frozenset({
     "Pow", "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Equal", "Less",
     "Greater", "Not", "And", "Or", "Where", "Expand", "Tile", "Range", "ReduceProd", "ReduceSum",
     "ReduceMean", "ReduceMax", "ReduceMin", "Max", "Min", "Sum", "Mean", "Split", "Sign", "Mod",
-    "Round", "Relu", "Clip", "Sigmoid", "Tanh", "Dropout", "Max", "ArgMax", "Softmax"})
+    "Round", "Relu", "Clip", "Sigmoid", "Tanh", "Dropout", "ArgMax", "Softmax"})
 # operators folded on partly known shape vectors
 PARTIAL_OPS = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
                          "Identity", "Reshape", "Mul", "Add", "Sub", "Div"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from ... import layers as L
 from .context import Context, OnnxNode
 
