@@ -91,11 +91,13 @@ class _Pooling(Layer):
     def get_config(self) -> dict:
         padding = self.padding if isinstance(self.padding, str) else [
             list(p) for p in self.padding]
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": padding,
-                "data_format": "channels_last", "ceil_mode": self.ceil_mode,
-                "count_include_pad": self.count_include_pad,
-                "dilation_rate": list(self.dilation_rate)}
+        cfg = {**super().get_config(), "pool_size": list(self.pool_size),
+               "strides": list(self.strides), "padding": padding,
+               "data_format": "channels_last"}
+        if not self._keras_form or self.count_include_pad:  # Keras's config otherwise
+            cfg.update(ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                       dilation_rate=list(self.dilation_rate))
+        return cfg
 
 
 def pool_padding(cls: str, padding: Any, rank: int) -> Any:
