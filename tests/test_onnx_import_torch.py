@@ -95,7 +95,7 @@ class SqueezeExcite(nn.Module):
 
 class DepthwiseSeparable(nn.Module):
     """MobileNetV3-style: depthwise 3x3, BN, HardSwish, squeeze-excite, pointwise, BN, then a
-    Flatten + Linear head reading a 4x4 map (its weight rows follow cnnkit's layout)."""
+    view(N, -1) + Linear head reading a 4x4 map (its weight rows follow cnnkit's layout)."""
 
     def __init__(self, c: int = 8, out: int = 16):
         super().__init__()
@@ -111,7 +111,8 @@ class DepthwiseSeparable(nn.Module):
     def forward(self, x):
         y = self.act(self.bn1(self.dw(self.act(self.stem(x)))))
         y = self.bn2(self.pw(self.se(y)))
-        return torch.log_softmax(self.fc(torch.flatten(self.pool(y), 1)), dim=1)
+        y = self.pool(y)  # x.view(x.size(0), -1): Shape, Gather, Concat, Reshape
+        return torch.log_softmax(self.fc(y.view(y.size(0), -1)), dim=1)
 
 
 class Decoder(nn.Module):
@@ -135,6 +136,24 @@ class Decoder(nn.Module):
         y = nn.functional.interpolate(y, size=(x.shape[2], x.shape[3]), mode="bilinear",
                                       align_corners=True)
         return torch.sigmoid(self.out(y))
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's grouped 1x1 convolutions around a channel shuffle (view, transpose, view),
+    which cnnkit does on its channels-last layout: one transpose per shuffle."""
+
+    def __init__(self, c: int = 12, groups: int = 3):
+        super().__init__()
+        self.groups = groups
+        self.a = nn.Conv2d(3, c, 1)
+        self.b = nn.Conv2d(c, c, 3, padding=1, groups=groups)
+        self.c = nn.Conv2d(c, 4, 1)
+
+    def forward(self, x):
+        y = torch.relu(self.b(self.a(x)))
+        n, c, h, w = y.shape
+        y = y.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.c(y)
 
 
 def _module(cls: type, seed: int = 0) -> nn.Module:
@@ -169,7 +188,7 @@ def test_depthwise_separable_hardswish_squeeze_excite():
     x = np.random.default_rng(2).standard_normal((5, 3, 16, 16)).astype(np.float32)
     model = check(m, blob, x)
     kinds = {type(la).__name__ for la in model.layers}
-    assert {"DepthwiseConv2D", "Multiply", "Dense"} <= kinds, kinds
+    assert {"DepthwiseConv2D", "Multiply", "Dense", "Flatten"} <= kinds, kinds
     assert sum(isinstance(la, L.Permute) for la in model.layers) == 1
 
 
@@ -182,6 +201,15 @@ def test_decoder_conv_transpose_and_resize(opset):
     kinds = [type(la).__name__ for la in model.layers]
     assert "Conv2DTranspose" in kinds and kinds.count("Resize") == 3
     assert model.output_shape == (None, 1, 16, 16)
+
+
+def test_channel_shuffle_stays_channels_last():
+    m = _module(ChannelShuffle)
+    blob = export(m, (2, 3, 8, 8), {"x": {0: "n"}, "y": {0: "n"}}, opset=13)
+    x = np.random.default_rng(5).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    model = check(m, blob, x)
+    # the input's transpose, the shuffle's own one, the 4-D output's
+    assert sum(isinstance(la, L.Permute) for la in model.layers) == 3
 
 
 def test_imported_model_trains_and_round_trips(tmp_path):

@@ -235,8 +235,38 @@ def reshape(ctx: Context, node: OnnxNode) -> list[Any]:
     if len(tail) == 1 and x.rank >= 2 and (tail[0] == -1 or (rest_known and tail[0] == math.prod(
             rest_in))):
         return [_flatten(ctx, node, x)]
+    grouped = _channel_groups(ctx, x, out)
+    if grouped is not None:
+        return [grouped]
     x = ctx.onnx_layout(x)
     return [ctx.apply(L.Reshape, x, identity(len(out)), target_shape=tail)]
+
+
+def _grouped_perm(rank: int, spatial: int) -> tuple[int, ...]:
+    """Channels-last with the channel axis split in rank - 1 - spatial axes: (N, *S, *C)."""
+    k = rank - 1 - spatial
+    return (0, *range(k + 1, rank), *range(1, k + 1))
+
+
+def _channel_groups(ctx: Context, x: Sym, out: list[Any]) -> Sym | None:
+    """A Reshape that only splits or merges the channel axes of a channels-last tensor (a
+    channel shuffle, grouped features) done on cnnkit's layout: (N, *S, *C) -> (N, *S, *C'),
+    no transpose to ONNX's layout and back."""
+    for spatial in range(1, x.rank - 1):
+        if x.perm[1:1 + spatial] != tuple(range(x.rank - spatial, x.rank)):
+            continue
+        shape = x.onnx_shape
+        k_in, k_out = x.rank - 1 - spatial, len(out) - 1 - spatial
+        dims = shape[x.rank - spatial:]
+        tail = out[1 + k_out:]
+        if (k_out < 1 or None in dims or list(tail) != list(dims) or None in shape[1:1 + k_in]
+                or any(not isinstance(v, int) or v < 1 for v in out[1:1 + k_out])
+                or math.prod(out[1:1 + k_out]) != math.prod(shape[1:1 + k_in])):
+            return None
+        x = ctx.ensure(x, _grouped_perm(x.rank, spatial))
+        return ctx.apply(L.Reshape, x, _grouped_perm(len(out), spatial),
+                         target_shape=(*dims, *out[1:1 + k_out]))
+    return None
 
 
 def pad(ctx: Context, node: OnnxNode) -> list[Any]:
