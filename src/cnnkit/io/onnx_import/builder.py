@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...layers import Input
+from ...layers import Input, InputLayer
 from ...models import Model
 from . import (
     ops_activation,
@@ -161,7 +161,8 @@ def _outputs(model: Any, ctx: Context, src: Source) -> list[Any]:
                                        f"never computed")
         v = ctx.onnx_layout(v)
         layer = v.tensor.node.layer
-        if layer.name != vi.name and vi.name not in ctx.layer_names:
+        if layer.name != vi.name and vi.name not in ctx.layer_names and not isinstance(
+                layer, InputLayer):
             ctx.layer_names.add(vi.name)
             layer.name = vi.name
         outs.append(v.tensor)

@@ -116,9 +116,9 @@ class Context:
               ) -> Any:
         """Call a new ``layer_cls(**kwargs)`` on the cnnkit tensors ``inputs``, set its
         ``weights``, and return the output as Sym(s) with layout ``perm``."""
-        layer = layer_cls(name=self.name_for(suffix), dtype=self.dtype, **kwargs)
         args = [s.tensor for s in inputs] if isinstance(inputs, list) else inputs.tensor
         try:
+            layer = layer_cls(name=self.name_for(suffix), dtype=self.dtype, **kwargs)
             if weights is None:
                 out = layer(args)
             else:  # built without initialising weights that are replaced at once

@@ -55,15 +55,15 @@ def binary(ctx: Context, node: OnnxNode) -> list[Any]:
                               operation, True)]
     if not isinstance(b, Sym):
         return [with_constant(ctx, a, ctx.const(node.inputs[1], "B"), operation, False)]
-    return [ctx.apply(_MERGE[operation], ctx.common([a, b]), a.perm if a.rank == b.rank
-                      else a.perm)]
+    syms = ctx.common([a, b])
+    return [ctx.apply(_MERGE[operation], syms, syms[0].perm)]
 
 
 def _merged(ctx: Context, syms: list[Sym], cls: type) -> Sym:
     syms = ctx.common(syms)
     if len(syms) == 1:
         return syms[0]
-    return ctx.apply(cls, syms, syms[0].perm, suffix="_merge" if cls is L.Add else "")
+    return ctx.apply(cls, syms, syms[0].perm)
 
 
 def _variadic(ctx: Context, node: OnnxNode, operation: str) -> list[Any]:
