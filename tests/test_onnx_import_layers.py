@@ -137,3 +137,25 @@ def test_lrn_gradient_matches_finite_differences_and_torch():
         return y.permute(0, 2, 3, 1)
 
     check_vs_torch(lambda t: lrn32(t), theirs, x.astype(np.float32), what="LRN")
+
+
+def test_nhwc_model_from_tf2onnx_needs_no_transpose():
+    """A TensorFlow-style graph (NHWC input, Transpose to NCHW around each convolution) keeps
+    cnnkit's channels-last layout: the two Transposes only relabel axes, no Permute layer."""
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "W", "B"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[0, 2, 3, 1])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 8, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8, 8, 4])
+    inits = [_const("W", rng.standard_normal((4, 3, 3, 3)).astype(np.float32)),
+             _const("B", rng.standard_normal(4).astype(np.float32))]
+    blob = helper.make_model(helper.make_graph(nodes, "tf", [x], [y], initializer=inits),
+                             opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    model = load_onnx(blob)
+    assert [type(la).__name__ for la in model.layers] == ["InputLayer", "Conv2D", "ReLU"]
+    assert model.input_layout == "NHWC"
+    xs = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    ref = ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"x": xs})[0]
+    np.testing.assert_allclose(model.predict(xs), ref, rtol=1e-4, atol=1e-5)
