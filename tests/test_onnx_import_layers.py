@@ -159,3 +159,33 @@ def test_nhwc_model_from_tf2onnx_needs_no_transpose():
     xs = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
     ref = ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"x": xs})[0]
     np.testing.assert_allclose(model.predict(xs), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [9, 10])
+def test_old_opset_forms_match_onnxruntime(opset):
+    """Attribute forms of old opsets: Clip min/max, Slice starts/ends (opset 9), Squeeze and
+    Unsqueeze axes, Upsample (9) and Resize (10) scales, and Softmax's old semantics (the
+    axes from ``axis`` on taken together)."""
+    n = helper.make_node
+    up = (n("Upsample", ["clip", "scales"], ["up"], mode="nearest") if opset == 9 else
+          n("Resize", ["clip", "scales"], ["up"], mode="linear"))
+    sl = (n("Slice", ["up"], ["sl"], starts=[1], ends=[7], axes=[3]) if opset == 9 else
+          n("Slice", ["up", "st", "en", "ax"], ["sl"]))
+    nodes = [n("Clip", ["x"], ["clip"], min=-0.5, max=0.8), up, sl,
+             n("ReduceMean", ["sl"], ["rm"], axes=[2], keepdims=1),
+             n("Squeeze", ["rm"], ["sq"], axes=[2]),
+             n("Unsqueeze", ["sq"], ["un"], axes=[3]),
+             n("Softmax", ["un"], ["y"], axis=1)]
+    inits = [_const("scales", np.array([1, 1, 2, 2], np.float32)),
+             _const("st", np.array([1], np.int64)), _const("en", np.array([7], np.int64)),
+             _const("ax", np.array([3], np.int64))]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 4, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 6, 1])
+    blob = helper.make_model(helper.make_graph(nodes, "old", [x], [y], initializer=inits),
+                             opset_imports=[helper.make_opsetid("", opset)]
+                             ).SerializeToString()
+    xs = np.random.default_rng(4).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    ref = ort.InferenceSession(blob, providers=["CPUExecutionProvider"]).run(None, {"x": xs})[0]
+    out = load_onnx(blob).predict(xs)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    assert abs(float(out[0].sum()) - 1.0) < 1e-5  # one softmax over C*H*W, not per channel
