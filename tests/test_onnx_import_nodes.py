@@ -202,4 +202,12 @@ def test_summary() -> None:
         print(f"  {op:22s} {c['passed']:4d} {c['skipped']:4d} {c['failed']:4d}")
     total = sum((c for c in counts.values()), Counter())
     print(f"  {'total':22s} {total['passed']:4d} {total['skipped']:4d} {total['failed']:4d}")
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for case in CASES:
+        reason = skip_reason(case)
+        if reason is not None:
+            by_reason[reason].append(case.name)
+    print("skipped, by reason:")
+    for reason, names in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(names):3d} {reason}\n      {', '.join(sorted(names))}")
     assert total["failed"] == 0
