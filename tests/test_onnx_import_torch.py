@@ -156,6 +156,27 @@ class ChannelShuffle(nn.Module):
         return self.c(y)
 
 
+class PoolsAndUpsample(nn.Module):
+    """ReLU6 (Clip), PyTorch's pooling options (ceil_mode, padding, count_include_pad=False),
+    nn.Upsample, PReLU, LeakyReLU, ELU, Dropout and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=1, padding=(1, 2), bias=True)
+        self.bn = nn.BatchNorm2d(6)
+        self.max = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.avg = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.prelu = nn.PReLU(6)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(6, 3))
+
+    def forward(self, x):
+        y = nn.functional.relu6(self.bn(self.conv(x)))
+        y = self.up(self.avg(self.max(y)))
+        y = nn.functional.elu(nn.functional.leaky_relu(self.prelu(y), 0.1))
+        return self.head(y.mean((2, 3)))
+
+
 def _module(cls: type, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     m = cls()
@@ -201,6 +222,14 @@ def test_decoder_conv_transpose_and_resize(opset):
     kinds = [type(la).__name__ for la in model.layers]
     assert "Conv2DTranspose" in kinds and kinds.count("Resize") == 3
     assert model.output_shape == (None, 1, 16, 16)
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_relu6_pytorch_pooling_and_upsample(opset):
+    m = _module(PoolsAndUpsample)
+    blob = export(m, (1, 3, 15, 13), {"x": {0: "n"}, "y": {0: "n"}}, opset=opset)
+    x = np.random.default_rng(6).standard_normal((4, 3, 15, 13)).astype(np.float32)
+    check(m, blob, x)
 
 
 def test_channel_shuffle_stays_channels_last():
