@@ -83,8 +83,6 @@ UNSUPPORTED: dict[str, str] = {
         "test_training_dropout_default", "test_training_dropout_default_mask",
         "test_training_dropout", "test_training_dropout_mask",
         "test_training_dropout_zero_ratio", "test_training_dropout_zero_ratio_mask")},
-    "test_convtranspose_group_2": "grouped transposed convolution (cnnkit's are not grouped)",
-    "test_convtranspose_group_2_image_3": "grouped transposed convolution",
     "test_gather_2d_indices": "Gather with indices of rank > 1",
     "test_matmul_bcast": "MatMul by a constant of rank 3 (Dense takes a matrix)",
     "test_matmul_4d_1d": "MatMul by a constant vector (Dense takes a matrix)",

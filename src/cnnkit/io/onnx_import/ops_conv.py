@@ -132,25 +132,38 @@ def _transpose_pads(ctx: Context, node: OnnxNode, spatial: tuple, ksize: tuple,
 
 
 def conv_transpose(ctx: Context, node: OnnxNode) -> list[Any]:
+    """A transposed convolution; with groups, one per group on a Split of the channels,
+    joined by a Concatenate."""
     x = ctx.channels_last(ctx.sym(node.inputs[0]))
     w = ctx.const(node.inputs[1], "ConvTranspose weight W")
     b = ctx.optional_const(node, 2, "ConvTranspose bias B")
     k = w.ndim - 2
     if k not in _TCONV or x.rank != k + 2:
         raise ctx.unsupported(f"a {k}-D transposed convolution of a rank-{x.rank} input")
-    if int(node.attr("group", 1)) != 1:
-        raise ctx.unsupported("group > 1 (cnnkit's transposed convolutions are not grouped)")
+    groups, c = int(node.attr("group", 1)), x.tensor.shape[-1]
+    if groups < 1 or c is None or c % groups or w.shape[0] != c:
+        raise ctx.unsupported(f"group {groups} for {c} input channels and a weight of shape "
+                              f"{w.shape}")
     ksize = w.shape[2:]
     strides, dil = _geometry(ctx, node, k, ksize)
     out_pad = list(node.attr("output_padding", [0] * k))
     pads = _transpose_pads(ctx, node, x.tensor.shape[1:-1], ksize, strides, dil, out_pad)
-    kernel = np.transpose(w, (*range(2, 2 + k), 1, 0))
-    y = ctx.apply(_TCONV[k], x, x.perm, [kernel] + ([] if b is None else [b]),
-                  filters=w.shape[1], kernel_size=tuple(ksize), strides=strides,
-                  padding="valid", output_padding=tuple(out_pad), dilation_rate=dil,
-                  use_bias=b is not None, suffix="" if not any(a or c for a, c in pads)
-                  else "_full")
-    if any(a or c for a, c in pads):
+    parts = [x] if groups == 1 else ctx.apply(L.Split, x, x.perm, suffix="_groups",
+                                              sizes=[c // groups] * groups, axis=-1)
+    m, cg = w.shape[1], c // groups
+    cropped = any(a or c for a, c in pads)
+    ys = []
+    for g, part in enumerate(parts):
+        kernel = np.transpose(w[g * cg:(g + 1) * cg], (*range(2, 2 + k), 1, 0))
+        bias = [] if b is None else [b[g * m:(g + 1) * m]]
+        ys.append(ctx.apply(_TCONV[k], part, x.perm, [kernel, *bias], filters=m,
+                            kernel_size=tuple(ksize), strides=strides, padding="valid",
+                            output_padding=tuple(out_pad), dilation_rate=dil,
+                            use_bias=b is not None, suffix=(f"_group{g}" if groups > 1 else
+                                                            "_full" if cropped else "")))
+    y = ys[0] if groups == 1 else ctx.apply(L.Concatenate, ys, x.perm, suffix="_join",
+                                            axis=-1)
+    if cropped:
         y = ctx.apply(_CROP[k], y, y.perm, cropping=tuple(pads))
     return [y]
 
