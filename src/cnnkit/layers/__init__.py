@@ -43,7 +43,12 @@ from .merge import (
     Power,
     Subtract,
 )
-from .normalization import BatchNormalization, L2Normalize, LocalResponseNormalization
+from .normalization import (
+    BatchNormalization,
+    L2Normalize,
+    LocalResponseNormalization,
+    SyncBatchNormalization,
+)
 from .pooling import (
     AdaptiveAveragePooling2D,
     AveragePooling1D,
@@ -113,7 +118,8 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
-    "BatchNormalization", "L2Normalize", "LayerNormalization", "GroupNormalization", "PReLU",
+    "BatchNormalization", "SyncBatchNormalization", "L2Normalize", "LayerNormalization",
+    "GroupNormalization", "PReLU",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     # merging
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
