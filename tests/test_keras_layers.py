@@ -63,6 +63,7 @@ Add Subtract Multiply Average Maximum Minimum Concatenate UpSampling1D UpSamplin
 ZeroPadding1D ZeroPadding2D ZeroPadding3D Cropping1D Cropping2D Cropping3D""".split())
 NOT_IN_KERAS = {"KerasTensor": "Keras's is not exported from keras.layers",
                 "L2Normalize": "x / max(||x||, eps) as a layer (keras.ops.normalize)",
+                "SyncBatchNormalization": "Keras: BatchNormalization(synchronized=True)",
                 **{n: "an ONNX operator's form that load_onnx builds (cnnkit.io)" for n in (
                     "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid", "LogSoftmax", "Cast",
                     "Divide", "Power", "MatMul", "LocalResponseNormalization", "Reduce",
@@ -82,7 +83,8 @@ MODEL_DELIBERATE = {
     "compile": {"jit_compile": "no compiler", "steps_per_execution": "one step per call",
                 "auto_scale_loss": "float32 only", "weighted_metrics": "not implemented",
                 "run_eagerly": "always eager; None accepted", "seed": "cnnkit: shuffling seed"},
-    "fit": {"validation_steps": "not implemented", "on_nonfinite": "cnnkit: NaN/Inf guard"},
+    "fit": {"validation_steps": "not implemented", "on_nonfinite": "cnnkit: NaN/Inf guard",
+            "distributed": "cnnkit: data parallelism over MPI (cnnkit.distributed)"},
     "evaluate": {"steps": "not implemented"},
     "predict": {"steps": "not implemented", "verbose": "silent by default"},
 }

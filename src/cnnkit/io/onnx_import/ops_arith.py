@@ -94,12 +94,16 @@ def unary(ctx: Context, node: OnnxNode) -> list[Any]:
     return [ctx.apply(L.UnaryMath, x, x.perm, function=_UNARY[node.op_type])]
 
 
-def _dense_input(ctx: Context, x: Sym, kernel: np.ndarray) -> tuple[Sym, np.ndarray]:
-    """x in a layout Dense can read (features on the last axis) and the kernel's rows in that
-    feature order."""
+def _dense_input(ctx: Context, x: Sym, kernel: np.ndarray, axis: int = -1
+                 ) -> tuple[Sym, np.ndarray]:
+    """x with ONNX axis ``axis`` (the one contracted) as cnnkit's last axis, the other axes
+    left where they are, and the kernel's rows in that feature order."""
     if x.flat_order is not None:
         return x, kernel[x.flat_order]
-    return ctx.onnx_layout(x), kernel
+    axis = axis % x.rank
+    if x.perm[-1] == axis:
+        return x, kernel
+    return ctx.ensure(x, tuple(p for p in x.perm if p != axis) + (axis,)), kernel
 
 
 def _bias_of(c: np.ndarray | None, units: int, scale: float) -> np.ndarray | None:
@@ -149,6 +153,11 @@ def matmul(ctx: Context, node: OnnxNode) -> list[Any]:
     if isinstance(a, Sym) and isinstance(b, Sym):
         a, b = ctx.onnx_layout(a), ctx.onnx_layout(b)
         return [ctx.apply(L.MatMul, [a, b], identity(max(a.rank, b.rank)))]
+    if not isinstance(a, Sym) and np.asarray(a).ndim == 2 and b.rank >= 3:
+        # A @ x contracts x's second-last axis: a Dense over that axis with kernel A^T
+        x, kernel = _dense_input(ctx, b, np.asarray(a).T, axis=-2)
+        return [ctx.apply(L.Dense, x, x.perm, [kernel], units=kernel.shape[1],
+                          use_bias=False)]
     if not isinstance(a, Sym) or np.asarray(b).ndim != 2:
         raise ctx.unsupported("a constant A, or a constant B that is not a matrix")
     kernel = ctx.const(node.inputs[1], "B")

@@ -92,7 +92,20 @@ def slice_(ctx: Context, node: OnnxNode) -> list[Any]:
     return [ctx.apply(L.Slice, x, x.perm, axes=axes_p, starts=b, stops=e, steps=s)]
 
 
+def _embedding(ctx: Context, node: OnnxNode) -> list[Any]:
+    """Gather of rows of a constant table by data indices: an Embedding layer."""
+    table = ctx.const(node.inputs[0], "Gather data")
+    idx = ctx.onnx_layout(ctx.sym(node.inputs[1], "Gather indices"))
+    if table.ndim != 2 or int(node.attr("axis", 0)) != 0 or idx.dtype.kind not in "iu":
+        raise ctx.unsupported("Gather of a constant that is not a table of rows (axis 0) by "
+                              "integer indices")
+    return [ctx.apply(L.Embedding, idx, identity(idx.rank + 1), [table],
+                      input_dim=table.shape[0], output_dim=table.shape[1])]
+
+
 def gather(ctx: Context, node: OnnxNode) -> list[Any]:
+    if not isinstance(ctx.get(node.inputs[0]), Sym):
+        return _embedding(ctx, node)
     x = ctx.sym(node.inputs[0])
     idx = ctx.const(node.inputs[1], "Gather indices")
     if idx.ndim > 1:
