@@ -26,6 +26,9 @@ _NOT = {k: v for keys, v in [
     (("activity_regularizer",), _ACT_REG),
     (("lora_rank", "lora_alpha", "quantization_config"), _LORA)] for k in keys}
 # layer -> {argument: why cnnkit differs from keras.layers.<layer>}
+_TORCH_POOL = {"ceil_mode": "cnnkit: PyTorch/ONNX output rounding (ONNX import)",
+               "count_include_pad": "cnnkit: PyTorch/ONNX averaging over padding",
+               "dilation_rate": "cnnkit: PyTorch/ONNX dilated windows"}
 DELIBERATE = {
     "Layer": {"activity_regularizer": _ACT_REG, "autocast": "float32 only: nothing to cast",
               "dtype": "float32 by default (Keras: None = the global policy, float32)",
@@ -41,8 +44,9 @@ DELIBERATE = {
                            "unbiased_variance": "cnnkit.nn.BatchNorm2d: PyTorch's running "
                                                 "variance takes the unbiased batch variance",
                            **_NOT},
-    **{f"{p}{d}D": {"pool_size": "defaults to 2 (Keras requires it)"}
+    **{f"{p}{d}D": {"pool_size": "defaults to 2 (Keras requires it)", **_TORCH_POOL}
        for p in ("AveragePooling", "AvgPool") for d in (1, 2, 3)},
+    **{f"{p}{d}D": dict(_TORCH_POOL) for p in ("MaxPooling", "MaxPool") for d in (1, 2, 3)},
 }
 
 
@@ -58,7 +62,13 @@ AdaptiveAveragePooling2D BatchNormalization SpatialDropout1D SpatialDropout2D Sp
 Add Subtract Multiply Average Maximum Minimum Concatenate UpSampling1D UpSampling2D UpSampling3D
 ZeroPadding1D ZeroPadding2D ZeroPadding3D Cropping1D Cropping2D Cropping3D""".split())
 NOT_IN_KERAS = {"KerasTensor": "Keras's is not exported from keras.layers",
-                "L2Normalize": "x / max(||x||, eps) as a layer (keras.ops.normalize)"}
+                "L2Normalize": "x / max(||x||, eps) as a layer (keras.ops.normalize)",
+                "SyncBatchNormalization": "Keras: BatchNormalization(synchronized=True)",
+                **{n: "an ONNX operator's form that load_onnx builds (cnnkit.io)" for n in (
+                    "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid", "LogSoftmax", "Cast",
+                    "Divide", "Power", "MatMul", "LocalResponseNormalization", "Reduce",
+                    "ArgMax", "Slice", "Split", "Squeeze", "ExpandDims", "Gather", "Pad",
+                    "Resize")}}
 
 
 def _classes():
@@ -73,7 +83,8 @@ MODEL_DELIBERATE = {
     "compile": {"jit_compile": "no compiler", "steps_per_execution": "one step per call",
                 "auto_scale_loss": "float32 only", "weighted_metrics": "not implemented",
                 "run_eagerly": "always eager; None accepted", "seed": "cnnkit: shuffling seed"},
-    "fit": {"validation_steps": "not implemented", "on_nonfinite": "cnnkit: NaN/Inf guard"},
+    "fit": {"validation_steps": "not implemented", "on_nonfinite": "cnnkit: NaN/Inf guard",
+            "distributed": "cnnkit: data parallelism over MPI (cnnkit.distributed)"},
     "evaluate": {"steps": "not implemented"},
     "predict": {"steps": "not implemented", "verbose": "silent by default"},
 }

@@ -17,7 +17,8 @@ A case id is ``reader/seed/index`` (random mutation) or ``reader/seed/trunc/<see
 from. ``CNNKIT_SHARED_DIR`` points at another shared/ folder for the real seed files.
 
 Modules: mutate (format-blind), zipfmt (zip fields, members, bombs), pickles (hand-encoded
-pickles, checkpoints), crafted (safetensors, IDX, image headers), cnnkit_mut (.cnnkit JSON and
+pickles, checkpoints), crafted (safetensors, IDX, image headers), onnxfmt (ONNX seeds and
+protobuf-level lies), cnnkit_mut (.cnnkit JSON and
 .npy headers), seeds, cases (families per reader, ids), runner (parent), worker (child),
 driver (a run end to end).
 """

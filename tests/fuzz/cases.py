@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cnnkit_mut, crafted, mutate, pickles, zipfmt
+from . import cnnkit_mut, crafted, mutate, onnxfmt, pickles, zipfmt
 from .seeds import Seed
 
 
@@ -102,6 +102,12 @@ def safetensors_crafted(rng: random.Random, seeds: list[Seed], marker: str
     return data, desc, ".safetensors"
 
 
+def onnx_crafted(rng: random.Random, seeds: list[Seed], marker: str) -> tuple[bytes, str, str]:
+    """A seed ONNX model edited at the protobuf level to lie (tensors, attributes, graph)."""
+    desc, data = onnxfmt.onnx_file(rng, seeds)
+    return data, desc, ".onnx"
+
+
 _GENERIC = [on_seed(m) for m in mutate.GENERIC]
 _ZIP = [on_seed(m) for m in zipfmt.ZIP_MUTATIONS]
 _CNNKIT = _GENERIC + _ZIP * 2 + [on_seed(cnnkit_mut.json_mutation)] * 5 + [
@@ -119,6 +125,7 @@ READERS: dict[str, tuple[str, list[Family]]] = {
     "read_idx_gz": ("idx_gz", _GENERIC + [inside_gzip] * 4 + [idx_crafted_gz] * 3),
     "load_image": ("image", _IMAGES),
     "image_dataset_from_directory": ("image", _IMAGES),
+    "load_onnx": ("onnx", _GENERIC + [onnx_crafted] * 6),
 }
 
 

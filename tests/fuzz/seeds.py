@@ -131,6 +131,8 @@ def all_seeds(seed: int) -> dict[str, list[Seed]]:
     """Seed files by group (the groups named in ``cases.READERS``)."""
     models_, weights = cnnkit_seeds(seed)
     raw, gz = idx_seeds()
+    from .onnxfmt import onnx_seeds
+
     return {"torch": torch_seeds(seed), "safetensors": safetensors_seeds(),
             "cnnkit_model": models_, "cnnkit_weights": weights, "idx": raw, "idx_gz": gz,
-            "image": image_seeds(seed)}
+            "image": image_seeds(seed), "onnx": onnx_seeds()}

@@ -59,7 +59,7 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
     ``pickle.UnpicklingError`` before; both are accepted."""
     from cnnkit.data import image_dataset_from_directory, load_image
     from cnnkit.datasets.idx import read_idx
-    from cnnkit.io import UnsafeCheckpointError, load_safetensors, load_state_dict
+    from cnnkit.io import UnsafeCheckpointError, load_onnx, load_safetensors, load_state_dict
     from cnnkit.models import load_model
 
     from .seeds import make_model
@@ -75,6 +75,7 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
         "load_image": (load_image, (ValueError,)),
         "image_dataset_from_directory": (
             lambda p: image_dataset_from_directory(p, image_size=(16, 16)), (ValueError,)),
+        "load_onnx": (load_onnx, (ValueError,)),
         "_selftest": (_selftest, (ValueError,)),
     }
 

@@ -23,7 +23,8 @@ def fmt_shape(shape: Any) -> str:
 
 # ----- saved models --------------------------------------------------------------------------
 def load_trained(path: str) -> Any:
-    """The model saved in ``path``; one-line errors for a missing, wrong or damaged file."""
+    """The model saved in ``path`` (``.cnnkit``, or an ONNX model ``.onnx`` built into cnnkit
+    layers); one-line errors for a missing, wrong or damaged file."""
     from ..models import load_model
 
     p = Path(path)
@@ -32,16 +33,28 @@ def load_trained(path: str) -> Any:
     if p.is_dir():
         raise UsageError(f"model file {path} is a directory, not a .cnnkit file")
     with about(path):
+        if p.suffix.lower() == ".onnx":
+            from ..io import load_onnx
+
+            return load_onnx(p)
         return load_model(p, compile=False)
+
+
+def channels_first(model: Any) -> bool:
+    """Whether the model takes images as (N, C, H, W): an NCHW ONNX model."""
+    return getattr(model, "input_layout", None) == "NCHW"
 
 
 def image_input(model: Any, where: str) -> tuple:
     """(H, W, C) the model takes (H or W None for any size); a UsageError unless the model
-    takes one batch of images."""
+    takes one batch of images ((N, C, H, W) for an NCHW ONNX model)."""
     shape = getattr(model, "input_shape", None)
     if not isinstance(shape, tuple) or len(shape) != 4:
+        layout = "(N, C, H, W)" if channels_first(model) else "(N, H, W, C)"
         raise UsageError(f"{where}: model '{model.name}' takes input of shape {shape}, not one "
-                         f"batch of images (N, H, W, C)")
+                         f"batch of images {layout}")
+    if channels_first(model):
+        return (shape[2], shape[3], shape[1])
     return tuple(shape[1:])
 
 

@@ -295,8 +295,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         img = _read_image(path, h, w, c)
         if c == 1 and args.invert:
             img = 255 - img
+        batch = img[None].astype(np.float32)
+        if checks.channels_first(model):  # an NCHW ONNX model takes (1, C, H, W)
+            batch = np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
         with about(f"{path} ({fmt(img.shape)} image) in model '{model.name}'"):
-            out = model.predict(img[None].astype(np.float32))
+            out = model.predict(batch)
         probs = out[0]
         if not (np.all(probs >= 0) and abs(float(probs.sum()) - 1) < 1e-3):
             probs = softmax(out).data[0]

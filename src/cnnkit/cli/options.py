@@ -194,7 +194,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     e.set_defaults(func=commands["evaluate"])
 
     pr = sub.add_parser("predict", help="top-k classes with probabilities for image files")
-    pr.add_argument("model", help="a .cnnkit model file")
+    pr.add_argument("model", help="a .cnnkit model file or an ONNX model (.onnx)")
     pr.add_argument("images", nargs="+", help="PNG or JPEG files")
     pr.add_argument("--top-k", type=int_in(1, 1_000_000), default=3)
     pr.add_argument("--invert", action="store_true",
@@ -202,7 +202,7 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     pr.set_defaults(func=commands["predict"])
 
     s = sub.add_parser("summary", help="the layer table of a saved model or a zoo architecture")
-    s.add_argument("model", nargs="?", help="a .cnnkit file or an architecture name")
+    s.add_argument("model", nargs="?", help="a .cnnkit or .onnx file, or an architecture name")
     s.add_argument("--input-shape", type=int_in(1, 1_000_000), nargs="+", metavar="D",
                    help="input shape without the batch axis, e.g. 224 224 3")
     s.add_argument("--classes", type=int_in(1, 1_000_000))

@@ -28,10 +28,27 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .elementwise import Cast, Clip, ConstantOperand, HardSigmoid, LogSoftmax, UnaryMath
 from .lambda_layer import Lambda
 from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
-from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization, L2Normalize, SyncBatchNormalization
+from .merge import (
+    Add,
+    Average,
+    Concatenate,
+    Divide,
+    MatMul,
+    Maximum,
+    Minimum,
+    Multiply,
+    Power,
+    Subtract,
+)
+from .normalization import (
+    BatchNormalization,
+    L2Normalize,
+    LocalResponseNormalization,
+    SyncBatchNormalization,
+)
 from .pooling import (
     AdaptiveAveragePooling2D,
     AveragePooling1D,
@@ -69,11 +86,13 @@ from .preprocessing import (
     RandomZoom,
     Resizing,
 )
+from .reduction import ArgMax, Reduce
 from .regularization import SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from .reshaping import (
     Cropping1D,
     Cropping2D,
     Cropping3D,
+    Resize,
     UpSampling1D,
     UpSampling2D,
     UpSampling3D,
@@ -81,6 +100,7 @@ from .reshaping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from .slicing import ExpandDims, Gather, Pad, Slice, Split, Squeeze
 
 __all__ = [
     # base and core
@@ -109,4 +129,8 @@ __all__ = [
     # preprocessing
     "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
     "RandomContrast", "RandomBrightness",
+    # ONNX forms: constants, maths, slicing, reductions, resizing
+    "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid", "LogSoftmax", "Cast", "Divide",
+    "Power", "MatMul", "LocalResponseNormalization", "Reduce", "ArgMax", "Slice", "Split",
+    "Squeeze", "ExpandDims", "Gather", "Pad", "Resize",
 ]

@@ -15,8 +15,10 @@ import numpy as np
 from .. import ops
 from ..autograd import Tensor
 from .base import Layer
+from .elementwise import broadcast_shapes
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+           "Divide", "Power", "MatMul"]
 
 
 def _fmt(shapes: list) -> str:
@@ -216,3 +218,49 @@ class Concatenate(Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "axis": self.axis}
+
+
+class Divide(_Merge):
+    """inputs[0] / inputs[1] (exactly two inputs)."""
+
+    min_inputs = max_inputs = 2
+    _ufunc = np.divide
+
+    def _merge(self, xs: list[Tensor]) -> Tensor:
+        return ops.divide(xs[0], xs[1])
+
+
+class Power(_Merge):
+    """inputs[0] ** inputs[1] (exactly two inputs)."""
+
+    min_inputs = max_inputs = 2
+
+    def _merge(self, xs: list[Tensor]) -> Tensor:
+        return ops.power(xs[0], xs[1])
+
+
+class MatMul(Layer):
+    """inputs[0] @ inputs[1], NumPy's matmul rule: the last two axes multiply as matrices,
+    the axes before them (batch included) broadcast."""
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if not isinstance(input_shape, list) or len(input_shape) != 2:
+            raise ValueError(f"MatMul '{self.name}' must be called on a list of two inputs")
+        a, b = (tuple(s) for s in input_shape)
+        if len(a) < 2 or len(b) < 2:
+            raise ValueError(f"MatMul '{self.name}' needs inputs of rank >= 2, got shapes "
+                             f"{_fmt([a, b])}")
+        if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
+            raise ValueError(f"MatMul '{self.name}': inner sizes differ in shapes "
+                             f"{_fmt([a, b])}")
+        try:
+            lead = broadcast_shapes(a[:-2], b[:-2])
+        except ValueError as e:
+            raise ValueError(f"MatMul '{self.name}': {e}") from None
+        return (*lead, a[-2], b[-1])
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs: Any, training: bool = False) -> Tensor:
+        return ops.matmul(inputs[0], inputs[1])

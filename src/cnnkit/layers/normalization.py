@@ -25,7 +25,7 @@ from ..ops.collective import allreduce_sum
 from ._utils import channels_error, single_shape
 from .base import Layer
 
-__all__ = ["BatchNormalization", "SyncBatchNormalization"]
+__all__ = ["BatchNormalization", "SyncBatchNormalization", "LocalResponseNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -229,3 +229,33 @@ class SyncBatchNormalization(BatchNormalization):
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs["synchronized"] = True
         super().__init__(*args, **kwargs)
+
+
+class LocalResponseNormalization(Layer):
+    """AlexNet's LRN across channels (ONNX LRN, torch LocalResponseNorm), channels-last:
+    y_c = x_c / (bias + alpha / size * sum_{c'} x_{c'}^2) ** beta, the sum over channels
+    c - floor((size-1)/2) <= c' <= c + ceil((size-1)/2) that exist."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"LocalResponseNormalization: size must be a positive int, got "
+                             f"{size!r}")
+        self.size = int(size)
+        self.alpha, self.beta, self.bias = float(alpha), float(beta), float(bias)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        c = inputs.shape[-1]
+        lo = (self.size - 1) // 2
+        sq = ops.pad(ops.square(inputs), [(0, 0)] * (inputs.ndim - 1) + [(lo, self.size - 1 - lo)])
+        total = ops.getitem(sq, (..., slice(0, c)))
+        for k in range(1, self.size):
+            total = ops.add(total, ops.getitem(sq, (..., slice(k, k + c))))
+        scale = ops.add(ops.multiply(total, np.asarray(self.alpha / self.size, inputs.dtype)),
+                        np.asarray(self.bias, inputs.dtype))
+        return ops.divide(inputs, ops.power(scale, np.asarray(self.beta, inputs.dtype)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha,
+                "beta": self.beta, "bias": self.bias}

@@ -17,6 +17,8 @@ import numpy as np
 
 from .. import ops
 from ..autograd import Tensor
+from ..kernels.padding import side_pairs
+from ..kernels.pool import pool_geometry
 from ._utils import (
     check_data_format,
     check_padding_mode,
@@ -40,15 +42,24 @@ class _Pooling(Layer):
     takes_max = True  # max over each window (else the mean)
     _op = staticmethod(ops.max_pool2d)
 
-    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
-                 data_format: str | None = None, **kwargs: Any):
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: Any = "valid",
+                 data_format: str | None = None, ceil_mode: bool = False,
+                 count_include_pad: bool = False, dilation_rate: Any = 1, **kwargs: Any):
         super().__init__(**kwargs)
         cls = type(self).__name__
         check_data_format(cls, data_format)
         self.pool_size = tuple_arg(cls, pool_size, self.rank, "pool_size")
         self.strides = self.pool_size if strides is None else tuple_arg(
             cls, strides, self.rank, "strides")
-        self.padding = check_padding_mode(cls, padding, ("valid", "same"))
+        self.dilation_rate = tuple_arg(cls, dilation_rate, self.rank, "dilation_rate")
+        self.padding = pool_padding(cls, padding, self.rank)
+        self.ceil_mode, self.count_include_pad = bool(ceil_mode), bool(count_include_pad)
+
+    @property
+    def _keras_form(self) -> bool:
+        """Keras's arguments only (the runtime's pooling step takes these)."""
+        return (isinstance(self.padding, str) and not self.ceil_mode
+                and self.dilation_rate == (1,) * self.rank)
 
     def check_input_shape(self, input_shape: Any) -> None:
         self.compute_output_shape(input_shape)
@@ -56,21 +67,68 @@ class _Pooling(Layer):
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = single_shape(self, input_shape)
         check_rank(self, shape, self.rank)
-        spatial = [window_length(self, shape, a, p, s, 1, self.padding, "pool window")
-                   for a, (p, s) in enumerate(zip(self.pool_size, self.strides, strict=True))]
-        return (shape[0], *spatial, shape[-1])
+        if self._keras_form:
+            spatial = [window_length(self, shape, a, p, s, 1, self.padding, "pool window")
+                       for a, (p, s) in enumerate(zip(self.pool_size, self.strides,
+                                                      strict=True))]
+            return (shape[0], *spatial, shape[-1])
+        return (shape[0], *pooled_lengths(self, shape), shape[-1])
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+        if self._keras_form and not self.count_include_pad:
+            return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
+        extra = {} if self.takes_max else {"count_include_pad": self.count_include_pad}
+        return type(self)._op(inputs, self.pool_size, self.strides, self.padding,
+                              dilation_rate=self.dilation_rate, ceil_mode=self.ceil_mode,
+                              **extra)
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
+        if not self._keras_form or self.count_include_pad:
+            return None  # PyTorch/ONNX windows: the layer's own call
         return steps.Pool(self.takes_max, tuple(self.pool_size), tuple(self.strides),
                           self.padding)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "data_format": "channels_last"}
+        padding = self.padding if isinstance(self.padding, str) else [
+            list(p) for p in self.padding]
+        cfg = {**super().get_config(), "pool_size": list(self.pool_size),
+               "strides": list(self.strides), "padding": padding,
+               "data_format": "channels_last"}
+        if not self._keras_form or self.count_include_pad:  # Keras's config otherwise
+            cfg.update(ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+                       dilation_rate=list(self.dilation_rate))
+        return cfg
+
+
+def pool_padding(cls: str, padding: Any, rank: int) -> Any:
+    """Keras's "valid" or "same", or one (before, after) pair per spatial axis (ONNX)."""
+    if isinstance(padding, str):
+        return check_padding_mode(cls, padding, ("valid", "same"))
+    try:
+        return side_pairs(cls, "padding", padding, rank)
+    except ValueError:
+        raise ValueError(f"{cls}: padding must be 'valid', 'same' or {rank} (before, after) "
+                         f"pairs of ints >= 0, got {padding!r}") from None
+
+
+def pooled_lengths(layer: Any, shape: tuple) -> list[int | None]:
+    """Output length per spatial axis with explicit pads, dilation and ceil_mode (unknown
+    input lengths stay None)."""
+    out: list[int | None] = []
+    for a in range(layer.rank):
+        w = shape[1 + a]
+        if w is None:
+            out.append(None)
+            continue
+        pad = layer.padding if isinstance(layer.padding, str) else (layer.padding[a],)
+        try:
+            outs, _, _ = pool_geometry((int(w),), (layer.pool_size[a],), (layer.strides[a],),
+                                       pad, (layer.dilation_rate[a],), layer.ceil_mode)
+        except ValueError as e:
+            raise ValueError(f"{type(layer).__name__} '{layer.name}': the pool window does "
+                             f"not fit spatial axis {a} of input shape {shape}: {e}") from None
+        out.append(int(outs[0]))
+    return out
 
 
 class MaxPooling1D(_Pooling):

@@ -24,7 +24,7 @@ from ._utils import check_data_format, check_rank, single_shape, tuple_arg
 from .base import Layer
 
 __all__ = ["UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D", "ZeroPadding2D",
-           "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"]
+           "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D", "Resize"]
 
 
 def _is_int(v: Any) -> bool:
@@ -239,3 +239,72 @@ class Cropping3D(_Cropping):
     def __init__(self, cropping: Any = ((1, 1), (1, 1), (1, 1)),
                  data_format: str | None = None, **kwargs: Any):
         super().__init__(cropping, data_format, **kwargs)
+
+
+class Resize(Layer):
+    """ONNX Resize of the spatial axes of (batch, *spatial, channels) to ``sizes`` or by
+    ``scales`` (one per spatial axis), with every mode of :func:`cnnkit.ops.resize`: method
+    "nearest", "linear" or "cubic", the coordinate transformation modes PyTorch, TensorFlow
+    and Paddle export, nearest rounding, antialias."""
+
+    def __init__(self, sizes: Any = None, scales: Any = None, method: str = "nearest",
+                 coordinate_transformation_mode: str = "half_pixel",
+                 nearest_mode: str = "round_prefer_floor", cubic_coeff_a: float = -0.75,
+                 exclude_outside: bool = False, antialias: bool = False,
+                 extrapolation_value: float = 0.0, keep_aspect_ratio_policy: str = "stretch",
+                 roi: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if (sizes is None) == (scales is None):
+            raise ValueError(f"Resize: give exactly one of sizes and scales, got sizes={sizes!r}, "
+                             f"scales={scales!r}")
+        self.sizes = None if sizes is None else tuple_arg("Resize", list(sizes), len(sizes),
+                                                          "sizes")
+        self.scales = None if scales is None else tuple(float(v) for v in scales)
+        if self.scales is not None and not all(np.isfinite(v) and v > 0 for v in self.scales):
+            raise ValueError(f"Resize: scales must be finite and > 0, got {scales!r}")
+        self.modes = {"method": str(method),
+                      "coordinate_transformation_mode": str(coordinate_transformation_mode),
+                      "nearest_mode": str(nearest_mode), "cubic_coeff_a": float(cubic_coeff_a),
+                      "exclude_outside": bool(exclude_outside), "antialias": bool(antialias),
+                      "extrapolation_value": float(extrapolation_value),
+                      "keep_aspect_ratio_policy": str(keep_aspect_ratio_policy)}
+        self.roi = None if roi is None else [[float(a), float(b)] for a, b in roi]
+        if self.modes["coordinate_transformation_mode"] == "tf_crop_and_resize" and (
+                self.roi is None or len(self.roi) != self._k()):
+            raise ValueError("Resize: 'tf_crop_and_resize' needs roi, one (start, end) pair "
+                             "per spatial axis")
+
+    def _k(self) -> int:
+        return len(self.sizes if self.sizes is not None else self.scales)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shape = single_shape(self, input_shape)
+        if len(shape) != self._k() + 2:
+            raise ValueError(f"Resize '{self.name}' resizes {self._k()} spatial axes: it expects "
+                             f"inputs of rank {self._k() + 2}, got shape {shape}")
+        spatial = shape[1:-1]
+        if self.scales is not None:
+            out = [None if d is None else int(np.floor(d * s))
+                   for d, s in zip(spatial, self.scales, strict=True)]
+        elif self.modes["keep_aspect_ratio_policy"] == "stretch":
+            out = list(self.sizes)
+        elif any(d is None for d in spatial):
+            out = [None] * len(spatial)
+        else:
+            f = [o / d for o, d in zip(self.sizes, spatial, strict=True)]
+            s = (min if self.modes["keep_aspect_ratio_policy"] == "not_larger" else max)(f)
+            out = [int(s * d + 0.5) for d in spatial]
+        return (shape[0], *out, shape[-1])
+
+    def check_input_shape(self, input_shape: Any) -> None:
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        return ops.resize(inputs, size=self.sizes, scales=self.scales, roi=self.roi,
+                          **self.modes)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(),
+                "sizes": None if self.sizes is None else list(self.sizes),
+                "scales": None if self.scales is None else list(self.scales), **self.modes,
+                "roi": self.roi}

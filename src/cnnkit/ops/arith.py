@@ -10,7 +10,7 @@ from ..kernels import arith as K
 from ._core import Tensor, floating, floating_operands, operands, record
 
 __all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul", "sum",
-           "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip"]
+           "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip", "cast"]
 
 
 def add(x1: Any, x2: Any) -> Tensor:
@@ -133,3 +133,14 @@ def clip(x: Any, x_min: float | None, x_max: float | None) -> Tensor:
     low, high = x_min, x_max
     z = np.clip(x.data, low, high)
     return record(z, (x,), lambda g: (K.clip_backward(g, x.data, low, high),), "clip")
+
+
+def cast(x: Any, dtype: Any) -> Tensor:
+    """x converted to ``dtype``; between floating dtypes the gradient flows back converted to
+    x's dtype (dL/dx = cast(dL/dy)), from or to other dtypes there is none."""
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    to = np.dtype(dtype)
+    z = x.data.astype(to)
+    if to.kind != "f" or x.dtype.kind != "f":
+        return Tensor(z)
+    return record(z, (x,), lambda g: (g.astype(x.dtype),), "cast")
