@@ -20,6 +20,7 @@ __all__ = ["KerasFileError", "file_kind", "load_model", "save_model", "load_weig
            "save_weights"]
 
 _H5_SUFFIXES = (".h5", ".hdf5")
+CONFIG_VALUES = 1 << 20  # weight values a model may build beyond those the file stores
 
 
 def file_kind(path: Any, suffix_only: bool = False) -> str | None:
@@ -71,7 +72,8 @@ def load_model(path: Any) -> Any:
             legacy = True
         else:
             legacy = False
-        with weight_budget(stored_values(reader)):
+        # (a Normalization given its mean in the config makes weights the file does not store)
+        with weight_budget(stored_values(reader) + CONFIG_VALUES):
             top = build(config, label)
         if top.children is None:
             raise KerasFileError(f"{label} holds a single layer, not a model")

@@ -25,10 +25,15 @@ NOT_KERAS = {"Layer", "Lambda", "L2Normalize", "KerasTensor", "Input"}
 _DEFAULT_ONLY: dict[str, Any] = {
     "data_format": "channels_last", "renorm": False, "synchronized": False, "sparse": False,
     "ragged": False, "optional": False, "lora_rank": None, "quantization_config": None,
-    "renorm_clipping": None, "input_length": None, "unbiased_variance": False}
+    "renorm_clipping": None, "input_length": None, "unbiased_variance": False,
+    "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False, "antialias": False,
+    "rms_scaling": False}
+# per class: arguments that only matter with an option _DEFAULT_ONLY has already refused
+_CLASS_IGNORED = {"Resizing": {"fill_mode", "fill_value"}}
 # arguments cnnkit lacks that never change what a layer computes
 _IGNORED = {"renorm_momentum", "autocast", "lora_alpha", "seed", "input_dtype", "name_scope",
             "module", "registered_name", "shared_object_id", "build_config", "weights"}
+_INT_AXIS = {"BatchNormalization", "Normalization", "Softmax", "Concatenate"}  # Keras: [axis]
 _BASE_ARGS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "input_dim",
               "activity_regularizer"}
 # Keras's VarianceScaling family by class name: (scale, mode, distribution)
@@ -184,11 +189,11 @@ def keras_to_cnnkit(name: str, config: Any, where: str) -> dict:
                                      f"cnnkit (only {_DEFAULT_ONLY[key]!r})")
         elif key.endswith(("_regularizer", "_constraint")):
             _optional_object(key, value, label)  # warns when it is set
-        elif key not in _IGNORED and not key.endswith("_initializer"):
+        elif key not in _IGNORED and key not in _CLASS_IGNORED.get(name, ()) \
+                and not key.endswith("_initializer"):
             raise KerasFileError(f"{label}: argument {key!r}={str(value)[:80]} is not supported "
                                  f"by cnnkit's {name}")
-    if name == "BatchNormalization" and isinstance(out.get("axis"), list) \
-            and len(out["axis"]) == 1:
+    if name in _INT_AXIS and isinstance(out.get("axis"), list) and len(out["axis"]) == 1:
         out["axis"] = out["axis"][0]
     return out
 
