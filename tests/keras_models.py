@@ -53,7 +53,7 @@ def sequential_cnn(keras):
         keras.Input((12, 12, 3)), L.Conv2D(6, 3, padding="same", activation="relu"),
         L.BatchNormalization(), L.MaxPooling2D(), L.Conv2D(8, 3, strides=2),
         L.BatchNormalization(momentum=0.9, epsilon=1e-5), L.ReLU(), L.Flatten(),
-        L.Dropout(0.3), L.Dense(5, activation="softmax")], name="seq_cnn")
+        L.Dropout(0.3), L.Dense(5, activation="softmax", name="out")], name="seq_cnn")
 
 
 def functional_net(keras):

@@ -194,7 +194,8 @@ def _write_keras2(path, config, weights):
 
 def test_keras2_file_with_split_attributes(tmp_path):
     config = _k2_config()
-    kmodel = randomize(keras.Model.from_config(copy.deepcopy(config["config"])))  # Keras builds the twin
+    # Keras builds the twin from the same config
+    kmodel = randomize(keras.Model.from_config(copy.deepcopy(config["config"])))
     weights = {la.name: [(w.path.split("/")[-1], keras.ops.convert_to_numpy(w))
                          for w in la.weights] for la in kmodel.layers}
     _write_keras2(tmp_path / "k2.h5", config, weights)
