@@ -76,6 +76,9 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
         "image_dataset_from_directory": (
             lambda p: image_dataset_from_directory(p, image_size=(16, 16)), (ValueError,)),
         "_selftest": (_selftest, (ValueError,)),
+        "load_keras": (load_model, (ValueError,)),
+        "load_keras_h5": (load_model, (ValueError,)),
+        "load_keras_weights": (model.load_weights, (ValueError,)),
     }
 
 

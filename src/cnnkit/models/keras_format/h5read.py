@@ -118,6 +118,9 @@ class H5Reader:
         """(shape, dtype) of a dataset whose data this reader will read; KerasFileError when
         it is stored outside the file, filtered by something unknown or not plain numbers."""
         h5py = h5py_module()
+        if not isinstance(ds, h5py.Dataset):
+            raise KerasFileError(f"{self.label}: a dataset it lists is missing or not a "
+                                 f"dataset ({type(ds).__name__})")
         where = f"{self.label}: dataset {ds.name}"
         try:
             plist = ds.id.get_create_plist()
