@@ -163,3 +163,32 @@ def test_cli_summary_and_predict_on_keras_files(tmp_path, capsys):
     got = {int(p.split(":")[0]): float(p.split(":")[1]) for p in line.split(": ", 1)[1]
            .split(",")}
     assert got == {i: round(float(probs[i]), 3) for i in range(5)}
+
+
+def test_saving_what_keras_cannot_load_is_refused_and_leaves_the_old_file(tmp_path):
+    from cnnkit import layers as L
+
+    good = randomize(models.Sequential([L.Input((4,)), L.Dense(3)]))
+    good.save(tmp_path / "m.keras")
+    before = (tmp_path / "m.keras").read_bytes()
+    inp = L.Input((4,))
+    lam = models.Model(inp, L.Lambda(lambda t: t * 2, name="twice")(L.Dense(3)(inp)))
+    l2n = models.Sequential([L.Input((4,)), L.L2Normalize()])
+    for bad, pattern in ((lam, "'twice' is a Lambda"), (l2n, "L2Normalize.*no Keras twin")):
+        for name in ("m.keras", "m.h5"):
+            with pytest.raises(ValueError, match=pattern):
+                bad.save(tmp_path / name)
+    assert (tmp_path / "m.keras").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def test_compiled_keras_models_load(tmp_path):
+    """Optimizer variables and training settings in the file are skipped, not misread."""
+    kmodel = randomize(sequential_cnn(keras))
+    kmodel.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).standard_normal((4, 12, 12, 3)).astype(np.float32)
+    kmodel.fit(x, np.arange(4) % 5, epochs=1, verbose=0)
+    for suffix in (".keras", ".h5"):
+        kmodel.save(tmp_path / f"c{suffix}")
+        got = models.load_model(tmp_path / f"c{suffix}").predict(x)
+        np.testing.assert_allclose(got, keras_out(keras, kmodel, x), rtol=0, atol=1e-5)
