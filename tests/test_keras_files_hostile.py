@@ -192,3 +192,12 @@ def test_compiled_keras_models_load(tmp_path):
         kmodel.save(tmp_path / f"c{suffix}")
         got = models.load_model(tmp_path / f"c{suffix}").predict(x)
         np.testing.assert_allclose(got, keras_out(keras, kmodel, x), rtol=0, atol=1e-5)
+
+
+def test_without_h5py_the_error_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    randomize(sequential_cnn(keras)).save(tmp_path / "m.keras")
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now fails
+    with pytest.raises(ImportError, match=r"cnnkit\[keras\]"):
+        models.load_model(tmp_path / "m.keras")

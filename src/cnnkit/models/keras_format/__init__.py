@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ...npz import ZIP_ERRORS
 from .errors import KerasFileError
 
 __all__ = ["KerasFileError", "file_kind", "load_model", "save_model", "load_weights",
@@ -42,7 +43,7 @@ def file_kind(path: Any, suffix_only: bool = False) -> str | None:
                     return None
                 if "config.json" in names:
                     return "keras"
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+    except ZIP_ERRORS:  # unreadable: the name decides, and the reader reports
         pass
     return by_name
 
