@@ -16,7 +16,7 @@ from .archive import KERAS_VERSION
 from .errors import KerasFileError
 from .h5read import H5Reader, h5py_module
 from .tree import Entry, keras_weight_order
-from .weights import _assign
+from .weights import assign
 
 _ATTR_LIMIT = 64512  # bytes HDF5 keeps in one object header (Keras 2's HDF5_OBJECT_HEADER_LIMIT)
 
@@ -100,7 +100,7 @@ def read_legacy(reader: H5Reader, group: Any, entries: list[Entry], by_name: boo
                                  f"model has {len(targets)} layers with weights")
         pairs = [(e, v) for e, (_, v) in zip(targets, stored, strict=True)]
     for e, values in pairs:
-        _assign(legacy_weights(e), values, f"{reader.label}: layer '{e.layer.name}'")
+        assign(legacy_weights(e), values, f"{reader.label}: layer '{e.layer.name}'")
 
 
 def _put_names(h5obj: Any, name: str, values: list[str]) -> None:

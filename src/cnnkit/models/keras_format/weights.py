@@ -43,7 +43,7 @@ def stored_values(reader: H5Reader) -> int:
     return total
 
 
-def _assign(targets: list, values: list[np.ndarray], where: str) -> None:
+def assign(targets: list, values: list[np.ndarray], where: str) -> None:
     if len(values) != len(targets):
         raise KerasFileError(f"{where}: the file holds {len(values)} weights, the layer has "
                              f"{len(targets)}")
@@ -88,7 +88,7 @@ def read_v3(reader: H5Reader, entries: list[Entry], base: list[str]) -> None:
                 raise KerasFileError(f"{where}: the file has no weights for it")
             continue
         values = _fit_keras_values(e, _layer_values(reader, group))
-        _assign(targets, values, where)
+        assign(targets, values, where)
 
 
 def _write_entries(h5: Any, entries: list[Entry], base: str) -> None:
