@@ -33,6 +33,8 @@ def build(entry: Any, where: str, depth: int = 0) -> Entry:
             return _sequential(cfg, where, depth)
         return _functional(cfg, where, depth)
     cfg = keras_to_cnnkit(name, entry.get("config"), where)
+    if name == "InputLayer":
+        _shape(cfg.get("batch_shape") or [None, *(cfg.get("shape") or [])], where)
     try:
         layer = deserialize({"class_name": name, "config": cfg})
     except ValueError as e:
@@ -86,8 +88,10 @@ def _sequential(cfg: Any, where: str, depth: int) -> Entry:
     model._input_spec = spec
     try:
         model._build_chain(spec)
-    except ValueError as e:
-        raise KerasFileError(f"{where}: {e}") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # a layer's complaint about the shapes the file gives it
+        raise KerasFileError(f"{where}: building it failed: {type(e).__name__}: {e}") from None
     if isinstance(cfg, dict) and cfg.get("trainable") is False:
         model.trainable = False
     return Entry(model, "Sequential", children)

@@ -111,6 +111,10 @@ class H5Reader:
         if len(names) > MAX_NAMES:
             raise KerasFileError(f"{self.label}: {group.name} holds {len(names)} members, "
                                  f"more than {MAX_NAMES}")
+        odd = [n for n in names if not isinstance(n, str)]
+        if odd:
+            raise KerasFileError(f"{self.label}: {group.name} holds a member whose name is not "
+                                 f"UTF-8 text: {odd[0]!r:.80}")
         return names
 
     # ----- datasets ----------------------------------------------------------------------
