@@ -201,3 +201,10 @@ def test_without_h5py_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now fails
     with pytest.raises(ImportError, match=r"cnnkit\[keras\]"):
         models.load_model(tmp_path / "m.keras")
+
+
+def test_unsupported_keras_op_is_refused_by_name(tmp_path):
+    inp = keras.Input((4,))
+    keras.Model(inp, keras.ops.sin(keras.layers.Dense(3)(inp))).save(tmp_path / "op.keras")
+    with pytest.raises(ValueError, match=r"operation 'Sin' named 'sin' is not supported"):
+        models.load_model(tmp_path / "op.keras")

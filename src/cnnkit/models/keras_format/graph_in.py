@@ -11,6 +11,7 @@ from typing import Any
 from ...layers.core import InputLayer
 from .errors import KerasFileError
 from .layer_config import MODEL_CLASSES, keras_to_cnnkit, refuse_custom
+from .ops_in import is_op, op_entry
 from .tree import Entry
 
 MAX_DEPTH = 32  # models nested in models
@@ -188,11 +189,16 @@ def _io_refs(value: Any, where: str) -> list[tuple[str, int, int]]:
 def _named_entries(cfg: dict, where: str, depth: int) -> dict[str, tuple[Entry, Any]]:
     by_name: dict[str, tuple[Entry, Any]] = {}
     for lc in _layer_list(cfg, where):
-        child = build(lc, where, depth + 1)
+        if not isinstance(lc, dict):
+            raise KerasFileError(f"{where}: a layer entry must be an object")
+        if is_op(lc):
+            child, inbound = op_entry(lc, where)
+        else:
+            child, inbound = build(lc, where, depth + 1), lc.get("inbound_nodes") or []
         lname = lc.get("name") if isinstance(lc.get("name"), str) else child.layer.name
         if lname in by_name:
             raise KerasFileError(f"{where}: two layers are named {lname[:80]!r}")
-        by_name[lname] = (child, lc.get("inbound_nodes") or [])
+        by_name[lname] = (child, inbound)
     return by_name
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ...layers.base import Layer
 from .errors import KerasFileError
 
+_DROPPED = object()  # an initializer, regularizer or constraint cnnkit does not have
 CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 MODEL_CLASSES = {"Functional", "Model", "Sequential"}
 # cnnkit layers that Keras does not have (writing them would give a file Keras cannot open)
@@ -127,9 +128,15 @@ def _initializer(value: Any) -> Any:
         value = {"class_name": "VarianceScaling",
                  "config": {"scale": scale, "mode": mode, "distribution": dist}}
     elif isinstance(cfg, dict):
-        value = {"class_name": name, "config": {k: v for k, v in cfg.items() if k != "seed"}}
+        cls = initializers._CLASSES.get(name)
+        keep = _accepted_args(cls) if cls is not None else set()
+        value = {"class_name": name, "config": {k: v for k, v in cfg.items() if k in keep}}
     initializers.get(value)  # ValueError / TypeError when cnnkit lacks it
     return value
+
+
+def _accepted_args(cls: type) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
 
 
 def _activation(value: Any, label: str) -> Any:
@@ -161,7 +168,7 @@ def _optional_object(key: str, value: Any, label: str) -> Any:
         return value
     except (ValueError, TypeError) as e:
         warnings.warn(f"{label}: {key} {str(value)[:80]} dropped ({e})", stacklevel=4)
-        return None
+        return _DROPPED
 
 
 def keras_to_cnnkit(name: str, config: Any, where: str) -> dict:
@@ -182,6 +189,8 @@ def keras_to_cnnkit(name: str, config: Any, where: str) -> dict:
                 value = _activation(value, label)
             elif key.endswith(("_initializer", "_regularizer", "_constraint")):
                 value = _optional_object(key, value, label)
+                if value is _DROPPED:
+                    continue  # cnnkit's default
             out[key] = value
         elif key in _DEFAULT_ONLY:
             if value != _DEFAULT_ONLY[key]:

@@ -84,8 +84,8 @@ def read_legacy(reader: H5Reader, group: Any, entries: list[Entry], by_name: boo
     targets = [e for e in entries if legacy_weights(e)]
     stored = _file_layers(reader, group)
     if by_name:
-        table = {e.layer.name: e for e in targets}
-        missing = set(table) - {n for n, _ in stored}
+        table = {e.layer.name: e for e in entries}
+        missing = {e.layer.name for e in targets} - {n for n, _ in stored}
         if missing:
             raise KerasFileError(f"{reader.label}: no weights for layer(s) {sorted(missing)[:5]}")
         pairs = []
@@ -100,7 +100,11 @@ def read_legacy(reader: H5Reader, group: Any, entries: list[Entry], by_name: boo
                                  f"model has {len(targets)} layers with weights")
         pairs = [(e, v) for e, (_, v) in zip(targets, stored, strict=True)]
     for e, values in pairs:
-        assign(legacy_weights(e), values, f"{reader.label}: layer '{e.layer.name}'")
+        where = f"{reader.label}: layer '{e.layer.name}'"
+        if e.class_name == "Normalization":  # an adapted one: mean, variance, count
+            assign(e.layer.weights, [v.reshape(-1) for v in values[:2]], where)
+        else:
+            assign(legacy_weights(e), values, where)
 
 
 def _put_names(h5obj: Any, name: str, values: list[str]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from ...layers.base import Layer, snake_case
 
+OP = "__op__"  # a Keras operation read as a layer: Keras keeps no weights for it
+
 
 @dataclass
 class Entry:
@@ -33,6 +35,8 @@ def keyed(entries: list[Entry]) -> list[tuple[str, Entry]]:
     used: dict[str, int] = {}
     out = []
     for e in entries:
+        if e.class_name == OP:
+            continue
         key = weight_key(e.class_name)
         if key in used:
             used[key] += 1
