@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cnnkit_mut, crafted, mutate, onnxfmt, pickles, zipfmt
+from . import cnnkit_mut, crafted, keras_mut, mutate, onnxfmt, pickles, zipfmt
 from .seeds import Seed
 
 
@@ -127,6 +127,17 @@ READERS: dict[str, tuple[str, list[Family]]] = {
     "image_dataset_from_directory": ("image", _IMAGES),
     "load_onnx": ("onnx", _GENERIC + [onnx_crafted] * 6),
 }
+try:  # Keras files need h5py (the keras extra)
+    import h5py  # noqa: F401
+except ImportError:
+    pass
+else:
+    READERS.update({
+        "load_keras": ("keras", _GENERIC + _ZIP * 2
+                       + [on_seed(keras_mut.archive_config_mutation)] * 5),
+        "load_keras_h5": ("keras_h5", _GENERIC * 2 + [on_seed(keras_mut.h5_config_mutation)] * 4),
+        "load_keras_weights": ("keras_weights", _GENERIC),
+    })
 
 
 def random_case(reader: str, seed: int, index: int, seeds: list[Seed], marker: Path) -> Case:

@@ -127,6 +127,20 @@ def image_seeds(seed: int) -> list[Seed]:
     return out
 
 
+def keras_seeds(seed: int) -> dict[str, list[Seed]]:
+    """The seed model saved by cnnkit in Keras's formats (.keras, legacy .h5, .weights.h5);
+    none without h5py."""
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return {}
+    model = make_model(seed)
+    return {"keras": [Seed("model.keras", _saved(model.save, ".keras"), ".keras")],
+            "keras_h5": [Seed("model.h5", _saved(model.save, ".h5"), ".h5")],
+            "keras_weights": [Seed("model.weights.h5", _saved(model.save_weights,
+                                                              ".weights.h5"), ".h5")]}
+
+
 def all_seeds(seed: int) -> dict[str, list[Seed]]:
     """Seed files by group (the groups named in ``cases.READERS``)."""
     models_, weights = cnnkit_seeds(seed)
@@ -135,4 +149,4 @@ def all_seeds(seed: int) -> dict[str, list[Seed]]:
 
     return {"torch": torch_seeds(seed), "safetensors": safetensors_seeds(),
             "cnnkit_model": models_, "cnnkit_weights": weights, "idx": raw, "idx_gz": gz,
-            "image": image_seeds(seed), "onnx": onnx_seeds()}
+            "image": image_seeds(seed), "onnx": onnx_seeds(), **keras_seeds(seed)}

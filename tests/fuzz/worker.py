@@ -77,6 +77,9 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
             lambda p: image_dataset_from_directory(p, image_size=(16, 16)), (ValueError,)),
         "load_onnx": (load_onnx, (ValueError,)),
         "_selftest": (_selftest, (ValueError,)),
+        "load_keras": (load_model, (ValueError,)),
+        "load_keras_h5": (load_model, (ValueError,)),
+        "load_keras_weights": (model.load_weights, (ValueError,)),
     }
 
 

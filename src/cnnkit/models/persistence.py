@@ -9,20 +9,36 @@ class PersistenceMixin:
     """save / save_weights / load_weights / summary for :class:`~cnnkit.models.Model`."""
 
     def save(self, path: Any) -> None:
-        """One file: architecture (JSON), weights and optimizer state. No pickle."""
+        """One file: architecture (JSON), weights and optimizer state (``.cnnkit``, no
+        pickle); a name ending in ``.keras`` or ``.h5`` writes Keras's own format."""
+        from . import keras_format
         from .saving import save_model
 
-        save_model(self, path)
+        if keras_format.file_kind(path, suffix_only=True):
+            keras_format.save_model(self, path)
+        else:
+            save_model(self, path)
 
     def save_weights(self, path: Any) -> None:
+        """cnnkit's weights file; a name ending in ``.h5`` (``x.weights.h5``) writes Keras
+        3's weights layout."""
+        from . import keras_format
         from .saving import save_weights
 
-        save_weights(self, path)
+        if keras_format.file_kind(path, suffix_only=True) == "h5":
+            keras_format.save_weights(self, path)
+        else:
+            save_weights(self, path)
 
     def load_weights(self, path: Any) -> None:
+        """Weights from ``save_weights``, or from a Keras ``.weights.h5`` / ``.h5`` file."""
+        from . import keras_format
         from .saving import load_weights
 
-        load_weights(self, path)
+        if keras_format.file_kind(path) == "h5":
+            keras_format.load_weights(self, path)
+        else:
+            load_weights(self, path)
 
     def export(self, path: Any, format: str = "onnx", **options: Any) -> Any:  # noqa: A002
         """Write the model for another runtime (Keras 3's name). ``format="onnx"`` takes

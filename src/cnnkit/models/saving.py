@@ -195,7 +195,12 @@ def load_model(path: Any, compile: bool = True) -> Any:
     """Rebuild a model saved with ``model.save(path)``: same outputs, optimizer state and all.
 
     Raises FileNotFoundError / PermissionError / IsADirectoryError for the filesystem, and
-    ValueError (naming the part that is wrong) for anything wrong with the file's contents."""
+    ValueError (naming the part that is wrong) for anything wrong with the file's contents.
+    Keras's ``.keras`` archives and ``.h5`` files are read too (``models.keras_format``)."""
+    from . import keras_format
+
+    if keras_format.file_kind(path):
+        return keras_format.load_model(path)
     meta, archive = _open_archive(path, "model")
     try:
         if meta["kind"] != "model":
