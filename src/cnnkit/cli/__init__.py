@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command line: train, evaluate, predict, summary.
+"""The ``cnnkit`` command line: train, evaluate, predict, summary, prune, distill.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ..kernels.parallel import tune_allocator
 from .commands import cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .data import DATASETS, load_dataset
+from .deploy_commands import cmd_distill, cmd_prune
 from .errors import EXIT_USAGE, UsageError, guarded
 from .options import build_parser as _build_parser
 from .recipes import DEFAULTS, augmentation, schedule
@@ -23,7 +24,7 @@ __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation",
            "DATASETS", "DEFAULTS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "prune": cmd_prune, "distill": cmd_distill}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
@@ -36,8 +37,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
-        print("cnnkit: error: a command is required: train, evaluate, predict or summary "
-              "(cnnkit --help for more)", file=sys.stderr)
+        print("cnnkit: error: a command is required: train, evaluate, predict, summary, prune "
+              "or distill (cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
         tune_allocator()  # the command owns its process: reuse freed pages (fewer page faults)
