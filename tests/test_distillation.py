@@ -3,13 +3,13 @@ written here, its gradient against finite differences, and the Distiller's train
 
 import numpy as np
 import pytest
+from helpers import gradcheck, torch_or_skip
 
 from cnnkit import Tensor, layers, ops
 from cnnkit.deploy import Distiller
 from cnnkit.models import Sequential
 from cnnkit.train import callbacks
 from cnnkit.train.losses import DistillationLoss
-from helpers import gradcheck, torch_or_skip
 
 
 def _logits(seed, n=6, c=5, scale=3.0, dtype=np.float32):

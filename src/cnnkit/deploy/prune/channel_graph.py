@@ -108,11 +108,15 @@ class ChannelGraph:
         return {self.uf.find(a) for a in self.produced} - blocked
 
     def families(self) -> list[list[int]]:
-        """Prunable sets grouped by the tensors they share (each group keeps its fraction)."""
+        """Prunable sets grouped by the producers whose outputs they tie (one layer, or the
+        layers an Add joins); each family keeps its own fraction. A concatenation does not
+        join families: each part keeps its fraction."""
         prunable = self.prunable_roots()
         fam = _UnionFind()
         index: dict[int, int] = {}
-        for atoms in self.tensors.values():
+        for name, atoms in self.layer_out.items():
+            if isinstance(self.layers.get(name), L.DepthwiseConv2D):
+                continue
             rs = [r for r in set(self.roots(atoms).tolist()) if r in prunable]
             for r in rs:
                 if r not in index:

@@ -69,8 +69,8 @@ def taylor_scores(g: ChannelGraph, model: Any, batches: Iterable[tuple[Any, Any]
     totals = {n: np.zeros(g.layer_out[n].size) for n, _ in producers}
     seen = 0
     for x, y in batches:
-        for _, layer in producers:
-            _out_kernel(layer).grad = None
+        for w in model.weights:
+            w.grad = None
         out = model(Tensor(np.asarray(x, dtype=model.dtype)), training=False)
         ops.softmax_cross_entropy(out, np.asarray(y)).backward()
         for n, layer in producers:
@@ -80,8 +80,8 @@ def taylor_scores(g: ChannelGraph, model: Any, batches: Iterable[tuple[Any, Any]
         seen += 1
     if not seen:
         raise ValueError("Taylor importance needs at least one batch of (x, y)")
-    for _, layer in producers:
-        _out_kernel(layer).grad = None
+    for w in model.weights:
+        w.grad = None  # the caller's model is left as it was
     found: dict[int, list[float]] = {}
     for n, _ in producers:
         for a, v in zip(g.layer_out[n].tolist(), _normalised(totals[n]).tolist(), strict=True):
