@@ -34,7 +34,12 @@ def _data_for(model: Any, args: argparse.Namespace, where: str) -> tuple:
     size = (h or 64, w or 64) if kind == "folder" else None
     shape = data_shape(kind, size, c == 1)
     checks.check_fits((h, w, c), shape, model.name, args.dataset, where)
-    return load_dataset(args.dataset, args.data_dir, size, c == 1 if size else None)
+    (xt, yt), test, names = load_dataset(args.dataset, args.data_dir, size,
+                                         c == 1 if size else None)
+    if args.train_subset and args.train_subset < len(xt):
+        pick = np.random.default_rng(args.seed).permutation(len(xt))[:args.train_subset]
+        xt, yt = xt[pick], yt[pick]
+    return (xt, yt), test, names
 
 
 def _accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:

@@ -140,6 +140,8 @@ def _add_data(p: Any) -> None:
     p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=64)
     p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0,
                    help=f"random seed, in [0, {MAX_SEED}]")
+    p.add_argument("--train-subset", type=int_in(1, 10**9), metavar="N",
+                   help="train on N images of a seeded shuffle (a quick run); default all")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
