@@ -2,8 +2,8 @@
 (public names over :mod:`cnnkit.runtime`), pruning (:mod:`cnnkit.deploy.prune`) and knowledge
 distillation (:class:`Distiller`)."""
 
+from ..models.distiller import Distiller
 from . import prune
-from .distill import Distiller
 from .engine import InferenceEngine, compile_layer
 
 __all__ = ["InferenceEngine", "compile_layer", "Distiller", "prune"]

@@ -1,12 +1,14 @@
-"""Knowledge distillation: a ``Distiller`` trains a student from a frozen teacher's logits."""
+"""Knowledge distillation: a ``Distiller`` trains a student from a frozen teacher's logits
+(here, beside ``Model``, since every Layer class lives in cnnkit.layers or cnnkit.models;
+:mod:`cnnkit.deploy` re-exports it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..autograd import Tensor, no_grad
-from ..models import Model
 from ..train.losses import DistillationLoss, SparseCategoricalCrossentropy
+from .model import Model
 
 
 class Distiller(Model):
