@@ -6,5 +6,5 @@ from .nonfinite import NonFiniteError
 from .saving import load_model
 from .serialization import deserialize, register, serialize
 
-__all__ = ["Model", "Sequential", "Distiller", "NonFiniteError", "load_model", "register", "serialize",
-           "deserialize"]
+__all__ = ["Model", "Sequential", "Distiller", "NonFiniteError", "load_model", "register",
+           "serialize", "deserialize"]
