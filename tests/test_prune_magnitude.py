@@ -88,7 +88,7 @@ def test_sparse_file_round_trips_and_is_smaller(tmp_path):
     prune.prune_magnitude(model, 0.9, "global")
     dense, sparse = tmp_path / "d.cnnkit", tmp_path / "s.cnnkit"
     save_model(model, dense, include_optimizer=False)
-    prune.save_sparse(model, sparse)
+    prune.save_sparse(model, sparse, include_optimizer=True)
     back = load_model(sparse)
     for a, b in zip(model.weights, back.weights, strict=True):
         np.testing.assert_array_equal(a.data, b.data)
@@ -97,6 +97,8 @@ def test_sparse_file_round_trips_and_is_smaller(tmp_path):
     assert back.compiled  # optimizer state travels too
     # closed form: each 90%-zero kernel of n floats becomes n/8 + 0.4 n bytes instead of 4 n
     n = sum(w.size for w in prune.prunable_weights(model))
+    prune.save_sparse(model, sparse)
+    assert not load_model(sparse).compiled  # by default without the (dense) optimizer state
     saved = dense.stat().st_size - sparse.stat().st_size
     assert saved > 0.8 * (4 * n - (n / 8 + 0.4 * n)) - 2 * len(model.weights) * 200
     small = tmp_path / "w.cnnkit"

@@ -21,9 +21,11 @@ from .report import ModelFigures, figures, file_size, table
 from .structured import ChannelPlan, iterative_prune, plan_channels, prune_channels
 
 
-def save_sparse(model: Any, path: Any) -> None:
-    """Save with mostly-zero weights as bit mask + values (loads with ``load_model``)."""
-    save_model(model, path, sparse=True)
+def save_sparse(model: Any, path: Any, include_optimizer: bool = False) -> None:
+    """Save with mostly-zero weights as bit mask + values (loads with ``load_model``). The
+    optimizer state (dense, and as large as the weights twice over for Adam) is left out
+    unless ``include_optimizer``."""
+    save_model(model, path, sparse=True, include_optimizer=include_optimizer)
 
 
 __all__ = ["ChannelGraph", "analyse", "ConstantSparsity", "MagnitudePruning", "PolynomialDecay",
