@@ -223,7 +223,8 @@ def render_prune(r: dict, lat: dict | None, sparse: dict | None) -> str:
     sp = sparse
     if sp:
         lines += ["", f"Unstructured: the same trained model fine-tuned 3 more epochs under "
-                  f"`MagnitudePruning(PolynomialDecay(0 -> 0.9), scope="global")` (Adam 5e-4): kernel "
+                  f"`MagnitudePruning(PolynomialDecay(0 -> 0.9), scope='global')` (Adam "
+                  f"5e-4): kernel "
                   f"sparsity {sp['sparsity']:.3f}, test accuracy {sp['acc']:.4f}; file "
                   f"{sp['dense_bytes']:,} bytes dense, {sp['sparse_bytes']:,} bytes with "
                   f"`save_sparse` ({_ratio(sp['dense_bytes'], sp['sparse_bytes'])} smaller); "
