@@ -89,3 +89,17 @@ def test_mistakes_are_one_line_with_status_2(small, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1], err
     assert not (small / "o.cnnkit").exists()
+
+
+@pytest.mark.parametrize("cmd,options", [
+    ("prune", ["--channels", "--sparsity", "--importance", "--steps", "--fine-tune-epochs",
+               "--out", "--dataset", "--train-subset"]),
+    ("distill", ["--teacher", "--student", "--student-width", "--temperature", "--alpha",
+                 "--epochs", "--out"]),
+])
+def test_help_lists_the_options(capsys, cmd, options):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert all(o in text for o in options)
