@@ -11,6 +11,7 @@ mask byte present in the file.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ def declared(meta: dict, source: str) -> dict[int, tuple[int, ...]]:
         raise NpzError(f"{source}: invalid metadata: 'sparse' must be an object")
     out: dict[int, tuple[int, ...]] = {}
     for key, shape in table.items():
-        if not (isinstance(key, str) and key.isdigit() and len(key) <= 9):
+        if not (isinstance(key, str) and re.fullmatch(r"[0-9]{1,9}", key)):
             raise NpzError(f"{source}: invalid metadata: sparse weight index {key[:20]!r}")
         if not (isinstance(shape, list) and len(shape) <= MAX_RANK and all(
                 isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40
