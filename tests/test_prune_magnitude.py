@@ -146,6 +146,8 @@ def _meta_edit(fn):
     ("shape_huge", "mask must be"),
     ("both", "once each"),
     ("gap", "once each"),
+    ("index", "sparse weight index"),
+    ("not_object", "'sparse' must be an object"),
 ])
 def test_damaged_sparse_files_raise_value_errors(tmp_path, case, match):
     model = _model(5)
@@ -176,6 +178,8 @@ def test_damaged_sparse_files_raise_value_errors(tmp_path, case, match):
         "shape_huge": _meta_edit(lambda m: m["sparse"].update({str(int(idx)): [2**30, 2**9]})),
         "both": lambda name, data: data,
         "gap": _meta_edit(lambda m: m["sparse"].update({"99": [1]})),
+        "index": _meta_edit(lambda m: m["sparse"].update({"\u00b2": [1]})),
+        "not_object": _meta_edit(lambda m: m.update({"sparse": [1]})),
     }
     change = changes.get(case)
     dst = tmp_path / "bad.cnnkit"
