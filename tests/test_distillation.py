@@ -9,7 +9,7 @@ from cnnkit import Tensor, layers, ops
 from cnnkit.deploy import Distiller
 from cnnkit.models import Sequential
 from cnnkit.train import callbacks
-from cnnkit.train.losses import DistillationLoss
+from cnnkit.train.losses import DistillationLoss, SparseCategoricalCrossentropy
 
 
 def _logits(seed, n=6, c=5, scale=3.0, dtype=np.float32):
@@ -119,3 +119,19 @@ def test_distiller_step_minimises_the_distillation_loss():
 def test_distiller_rejects_non_models():
     with pytest.raises(TypeError, match="student and a teacher Model"):
         Distiller(layers.Dense(2), _tiny(2, 0))
+
+
+def test_distiller_with_alpha_1_trains_exactly_like_the_student_alone():
+    """alpha = 1 leaves only the hard-label term: same seeds, same batches, same weights."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((48, 6, 6, 1)).astype(np.float32)
+    y = np.arange(48) % 3
+    alone, student, teacher = _tiny(2, 9), _tiny(2, 9), _tiny(4, 10)
+    alone.compile(optimizer="adam", loss=SparseCategoricalCrossentropy(from_logits=True),
+                  seed=5)
+    alone.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    d = Distiller(student, teacher)
+    d.compile(optimizer="adam", alpha=1.0, seed=5)
+    d.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    for a, b in zip(alone.weights, student.weights, strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-7)
