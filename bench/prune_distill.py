@@ -272,7 +272,7 @@ def render_distill(r: dict, extra: list[dict]) -> str:
             f"and without the teacher. Distillation: `Distiller` (DistillationLoss).", "",
             "| student | seed 0 | seed 1 | seed 2 | mean | std (n-1) | mean change |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| alone | " + " | ".join(f"{x:.4f}" for x in al) +
+            "| alone | " + " | ".join(f"{x:.4f}" for x in al) +
             f" | **{al.mean():.4f}** | {al.std(ddof=1):.4f} | |"]
     for v in [r, *extra]:
         di = np.array(v["distilled"])
