@@ -23,6 +23,7 @@ CNNKIT_ONLY = {
     "LossFunctionWrapper": "cnnkit's base for function losses (Keras's is private)",
     "CrossEntropyLoss": "PyTorch-style loss", "MSELoss": "PyTorch-style loss",
     "BCEWithLogitsLoss": "PyTorch-style loss", "EPSILON": "the probability clip, 1e-7",
+    "DistillationLoss": "knowledge distillation (the Keras example's loss, as a class)",
     "confusion_matrix": "helper", "accuracy": "per-sample function behind Accuracy",
 }
 UNSUPPORTED = {"keras only: not implemented"}

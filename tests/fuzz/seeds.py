@@ -54,7 +54,13 @@ def cnnkit_seeds(seed: int) -> tuple[list[Seed], list[Seed]]:
     model.fit(x, np.arange(4) % 3, batch_size=4, epochs=1, verbose=0)
     full = Seed("model.cnnkit", _saved(model.save, ".cnnkit"), ".cnnkit")
     weights = Seed("weights.cnnkit", _saved(model.save_weights, ".cnnkit"), ".cnnkit")
-    return [full], [weights, full]
+    from cnnkit.models.saving import save_model
+
+    for w in model.weights:  # mostly zeros: the kernels are stored as bit mask + values
+        w.data[np.abs(w.data) < np.quantile(np.abs(w.data), 0.8)] = 0
+    sparse = Seed("sparse.cnnkit", _saved(lambda p: save_model(model, p, sparse=True),
+                                          ".cnnkit"), ".cnnkit")
+    return [full, sparse], [weights, full, sparse]
 
 
 def torch_seeds(seed: int) -> list[Seed]:

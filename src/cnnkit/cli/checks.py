@@ -79,7 +79,7 @@ def check_fits(model_shape: tuple, data_shape: tuple, model_name: str, dataset: 
 
 # ----- architectures from the zoo ------------------------------------------------------------
 def _builder_args(name: str, input_shape: tuple | None, classes: int | None,
-                  purpose: str) -> tuple[Any, dict]:
+                  purpose: str, extra: dict | None = None) -> tuple[Any, dict]:
     from .. import zoo
 
     with about(purpose):
@@ -101,15 +101,20 @@ def _builder_args(name: str, input_shape: tuple | None, classes: int | None,
             raise UsageError(f"{purpose}: architecture {name!r} is not a classifier (it takes "
                              f"no number of classes)")
         kwargs["classes"] = int(classes)
+    for key, value in (extra or {}).items():
+        if key not in params:
+            raise UsageError(f"{purpose}: architecture {name!r} takes no {key!r} option (its "
+                             f"options: {', '.join(params)})")
+        kwargs[key] = value
     return fn, kwargs
 
 
 def build_arch(name: str, input_shape: tuple | None, classes: int | None, purpose: str,
-               allocate: bool = True) -> Any:
+               allocate: bool = True, extra: dict | None = None) -> Any:
     """The zoo architecture ``name``; first built by shape inference alone, so an input too
     small for it or too big for memory is reported before memory is spent. With
     ``allocate=False`` that weightless model is returned (enough for a summary)."""
-    fn, kwargs = _builder_args(name, input_shape, classes, purpose)
+    fn, kwargs = _builder_args(name, input_shape, classes, purpose, extra)
     what = f"{purpose}: architecture {name!r}"
     if input_shape is not None:
         what += f" cannot take {fmt_shape(input_shape)} input"

@@ -214,10 +214,11 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     if "serve" in commands:
         add_serve(sub, commands["serve"])
     _add_analysis(sub, commands)
-
-
     if "export" in commands:
         _add_interchange(sub, commands)
+    if "prune" in commands:
+        _add_prune(sub, commands["prune"])
+        _add_distill(sub, commands["distill"])
     return p
 
 
@@ -230,3 +231,64 @@ def _add_analysis(sub: Any, commands: dict[str, Callable]) -> None:
         add_explain(sub, commands["explain"], positive_int)
     if "report" in commands:
         add_report(sub, commands["report"], positive_int)
+
+
+def _add_data(p: Any) -> None:
+    p.add_argument("--dataset", default="mnist5k", help="mnist5k (embedded, default), "
+                   "fashion-mnist, mnist, or a folder with one sub-folder per class")
+    p.add_argument("--data-dir", help="the folder holding the Fashion-MNIST/MNIST IDX files")
+    p.add_argument("--batch-size", type=int_in(1, 1_000_000), default=64)
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=0,
+                   help=f"random seed, in [0, {MAX_SEED}]")
+    p.add_argument("--train-subset", type=int_in(1, 10**9), metavar="N",
+                   help="train on N images of a seeded shuffle (a quick run); default all")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_prune(sub: Any, func: Callable) -> None:
+    p = sub.add_parser("prune", help="make a trained model smaller: remove channels "
+                       "(--channels) or zero weights (--sparsity), then fine-tune",
+                       description="Prune a saved model, fine-tune it on a data set, print "
+                       "parameters, multiply-adds, file size, latency and accuracy before and "
+                       "after, and save it.")
+    p.add_argument("model", help="a trained .cnnkit model file")
+    p.add_argument("--channels", type=float_in("--channels", 0.0, 1.0, True, True),
+                   help="fraction of channels to remove, in (0, 1): rebuilds narrower layers")
+    p.add_argument("--sparsity", type=float_in("--sparsity", 0.0, 1.0, True, True),
+                   help="fraction of kernel weights to zero, in (0, 1): saved as a sparse file")
+    p.add_argument("--importance", choices=("l1", "bn", "taylor"), default="l1",
+                   help="channel importance: filter L1 norm, BatchNorm |gamma| or Taylor "
+                   "|grad x weight| (default l1)")
+    p.add_argument("--scope", choices=("layer", "global"), default="layer",
+                   help="--sparsity per layer or over all layers at once (default layer)")
+    p.add_argument("--steps", type=int_in(1, 100), default=1,
+                   help="prune-and-fine-tune rounds for --channels (default 1)")
+    p.add_argument("--fine-tune-epochs", type=int_in(0, 100_000), default=2,
+                   help="epochs of fine-tuning after each round (default 2)")
+    p.add_argument("--lr", type=float_in("--lr", 0.0, MAX_LR, True, False), default=1e-3,
+                   help="fine-tuning learning rate (Adam, cosine decay; default 0.001)")
+    p.add_argument("--out", required=True, help="the pruned .cnnkit file to write")
+    _add_data(p)
+    p.set_defaults(func=func)
+
+
+def _add_distill(sub: Any, func: Callable) -> None:
+    p = sub.add_parser("distill", help="train a small zoo model from a trained teacher "
+                       "(knowledge distillation)",
+                       description="Train --student on a data set from the logits of a saved "
+                       "--teacher (loss alpha * CE + (1 - alpha) * T^2 * KL), print both "
+                       "models' costs and accuracy, and save the student.")
+    p.add_argument("--teacher", required=True, help="a trained .cnnkit model file")
+    p.add_argument("--student", default="mnist_cnn", help="zoo architecture of the student "
+                   "(default mnist_cnn)")
+    p.add_argument("--student-width", type=int_in(1, 4096),
+                   help="the student's width option (e.g. 4 for a quarter-width mnist_cnn)")
+    p.add_argument("--epochs", type=int_in(1, 100_000), default=5)
+    p.add_argument("--lr", type=float_in("--lr", 0.0, MAX_LR, True, False), default=2e-3)
+    p.add_argument("--temperature", type=float_in("--temperature", 0.0, 1000.0, True, False),
+                   default=4.0, help="softmax temperature T (default 4)")
+    p.add_argument("--alpha", type=float_in("--alpha", 0.0, 1.0, False, False), default=0.1,
+                   help="weight of the hard-label cross-entropy, in [0, 1] (default 0.1)")
+    p.add_argument("--out", required=True, help="the student .cnnkit file to write")
+    _add_data(p)
+    p.set_defaults(func=func)

@@ -187,3 +187,28 @@ def huber_backward(g: np.ndarray, pred: np.ndarray, target: np.ndarray,
                    delta: float = 1.0) -> np.ndarray:
     """dl/dp = clip(d, -delta, delta)."""
     return g * np.clip(pred - target, -delta, delta)
+
+
+# ----------------------------------------------------------------------------------------
+# Knowledge distillation (Hinton et al. 2015)
+# ----------------------------------------------------------------------------------------
+def distillation_kl_forward(student: np.ndarray, teacher: np.ndarray, temperature: float
+                            ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """l = T^2 sum_c p_c (log p_c - log q_c) over the last (class) axis, with
+    p = softmax(teacher / T) and q = softmax(student / T); one value per row; returns
+    (l, cache). The T^2 keeps the gradient's size independent of T (Hinton et al. 2015)."""
+    t = float(temperature)
+    logq = log_softmax_forward(student / np.asarray(t, student.dtype), axis=-1)
+    logp = log_softmax_forward(teacher / np.asarray(t, teacher.dtype), axis=-1)
+    p = np.exp(logp)
+    terms = np.multiply(p, logp - logq, out=np.zeros_like(p), where=p > 0)
+    loss = (t * t) * terms.sum(axis=-1)
+    return loss.astype(student.dtype, copy=False), (p, np.exp(logq))
+
+
+def distillation_kl_backward(g: np.ndarray, cache: tuple[np.ndarray, np.ndarray],
+                             temperature: float) -> np.ndarray:
+    """dl/ds_c = T^2 * (q_c - p_c) / T = T (q_c - p_c) (the teacher is a constant)."""
+    p, q = cache
+    d = (q - p) * np.asarray(float(temperature), q.dtype)
+    return (np.expand_dims(g, -1) * d).astype(q.dtype, copy=False)

@@ -21,14 +21,17 @@ import numpy as np
 
 from ..files import atomic_write
 from ..npz import NpzArchive, NpzError
+from . import sparse_store
 from ._meta import check_compile, check_meta
 
 FORMAT = "cnnkit-model"
-VERSION = 1
+VERSION = 2  # the newest this reads; 2 adds sparse weights (a dense file stays 1)
+DENSE_VERSION = 1
 MAX_META_BYTES = 16 << 20
 # deflated members may inflate to at most this many times the file's size in total
 MAX_RATIO = 16
-_MEMBER = re.compile(r"__meta__\.npy|weights/\d{5,9}\.npy|optimizer/[\w./-]{1,200}\.npy")
+_MEMBER = re.compile(r"__meta__\.npy|weights/\d{5,9}\.npy|optimizer/[\w./-]{1,200}\.npy|"
+                     r"sparse/\d{5,9}/(mask|values)\.npy")
 
 
 def _json_array(obj: Any) -> np.ndarray:
@@ -85,18 +88,29 @@ def save_weights(model: Any, path: Any) -> None:
 
     Raises FileNotFoundError / NotADirectoryError / PermissionError when the folder is missing,
     not a folder or not writable (nothing is left behind)."""
-    meta = {"format": FORMAT, "version": VERSION, "kind": "weights",
+    meta = {"format": FORMAT, "version": DENSE_VERSION, "kind": "weights",
             "weight_names": [w.name for w in model.weights]}
     _atomic_savez(Path(path), {"__meta__": _json_array(meta), **_weight_arrays(model)})
 
 
-def _stored_shapes(archive: NpzArchive) -> list[tuple[tuple[int, ...], np.dtype]]:
-    keys = sorted(n[:-4] for n in archive.members if n.startswith("weights/"))
+def _stored_shapes(archive: NpzArchive, meta: dict
+                   ) -> list[tuple[tuple[int, ...], np.dtype, bool]]:
+    """(shape, dtype, sparse?) of each stored weight, dense or sparse, in weight order."""
+    sparse = sparse_store.declared(meta, archive.source)
+    dense = {int(n[len("weights/"):-4]): n[:-4] for n in archive.members
+             if n.startswith("weights/")}
+    keys = sorted([*dense, *sparse])
     for i, k in enumerate(keys):
-        if k != f"weights/{i:05d}":
-            raise NpzError(f"{archive.source}: weight arrays are not numbered 0, 1, 2, ...: "
-                           f"found {k!r} in place {i}")
-    return [archive.header(k) for k in keys]
+        if k != i or (k in dense and k in sparse):
+            raise NpzError(f"{archive.source}: weight arrays are not numbered 0, 1, 2, ... "
+                           f"once each: found weight {k} in place {i}")
+    out = []
+    for i in keys:
+        if i in sparse:
+            out.append((sparse[i], sparse_store.check_headers(archive, i, sparse[i]), True))
+        else:
+            out.append((*archive.header(dense[i]), False))
+    return out
 
 
 def _assign_weights(model: Any, archive: NpzArchive, stored: list, path: Any) -> None:
@@ -104,12 +118,15 @@ def _assign_weights(model: Any, archive: NpzArchive, stored: list, path: Any) ->
     if len(stored) != len(ws):
         raise ValueError(f"{path} holds {len(stored)} weight arrays but model '{model.name}' has "
                          f"{len(ws)} weights")
-    for w, (shape, _) in zip(ws, stored, strict=True):
+    for w, (shape, _, _) in zip(ws, stored, strict=True):
         if shape != w.shape:
             raise ValueError(f"{path}: weight '{w.name}' has shape {w.shape} in the model but "
                              f"{shape} in the file")
-    for i, w in enumerate(ws):
-        w.data[...] = archive.read(f"weights/{i:05d}").astype(w.dtype, copy=False)
+    for i, (w, (shape, _, is_sparse)) in enumerate(zip(ws, stored, strict=True)):
+        if is_sparse:
+            w.data[...] = sparse_store.decode(archive, i, shape, w.dtype)
+        else:
+            w.data[...] = archive.read(f"weights/{i:05d}").astype(w.dtype, copy=False)
 
 
 def load_weights(model: Any, path: Any) -> None:
@@ -118,24 +135,44 @@ def load_weights(model: Any, path: Any) -> None:
     Raises FileNotFoundError / PermissionError / IsADirectoryError for the filesystem, and
     ValueError (naming the part) for a damaged or mismatched file; the model's weights are
     unchanged unless every stored shape matches."""
-    _, archive = _open_archive(path, "weights")
+    meta, archive = _open_archive(path, "weights")
     try:
-        _assign_weights(model, archive, _stored_shapes(archive), path)
+        _assign_weights(model, archive, _stored_shapes(archive, meta), path)
     finally:
         archive.close()
 
 
-def save_model(model: Any, path: Any) -> None:
+def _sparse_arrays(model: Any, meta: dict) -> dict[str, np.ndarray]:
+    """Each weight as a bit mask + non-zero values where that is smaller, else dense."""
+    arrays: dict[str, np.ndarray] = {}
+    table: dict[str, list[int]] = {}
+    for i, w in enumerate(model.weights):
+        coded = sparse_store.encode(w.data)
+        if coded is None:
+            arrays[f"weights/{i:05d}"] = w.data
+            continue
+        arrays[sparse_store.mask_key(i)], arrays[sparse_store.values_key(i)] = coded
+        table[str(i)] = list(w.shape)
+    meta["sparse"] = table
+    return arrays
+
+
+def save_model(model: Any, path: Any, sparse: bool = False,
+               include_optimizer: bool = True) -> None:
     """Architecture + weights + compile settings + optimizer state, in one file.
+
+    ``sparse=True`` stores each mostly-zero weight as a bit mask and its non-zero values
+    (what a magnitude-pruned model needs to be small on disk); it loads the same way.
 
     Raises FileNotFoundError / NotADirectoryError / PermissionError when the folder is missing,
     not a folder or not writable (nothing is left behind)."""
     from .serialization import serialize
 
-    meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": "model",
+    meta: dict[str, Any] = {"format": FORMAT, "version": VERSION if sparse else DENSE_VERSION,
+                            "kind": "model",
                             "model": serialize(model), "seed": getattr(model, "seed", None)}
-    arrays: dict[str, np.ndarray] = dict(_weight_arrays(model))
-    if getattr(model, "compiled", False):
+    arrays = _sparse_arrays(model, meta) if sparse else dict(_weight_arrays(model))
+    if include_optimizer and getattr(model, "compiled", False):
         meta["compile"] = model._compile_config
         params = model.trainable_weights
         state = model.optimizer.get_state()
@@ -152,7 +189,7 @@ def _build(meta: dict, stored: list, path: Any) -> Any:
     from ..layers.base import weight_budget
     from .serialization import deserialize
 
-    budget = sum(math.prod(shape) for shape, _ in stored)
+    budget = sum(math.prod(shape) for shape, _, _ in stored)
     try:
         with weight_budget(budget):
             model = deserialize(meta["model"])
@@ -206,7 +243,7 @@ def load_model(path: Any, compile: bool = True) -> Any:
         if meta["kind"] != "model":
             raise ValueError(f"{path} holds only weights; build the model and call "
                              f"load_weights")
-        stored = _stored_shapes(archive)
+        stored = _stored_shapes(archive, meta)
         model = _build(meta, stored, path)
         _assign_weights(model, archive, stored, path)
         if meta.get("seed") is not None:

@@ -20,7 +20,7 @@ from ..kernels import loss as K
 from ._core import Tensor, floating, record
 
 __all__ = ["softmax_cross_entropy", "binary_cross_entropy", "mean_squared_error",
-           "mean_absolute_error", "huber", "kl_divergence"]
+           "mean_absolute_error", "huber", "kl_divergence", "distillation_kl"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -209,4 +209,26 @@ def kl_divergence(pred: Any, target: Any, reduction: str = "mean", sample_weight
     per = K.kl_divergence_forward(pred.data, t, ax)
     w = _weights(op, sample_weight, per.shape, pred.dtype)
     return _reduced(op, pred, per, lambda g: K.kl_divergence_backward(g, pred.data, t, ax),
+                    reduction, w)
+
+
+def distillation_kl(student_logits: Any, teacher_logits: Any, temperature: float = 1.0,
+                    reduction: str = "mean", sample_weight: Any = None) -> Tensor:
+    """T^2 KL(softmax(teacher / T) || softmax(student / T)), summed over the last (class)
+    axis; "mean" averages the rows (PyTorch's ``kl_div(..., reduction="batchmean")`` times
+    T^2). The gradient flows into ``student_logits`` only."""
+    op = "distillation_kl"
+    _check_reduction(op, reduction)
+    s = _pred(op, "student_logits", student_logits)
+    t = _constant(op, "teacher_logits", teacher_logits, s.dtype)
+    if t.shape != s.shape:
+        raise ValueError(f"{op} expects teacher_logits of shape {s.shape} (the student's), "
+                         f"got shape {t.shape}")
+    temp = float(temperature)
+    if not np.isfinite(temp) or temp <= 0:
+        raise ValueError(f"{op}: temperature must be a positive finite number, got "
+                         f"{temperature!r}")
+    per, cache = K.distillation_kl_forward(s.data, t, temp)
+    w = _weights(op, sample_weight, per.shape, s.dtype)
+    return _reduced(op, s, per, lambda g: K.distillation_kl_backward(g, cache, temp),
                     reduction, w)

@@ -29,6 +29,7 @@ import numpy as np
 from .. import ops
 from ..autograd import Tensor
 from ..kernels.loss import align_sample_weight
+from .distillation_loss import DistillationLoss
 from .loss_args import class_ids as _class_ids
 from .loss_args import prediction as _prediction
 from .loss_args import same_shape as _same_shape
@@ -40,7 +41,7 @@ __all__ = ["Loss", "LossFunctionWrapper", "SparseCategoricalCrossentropy",
            "MeanAbsoluteError", "Huber", "KLDivergence", "sparse_categorical_crossentropy",
            "categorical_crossentropy", "binary_crossentropy", "mean_squared_error",
            "mean_absolute_error", "huber", "kl_divergence", "CrossEntropyLoss", "MSELoss",
-           "BCEWithLogitsLoss", "get", "serialize", "deserialize", "EPSILON"]
+           "BCEWithLogitsLoss", "DistillationLoss", "get", "serialize", "deserialize", "EPSILON"]
 
 EPSILON = 1e-7
 _REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "none", "mean_with_sample_weight")
