@@ -21,7 +21,12 @@ _DROPPED = object()  # an initializer, regularizer or constraint cnnkit does not
 CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
 MODEL_CLASSES = {"Functional", "Model", "Sequential"}
 # cnnkit layers that Keras does not have (writing them would give a file Keras cannot open)
-NOT_KERAS = {"Layer", "Lambda", "L2Normalize", "KerasTensor", "Input"}
+NOT_KERAS = {"Layer", "Lambda", "L2Normalize", "KerasTensor", "Input",
+             # cnnkit's own: SyncBatchNormalization, and the ONNX importer's operator layers
+             "SyncBatchNormalization", "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid",
+             "LogSoftmax", "Cast", "Divide", "Power", "MatMul", "LocalResponseNormalization",
+             "Reduce", "ArgMax", "Slice", "Split", "Squeeze", "ExpandDims", "Gather", "Pad",
+             "Resize"}
 # arguments cnnkit lacks whose value must be this (anything else changes the outputs)
 _DEFAULT_ONLY: dict[str, Any] = {
     "data_format": "channels_last", "renorm": False, "synchronized": False, "sparse": False,
