@@ -1,6 +1,15 @@
 """Deployment: a thread-safe inference engine that runs a model as a plan of kernel calls
-(public names over :mod:`cnnkit.runtime`)."""
+(public names over :mod:`cnnkit.runtime`), and post-training int8 quantization
+(:func:`quantize` -> :class:`QuantizedModel`, integer kernels of :mod:`cnnkit.kernels`)."""
 
 from .engine import InferenceEngine, compile_layer
+from .int8_model import QuantizedModel, quantize
+from .int8_report import QuantReport
 
-__all__ = ["InferenceEngine", "compile_layer"]
+__all__ = ["InferenceEngine", "compile_layer", "QuantizedModel", "QuantReport", "quantize",
+           "load_quantized"]
+
+
+def load_quantized(path: object) -> QuantizedModel:
+    """Read an int8 model written by ``QuantizedModel.save``."""
+    return QuantizedModel.load(path)
