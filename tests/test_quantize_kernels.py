@@ -196,17 +196,21 @@ def test_percentile_threshold_matches_numpy_percentile():
 
 
 def _kl_reference(hist, i, levels):
-    """KL(P || Q) for candidate i, written out bin by bin (TensorRT's description)."""
-    p = [float(v) for v in hist[:i]]
+    """KL(P || Q) for candidate i, written out bin by bin (TensorRT's description: P with
+    the outliers in its last bin, Q from the bins without them)."""
+    bins = [float(v) for v in hist[:i]]
+    p = list(bins)
     p[-1] += float(sum(hist[i:]))
     q = [0.0] * i
     for g in range(levels):
         a, b = g * i // levels, (g + 1) * i // levels
-        total = sum(p[a:b])
-        used = [t for t in range(a, b) if p[t] > 0]
+        total = sum(bins[a:b])
+        used = [t for t in range(a, b) if bins[t] > 0]
         for t in used:
             q[t] = total / len(used)
     sp, sq = sum(p), sum(q)
+    if any(pv > 0 and qv == 0 for pv, qv in zip(p, q)):
+        return float("inf")
     return sum((pv / sp) * np.log((pv / sp) / (qv / sq)) for pv, qv in zip(p, q) if pv > 0)
 
 
@@ -214,7 +218,9 @@ def test_entropy_threshold_matches_a_direct_kl_search():
     hist = np.maximum(0, (1000 * np.exp(-np.arange(64) / 6.0)).astype(np.int64))
     hist[60] = 3  # an outlier the threshold should cut
     levels = 8
-    kls = {i: _kl_reference(hist, i, levels) for i in range(levels, 65)}
+    flat = hist.copy()
+    flat[0] = flat[1]  # the first bin set to the second (the ReLU zero spike removed)
+    kls = {i: _kl_reference(flat, i, levels) for i in range(levels, 65)}
     best = min(kls, key=kls.get)
     assert calibrate.entropy_threshold(hist, 0.5, levels) == pytest.approx(best * 0.5)
     assert best < 60

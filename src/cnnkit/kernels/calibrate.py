@@ -10,10 +10,12 @@ range is [max(min, -T), min(max, T)] (so [0, T] after a ReLU). With L levels per
 - ``percentile``: T = the p-th percentile of |x| (p = 99.99 by default), read from the
   histogram (linear inside the bin).
 - ``entropy`` (TensorRT's calibration, "8-bit inference with TensorRT", Migacz 2017): for
-  each candidate i >= L bins, P = hist[:i] with the outliers sum(hist[i:]) added to its last
-  bin; Q = P merged into L groups of consecutive bins, each group's total spread evenly over
-  its non-empty bins; T = i * width for the i minimising KL(P || Q) = sum P log(P / Q)
-  (P, Q normalised).
+  each candidate i >= L bins (every STRIDE-th), P = hist[:i] with the outliers
+  sum(hist[i:]) added to its last bin; Q = hist[:i] (without them) merged into L groups of
+  consecutive bins, each group's total spread evenly over its non-empty bins;
+  T = i * width for the i minimising KL(P || Q) = sum P log(P / Q) (P, Q normalised).
+  The first bin's count is replaced by the second's first (as NVIDIA's pytorch-quantization
+  does): the spike of exact zeros after a ReLU would otherwise favour tiny thresholds.
 - ``mse``: T minimising the expected squared error sum_b hist[b] e(c_b, T) over bin centres
   c_b, e = (c - T)^2 above T, else the rounding error (c - d rint(c / d))^2, d = T / (L - 1)
   one-sided, 2 T / 255 two-sided.
@@ -29,6 +31,7 @@ __all__ = ["BINS", "METHODS", "Observer", "entropy_threshold", "mse_threshold",
            "percentile_threshold"]
 
 BINS = 2048
+STRIDE = 4  # entropy candidates: every 4th bin (480 KL evaluations instead of 1920)
 METHODS = ("minmax", "percentile", "entropy", "mse")
 
 
@@ -74,7 +77,7 @@ class Observer:
         if method == "percentile":
             t = percentile_threshold(self.hist, width, percentile)
         elif method == "entropy":
-            t = entropy_threshold(self.hist, width, levels)
+            t = entropy_threshold(self.hist, width, levels, STRIDE)
         else:
             t = mse_threshold(self.hist, width, self.lo >= 0)
         return max(self.lo, -t), min(self.hi, t)
@@ -96,17 +99,21 @@ def percentile_threshold(hist: np.ndarray, width: float, p: float) -> float:
 
 def _kl_for(hist: np.ndarray, i: int, levels: int) -> float:
     """KL(P || Q) of candidate i (module docstring)."""
-    p = hist[:i].astype(np.float64)
+    bins = hist[:i].astype(np.float64)
+    p = bins.copy()
     p[i - 1] += hist[i:].sum()
-    nonzero = p > 0
+    used = bins > 0
     starts = (np.arange(levels) * i) // levels  # strictly increasing for i >= levels
-    sums = np.add.reduceat(p, starts)
-    counts = np.add.reduceat(nonzero.astype(np.int64), starts)
+    sums = np.add.reduceat(bins, starts)
+    counts = np.add.reduceat(used.astype(np.int64), starts)
     group = np.repeat(np.arange(levels), np.diff(np.append(starts, i)))
-    q = np.where(nonzero, sums[group] / np.maximum(counts[group], 1), 0.0)
+    q = np.where(used, sums[group] / np.maximum(counts[group], 1), 0.0)
     p /= p.sum()
     q /= q.sum()
-    return float(np.sum(p[nonzero] * np.log(p[nonzero] / q[nonzero])))
+    live = p > 0
+    if np.any(live & (q == 0)):
+        return float("inf")
+    return float(np.sum(p[live] * np.log(p[live] / q[live])))
 
 
 def entropy_threshold(hist: np.ndarray, width: float, levels: int = 128,
@@ -116,6 +123,8 @@ def entropy_threshold(hist: np.ndarray, width: float, levels: int = 128,
     n = len(hist)
     if n <= levels:
         return float(n * width)
+    hist = hist.copy()
+    hist[0] = hist[1]  # the exact zeros after a ReLU would dominate the KL otherwise
     last = int(np.max(np.nonzero(hist)[0])) + 1 if hist.any() else n
     candidates = [i for i in range(levels, n + 1, stride) if i <= max(last, levels)]
     kls = [_kl_for(hist, i, levels) for i in candidates]
