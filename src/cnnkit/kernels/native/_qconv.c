@@ -58,23 +58,34 @@ static inline void widen(const uint8_t *src, int is_signed, int16_t *dst, int64_
 }
 
 /* Row r of the patch matrix for output pixel m, widened to int16, into a (K rounded up to
- * even; the pad slot holds 0, matching the zero-padded weights). */
+ * even; the pad slot holds 0, matching the zero-padded weights). A tap row whose KW taps all
+ * lie inside the image at dilation 1 is one contiguous run of KW*C input values. */
 static void gather_row(const uint8_t *x, int is_signed, int16_t xz, const geom_t *g,
                        int64_t m, int16_t *a, int64_t kpad)
 {
     int64_t per_img = g->oh * g->ow;
     int64_t n = m / per_img, rem = m % per_img, oy = rem / g->ow, ox = rem % g->ow;
-    int64_t c = g->c, k = 0;
+    int64_t c = g->c, k = 0, ix0 = ox * g->sw - g->pl;
+    int whole = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
     for (int64_t i = 0; i < g->kh; i++) {
         int64_t iy = oy * g->sh + i * g->dh - g->pt;
+        if (iy < 0 || iy >= g->h) {
+            for (int64_t t = 0; t < g->kw * c; t++) a[k + t] = xz;
+            k += g->kw * c;
+            continue;
+        }
+        const uint8_t *row = x + (n * g->h + iy) * g->w * c;
+        if (whole) {
+            widen(row + ix0 * c, is_signed, a + k, g->kw * c);
+            k += g->kw * c;
+            continue;
+        }
         for (int64_t j = 0; j < g->kw; j++, k += c) {
-            int64_t ix = ox * g->sw + j * g->dw - g->pl;
-            int16_t *dst = a + k;
-            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
-                for (int64_t t = 0; t < c; t++) dst[t] = xz;
-                continue;
-            }
-            widen(x + ((n * g->h + iy) * g->w + ix) * c, is_signed, dst, c);
+            int64_t ix = ix0 + j * g->dw;
+            if (ix < 0 || ix >= g->w)
+                for (int64_t t = 0; t < c; t++) a[k + t] = xz;
+            else
+                widen(row + ix * c, is_signed, a + k, c);
         }
     }
     for (; k < kpad; k++) a[k] = 0;
