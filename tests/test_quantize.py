@@ -16,7 +16,6 @@ from cnnkit import layers
 from cnnkit.deploy import QuantizedModel, load_quantized, quantize
 from cnnkit.kernels.native import qconv as native_q
 from cnnkit.models import Model, Sequential
-from cnnkit.runtime import steps as S
 
 
 def _cnn(seed=0):
@@ -92,7 +91,6 @@ def test_residual_add_runs_on_codes():
 
 def test_save_load_same_outputs_smaller_file(tmp_path):
     m, x = _cnn(3)
-    m.add  # noqa: B018
     q = quantize(m, x)
     q.save(tmp_path / "q.cnnkit")
     m.save(tmp_path / "f.cnnkit")
@@ -188,3 +186,26 @@ def test_digit_checkpoint_int8_accuracy_within_0_3_points():
     acc_q = float(np.mean(q.predict(x).argmax(1) == y))
     print(f"digit checkpoint: float32 {acc_f:.2%}, int8 {acc_q:.2%}")
     assert acc_f >= 0.99 and acc_q >= acc_f - 0.003
+
+
+def test_cli_quantize_writes_a_smaller_int8_model(tmp_path, capsys):
+    from cnnkit.cli import main
+
+    m = Sequential([layers.Input((28, 28, 1)), layers.Rescaling(1 / 255),
+                    layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
+                    layers.Flatten(), layers.Dense(10)])
+    m.build((None, 28, 28, 1))
+    m.save(tmp_path / "m.cnnkit")
+    out = tmp_path / "q.cnnkit"
+    rc = main(["quantize", str(tmp_path / "m.cnnkit"), "--calibrate", "mnist5k",
+               "--samples", "64", "--method", "minmax", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "file size" in text and "test accuracy (1000 images)" in text
+    assert len(load_quantized(out).int_layers) == 2  # the convolution and the dense layer
+    for bad in (["--method", "kl"], ["--keep-float", "nope"], ["--samples", "0"]):
+        rc = main(["quantize", str(tmp_path / "m.cnnkit"), "--calibrate", "mnist5k",
+                   "--out", str(out), *bad])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith("cnnkit")
+    assert main(["quantize", str(tmp_path / "nope.cnnkit"), "--calibrate", "mnist5k",
+                 "--out", str(out)]) == 2

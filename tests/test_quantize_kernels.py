@@ -209,9 +209,10 @@ def _kl_reference(hist, i, levels):
         for t in used:
             q[t] = total / len(used)
     sp, sq = sum(p), sum(q)
-    if any(pv > 0 and qv == 0 for pv, qv in zip(p, q)):
+    if any(pv > 0 and qv == 0 for pv, qv in zip(p, q, strict=True)):
         return float("inf")
-    return sum((pv / sp) * np.log((pv / sp) / (qv / sq)) for pv, qv in zip(p, q) if pv > 0)
+    return sum((pv / sp) * np.log((pv / sp) / (qv / sq)) for pv, qv in zip(p, q, strict=True)
+               if pv > 0)
 
 
 def test_entropy_threshold_matches_a_direct_kl_search():

@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command line: train, evaluate, predict, summary.
+"""The ``cnnkit`` command line: train, evaluate, predict, summary, quantize.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -17,18 +17,20 @@ from .commands import cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .data import DATASETS, load_dataset
 from .errors import EXIT_USAGE, UsageError, guarded
 from .options import build_parser as _build_parser
+from .quantize_cmd import add_parser as _add_quantize
+from .quantize_cmd import cmd_quantize
 from .recipes import DEFAULTS, augmentation, schedule
 
 __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation", "schedule",
            "DATASETS", "DEFAULTS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "quantize": cmd_quantize}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
     """The ``cnnkit`` argument parser."""
-    return _build_parser(COMMANDS)
+    return _build_parser(COMMANDS, [lambda sub: _add_quantize(sub, cmd_quantize)])
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -36,8 +38,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
-        print("cnnkit: error: a command is required: train, evaluate, predict or summary "
-              "(cnnkit --help for more)", file=sys.stderr)
+        print("cnnkit: error: a command is required: train, evaluate, predict, summary or "
+              "quantize (cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
         tune_allocator()  # the command owns its process: reuse freed pages (fewer page faults)

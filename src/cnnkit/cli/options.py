@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import UsageError
@@ -94,8 +94,10 @@ def _add_train(sub: Any, func: Callable) -> None:
     t.set_defaults(func=func)
 
 
-def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
-    """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions."""
+def build_parser(commands: dict[str, Callable],
+                 extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions;
+    each of ``extra`` adds a subcommand to the subparsers."""
     from .. import __version__
 
     p = Parser(prog="cnnkit", description="Train, evaluate and run CNNs written from first "
@@ -127,4 +129,6 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
     s.set_defaults(func=commands["summary"])
+    for add in extra:  # commands defined in their own modules add their subparsers
+        add(sub)
     return p

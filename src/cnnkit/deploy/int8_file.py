@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,10 +155,10 @@ def _expected_shape(step: Any, kind: str) -> tuple:
     return shape[:3] if kind == "depthwise" else ((1, 1, *shape) if kind == "dense" else shape)
 
 
-def load_quantized(path: Any) -> Any:
-    """The QuantizedModel a file written by :func:`save_quantized` holds."""
-    from .int8_model import QuantizedModel
-
+def load_quantized(path: Any, make: Callable[..., Any]) -> Any:
+    """make(model, ranges, options, weights=...) for the float model, calibrated ranges,
+    options and integer weights a file written by :func:`save_quantized` holds (the
+    QuantizedModel constructor)."""
     try:
         archive = NpzArchive(path, max_ratio=16)
     except NpzError as e:
@@ -181,7 +182,7 @@ def load_quantized(path: Any) -> Any:
 
         ranges = {int(s): (float(lo), float(hi)) for s, lo, hi in meta["ranges"]}
         try:
-            q = QuantizedModel(model, ranges, meta["options"], weights=from_file)
+            q = make(model, ranges, meta["options"], weights=from_file)
         except NpzError:
             raise
         except (KeyError, TypeError) as e:

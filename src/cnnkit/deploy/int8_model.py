@@ -106,7 +106,7 @@ class QuantizedModel:
         """Read a file written by :meth:`save`."""
         from .int8_file import load_quantized
 
-        return load_quantized(path)
+        return load_quantized(path, cls)
 
 
 def _check_options(method: str, percentile: float, activations: str,

@@ -23,8 +23,6 @@ range is [max(min, -T), min(max, T)] (so [0, T] after a ReLU). With L levels per
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 __all__ = ["BINS", "METHODS", "Observer", "entropy_threshold", "mse_threshold",
