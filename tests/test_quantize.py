@@ -209,3 +209,28 @@ def test_cli_quantize_writes_a_smaller_int8_model(tmp_path, capsys):
         assert rc == 2 and len(err) == 1 and err[0].startswith("cnnkit")
     assert main(["quantize", str(tmp_path / "nope.cnnkit"), "--calibrate", "mnist5k",
                  "--out", str(out)]) == 2
+
+
+def test_qat_forward_simulates_the_int8_model_and_converts():
+    from cnnkit.deploy import prepare_qat
+
+    rng = np.random.default_rng(7)
+    m = Sequential([layers.Input((12, 12, 3)),
+                    layers.Conv2D(8, 3, padding="same", activation="relu"),
+                    layers.MaxPooling2D(2), layers.Conv2D(16, 3, padding="same"), layers.ReLU(),
+                    layers.Flatten(), layers.Dense(20, activation="relu"), layers.Dense(5)])
+    m.build((None, 12, 12, 3))
+    x = rng.random((64, 12, 12, 3)).astype(np.float32)
+    y = rng.integers(0, 5, 64)
+    ptq = quantize(m, x, method="minmax")
+    qat = prepare_qat(m, x, method="minmax")
+    simulated = m(x, training=True).data  # the fake-quantized training graph
+    int8 = ptq.predict(x)
+    assert _sqnr(int8, simulated) > 80 > 50 > _sqnr(int8, m.predict(x))
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    before = [w.data.copy() for w in m.weights]
+    m.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert any(not np.array_equal(a, w.data) for a, w in zip(before, m.weights, strict=True))
+    q = qat.convert()
+    assert all("call" not in la.__dict__ for la in m.layers)  # hooks removed
+    assert _sqnr(m.predict(x), q.predict(x)) > 25

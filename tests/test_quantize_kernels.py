@@ -261,3 +261,24 @@ def test_int_max_pool_and_add_in_the_code_domain():
     want = np.clip(np.rint(real / 0.06) + 100, 100, 255)
     assert np.abs(y.astype(np.float64) - want).max() <= 1  # float32 ties may round apart
     assert np.mean(y == want) > 0.95
+
+
+def test_fake_quantize_op_records_the_straight_through_gradient():
+    torch = torch_or_skip()
+    from cnnkit import Tensor, ops
+
+    w = RNG.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    t = Tensor(w, requires_grad=True)
+    y = ops.fake_quantize_weights(t)
+    g = RNG.standard_normal(w.shape).astype(np.float32)
+    (y * Tensor(g)).sum().backward()
+    s = np.abs(w).max(axis=(0, 1, 2)) / 127
+    tw = torch.from_numpy(w).requires_grad_()
+    ty = torch.fake_quantize_per_channel_affine(tw, torch.from_numpy(s.astype(np.float32)),
+                                                torch.zeros(6, dtype=torch.int32), 3, -127,
+                                                127)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(t.grad, tw.grad.numpy())
+    with pytest.raises(ValueError, match="scales"):
+        ops.fake_quantize(t, 0.0, 0, 0, 255)

@@ -1,13 +1,15 @@
 """Deployment: a thread-safe inference engine that runs a model as a plan of kernel calls
 (public names over :mod:`cnnkit.runtime`), and post-training int8 quantization
-(:func:`quantize` -> :class:`QuantizedModel`, integer kernels of :mod:`cnnkit.kernels`)."""
+(:func:`quantize` -> :class:`QuantizedModel`, integer kernels of :mod:`cnnkit.kernels`), with
+quantization-aware training (:func:`prepare_qat`)."""
 
 from .engine import InferenceEngine, compile_layer
 from .int8_model import QuantizedModel, quantize
+from .int8_qat import QATModel, prepare_qat
 from .int8_report import QuantReport
 
 __all__ = ["InferenceEngine", "compile_layer", "QuantizedModel", "QuantReport", "quantize",
-           "load_quantized"]
+           "load_quantized", "QATModel", "prepare_qat"]
 
 
 def load_quantized(path: object) -> QuantizedModel:
