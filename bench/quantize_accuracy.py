@@ -148,7 +148,8 @@ def render(rows: list) -> str:
     for name, s, torch_acc in rows:
         cells = [f"{s['float32']:.2%}"] + [f"{s[m]:.2%} ({100 * (s[m] - s['float32']):+.2f})"
                                            for m in METHODS]
-        t = "" if torch_acc is None else f"{torch_acc:.2%} ({100 * (torch_acc - s['float32']):+.2f})"
+        t = "" if torch_acc is None else \
+            f"{torch_acc:.2%} ({100 * (torch_acc - s['float32']):+.2f})"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {t} |")
     return "\n".join(lines) + "\n\nIn brackets: points against float32.\n"
 
