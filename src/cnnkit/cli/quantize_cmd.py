@@ -1,12 +1,14 @@
 """``cnnkit quantize MODEL --calibrate DATASET [--method entropy] --out q.cnnkit``: int8
 post-training quantization of a saved model, calibrated on the data set's first training
-images, with a progress bar and a before / after table (file size, test accuracy, batch-1
-latency and batch-128 time per image)."""
+images, with a progress bar and a before / after table (file size: the float model saved
+without optimizer state against the int8 file; test accuracy; batch-1 latency and batch-128
+time per image, float32 and int8 timed alternately)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ def _measure(model: Any, q: Any, xv: np.ndarray, yv: np.ndarray) -> tuple[dict, 
 
 
 def _table(before: dict, after: dict, sizes: tuple[int, int], n_test: int) -> str:
-    rows = [("file size", f"{sizes[0] / 1024:.0f} KiB", f"{sizes[1] / 1024:.0f} KiB",
+    rows = [("file size (weights)", f"{sizes[0] / 1024:.0f} KiB", f"{sizes[1] / 1024:.0f} KiB",
              f"{sizes[0] / sizes[1]:.2f}x smaller"),
             (f"test accuracy ({n_test} images)", f"{before['accuracy']:.2%}",
              f"{after['accuracy']:.2%}",
@@ -117,7 +119,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         q.save(out)
     xv = xv.astype(np.float32)
     before, after = _measure(model, q, xv, yv)
-    sizes = (os.path.getsize(args.model), os.path.getsize(out))
+    with tempfile.TemporaryDirectory() as tmp:  # float32 weights alone: no optimizer state
+        model.save(Path(tmp) / "float.cnnkit")
+        sizes = (os.path.getsize(Path(tmp) / "float.cnnkit"), os.path.getsize(out))
     print(_table(before, after, sizes, len(yv)))
     print(f"{len(q.int_layers)} layers run in int8; wrote {out}")
     return 0

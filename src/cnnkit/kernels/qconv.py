@@ -32,6 +32,7 @@ __all__ = ["QuantConvParams", "pack_weights", "conv2d", "depthwise2d", "dense",
 
 NR = 16  # output channels per packed block (the C micro-kernel's width)
 MR = 4  # output pixels per micro-kernel call: pieces start at multiples of it
+SMALL_DENSE_MACS = 1 << 16  # dense layers below this run the NumPy matmul (see dense)
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,16 @@ def depthwise2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
 def dense(xq: np.ndarray, p: QuantConvParams, out_dtype: Any = np.uint8,
           use_native: bool | None = None) -> np.ndarray:
     """Integer dense layer: xq (..., C) and wq (1, 1, C, COUT) (a 1x1 convolution over the
-    rows), acc[r, o] = sum_c xq[r, c] wq[c, o], requantized as in :func:`conv2d`."""
-    lead = xq.shape[:-1]
-    x4 = np.ascontiguousarray(xq).reshape(-1, 1, 1, xq.shape[-1])
-    y = conv2d(x4, p, (1, 1), ((0, 0), (0, 0)), (1, 1), out_dtype, use_native)
-    return y.reshape(*lead, p.wq.shape[-1])
+    rows), acc[r, o] = sum_c xq[r, c] wq[c, o], requantized as in :func:`conv2d`. Below
+    SMALL_DENSE_MACS multiply-adds (batch-1 heads) the exact NumPy matmul runs whatever
+    ``use_native`` says unless it is True: a C call's set-up costs more there."""
+    lead, c = xq.shape[:-1], xq.shape[-1]
+    cout = p.wq.shape[-1]
+    rows = int(np.prod(lead, dtype=np.int64))
+    if use_native is False or (use_native is None and rows * c * cout < SMALL_DENSE_MACS) \
+            or not _use_native(xq, use_native):
+        acc = _exact_matmul(xq.reshape(rows, c), p.wq.reshape(c, cout))
+        return requantize(acc, p.bias, p.mult, out_dtype, p.yz, p.lo, p.hi).reshape(*lead, cout)
+    x4 = np.ascontiguousarray(xq).reshape(-1, 1, 1, c)
+    y = conv2d(x4, p, (1, 1), ((0, 0), (0, 0)), (1, 1), out_dtype, True)
+    return y.reshape(*lead, cout)
