@@ -9,7 +9,8 @@ PyTorch's initialisation, batch norms randomised), cnnkit with ``method="minmax"
 Printed: medians, cnnkit float32 / cnnkit int8 (the int8 speed-up), PyTorch int8 / cnnkit
 int8 (above 1: cnnkit's int8 is faster), each also from the fastest run of each model (on a
 machine shared with other jobs the fastest run is the least disturbed one), and the top-1
-agreement of each int8 model with its float model. Results go to bench/RESULTS.md ("## int8 inference (python -m bench.quantize)").
+agreement of each int8 model with its float model. Results go to bench/RESULTS.md
+("## int8 inference (python -m bench.quantize)").
 
     python -m bench.quantize [--only W1,W3] [--no-write] [--budget 15]
 """
