@@ -59,8 +59,8 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
     ``pickle.UnpicklingError`` before; both are accepted."""
     from cnnkit.data import image_dataset_from_directory, load_image
     from cnnkit.datasets.idx import read_idx
-    from cnnkit.io import UnsafeCheckpointError, load_safetensors, load_state_dict
     from cnnkit.deploy import load_quantized
+    from cnnkit.io import UnsafeCheckpointError, load_safetensors, load_state_dict
     from cnnkit.models import load_model
 
     from .seeds import make_model
