@@ -247,6 +247,7 @@ def test_qat_forward_simulates_the_int8_model_and_converts():
     before = [w.data.copy() for w in m.weights]
     m.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert any(not np.array_equal(a, w.data) for a, w in zip(before, m.weights, strict=True))
+    simulated = m(x, training=True).data
     q = qat.convert()
     assert all("call" not in la.__dict__ for la in m.layers)  # hooks removed
-    assert _sqnr(m.predict(x), q.predict(x)) > 25
+    assert _sqnr(q.predict(x), simulated) > 55  # the fine-tuned weights, as trained
