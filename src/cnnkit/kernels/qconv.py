@@ -32,6 +32,9 @@ __all__ = ["QuantConvParams", "pack_weights", "conv2d", "depthwise2d", "dense",
 
 NR = 16  # output channels per packed block (the C micro-kernel's width)
 MR = 4  # output pixels per micro-kernel call: pieces start at multiples of it
+# below this many multiply-adds a layer runs on the calling thread: waking a kernel thread
+# costs ~50 us on a quiet machine and milliseconds on a loaded one
+PARALLEL_MIN_MACS = 8 << 20
 SMALL_DENSE_MACS = 1 << 16  # dense layers below this run the NumPy matmul (see dense)
 
 
@@ -118,8 +121,12 @@ def _geometry(pads: Any, strides: Any, dilation: Any) -> tuple:
     return (*strides, *dilation, pads[0][0], pads[1][0])
 
 
-def _run_pieces(m: int, row_bytes: int, body: Any) -> None:
-    """body(m0, m1) over output-pixel ranges, starting at multiples of MR, on the threads."""
+def _run_pieces(m: int, row_bytes: int, body: Any, macs: int) -> None:
+    """body(m0, m1) over output-pixel ranges, starting at multiples of MR, on the threads
+    (one call on this thread below PARALLEL_MIN_MACS multiply-adds)."""
+    if macs < PARALLEL_MIN_MACS:
+        body(0, m)
+        return
     blocks = -(-m // MR)
     parallel.for_rows(blocks, row_bytes * MR, lambda b0, b1: body(b0 * MR, min(b1 * MR, m)))
 
@@ -144,10 +151,11 @@ def conv2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
         packed = p.packed if p.packed is not None else pack_weights(p.wq)
         xq = np.ascontiguousarray(xq)
         geo = _geometry(pads, strides, dilation)
-        _run_pieces(out.shape[0] * oh * ow, kh * kw * c * 2 + cout * 4,
+        m = out.shape[0] * oh * ow
+        _run_pieces(m, kh * kw * c * 2 + cout * 4,
                     lambda m0, m1: native.conv_rows(xq, packed, (kh, kw), cout, p.xz, p.bias,
                                                     p.mult, out, geo, (p.yz, p.lo, p.hi),
-                                                    (m0, m1)))
+                                                    (m0, m1)), m * kh * kw * c * cout)
         return out
     cols, (n, oh, ow) = im2col_int(xq, (kh, kw), strides, pads, dilation, p.xz)
     acc = _exact_matmul(cols, p.wq.reshape(-1, cout))
@@ -168,10 +176,16 @@ def depthwise2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
         w16 = np.ascontiguousarray(p.wq, dtype=np.int16)
         xq = np.ascontiguousarray(xq)
         geo = _geometry(pads, strides, dilation)
-        parallel.for_rows(out.shape[0] * oh * ow, kh * kw * c + c * 4,
-                          lambda m0, m1: native.depthwise_rows(xq, w16, p.xz, p.bias, p.mult,
-                                                               out, geo, (p.yz, p.lo, p.hi),
-                                                               (m0, m1)))
+        m = out.shape[0] * oh * ow
+
+        def rows(m0: int, m1: int) -> None:
+            native.depthwise_rows(xq, w16, p.xz, p.bias, p.mult, out, geo,
+                                  (p.yz, p.lo, p.hi), (m0, m1))
+
+        if m * kh * kw * c < PARALLEL_MIN_MACS:
+            rows(0, m)
+        else:
+            parallel.for_rows(m, kh * kw * c + c * 4, rows)
         return out
     cols, (n, oh, ow) = im2col_int(xq, (kh, kw), strides, pads, dilation, p.xz)
     cols = cols.reshape(-1, kh * kw, c).astype(np.int64)
