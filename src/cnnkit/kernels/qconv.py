@@ -14,7 +14,7 @@ The requantization is a float32 scale (one rounding for the conversion, one for 
 rint half to even), not a fixed-point multiplier and shift: the C helper (``_qconv.c``, AVX2
 vpmaddwd over int16 pairs) and the NumPy path below do the same float32 operations, so they
 give the same integers. The NumPy path multiplies in float32 when every partial sum is below
-2**24 (K max|x| max|w| <= 2**24: exact), else in float64 (exact below 2**53).
+2**24 (K * 255 * 128 <= 2**24: exact), else in float64 (exact below 2**53).
 """
 
 from __future__ import annotations
@@ -52,6 +52,17 @@ class QuantConvParams:
     lo: int = 0
     hi: int = 255
     packed: np.ndarray | None = None
+
+    def native_constants(self) -> tuple:
+        """The C helper's addresses of packed / bias / mult, computed once (the arrays are
+        this object's and are never changed)."""
+        cached = self.__dict__.get("_native")
+        if cached is None:
+            packed = self.packed if self.packed is not None else pack_weights(self.wq)
+            object.__setattr__(self, "_keep", packed)  # owns the packed array
+            cached = native.constants(packed, self.bias, self.mult)
+            object.__setattr__(self, "_native", cached)
+        return cached
 
 
 def native_available() -> bool:
@@ -102,10 +113,10 @@ def im2col_int(xq: np.ndarray, kernel_hw: tuple[int, int], strides: tuple[int, i
 
 
 def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b of integer arrays as int64, through float32 when every partial sum stays
-    below 2**24 (exact), else float64."""
-    bound = a.shape[1] * int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0))
-    ftype = np.float32 if bound <= 1 << 24 else np.float64
+    """a @ b of 8-bit codes (a: uint8 / int8 / their int16 widening, b: int8 weights) as
+    int64, through float32 when K * 255 * 128 <= 2**24 (every partial sum exact: K <= 513),
+    else float64 (exact far beyond any K here)."""
+    ftype = np.float32 if a.shape[1] * 255 * 128 <= 1 << 24 else np.float64
     return np.matmul(a.astype(ftype), b.astype(ftype)).astype(np.int64)
 
 
@@ -133,9 +144,10 @@ def _run_pieces(m: int, row_bytes: int, body: Any, macs: int) -> None:
 
 def _out_shape(xq: np.ndarray, kernel_hw: Any, strides: Any, pads: Any, dilation: Any
                ) -> tuple[int, int]:
-    return tuple((n + p0 + p1 - d * (k - 1) - 1) // s + 1  # type: ignore[return-value]
-                 for n, k, s, (p0, p1), d in zip(xq.shape[1:3], kernel_hw, strides, pads,
-                                                 dilation, strict=True))
+    h, w = xq.shape[1], xq.shape[2]
+    oh = (h + pads[0][0] + pads[0][1] - dilation[0] * (kernel_hw[0] - 1) - 1) // strides[0]
+    ow = (w + pads[1][0] + pads[1][1] - dilation[1] * (kernel_hw[1] - 1) - 1) // strides[1]
+    return oh + 1, ow + 1
 
 
 def conv2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
@@ -148,14 +160,14 @@ def conv2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
     if _use_native(xq, use_native):
         oh, ow = _out_shape(xq, (kh, kw), strides, pads, dilation)
         out = np.empty((xq.shape[0], oh, ow, cout), out_dtype)
-        packed = p.packed if p.packed is not None else pack_weights(p.wq)
+        consts = p.native_constants()
         xq = np.ascontiguousarray(xq)
         geo = _geometry(pads, strides, dilation)
         m = out.shape[0] * oh * ow
         _run_pieces(m, kh * kw * c * 2 + cout * 4,
-                    lambda m0, m1: native.conv_rows(xq, packed, (kh, kw), cout, p.xz, p.bias,
-                                                    p.mult, out, geo, (p.yz, p.lo, p.hi),
-                                                    (m0, m1)), m * kh * kw * c * cout)
+                    lambda m0, m1: native.conv_rows(xq, consts, (kh, kw), cout, p.xz, out, geo,
+                                                    (p.yz, p.lo, p.hi), (m0, m1)),
+                    m * kh * kw * c * cout)
         return out
     cols, (n, oh, ow) = im2col_int(xq, (kh, kw), strides, pads, dilation, p.xz)
     acc = _exact_matmul(cols, p.wq.reshape(-1, cout))

@@ -21,7 +21,7 @@ import numpy as np
 from .loader import NativeLibrary
 
 __all__ = ["SIGNATURES", "available", "set_enabled", "variant", "conv_rows",
-           "depthwise_rows", "OUT_KINDS"]
+           "depthwise_rows", "constants", "OUT_KINDS"]
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -56,26 +56,32 @@ def _xptr(x: np.ndarray) -> int:
     return int(x.ctypes.data)
 
 
-def _tail(bias: np.ndarray, mult: np.ndarray, out: np.ndarray, geometry: tuple,
-          requant: tuple[int, int, int], rows: tuple[int, int]) -> list:
-    kind = OUT_KINDS[out.dtype]
+def constants(packed: np.ndarray | None, bias: np.ndarray, mult: np.ndarray) -> tuple:
+    """The checked addresses of a layer's constant arrays (packed weights or None, bias,
+    mult), computed once per layer by the caller."""
+    return (None if packed is None else _ptr(packed, np.int16), _ptr(bias, np.int32),
+            _ptr(mult, np.float32))
+
+
+def _out(out: np.ndarray) -> tuple[int, int]:
     if not out.flags.c_contiguous:
         raise ValueError("native int8 kernels write C-contiguous outputs")
-    return [_ptr(bias, np.int32), _ptr(mult, np.float32), out.shape[1], out.shape[2],
-            *geometry, kind, *requant, int(out.ctypes.data), *rows]
+    return OUT_KINDS[out.dtype], int(out.ctypes.data)
 
 
-def conv_rows(x: np.ndarray, packed: np.ndarray, kernel_hw: tuple[int, int], cout: int,
-              xz: int, bias: np.ndarray, mult: np.ndarray, out: np.ndarray, geometry: tuple,
-              requant: tuple[int, int, int], rows: tuple[int, int]) -> None:
+def conv_rows(x: np.ndarray, consts: tuple, kernel_hw: tuple[int, int], cout: int, xz: int,
+              out: np.ndarray, geometry: tuple, requant: tuple[int, int, int],
+              rows: tuple[int, int]) -> None:
     """Output pixels rows[0] <= m < rows[1] of the int8 convolution into ``out`` (N, OH, OW,
-    COUT); ``geometry`` = (sh, sw, dh, dw, pt, pl); ``requant`` = (yz, lo, hi)."""
+    COUT); ``consts`` = :func:`constants` (packed weights, bias, mult); ``geometry`` =
+    (sh, sw, dh, dw, pt, pl); ``requant`` = (yz, lo, hi)."""
     lib = _LIB.load()
     assert lib is not None
     n, h, w, c = x.shape
-    if lib.cnk_qconv2d_rows(_xptr(x), n, h, w, c, int(x.dtype == np.int8), xz,
-                            _ptr(packed, np.int16), *kernel_hw, cout,
-                            *_tail(bias, mult, out, geometry, requant, rows)) != 0:
+    kind, optr = _out(out)
+    if lib.cnk_qconv2d_rows(_xptr(x), n, h, w, c, int(x.dtype == np.int8), xz, consts[0],
+                            *kernel_hw, cout, consts[1], consts[2], out.shape[1], out.shape[2],
+                            *geometry, kind, *requant, optr, *rows) != 0:
         raise MemoryError("native int8 convolution could not allocate its patch buffer")
 
 
@@ -87,7 +93,9 @@ def depthwise_rows(x: np.ndarray, wq: np.ndarray, xz: int, bias: np.ndarray,
     lib = _LIB.load()
     assert lib is not None
     n, h, w, c = x.shape
+    kind, optr = _out(out)
     if lib.cnk_qdepthwise_rows(_xptr(x), n, h, w, c, int(x.dtype == np.int8), xz,
                                _ptr(wq, np.int16), wq.shape[0], wq.shape[1],
-                               *_tail(bias, mult, out, geometry, requant, rows)) != 0:
+                               _ptr(bias, np.int32), _ptr(mult, np.float32), out.shape[1],
+                               out.shape[2], *geometry, kind, *requant, optr, *rows) != 0:
         raise MemoryError("native int8 depthwise convolution could not allocate its buffers")
