@@ -150,7 +150,7 @@ def w6(opts: argparse.Namespace) -> dict[str, Any]:
     for n in notes:
         print("  note:", n)
     sched = schedules.CosineDecay(recipe["lr"], len(batches_ck) * epochs)
-    ck.compile(optimizer=optimizers.Adam(learning_rate=sched),
+    ck.compile(optimizer=optimizers.Adam(learning_rate=sched, formula="torch"),  # as PyTorch
                loss=losses.SparseCategoricalCrossentropy(from_logits=True),
                metrics=["accuracy"], seed=seed)
     opt_t = torch.optim.Adam(pt.parameters(), lr=recipe["lr"], betas=(0.9, 0.999), eps=1e-7)

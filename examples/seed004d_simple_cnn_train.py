@@ -1,16 +1,18 @@
 """Seed 004 (PyTorch): SimpleCNN and its hand-written training loop on MNIST.
 
-Changed from the seed: the imports; no ``device`` or ``.to(device)``; the batches are NumPy
-arrays, so ``targets.size(0)`` -> ``len(targets)`` and ``predicted.eq(targets).sum().item()``
--> ``int((predicted == targets).sum())`` (``outputs.max(1)`` gives the indices as a NumPy
-array); the DataLoader/transforms pipeline -> NumPy batches of mnist5k normalised with the
-same mean and std (so no ``len(train_loader)`` in the message). Inputs are NHWC.
+Changed from the seed: the imports, and ``torch.device`` -> ``cnnkit.device``. The rest is the
+seed's text: ``DataLoader``, ``transforms``, ``datasets.MNIST``, ``.to(device)`` (the CPU),
+``targets.size(0)`` and ``predicted.eq(targets).sum().item()`` work as in PyTorch. The one rule
+that differs: images are channels-last, so ``ToTensor`` gives (H, W, C) and batches are
+(N, H, W, C); ``nn.Conv2d(1, 32, ...)`` and ``nn.Linear(64 * 7 * 7, 128)`` read the same.
+The small mode uses 320 of the embedded digits instead of downloading MNIST.
 """
 
-import numpy as np
-from _small import SMALL, digits
+from _small import SMALL
 
-from cnnkit import nn
+import cnnkit
+from cnnkit import datasets, nn
+from cnnkit.data import DataLoader, Subset, transforms
 from cnnkit.train import optimizers as optim
 
 
@@ -39,13 +41,24 @@ class SimpleCNN(nn.Module):
         return x
 
 # Training function
-def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
+def train_cnn(model, train_loader, criterion, optimizer, device, num_epochs=10):
+    """
+    Train the CNN model
+    Args:
+        model: CNN model
+        train_loader: DataLoader for training data
+        criterion: Loss function
+        optimizer: Optimization algorithm
+        device: CPU or GPU
+        num_epochs: Number of training epochs
+    """
     model.train()
     for epoch in range(num_epochs):
         running_loss = 0.0
         correct = 0
         total = 0
-        for batch_idx, (inputs, targets) in enumerate(train_loader()):
+        for batch_idx, (inputs, targets) in enumerate(train_loader):
+            inputs, targets = inputs.to(device), targets.to(device)
             # Forward pass
             optimizer.zero_grad()
             outputs = model(inputs)
@@ -56,27 +69,32 @@ def train_cnn(model, train_loader, criterion, optimizer, num_epochs=10):
             # Statistics
             running_loss += loss.item()
             _, predicted = outputs.max(1)
-            total += len(targets)
-            correct += int((predicted == targets).sum())
-            if (batch_idx + 1) % 10 == 0:
+            total += targets.size(0)
+            correct += predicted.eq(targets).sum().item()
+            if (batch_idx + 1) % 100 == 0:
                 print(f'Epoch [{epoch+1}/{num_epochs}], '
-                      f'Step [{batch_idx+1}], '
-                      f'Loss: {running_loss/10:.4f}, '
+                      f'Step [{batch_idx+1}/{len(train_loader)}], '
+                      f'Loss: {running_loss/100:.4f}, '
                       f'Accuracy: {100.*correct/total:.2f}%')
                 running_loss = 0.0
+        print(f'Epoch [{epoch+1}/{num_epochs}] done, accuracy {100.*correct/total:.2f}%')
 
-# Prepare data: transforms.Normalize((0.1307,), (0.3081,)) on [0, 1] pixels
-x, y = digits(320 if SMALL else None)
-x = (x - 0.1307) / 0.3081
-rng = np.random.default_rng(0)
-def train_loader(batch_size=32 if SMALL else 128):
-    order = rng.permutation(len(x))
-    for i in range(0, len(x), batch_size):
-        yield x[order[i:i + batch_size]], y[order[i:i + batch_size]]
-
+# Example setup
+device = cnnkit.device('cuda' if cnnkit.cuda.is_available() else 'cpu')
+# Prepare data
+transform = transforms.Compose([
+    transforms.ToTensor(),
+    transforms.Normalize((0.1307,), (0.3081,))
+])
+if SMALL:  # 320 of the embedded digits: no download
+    train_dataset = Subset(datasets.MNIST5k(train=True, transform=transform), range(320))
+else:
+    train_dataset = datasets.MNIST(root='./data', train=True,
+                                   download=True, transform=transform)
+train_loader = DataLoader(train_dataset, batch_size=128, shuffle=True)
 # Initialize model, loss, and optimizer
-model = SimpleCNN()
+model = SimpleCNN().to(device)
 criterion = nn.CrossEntropyLoss()
 optimizer = optim.Adam(model.parameters(), lr=0.001)
-
-train_cnn(model, train_loader, criterion, optimizer, num_epochs=1 if SMALL else 3)
+# Train the model
+train_cnn(model, train_loader, criterion, optimizer, device, num_epochs=1 if SMALL else 10)

@@ -2,11 +2,11 @@
 
 Changed from the seed: the imports; ``models.resnet18(pretrained=True)`` -> the zoo's
 ``resnet18`` without its classifier, with torchvision's weights read from a ``.pth`` file when
-one is given (cnnkit downloads nothing); replacing ``model.fc`` -> stacking the backbone and a
-new ``nn.Linear`` (``num_features`` is the backbone's output width); no ``.to(device)`` or
-``eval()`` (``predict`` is inference); the transforms -> ``cnnkit.data.augment`` (``Resize``
-takes (height, width), torch's ``Resize(256)`` scales the shorter side); ``torch.max(p, 1)`` ->
-NumPy's ``max``/``argmax`` until Tensor.max(dim) lands.
+one is given (cnnkit downloads no weights); replacing ``model.fc`` -> stacking the backbone and a
+new ``nn.Linear`` (``num_features`` is the backbone's output width); ``torch.device`` ->
+``cnnkit.device``, ``torch.no_grad`` -> ``cnnkit.no_grad``, ``torch.softmax(x, dim=1)`` ->
+``ops.softmax(x, axis=1)``, ``torch.max(p, 1)`` -> ``p.max(1)``. The transforms, PIL,
+``unsqueeze(0).to(device)`` and ``.item()`` are the seed's; images are channels-last.
 """
 
 import os
@@ -15,10 +15,11 @@ import tempfile
 
 import numpy as np
 from _small import SMALL
+from PIL import Image
 
+import cnnkit
 from cnnkit import models, nn, ops
-from cnnkit.data import augment as transforms
-from cnnkit.data.files import load_image
+from cnnkit.data import transforms
 from cnnkit.io import load_torchvision_weights
 from cnnkit.zoo.resnet import resnet18
 
@@ -34,25 +35,36 @@ class ImageClassifier:
                 load_torchvision_weights(backbone, weights_path, strict=False)
             num_features = backbone.output_shape[-1]
             self.model = models.Sequential([backbone, nn.Linear(num_features, num_classes)])
+        self.device = cnnkit.device('cuda' if cnnkit.cuda.is_available() else 'cpu')
+        self.model = self.model.to(self.device)
         # Define preprocessing
         self.transform = transforms.Compose([
-            transforms.Resize(size * 8 // 7, size * 8 // 7),
-            transforms.CenterCrop(size, size),
-            transforms.Rescaling(1 / 255),
+            transforms.Resize(size * 8 // 7),
+            transforms.CenterCrop(size),
+            transforms.ToTensor(),
             transforms.Normalize(mean=[0.485, 0.456, 0.406],
                                  std=[0.229, 0.224, 0.225])
         ])
     def predict(self, image_path, class_names):
-        """Predicted class and confidence for a single image"""
+        """
+        Predict class for a single image
+        Args:
+            image_path: Path to the image
+            class_names: List of class names
+        Returns:
+            Predicted class and confidence
+        """
+        self.model.eval()
         # Load and preprocess image
-        image = load_image(image_path, color_mode="rgb").astype(np.float32)
-        image_tensor, _ = self.transform(image[None])
+        image = Image.open(image_path).convert('RGB')
+        image_tensor = self.transform(image).unsqueeze(0).to(self.device)
         # Make prediction
-        outputs = self.model.predict(image_tensor)
-        probabilities = ops.softmax(outputs).numpy()
-        confidence, predicted_idx = probabilities.max(1), probabilities.argmax(1)
-        predicted_class = class_names[int(predicted_idx[0])]
-        confidence_score = float(confidence[0])
+        with cnnkit.no_grad():
+            outputs = self.model(image_tensor)
+            probabilities = ops.softmax(outputs, axis=1)
+            confidence, predicted_idx = probabilities.max(1)
+            predicted_class = class_names[predicted_idx.item()]
+            confidence_score = confidence.item()
         return predicted_class, confidence_score
 
 
@@ -62,7 +74,6 @@ classifier = ImageClassifier(num_classes=5, size=64 if SMALL else 224,
 class_names = ['cat', 'dog', 'bird', 'fish', 'horse']
 image_path = next((a for a in sys.argv[1:2] if a != "--small"), None)
 if image_path is None:  # a made-up picture
-    from PIL import Image
     image_path = os.path.join(tempfile.mkdtemp(), "image.png")
     pixels = np.random.default_rng(0).integers(0, 256, (90, 120, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(image_path)

@@ -1,41 +1,36 @@
 """Seed 004 (torchvision): the training and validation augmentation pipelines.
 
-Changed from the seed: the import and every transform's spelling. cnnkit's augmentations take a
-whole NHWC batch (``aug(x)`` returns ``(x, y)``), so ``ToTensor`` becomes ``Rescaling(1/255)``
-on uint8 pixels; sizes are (height, width); ``RandomHorizontalFlip()`` is
-``RandomFlip("horizontal")``; ColorJitter's ``value_range`` says the pixels are in [0, 1].
+Changed from the seed: the import only. ``cnnkit.data.transforms`` spells torchvision's
+per-image transforms; images stay channels-last, so ``ToTensor`` gives (H, W, C) Tensors.
 """
 
 import numpy as np
 from _small import SMALL
 
-from cnnkit.data import augment as transforms
-
-size, resize = (64, 72) if SMALL else (224, 256)
+from cnnkit.data import transforms
 
 # Comprehensive data augmentation pipeline
 train_transform = transforms.Compose([
-    transforms.RandomResizedCrop(size, size),
-    transforms.RandomFlip("horizontal"),
-    transforms.RandomRotation(degrees=15),
-    transforms.Rescaling(1 / 255),
+    transforms.RandomResizedCrop(224),
+    transforms.RandomHorizontalFlip(),
+    transforms.RandomRotation(15),
     transforms.ColorJitter(brightness=0.2, contrast=0.2,
-                           saturation=0.2, hue=0.1, value_range=(0, 1)),
+                           saturation=0.2, hue=0.1),
     transforms.RandomAffine(degrees=0, translate=(0.1, 0.1)),
+    transforms.ToTensor(),
     transforms.Normalize(mean=[0.485, 0.456, 0.406],
                          std=[0.229, 0.224, 0.225])
 ])
-
 # Validation transform (no augmentation)
 val_transform = transforms.Compose([
-    transforms.Resize(resize, resize),
-    transforms.CenterCrop(size, size),
-    transforms.Rescaling(1 / 255),
+    transforms.Resize(256),
+    transforms.CenterCrop(224),
+    transforms.ToTensor(),
     transforms.Normalize(mean=[0.485, 0.456, 0.406],
                          std=[0.229, 0.224, 0.225])
 ])
 
-images = np.random.default_rng(0).integers(0, 256, (4, 100, 120, 3)).astype(np.float32)
-x_train, _ = train_transform(images, rng=0)
-x_val, _ = val_transform(images)
-print("train batch:", x_train.shape, "validation batch:", x_val.shape)
+size = (240, 300) if SMALL else (480, 640)
+image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+x_train, x_val = train_transform(image), val_transform(image)
+print("train image:", x_train.shape, "validation image:", x_val.shape)

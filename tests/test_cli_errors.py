@@ -85,6 +85,10 @@ def f(tmp_path_factory):
     (d / "broken" / "a" / "bad.png").write_bytes(b"not a png")
     files.update(small=d / "small", empty=d / "empty", noimages=d / "noimages",
                  broken=d / "broken", six=d / "six", dir=d, missing=d / "missing.cnnkit")
+    from cnnkit.io import save_safetensors
+
+    files["weights"] = d / "w.safetensors"
+    save_safetensors({"conv1.weight": np.zeros((2, 3), np.float32)}, files["weights"])
     files["sha"] = _idx_dir(d / "idx_sha", lambda stem: gzip.compress(b"wrong data"))
     files["truncgz"] = _idx_dir(d / "idx_trunc", lambda stem: gzip.compress(b"x" * 999)[:20])
     files["notgz"] = _idx_dir(d / "idx_notgz", lambda stem: b"plain text, not gzip")
@@ -176,6 +180,24 @@ CASES = [
     (["summary", "--classes", "4"], "--classes"),
     (["summary", "nonexistent_arch"], "unknown architecture 'nonexistent_arch'"),
     (["bogus-command"], "invalid choice"),
+    # export and convert (output names relative: nothing may appear in the working folder)
+    (["export", "{gray}", "out.keras"], "out.keras: export writes ONNX files"),
+    (["export", "{missing}", "o.onnx"], "model file not found: {missing}"),
+    (["export", "{weights}", "o.onnx"], "give --architecture NAME"),
+    (["export", "{gray}", "o.onnx", "--opset", "8"], "--opset"),
+    (["export", "{gray}", "o.onnx", "--layout", "nwhc"], "--layout"),
+    (["export", "{gray}", "o.onnx", "--architecture", "resnet20"], "--architecture"),
+    (["convert", "{gray}", "o.pth"], "o.pth: cnnkit does not write .pth"),
+    (["convert", "{gray}", "o.tflite"], "unknown model file type '.tflite'"),
+    (["convert", "{plain_txt}", "o.onnx"], "unknown model file type '.txt'"),
+    (["convert", "{gray}", "nowhere/o.onnx"], "the folder nowhere does not exist"),
+    (["convert", "{gray}", "{gray}"], "would overwrite the input"),
+    (["convert", "{gray}", "o.cnnkit", "--opset", "13"], "apply to .onnx output"),
+    (["convert", "{text_cnnkit}", "o.onnx"], "{text_cnnkit}"),
+    (["convert", "{weights}", "o.onnx", "--architecture", "resnet9000"],
+     "unknown architecture 'resnet9000'"),
+    (["convert", "{weights}", "o.onnx", "--architecture", "resnet20"],
+     "{weights}: state dict does not match"),
 ]
 
 

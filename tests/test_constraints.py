@@ -116,3 +116,58 @@ def test_bad_stored_configs_are_value_errors():
         constraints.get({"class_name": "MaxNorm", "config": {"nope": 1}})
     with pytest.raises(ValueError, match="axis must be"):
         constraints.get({"class_name": "UnitNorm", "config": {"axis": "x"}})
+
+
+@pytest.mark.parametrize("cls, kw", [
+    ("DepthwiseConv2D", {"depthwise_constraint": "non_neg", "bias_constraint": "non_neg"}),
+    ("SeparableConv2D", {"filters": 3, "depthwise_constraint": "non_neg",
+                         "pointwise_constraint": "non_neg", "bias_constraint": "non_neg"})])
+def test_depthwise_and_separable_constraints(cls, kw):
+    from cnnkit.models import Sequential
+    conv = getattr(layers, cls)(kernel_size=3, input_shape=(6, 6, 2), **kw)
+    m = Sequential([conv, layers.Flatten(), layers.Dense(1)])
+    m.compile("sgd", "mse")
+    x = rng.standard_normal((8, 6, 6, 2)).astype(np.float32)
+    m.fit(x, -np.ones((8, 1), np.float32), epochs=2, verbose=0)
+    for w in conv.trainable_weights:  # NonNeg: max(w, 0) after every step
+        assert (w.data >= 0).all(), w.name
+    assert any((w.data == 0).any() for w in conv.trainable_weights)  # the constraint bit
+    cfg = conv.get_config()
+    for k in kw:
+        if k.endswith("_constraint"):
+            assert cfg[k] == {"class_name": "NonNeg", "config": {}}
+    assert getattr(layers, cls).from_config(cfg).get_config() == cfg
+
+
+@pytest.mark.parametrize("make, names", [
+    (lambda: layers.BatchNormalization(beta_constraint="non_neg", gamma_constraint="non_neg"),
+     ("beta", "gamma")),
+    (lambda: layers.Conv2DTranspose(2, 3, kernel_constraint="non_neg",
+                                    bias_constraint="non_neg"), ("kernel", "bias"))])
+def test_norm_and_transpose_constraints(make, names):
+    from cnnkit.models import Sequential
+    layer = make()
+    m = Sequential([layers.Input((5, 5, 2)), layer, layers.Flatten(), layers.Dense(1)])
+    m.compile("sgd", "mse")
+    x = rng.standard_normal((8, 5, 5, 2)).astype(np.float32)
+    m.fit(x, -np.ones((8, 1), np.float32), epochs=2, verbose=0)
+    for n in names:
+        assert (getattr(layer, n).data >= 0).all(), n
+    cfg = layer.get_config()
+    assert type(layer).from_config(cfg).get_config() == cfg
+
+
+def test_embedding_constraint():
+    from cnnkit.models import Sequential
+    emb = layers.Embedding(10, 4, embeddings_constraint=constraints.MaxNorm(0.5, axis=1))
+    m = Sequential([layers.Input((3,)), emb, layers.Flatten(), layers.Dense(1)])
+    m.compile(optimizers_sgd(), "mse")
+    ids = rng.integers(0, 10, (16, 3)).astype(np.float32)
+    m.fit(ids, np.full((16, 1), 5.0, np.float32), epochs=3, verbose=0)
+    assert (np.linalg.norm(emb.embeddings.data, axis=1) <= 0.5 + 1e-5).all()
+    assert emb.get_config()["embeddings_constraint"]["class_name"] == "MaxNorm"
+
+
+def optimizers_sgd():
+    from cnnkit.optimizers import SGD
+    return SGD(learning_rate=1.0)

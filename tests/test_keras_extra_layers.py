@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import check_vs_torch, gradcheck
 
-from cnnkit import layers, ops
+from cnnkit import Tensor, layers, ops
 
 rng = np.random.default_rng(0)
 
@@ -92,12 +92,26 @@ def test_layer_normalization_vs_keras(axis):
     _same_as_keras(ours, keras.layers.LayerNormalization(axis=axis), x)
 
 
-def test_group_normalization_vs_keras():
+@pytest.mark.parametrize("axis, shape", [(-1, (2, 4, 5, 8)), (1, (2, 8, 4, 5)),
+                                         (2, (3, 5, 6)), (-3, (2, 6, 3, 4))])
+def test_group_normalization_vs_keras(axis, shape):
     keras = _keras()
-    x = rng.standard_normal((2, 4, 5, 8)).astype(np.float32)
-    ours = layers.GroupNormalization(groups=4, gamma_initializer="random_normal",
+    x = rng.standard_normal(shape).astype(np.float32)
+    ours = layers.GroupNormalization(groups=2, axis=axis, gamma_initializer="random_normal",
                                      beta_initializer="random_normal")
-    _same_as_keras(ours, keras.layers.GroupNormalization(groups=4), x)
+    _same_as_keras(ours, keras.layers.GroupNormalization(groups=2, axis=axis), x)
+
+
+def test_group_normalization_channels_first_gradient():
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    layer = layers.GroupNormalization(groups=2, axis=1, gamma_initializer="random_normal")
+    t = Tensor(x, requires_grad=True)
+    (layer(t) ** 2).sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    g = torch.tensor(layer.gamma.data)
+    (torch.nn.functional.group_norm(tx, 2, g, None, eps=1e-3) ** 2).sum().backward()
+    np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_prelu_vs_keras_shared_axes():

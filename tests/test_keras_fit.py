@@ -65,8 +65,6 @@ OPTIMIZERS = {
     "rmsprop_momentum": {"learning_rate": 0.005, "momentum": 0.5},
     "adamw": {"learning_rate": 0.01, "weight_decay": 0.1},
 }
-# cnnkit's Adam/AdamW/RMSprop default to torch's epsilon placement; formula="keras" is Keras's
-KERAS_FORMULA = {"adam", "rmsprop", "rmsprop_momentum", "adamw"}
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
@@ -75,11 +73,22 @@ def test_fit_gives_the_same_weights_as_keras(name):
     cls = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adamw": "AdamW"}[
         name.split("_")[0]]
     kw = OPTIMIZERS[name]
-    extra = {"formula": "keras"} if name in KERAS_FORMULA else {}
-    for model, opts, loss, more in ((ours, optimizers, losses, extra),
-                                    (theirs, keras.optimizers, keras.losses, {})):
-        model.compile(optimizer=getattr(opts, cls)(**kw, **more),
+    for model, opts, loss in ((ours, optimizers, losses),
+                              (theirs, keras.optimizers, keras.losses)):
+        model.compile(optimizer=getattr(opts, cls)(**kw),
                       loss=loss.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data()
+    theirs.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for a, b, w in zip(ours.get_weights(), theirs.get_weights(), theirs.weights, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=w.path)
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "adagrad"])
+def test_optimizer_by_name_gives_keras_weights(name):
+    ours, theirs = _pair()
+    for model, loss in ((ours, losses), (theirs, keras.losses)):
+        model.compile(optimizer=name, loss=loss.SparseCategoricalCrossentropy(from_logits=True))
     x, y = _data()
     theirs.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)

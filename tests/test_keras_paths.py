@@ -44,7 +44,8 @@ DELIBERATE = {
         "params", "learning_rate", "weight_decay", "clipnorm", "clipvalue",
         "global_clipnorm", "name", "lr")} | _EMA,
     **{f"optimizers.{n}": {**_EMA, **_TORCH, **_WD,
-                           "formula": "'torch' (default) or 'keras' epsilon placement"}
+                           "formula": "epsilon placement: 'auto' is torch's when given "
+                                      "parameters, else Keras's"}
        for n in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")},
     **{f"losses.{n}": {**_DTYPE, "axis": "class axis is the last one"} for n in (
         "Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",

@@ -133,8 +133,10 @@ def test_keras_style_equals_torch_style():
     b = [Tensor(x.copy(), requires_grad=True) for x in inits]
     c = [Tensor(x.copy(), requires_grad=True) for x in inits]
     opt_a = Adam(a, lr=0.01, betas=(0.8, 0.99), eps=1e-6)
-    opt_b = Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6)
-    opt_c = Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6)  # Keras positional rate
+    # built without parameters, formula "auto" is Keras's: ask for torch's to compare call styles
+    opt_b = Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, formula="torch")
+    opt_c = Adam(0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6,  # Keras positional rate
+                 formula="torch")
     opt_c.build(c)
     for gs in grads:
         for p, g in zip(a, gs, strict=True):
@@ -149,6 +151,18 @@ def test_keras_style_equals_torch_style():
         assert np.array_equal(x.data, y.data) and np.array_equal(x.data, z.data)
     assert opt_a.get_config() == {**opt_b.get_config(), "name": opt_a.name}
     assert opt_a.iterations == opt_b.iterations == opt_c.iterations == STEPS
+
+
+def test_formula_auto_follows_the_habit():
+    p = [Tensor(np.ones(3, np.float32), requires_grad=True)]
+    for cls in (Adam, AdamW, RMSprop, Adagrad):
+        assert cls(p).formula == "torch"  # PyTorch's habit: parameters first
+        assert cls().formula == cls(0.01).formula == "keras"  # Keras's: compile(optimizer=...)
+        assert cls(p, formula="keras").formula == "keras"
+        assert cls(formula="torch").get_config()["formula"] == "torch"
+        assert "formula" not in cls().get_config()  # a config Keras's from_config takes
+    with pytest.raises(ValueError, match="'auto', 'torch' or 'keras'"):
+        Adam(formula="tf")
 
 
 @pytest.mark.parametrize("which", ["exponential", "onecycle"])

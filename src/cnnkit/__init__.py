@@ -7,16 +7,17 @@ first use (``cnnkit.zoo``, ``cnnkit.data``, ``cnnkit.datasets``, ``cnnkit.io``, 
 import importlib
 from typing import Any
 
-from . import ops
+from . import exporters, ops
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad
+from .device import device
 
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {"layers", "models", "train", "datasets", "data", "zoo", "io", "analysis",
                 "random", "initializers", "regularizers", "kernels", "cli", "deploy", "files",
                 "runtime", "callbacks", "optimizers", "losses", "metrics", "activations",
-                "utils", "nn"}
-__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "ops", "tune_malloc",
+                "utils", "nn", "cuda", "distributed", "collective", "exporters"}
+__all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "ops", "tune_malloc", "device",
            "__version__", *sorted(_SUBPACKAGES)]
 
 
@@ -32,6 +33,17 @@ def tune_malloc() -> bool:
     from .kernels.parallel import tune_allocator
 
     return tune_allocator()
+
+
+def _onnx_exporter() -> Any:
+    """The ONNX writer, imported on first use (it needs the optional ``onnx`` package)."""
+    from .io.onnx_export import export_onnx
+
+    return export_onnx
+
+
+# the root package wires the writers above ``models`` into Model.export (see cnnkit.exporters)
+exporters.register("onnx", _onnx_exporter)
 
 
 def __getattr__(name: str) -> Any:

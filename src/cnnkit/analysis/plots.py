@@ -29,25 +29,35 @@ def _save(fig: Any, path: Any) -> None:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
 
 
+LR_KEYS = ("learning_rate", "lr")
+
+
 def plot_history(history: dict[str, Sequence[float]], path: Any) -> None:
-    """Loss (left) and every other metric (right) per epoch, training and validation."""
+    """Loss (left) and every other metric (middle) per epoch, training solid and held-out
+    (``val_``) dashed; the learning rate (right) when the history has one."""
     plt = _pyplot()
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
+    lr_key = next((k for k in LR_KEYS if k in history), None)
+    fig, axes = plt.subplots(1, 3 if lr_key else 2, figsize=(15 if lr_key else 10, 4))
+    ax_loss, ax_metric = axes[0], axes[1]
     for key, values in history.items():
-        if key.startswith("val_"):
+        if key.startswith("val_") or key in LR_KEYS:
             continue
         ax = ax_loss if key == "loss" else ax_metric
         epochs = np.arange(1, len(values) + 1)
         ax.plot(epochs, values, marker="o", label=key)
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], marker="s", linestyle="--",
-                    label=f"val_{key}")
+                    label=f"held-out {key}")
     ax_loss.set_title("loss")
     ax_metric.set_title("metrics")
-    for ax in (ax_loss, ax_metric):
+    if lr_key:
+        lr = history[lr_key]
+        axes[2].plot(np.arange(1, len(lr) + 1), lr, marker="o", color="tab:green")
+        axes[2].set_title("learning rate")
+    for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        if ax.lines:
+        if len(ax.lines) > 1:
             ax.legend()
     _save(fig, path)
     plt.close(fig)

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from ..train.callback_base import Callback
 from . import checks
 from .data import check_source, data_shape, load_dataset, split_validation
+from .distributed import mpi_rank, relaunch
 from .errors import UsageError, about
 from .recipes import DEFAULTS, augmentation, check_names, schedule
 
@@ -64,9 +66,13 @@ def _arch_check(spec: str, shape: tuple, purpose: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import random as crandom
-    from ..data import BatchIterator
-    from ..train import callbacks, optimizers
+    from ..train import callbacks
 
+    status = relaunch(args)
+    if status is not None:
+        return status
+    distributed, rank = mpi_rank()
+    main = rank == 0
     kind = check_source(args.dataset, args.data_dir, args.image_size, args.grayscale)
     recipe = _recipe(args, kind)
     check_names(recipe, args.optimizer)
@@ -85,22 +91,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = saved if saved is not None else checks.build_arch(spec, shape, len(names), purpose)
     _check_classes(model, spec, len(names), args.dataset)
     model.class_names = names
-    aug = augmentation(recipe["augment"], xt.shape[1:])
-    transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
-    batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
-                            shuffle=True, seed=args.seed, transform=transform)
-    lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
-    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
-                  loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    batches = _compiled_with_batches(args, model, recipe, xt, yt)
+    if not main:  # the other ranks train their shards; rank 0 prints and writes
+        model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
+        return 0
     checks.make_out_dir(out)
+    procs = f", {init_group_size()} processes" if distributed else ""
     print(f"cnnkit train: {model.name} on {args.dataset} ({len(xt)} train, {len(xv)} test "
           f"images, {len(names)} classes), {recipe['epochs']} epochs, batch "
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
-          f"augment {recipe['augment']}; output in {out}")
+          f"augment {recipe['augment']}{procs}; output in {out}")
     start = time.perf_counter()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
-                        validation_data=(val[0].astype(np.float32), val[1]) if val else None,
-                        callbacks=[callbacks.CSVLogger(str(out / "history.csv"))])
+                        validation_data=_held_out(val, xv, yv), callbacks=[
+                            _LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))],
+                        distributed=distributed)
     elapsed = time.perf_counter() - start
     test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
                           return_dict=True)
@@ -114,8 +119,57 @@ def cmd_train(args: argparse.Namespace) -> int:
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
             "class_names": names, "history": history.history})
         _maybe_plot_history(history.history, out / "training_curve.png")
-    print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}")
+        profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
+    print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
+                           xt: np.ndarray, yt: np.ndarray) -> Any:
+    """Compile ``model`` for the recipe; the seeded, augmented training batches."""
+    from ..data import BatchIterator
+    from ..train import optimizers
+
+    aug = augmentation(recipe["augment"], xt.shape[1:])
+    transform = (lambda xb, yb, rng: aug(xb, yb, rng=rng)) if aug is not None else None
+    batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
+                            shuffle=True, seed=args.seed, transform=transform)
+    lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
+    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
+                  loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+    return batches
+
+
+def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:
+    """The curves' held-out data: the validation split, else the test set (watched each
+    epoch, never trained on)."""
+    return (val[0].astype(np.float32), val[1]) if val else (xv.astype(np.float32), yv)
+
+
+class _LearningRateLog(Callback):
+    """Adds the optimizer's learning rate at each epoch end to the logs (history, CSV)."""
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        opt = getattr(self.model, "optimizer", None)
+        if logs is not None and opt is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = float(opt.learning_rate)
+
+
+def init_group_size() -> int:
+    from ..distributed import world
+
+    group = world()
+    return group.size if group is not None else 1
+
+
+def _write_profile(model: Any, images: np.ndarray, model_path: Path) -> Path:
+    """The drift-monitoring reference profile beside the model (validation images when held
+    out, else the training images)."""
+    from ..monitor import build_profile, profile_path
+
+    path = profile_path(model_path)
+    build_profile(model, images.astype(np.float32)).save(path)
+    return path
 
 
 def _loss_for(model: Any) -> Any:
@@ -279,5 +333,5 @@ def cmd_summary(args: argparse.Namespace) -> int:
                             *([f"--classes {args.classes}"] if args.classes else [])])
         model = checks.build_arch(args.model, shape, args.classes, purpose, allocate=False)
     with about(f"summary {args.model}"):
-        model.summary()
+        model.summary(flops=args.flops, receptive_field=args.rf)
     return 0

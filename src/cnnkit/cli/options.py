@@ -91,13 +91,95 @@ def _add_train(sub: Any, func: Callable) -> None:
                    help=f"random seed, in [0, {MAX_SEED}]")
     t.add_argument("--out", help="output folder (default: runs/<dataset>-<model>-<time>)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--processes", type=int_in(1, 4096), default=1,
+                   help="train data-parallel on N MPI processes of this machine (needs "
+                   "cnnkit[distributed]); under mpirun the job's ranks are used")
     t.set_defaults(func=func)
+
+
+def add_serve(sub: Any, func: Any) -> None:
+    """The ``serve`` sub-command's options."""
+    s = sub.add_parser("serve", help="serve models over HTTP with dynamic batching, metrics "
+                       "and drift monitoring", description="Serve .cnnkit models over HTTP: "
+                       "POST /v1/models/NAME:predict, GET /v1/models, /healthz, /readyz, "
+                       "/metrics, /v1/models/NAME/drift and a demo page at /.")
+    s.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a .cnnkit file, or NAME=FILE (default name: the file's stem, or its "
+                   "folder's name for model.cnnkit)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int_in(0, 65535), default=8000)
+    s.add_argument("--max-batch-size", type=int_in(1, 4096), default=32)
+    s.add_argument("--max-wait-ms", type=float_in("--max-wait-ms", 0.0, 10_000.0, False,
+                                                  False), default=5.0)
+    s.add_argument("--workers", type=int_in(1, 256), default=1,
+                   help="server processes sharing the port (each loads the models)")
+    s.add_argument("--queue-length", type=int_in(1, 1_000_000), default=256)
+    s.add_argument("--timeout", type=float_in("--timeout", 0.0, 3600.0, True, False),
+                   default=10.0, help="seconds per request")
+    s.add_argument("--max-body-mb", type=float_in("--max-body-mb", 0.0, 4096.0, True, False),
+                   default=8.0)
+    s.add_argument("--max-image-pixels", type=int_in(1, 1 << 31), default=4096 * 4096,
+                   help="pixels per decoded image (width x height)")
+    s.add_argument("--reload-interval", type=float_in("--reload-interval", 0.0, 3600.0,
+                                                      False, False), default=1.0,
+                   help="seconds between checks for a replaced model file (0: off)")
+    s.add_argument("--drift-window", type=int_in(2, 1_000_000), default=200)
+    s.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=func)
+
+
+def opset(text: str) -> int:
+    """An argparse type: an ONNX opset the exporter writes."""
+    from ..io.onnx_export.export import MAX_OPSET, MIN_OPSET
+
+    return int_in(MIN_OPSET, MAX_OPSET)(text)
+
+
+def _model_source(p: Any) -> None:
+    p.add_argument("model", help="a model file: .cnnkit, .onnx, .keras, .h5, or .pth / "
+                   ".safetensors weights with --architecture")
+    p.add_argument("out", help="the file to write")
+    p.add_argument("--architecture", help="the zoo architecture that .pth / .safetensors "
+                   "weights belong to (torchvision module names), e.g. resnet18")
+    p.add_argument("--input-shape", type=int_in(1, 1_000_000), nargs="+", metavar="D",
+                   help="the architecture's input shape without the batch axis")
+    p.add_argument("--classes", type=int_in(1, 1_000_000),
+                   help="the architecture's number of classes")
+
+
+def _onnx_flags(p: Any, default_opset: int | None, default_layout: str | None) -> None:
+    p.add_argument("--opset", type=opset, default=default_opset,
+                   help="ONNX opset, 9 to 23 (default 17)")
+    p.add_argument("--layout", type=str.lower, choices=("nchw", "nhwc"),
+                   default=default_layout, help="image interface: nchw (ONNX's, default) "
+                   "or nhwc (cnnkit's)")
+    p.add_argument("--training", action="store_true",
+                   help="keep batch-norm and dropout nodes (for further training)")
+    p.add_argument("--static-batch", action="store_true",
+                   help="a fixed batch size (the model's, or 1) instead of a dynamic one")
+
+
+def _add_interchange(sub: Any, commands: dict[str, Callable]) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX",
+                       description="Write a model file as ONNX (checked with onnx.checker).")
+    _model_source(x)
+    _onnx_flags(x, 17, "nchw")
+    x.set_defaults(func=commands["export"])
+    c = sub.add_parser("convert", help="convert a model between .onnx, .keras, .h5, .pth, "
+                       ".safetensors and .cnnkit",
+                       description="Read a model in one format and write it in another, "
+                       "chosen by the file suffixes.")
+    _model_source(c)
+    _onnx_flags(c, None, None)
+    c.set_defaults(func=commands["convert"])
 
 
 def build_parser(commands: dict[str, Callable],
                  extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
     """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions;
-    each of ``extra`` adds a subcommand to the subparsers."""
+    each of ``extra`` adds a subcommand to the subparsers (commands whose modules import
+    this one)."""
     from .. import __version__
 
     p = Parser(prog="cnnkit", description="Train, evaluate and run CNNs written from first "
@@ -128,7 +210,28 @@ def build_parser(commands: dict[str, Callable],
                    help="input shape without the batch axis, e.g. 224 224 3")
     s.add_argument("--classes", type=int_in(1, 1_000_000))
     s.add_argument("--list", action="store_true", help="list the zoo architectures")
+    s.add_argument("--flops", action="store_true", help="add FLOPs and activation memory")
+    s.add_argument("--rf", action="store_true",
+                   help="add each layer's receptive field (size, jump, start)")
     s.set_defaults(func=commands["summary"])
+    if "serve" in commands:
+        add_serve(sub, commands["serve"])
+    _add_analysis(sub, commands)
+
+
+    if "export" in commands:
+        _add_interchange(sub, commands)
     for add in extra:  # commands defined in their own modules add their subparsers
         add(sub)
     return p
+
+
+def _add_analysis(sub: Any, commands: dict[str, Callable]) -> None:
+    from .analysis_commands import add_calc, add_explain, add_report
+
+    if "calc" in commands:
+        add_calc(sub, commands["calc"], positive_int)
+    if "explain" in commands:
+        add_explain(sub, commands["explain"], positive_int)
+    if "report" in commands:
+        add_report(sub, commands["report"], positive_int)

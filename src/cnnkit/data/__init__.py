@@ -2,7 +2,7 @@
 iteration with background prefetching, and vectorised augmentation of NumPy image batches
 (N, H, W, C)."""
 
-from . import augment, color, geometry
+from . import augment, color, geometry, transforms
 from .augment import (
     Augmentation,
     CenterCrop,
@@ -24,9 +24,10 @@ from .augment import (
     serialize,
 )
 from .color import hsv_to_rgb, normalize, rgb_to_hsv
-from .files import image_dataset_from_directory, load_csv, load_image, load_npz
+from .files import decode_image, image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
 from .iterator import BatchIterator
+from .loader import DataLoader, Subset, TensorDataset
 from .mix import CutMix, Mixup, one_hot
 from .randaugment import RandAugment
 from .split import train_val_split
@@ -34,9 +35,10 @@ from .tta import tta_predict
 
 __all__ = [
     # files and splitting
-    "image_dataset_from_directory", "load_image", "load_npz", "load_csv", "train_val_split",
+    "image_dataset_from_directory", "load_image", "decode_image", "load_npz", "load_csv",
+    "train_val_split",
     # iteration
-    "BatchIterator",
+    "BatchIterator", "DataLoader", "TensorDataset", "Subset", "transforms",
     # augmentation objects
     "Augmentation", "Compose", "Pipeline", "serialize", "deserialize", "Normalize", "Rescaling",
     "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation",

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["image_dataset_from_directory", "load_image", "load_npz", "load_csv",
-           "IMAGE_EXTENSIONS"]
+__all__ = ["image_dataset_from_directory", "load_image", "decode_image", "load_npz",
+           "load_csv", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _MODES = {"rgb": "RGB", "grayscale": "L", "rgba": "RGBA"}
@@ -47,30 +47,49 @@ _NOT_IMAGE = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError,
               struct.error, zlib.error, ZeroDivisionError, RecursionError)
 
 
+class ImageTooLarge(ValueError):
+    """An image with more pixels than the caller's limit."""
+
+
 def _read(path: Path, size: tuple[int, int] | None, color_mode: str) -> np.ndarray:
-    """Decode one image; any decoder failure, a truncated file or more pixels than Pillow's
-    ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb) is a ValueError naming the file."""
+    """Decode one image file (see :func:`decode_image`); file-system errors pass through."""
+    return decode_image(path.read_bytes(), size, color_mode, name=str(path))
+
+
+def decode_image(data: bytes, target_size: Any = None, color_mode: str = "rgb",
+                 max_pixels: int | None = None, name: str = "the data") -> np.ndarray:
+    """Image bytes (PNG, JPEG, ...) as uint8 (H, W, C), resized to ``target_size`` (height,
+    width) with Pillow's bilinear filter. Any decoder failure, a truncated image, more pixels
+    than ``max_pixels`` (checked on the header, before decoding) or than Pillow's
+    ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb) is a ValueError naming ``name``."""
+    if color_mode not in _MODES:
+        raise ValueError(f"decode_image: color_mode must be one of {', '.join(_MODES)}, got "
+                         f"{color_mode!r}")
+    size = _size_arg(target_size, "target_size")
     Image = _pillow()
-    fs_errors = (FileNotFoundError, PermissionError, IsADirectoryError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # from memory: a damaged chunk length then reads at most the file's bytes
-            with Image.open(io.BytesIO(path.read_bytes())) as im:
+            # from memory: a damaged chunk length then reads at most the data's bytes
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if max_pixels is not None and w * h > max_pixels:
+                    raise ImageTooLarge(f"{name} is a {w}x{h} image ({w * h:,} pixels), more "
+                                     f"than the limit of {max_pixels:,}")
                 im = im.convert(_MODES[color_mode])
                 if size is not None and im.size != (size[1], size[0]):
                     im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
-    except fs_errors:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"cannot read {path} as an image: {e} (the limit is Pillow's "
+        raise ValueError(f"cannot read {name} as an image: {e} (the limit is Pillow's "
                          f"Image.MAX_IMAGE_PIXELS; a decompression bomb?)") from None
     except Image.UnidentifiedImageError:
-        raise ValueError(f"cannot read {path} as an image: not an image file Pillow "
+        raise ValueError(f"cannot read {name} as an image: not an image file Pillow "
                          f"knows") from None
+    except ImageTooLarge:
+        raise
     except _NOT_IMAGE as e:  # Pillow's errors for damaged or truncated images
-        raise ValueError(f"cannot read {path} as an image: {type(e).__name__}: {e}") from None
+        raise ValueError(f"cannot read {name} as an image: {type(e).__name__}: {e}") from None
     return arr[..., None] if arr.ndim == 2 else arr
 
 

@@ -1,6 +1,8 @@
 """Data sets with ``load_data()`` as in ``keras.datasets``: the embedded ``mnist5k``,
-``fashion_mnist`` and ``mnist`` (IDX files found locally or downloaded and verified)."""
+``fashion_mnist`` and ``mnist`` (IDX files found locally or downloaded and verified); and
+torchvision-style datasets ``MNIST``, ``FashionMNIST``, ``MNIST5k`` for ``data.DataLoader``."""
 
 from . import fashion_mnist, idx, mnist, mnist5k
+from .vision import MNIST, FashionMNIST, MNIST5k
 
-__all__ = ["mnist5k", "fashion_mnist", "mnist", "idx"]
+__all__ = ["mnist5k", "fashion_mnist", "mnist", "idx", "MNIST", "FashionMNIST", "MNIST5k"]

@@ -193,6 +193,12 @@ def relu_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _flat_pieces(out, piece, g, x)
 
 
+def guided_relu_backward(g: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Guided backpropagation's rule for ReLU (Springenberg et al. 2015): only positive
+    gradients pass, and only where the input was positive: dL/dx = g * [x > 0] * [g > 0]."""
+    return (g * ((x > 0) & (g > 0))).astype(g.dtype, copy=False)
+
+
 def relu6_forward(x: np.ndarray) -> np.ndarray:
     """relu6(x) = min(max(0, x), 6)."""
     return _flat_pieces(np.empty_like(x), lambda o, a: np.clip(a, 0, 6, out=o), x)

@@ -31,7 +31,7 @@ from .core import (
 from .lambda_layer import Lambda
 from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
-from .normalization import BatchNormalization, L2Normalize
+from .normalization import BatchNormalization, L2Normalize, SyncBatchNormalization
 from .pooling import (
     AdaptiveAveragePooling2D,
     AveragePooling1D,
@@ -98,7 +98,8 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
-    "BatchNormalization", "L2Normalize", "LayerNormalization", "GroupNormalization", "PReLU",
+    "BatchNormalization", "SyncBatchNormalization", "L2Normalize", "LayerNormalization",
+    "GroupNormalization", "PReLU",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     # merging
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",

@@ -209,9 +209,12 @@ class DepthwiseConv2D(_WindowConv):
                  depth_multiplier: int = 1, data_format: str | None = None,
                  dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
                  depthwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 depthwise_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+                 depthwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 depthwise_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         if (isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier,
                                                                  (int, np.integer))
                 or depth_multiplier < 1):
@@ -227,10 +230,11 @@ class DepthwiseConv2D(_WindowConv):
         c = int(input_shape[-1])
         self._in_channels = c
         self.kernel = self.add_weight("kernel", (*self.kernel_size, c, self.depth_multiplier),
-                                      self.depthwise_initializer, self.depthwise_regularizer)
+                                      self.depthwise_initializer, self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint)
         self.bias = self.add_weight("bias", (c * self.depth_multiplier,),
-                                    self.bias_initializer, self.bias_regularizer
-                                    ) if self.use_bias else None
+                                    self.bias_initializer, self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
 
     @property
     def depthwise_kernel(self) -> Tensor:
@@ -260,7 +264,9 @@ class DepthwiseConv2D(_WindowConv):
                 "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class SeparableConv2D(_WindowConv):
@@ -275,9 +281,13 @@ class SeparableConv2D(_WindowConv):
                  depthwise_initializer: Any = "glorot_uniform",
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  depthwise_regularizer: Any = None, pointwise_regularizer: Any = None,
-                 bias_regularizer: Any = None, **kwargs: Any):
+                 bias_regularizer: Any = None, depthwise_constraint: Any = None,
+                 pointwise_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
                          use_bias, **kwargs)
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         cls = type(self).__name__
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{cls}: filters must be a positive integer, got {filters!r}")
@@ -300,12 +310,13 @@ class SeparableConv2D(_WindowConv):
         m = self.depth_multiplier
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel", (*self.kernel_size, c, m), self.depthwise_initializer,
-            self.depthwise_regularizer)
+            self.depthwise_regularizer, constraint=self.depthwise_constraint)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel", (1, 1, c * m, self.filters), self.pointwise_initializer,
-            self.pointwise_regularizer)
+            self.pointwise_regularizer, constraint=self.pointwise_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+                                    self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         y = ops.separable_conv2d(inputs, self.depthwise_kernel, self.pointwise_kernel,
@@ -330,7 +341,10 @@ class SeparableConv2D(_WindowConv):
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
                 "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+                "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 # ----- transposed convolutions ---------------------------------------------------------------
@@ -347,10 +361,12 @@ class _ConvTranspose(_Conv):
                  output_padding: Any = None, data_format: str | None = None,
                  dilation_rate: Any = 1, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs: Any):
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, 1,
                          activation, use_bias, kernel_initializer, bias_initializer,
-                         kernel_regularizer, bias_regularizer, **kwargs)
+                         kernel_regularizer, bias_regularizer, kernel_constraint,
+                         bias_constraint, **kwargs)
         cls = type(self).__name__
         if output_padding is None:
             self.output_padding = None
@@ -368,9 +384,11 @@ class _ConvTranspose(_Conv):
         c = int(input_shape[-1])
         self._in_channels = c
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, c),
-                                      self.kernel_initializer, self.kernel_regularizer)
+                                      self.kernel_initializer, self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+                                    self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
         return None  # no fused form: the layer's own call

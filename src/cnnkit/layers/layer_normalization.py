@@ -114,30 +114,49 @@ class LayerNormalization(_AffineNorm):
 
 
 class GroupNormalization(_AffineNorm):
-    """Normalise each sample per group of channels (Keras: groups=32, axis=-1)."""
+    """Normalise each sample per group of channels along ``axis`` (Keras: groups=32, axis=-1):
+    ``y = (x - mean_g) / sqrt(var_g + eps) * gamma + beta`` with the statistics over the
+    group's channels and every other non-batch axis."""
 
     def __init__(self, groups: int = 32, axis: int = -1, epsilon: float = 1e-3, **kwargs: Any):
         super().__init__(epsilon=epsilon, **kwargs)
         if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
             raise ValueError(f"GroupNormalization: groups must be a positive int, got {groups!r}")
-        if axis != -1:
-            raise ValueError(f"GroupNormalization: only axis=-1 (channels-last) is supported, "
-                             f"got axis={axis!r}")
-        self.groups, self.axis = int(groups), -1
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or axis == 0:
+            raise ValueError(f"GroupNormalization: axis must be a non-batch axis (an int, not 0), "
+                             f"got {axis!r}")
+        self.groups, self.axis = int(groups), int(axis)
+
+    def _channel_axis(self, rank: int) -> int:
+        a = self.axis + rank if self.axis < 0 else self.axis
+        if not 1 <= a < rank:
+            raise ValueError(f"GroupNormalization '{self.name}': axis={self.axis} is not a "
+                             f"non-batch axis of a rank-{rank} input")
+        return a
 
     def check_input_shape(self, input_shape: Any) -> None:
         shape = tuple(single_shape(self, input_shape))
-        c = shape[-1] if len(shape) >= 2 else None
+        c = shape[self._channel_axis(len(shape))] if len(shape) >= 2 else None
         if c is None or c % self.groups:
             raise ValueError(f"GroupNormalization '{self.name}': the channel axis ({c}) must be "
                              f"known and divisible by groups={self.groups} (input shape "
                              f"{shape})")
 
     def build(self, input_shape: Any) -> None:
-        self._make_weights((int(tuple(input_shape)[-1]),))
+        shape = tuple(input_shape)
+        self._make_weights((int(shape[self._channel_axis(len(shape))]),))
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        return ops.group_norm(inputs, self.groups, self.gamma, self.beta, epsilon=self.epsilon)
+        rank = len(inputs.shape)
+        a = self._channel_axis(rank)
+        if a == rank - 1:
+            return ops.group_norm(inputs, self.groups, self.gamma, self.beta,
+                                  epsilon=self.epsilon)
+        # the kernel normalises the last axis: move the channels there and back
+        order = [i for i in range(rank) if i != a] + [a]
+        y = ops.group_norm(ops.transpose(inputs, order), self.groups, self.gamma, self.beta,
+                           epsilon=self.epsilon)
+        return ops.transpose(y, [int(i) for i in np.argsort(order)])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "groups": self.groups, "axis": self.axis}

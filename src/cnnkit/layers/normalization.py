@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers, ops, regularizers
+from .. import collective, constraints, initializers, ops, regularizers
 from ..autograd import Tensor
+from ..ops.collective import allreduce_sum
 from ._utils import channels_error, single_shape
 from .base import Layer
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "SyncBatchNormalization"]
 
 
 class BatchNormalization(Layer):
@@ -44,10 +45,12 @@ class BatchNormalization(Layer):
                  beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros",
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
-                 gamma_regularizer: Any = None, unbiased_variance: bool = False,
-                 **kwargs: Any):
+                 gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, synchronized: bool = False,
+                 unbiased_variance: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.unbiased_variance = bool(unbiased_variance)
+        self.synchronized = bool(synchronized)
         if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool):
             self.axis: int | tuple[int, ...] = int(axis)
         elif (isinstance(axis, Sequence) and not isinstance(axis, str) and len(axis) > 0
@@ -69,6 +72,8 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._param_shape: tuple[int, ...] | None = None
 
     def _axes(self, rank: int, shape: tuple) -> tuple[int, ...]:
@@ -103,9 +108,11 @@ class BatchNormalization(Layer):
         pshape = tuple(int(shape[a]) for a in self._axes(len(shape), shape))
         self._param_shape = pshape
         self.gamma = self.add_weight("gamma", pshape, self.gamma_initializer,
-                                     self.gamma_regularizer) if self.scale else None
+                                     self.gamma_regularizer, constraint=self.gamma_constraint
+                                     ) if self.scale else None
         self.beta = self.add_weight("beta", pshape, self.beta_initializer,
-                                    self.beta_regularizer) if self.center else None
+                                    self.beta_regularizer, constraint=self.beta_constraint
+                                    ) if self.center else None
         self.moving_mean = self.add_weight("moving_mean", pshape, self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", pshape,
@@ -124,6 +131,9 @@ class BatchNormalization(Layer):
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         use_batch_stats = bool(training) and self.trainable
+        group = collective.get_group() if self.synchronized else None
+        if use_batch_stats and group is not None and group.size > 1:
+            return self._call_synchronized(inputs)
         if use_batch_stats and self.unbiased_variance:
             return self._call_unbiased(inputs)
         return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
@@ -146,6 +156,34 @@ class BatchNormalization(Layer):
             mv[...] = kept + (mv - kept) * np.float32(n / (n - 1))
         return y
 
+    def _call_synchronized(self, inputs: Tensor) -> Tensor:
+        """Training step with the statistics of the global batch (every process's samples):
+        per channel, sum x, sum x^2 and the count are summed over the processes,
+        ``mean = S1 / n``, ``var = S2 / n - mean^2``; the backward sums the same way."""
+        if self.axis not in (-1, (-1,)) and self.axis != inputs.ndim - 1:
+            raise ValueError(f"BatchNormalization '{self.name}': synchronized statistics need "
+                             f"the channel axis last, got axis={self.axis}")
+        x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs, np.float32))
+        axes = tuple(range(x.ndim - 1))
+        c = x.shape[-1]
+        count = np.full((1, c), x.data.size // c, x.dtype)
+        stats = allreduce_sum(ops.concatenate([x.sum(axis=axes).reshape(1, c),
+                                               (x * x).sum(axis=axes).reshape(1, c),
+                                               Tensor(count)], axis=0))
+        n = float(stats.data[2, 0])
+        mean = stats[0] / n
+        var = stats[1] / n - mean * mean
+        y = (x - mean) * (var + self.epsilon) ** -0.5
+        if self.gamma is not None:
+            y = y * self.gamma
+        if self.beta is not None:
+            y = y + self.beta
+        m = np.float32(self.momentum)
+        moving_var = var.data * np.float32(n / (n - 1) if self.unbiased_variance and n > 1 else 1)
+        self.moving_mean.data[...] = m * self.moving_mean.data + (1 - m) * mean.data
+        self.moving_variance.data[...] = m * self.moving_variance.data + (1 - m) * moving_var
+        return y
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         return tuple(input_shape)
 
@@ -159,7 +197,8 @@ class BatchNormalization(Layer):
     def get_config(self) -> dict:
         return {**super().get_config(),
                 "axis": self.axis if isinstance(self.axis, int) else list(self.axis),
-                "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+                "synchronized": self.synchronized, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
@@ -168,6 +207,8 @@ class BatchNormalization(Layer):
                     self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint),
                 # only when set, so the config matches Keras' otherwise
                 **({"unbiased_variance": True} if self.unbiased_variance else {})}
 
@@ -178,3 +219,13 @@ class L2Normalize(Layer):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         n = ops.sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True) + 1e-12)
         return inputs / n
+
+
+class SyncBatchNormalization(BatchNormalization):
+    """``BatchNormalization(synchronized=True)``: in a distributed run, training batches are
+    normalised with the statistics of every process's samples together (one process: plain
+    batch normalisation)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["synchronized"] = True
+        super().__init__(*args, **kwargs)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd import Tensor
+from ..device import check_device
 from ..layers.base import Layer
 from ..layers.core import InputLayer
 
@@ -96,6 +97,15 @@ class TorchHabitsMixin:
             layer = stack.pop()
             layer.training = bool(mode)
             stack.extend(c for _, c in _named_children(layer))
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Any:
+        """``model.to(device)`` (torch's habit): the model itself, for the CPU."""
+        for d in (*args, *kwargs.values()):
+            check_device(type(self).__name__, d)
+        return self
+
+    def cpu(self) -> Any:
         return self
 
     def eval(self) -> Any:

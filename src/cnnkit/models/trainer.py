@@ -40,8 +40,10 @@ class EpochLoop:
     """Runs the epochs of one ``fit`` call over ``data`` with callbacks ``cblist``."""
 
     def __init__(self, model: Any, data: EpochIterator, cblist: Any, mode: str,
-                 validation_batch_size: int | None, validation_freq: int):
+                 validation_batch_size: int | None, validation_freq: int,
+                 session: Any = None):
         self.model, self.data, self.cblist, self.mode = model, data, cblist, mode
+        self.session = session  # a distributed.FitSession, or None
         self.validation_batch_size = validation_batch_size or data.batch_size
         self.validation_freq = validation_freq
         self.moving: list[Any] = []
@@ -54,7 +56,12 @@ class EpochLoop:
         cbl.on_epoch_begin(epoch, {})
         loss_sum, seen, skipped = 0.0, 0, 0
         self.moving = moving_weights(model)  # once an epoch: callbacks may freeze layers
-        for step, (bx, by, bsw, rows) in self.data.epoch():
+        for step, batch in self.data.epoch():
+            if self.session is not None:
+                if len(batch[0][0]) < self.session.size:
+                    continue  # a last batch smaller than the process count is left out
+                batch = self.session.local_batch(batch)
+            bx, by, bsw, rows = batch
             cbl.on_train_batch_begin(step, {})
             batch_logs = self._step(epoch, step, (bx, by, bsw), rows)
             if batch_logs is None:
@@ -89,8 +96,18 @@ class EpochLoop:
 
     def _end_epoch(self, epoch: int, logs: dict[str, float]) -> None:
         epoch_logs = dict(logs)
+        session = self.session
+        if session is not None:  # metrics over every rank's samples; rank 0 validates
+            session.sync_metrics(self.model)
+            epoch_logs.update(self.model._metric_results())
         val_data = self.data.validation_data
-        if val_data is not None and (epoch + 1) % self.validation_freq == 0:
+        main = session is None or session.main
+        if main and val_data is not None and (epoch + 1) % self.validation_freq == 0:
             val = self.model._evaluate_data(val_data, self.validation_batch_size)
             epoch_logs.update({f"val_{k}": v for k, v in val.items()})
-        self.cblist.on_epoch_end(epoch, epoch_logs)
+        if main:
+            self.cblist.on_epoch_end(epoch, epoch_logs)
+        if session is not None:
+            epoch_logs = session.after_epoch(self.model, epoch_logs)
+            if not main:
+                self.cblist.on_epoch_end(epoch, epoch_logs)

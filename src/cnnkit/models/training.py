@@ -200,8 +200,11 @@ class TrainingMixin:
         outs = self._split_outputs(out)
         loss = self._compute_loss(ys, outs, sw)
         value = float(loss.data)
+        session = self.__dict__.get("_fit_session")
         if math.isfinite(value):
-            loss.backward()
+            (loss if session is None else session.scale_loss(loss)).backward()
+        if session is not None:  # gradients averaged over the ranks; the loss is the global one
+            value = session.reduce(params, len(xs[0]), value)
         bad_grad = first_nonfinite_grad(params) if math.isfinite(value) else None
         if not math.isfinite(value) or bad_grad is not None:
             saved.restore()
@@ -257,7 +260,7 @@ class TrainingMixin:
             class_weight: dict | None = None, sample_weight: Any = None,
             initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_batch_size: int | None = None, validation_freq: int = 1,
-            on_nonfinite: str | None = None) -> Any:
+            on_nonfinite: str | None = None, distributed: bool = False) -> Any:
         """Train for ``epochs`` epochs; returns a History whose ``.history`` maps each loss and
         metric name (and ``val_`` ones) to its value per epoch.
 
@@ -266,6 +269,9 @@ class TrainingMixin:
         batch and samples, and checks the training arrays once up front; "skip" drops such
         batches with a warning and counts them in the logs (``skipped_batches``); "stop" logs
         the non-finite loss and ends training (the default when a TerminateOnNaN is given).
+
+        ``distributed`` (launched with ``mpirun``): synchronous data parallelism over MPI, see
+        :mod:`cnnkit.distributed.training`; ``batch_size`` is the global batch.
         """
         self._require_compiled("fit")
         data = EpochIterator(self, x, y, batch_size, sample_weight, class_weight,
@@ -273,20 +279,46 @@ class TrainingMixin:
         mode = nonfinite_mode(on_nonfinite, callbacks)
         if mode == "raise" and data.source is None:
             check_finite_data(data.named_arrays())
-        cblist, history = self._fit_callbacks(callbacks, verbose, epochs, data)
-        loop = EpochLoop(self, data, cblist, mode, validation_batch_size, validation_freq)
+        session = self._fit_session(distributed, data)
+        main = session is None or session.main
+        cblist, history = self._fit_callbacks(callbacks if main else None,
+                                              verbose if main else 0, epochs, data)
+        loop = EpochLoop(self, data, cblist, mode, validation_batch_size, validation_freq,
+                         session)
         self.stop_training = False
-        cblist.on_train_begin({})
-        # a BackupAndRestore callback that found a backup says where to resume
-        initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
-        logs: dict[str, float] = {}
-        for epoch in range(initial_epoch, epochs):
-            logs = loop.run_epoch(epoch, logs)
-            if self.stop_training:
-                break
-        cblist.on_train_end(logs)
+        try:
+            cblist.on_train_begin({})
+            if session is not None:
+                session.after_train_begin(self)
+            # a BackupAndRestore callback that found a backup says where to resume
+            initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
+            logs: dict[str, float] = {}
+            for epoch in range(initial_epoch, epochs):
+                logs = loop.run_epoch(epoch, logs)
+                if self.stop_training:
+                    break
+            cblist.on_train_end(logs)
+        finally:
+            self.__dict__.pop("_fit_session", None)
+        if session is not None:
+            session.finish(self)
         self.history = history
         return history
+
+    def _fit_session(self, distributed: bool, data: EpochIterator) -> Any:
+        """The MPI side of a distributed fit (None for one process)."""
+        if not distributed:
+            return None
+        from ..distributed.training import FitSession
+
+        session = FitSession(self)
+        # a batch iterator must yield the same (seeded) batches on every rank: each takes its part
+        if data.source is None and data.batch_size < session.size:
+            raise ValueError(f"fit(distributed=True): batch_size ({data.batch_size}) is the "
+                             f"global batch and must be at least the number of processes "
+                             f"({session.size})")
+        self.__dict__["_fit_session"] = session
+        return session
 
     def _fit_callbacks(self, callbacks: Sequence[Any] | None, verbose: Any, epochs: int,
                        data: EpochIterator) -> tuple[Any, Any]:

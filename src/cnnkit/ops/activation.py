@@ -24,9 +24,27 @@ def _elementwise(name: str, x: Any, forward: Callable, backward: Callable,
     return record(y, (x,), lambda g: (backward(g, x.data, y, **params),), name)
 
 
+_GUIDED = [False]  # inside ``guided_relu()``: ReLU records guided backpropagation's rule
+
+
+class guided_relu:  # noqa: N801 - a context manager, named as no_grad
+    """``with guided_relu():`` every ReLU recorded inside passes back only positive
+    gradients where its input was positive (guided backpropagation,
+    :func:`cnnkit.kernels.activation.guided_relu_backward`). Not thread-safe."""
+
+    def __enter__(self) -> guided_relu:
+        self._prev = _GUIDED[0]
+        _GUIDED[0] = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GUIDED[0] = self._prev
+
+
 def relu(x: Any) -> Tensor:
     """max(0, x); derivative 1 for x > 0, else 0."""
-    return _elementwise("relu", x, K.relu_forward, K.relu_backward)
+    backward = K.guided_relu_backward if _GUIDED[0] else K.relu_backward
+    return _elementwise("relu", x, K.relu_forward, backward)
 
 
 def relu6(x: Any) -> Tensor:

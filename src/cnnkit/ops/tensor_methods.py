@@ -8,10 +8,12 @@ every Tensor has these methods before user code runs.
 
 from __future__ import annotations
 
+import types
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..device import check_device
 from . import arith, shape
 from ._core import Tensor
 
@@ -32,6 +34,8 @@ def _transpose(self: Tensor, *axes: Any) -> Tensor:
 
 
 def _sum(self: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    if not np.issubdtype(self.dtype, np.floating):  # counts stay integers, as torch's
+        return Tensor(np.sum(self.data, axis=axis, keepdims=keepdims, dtype=np.int64))
     return arith.sum(self, axis=axis, keepdims=keepdims)
 
 
@@ -61,7 +65,7 @@ class MaxResult(NamedTuple):
     """``x.max(dim=...)``: the maxima and their indices, as torch's ``(values, indices)``."""
 
     values: Tensor
-    indices: np.ndarray
+    indices: Tensor
 
 
 def _axis(method: str, dim: Any, axis: Any) -> Any:
@@ -90,13 +94,65 @@ def _max(self: Tensor, dim: Any = None, keepdim: bool = False, axis: Any = None,
 
 
 def _argmax(self: Tensor, dim: Any = None, keepdim: bool = False,
-            axis: Any = None, out: Any = None) -> np.ndarray:
+            axis: Any = None, out: Any = None) -> Tensor:
     """Index of the first maximum along ``dim`` (of the flattened Tensor when None), as an
-    int64 array (torch's ``argmax``; ``axis=`` as NumPy)."""
+    int64 Tensor (torch's ``argmax``; ``axis=`` as NumPy)."""
     _no_out("argmax", out)
     d = _axis("argmax", dim, axis)
-    return np.asarray(self.data.argmax(axis=d, keepdims=bool(keepdim) and d is not None),
-                      dtype=np.int64)
+    return Tensor(np.asarray(self.data.argmax(axis=d, keepdims=bool(keepdim) and d is not None),
+                             dtype=np.int64))
+
+
+def _compare(name: str, fn: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        """Elementwise comparison (torch's ``eq``/``ne``/...), a bool Tensor; no gradient."""
+        b = other.data if isinstance(other, Tensor) else np.asarray(other)
+        return Tensor(fn(self.data, b))
+    method.__name__ = name
+    return method
+
+
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``x.to(device)`` (torch's habit): the Tensor itself, for the CPU."""
+    for d in (*args, *kwargs.values()):
+        check_device("Tensor", d)
+    return self
+
+
+def _one(self: Tensor, what: str) -> Any:
+    if self.data.size != 1:
+        raise ValueError(f"only a one-element Tensor converts to {what}, got shape "
+                         f"{self.shape}")
+    return self.data.item()
+
+
+def _bool(self: Tensor) -> bool:
+    """Truth of a one-element Tensor; ambiguous for more elements, as NumPy and torch."""
+    if self.data.size != 1:
+        raise ValueError(f"the truth value of a Tensor of shape {self.shape} is ambiguous; "
+                         f"use .any() or .all()")
+    return bool(self.data.item())
+
+
+def _unsqueeze(self: Tensor, dim: int) -> Tensor:
+    """A new axis of length 1 at ``dim`` (negative counts from the end of the result)."""
+    d = dim + self.ndim + 1 if dim < 0 else dim
+    if not 0 <= d <= self.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a Tensor of rank "
+                         f"{self.ndim}")
+    return shape.reshape(self, self.shape[:d] + (1,) + self.shape[d:])
+
+
+def _squeeze(self: Tensor, dim: int | None = None) -> Tensor:
+    """Drop axes of length 1 (only ``dim``, when given and of length 1), as torch."""
+    if dim is None:
+        return shape.reshape(self, tuple(n for n in self.shape if n != 1))
+    d = dim + self.ndim if dim < 0 else dim
+    if not 0 <= d < self.ndim:
+        raise IndexError(f"squeeze: dim {dim} is out of range for a Tensor of rank {self.ndim}")
+    if self.shape[d] != 1:
+        return self
+    return shape.reshape(self, self.shape[:d] + self.shape[d + 1:])
 
 
 def _view(self: Tensor, *new_shape: Any) -> Tensor:
@@ -126,15 +182,30 @@ _METHODS = {
     "max": _max,
     "argmax": _argmax,
     "view": _view,
+    "unsqueeze": _unsqueeze,
+    "squeeze": _squeeze,
+    **{n: _compare(n, f) for names, f in (
+        (("eq", "__eq__"), np.equal), (("ne", "__ne__"), np.not_equal),
+        (("gt", "__gt__"), np.greater), (("lt", "__lt__"), np.less),
+        (("ge", "__ge__"), np.greater_equal), (("le", "__le__"), np.less_equal))
+       for n in names},
+    # elementwise == makes Tensors unhashable by default; identity keeps them usable as keys
+    "__hash__": object.__hash__,
+    "__bool__": _bool,
+    "to": _to,
+    "cpu": lambda self: self,
+    "__float__": lambda self: float(_one(self, "float")),
+    "__int__": lambda self: int(_one(self, "int")),
     "size": property(lambda self: Size(self.data.size, self.data.shape)),
 }
 
 
 def install_tensor_methods() -> None:
     """Set Tensor's operators (+ - * / @ ** unary -, indexing) and reshape / transpose / T /
-    sum / mean / max / argmax / view / size to the ``cnnkit.ops`` functions. Idempotent."""
+    sum / mean / max / argmax / view / unsqueeze / squeeze / size to the ``cnnkit.ops``
+    functions, and the comparisons eq / ne / gt / lt / ge / le. Idempotent."""
     for name, fn in _METHODS.items():
-        if callable(fn):
+        if isinstance(fn, types.FunctionType):
             fn.__name__ = fn.__qualname__ = name
         setattr(Tensor, name, fn)
 

@@ -237,3 +237,22 @@ def pool_fn(is_max: bool, pool: tuple, strides: tuple, padding: str) -> Fn:
 
         return small_pairs
     return lambda x: kernel(x, pool, strides, padding)
+
+
+def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads: Pads | None,
+                         x: np.ndarray) -> bool:
+    """Whether :func:`conv_fn` computes every sample of ``x`` exactly as it would at batch 1:
+    true when the C kernels take the convolution with the same plan (direct or Winograd) at
+    both sizes (each output pixel from its own window, in a fixed order)."""
+    from ..kernels import native
+
+    if depthwise or conv.groups != 1 or x.ndim != 4 or not native.available():
+        return False
+    w, b = folded_params(conv, bn)
+    pads = pads_resolver(conv, extra_pads)(x.shape)
+    strides, dilation = conv.strides, conv.dilation_rate
+    if all(k == 1 for k in conv.kernel_size) and all(s == 1 for s in strides):
+        return False  # 1x1: a GEMM
+    whole = dispatch.native_plan(x, w, b, strides, pads, dilation, 1)
+    return whole is not None and whole == dispatch.native_plan(x[:1], w, b, strides, pads,
+                                                               dilation, 1)

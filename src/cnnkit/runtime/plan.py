@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import invariant
 from . import steps as step_kinds
 from .graph import GraphNode, LayerGraph
 from .passes import StepNode, fuse
@@ -116,10 +117,14 @@ class InferencePlan:
         model: a built model (anything with ``inference_graph()`` giving a
             :class:`LayerGraph`), or any layer (run through its own ``call``).
         dtype: floating inputs are cast to this dtype (default: the model's).
+        batch_invariant: each sample's output bit for bit the same whatever else is in the
+            batch (as predicted alone); see :mod:`.invariant`. For servers that stack
+            requests.
     """
 
-    def __init__(self, model: Any, dtype: Any = None):
+    def __init__(self, model: Any, dtype: Any = None, batch_invariant: bool = False):
         self.model = model
+        self.batch_invariant = batch_invariant
         self.dtype = np.dtype(dtype or getattr(model, "dtype", np.float32))
         make_graph = getattr(model, "inference_graph", None)
         graph = make_graph() if make_graph is not None else None
@@ -128,12 +133,16 @@ class InferencePlan:
         self.uniform_dtype = True
         if graph is None:
             self.steps: list[ScheduledStep] = []
-            self._chain: list[Fn] | None = [LayerCall(model).build((False,))]
+            fn = LayerCall(model).build((False,))
+            self._chain: list[Fn] | None = [invariant.per_sample(fn) if batch_invariant
+                                            else fn]
             return
         self.uniform_dtype = all(np.dtype(getattr(nd.layer, "dtype", self.dtype)) == self.dtype
                                  for nd in graph.nodes)
         outputs = set(graph.outputs)
         self.steps = schedule(fuse(_step_nodes(graph), outputs), outputs, graph.n_slots)
+        if batch_invariant:
+            self.steps = invariant.batch_invariant(self.steps)
         self._chain = [s.fn for s in self.steps] if _is_chain(graph, self.steps) else None
 
     def node_list(self) -> list[StepNode]:
@@ -242,6 +251,7 @@ def _concatenate(outs: list[Any]) -> Any:
     return np.concatenate(outs)
 
 
-def compile(model: Any, dtype: Any = None) -> InferencePlan:  # noqa: A001
+def compile(model: Any, dtype: Any = None, batch_invariant: bool = False  # noqa: A001
+            ) -> InferencePlan:
     """The inference plan of ``model`` (see :class:`InferencePlan`)."""
-    return InferencePlan(model, dtype)
+    return InferencePlan(model, dtype, batch_invariant)

@@ -1,5 +1,5 @@
 """Adaptive optimizers (per-parameter step sizes from gradient moments): Adam, AdamW,
-RMSprop, Adagrad, in torch's formulation (see :mod:`cnnkit.train.optimizers`)."""
+RMSprop, Adagrad, in torch's or Keras's formulation (see :mod:`cnnkit.train.optimizers`)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,25 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Tensor
-from .optimizer_base import LearningRate, Optimizer, _check_range
+from .optimizer_base import LearningRate, Optimizer, _check_range, _rate_in_params_slot
 
 __all__ = ["Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
-def _check_formula(cls: str, formula: str) -> str:
-    if formula not in ("torch", "keras"):
-        raise ValueError(f"{cls}: formula must be 'torch' or 'keras', got {formula!r}")
+def _check_formula(cls: str, formula: str, params: Any) -> str:
+    """``"auto"`` follows the way the optimizer is built: given parameters (PyTorch's habit,
+    ``Adam(model.parameters())``) it is ``"torch"``; without (Keras's, ``compile("adam")``)
+    it is ``"keras"``, so each habit gets the numbers its own framework gives."""
+    if formula not in ("auto", "torch", "keras"):
+        raise ValueError(f"{cls}: formula must be 'auto', 'torch' or 'keras', got {formula!r}")
+    if formula == "auto":
+        return "torch" if params is not None and not _rate_in_params_slot(params) else "keras"
     return formula
 
 
 def _formula_config(formula: str) -> dict[str, str]:
-    # written only when not the default, so Keras's from_config takes the config unchanged
-    return {} if formula == "torch" else {"formula": formula}
+    # written only when not Keras's, so Keras's from_config takes the config unchanged
+    return {} if formula == "keras" else {"formula": formula}
 
 
 class Adam(Optimizer):
@@ -44,9 +49,9 @@ class Adam(Optimizer):
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
                  name: str | None = None, *, lr: LearningRate | None = None,
                  betas: tuple[float, float] | None = None, eps: float | None = None,
-                 formula: str = "torch"):
+                 formula: str = "auto"):
         cls = type(self).__name__
-        self.formula = _check_formula(cls, formula)
+        self.formula = _check_formula(cls, formula, params)
         if betas is not None:
             beta_1, beta_2 = betas
         if eps is not None:
@@ -109,7 +114,7 @@ class AdamW(Adam):
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
                  name: str | None = None, *, lr: LearningRate | None = None,
                  betas: tuple[float, float] | None = None, eps: float | None = None,
-                 formula: str = "torch"):
+                 formula: str = "auto"):
         super().__init__(params, learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, lr=lr, betas=betas,
                          eps=eps, formula=formula)
@@ -131,8 +136,8 @@ class RMSprop(Optimizer):
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, name: str | None = None, *,
                  lr: LearningRate | None = None, alpha: float | None = None,
-                 eps: float | None = None, formula: str = "torch"):
-        self.formula = _check_formula("RMSprop", formula)
+                 eps: float | None = None, formula: str = "auto"):
+        self.formula = _check_formula("RMSprop", formula, params)
         if alpha is not None:
             rho = alpha
         if eps is not None:
@@ -186,6 +191,7 @@ class Adagrad(Optimizer):
     ``g <- g + weight_decay * p``; ``s <- s + g^2`` (``s`` starts at
     ``initial_accumulator_value``); ``p <- p - lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps)``.
     Defaults are Keras's (accumulator 0.1, eps 1e-7); torch's are 0 and 1e-10.
+    ``formula="keras"``: ``p <- p - lr g / sqrt(s + eps)``.
     """
 
     def __init__(self, params: Iterable[Tensor] | None = None,
@@ -194,7 +200,8 @@ class Adagrad(Optimizer):
                  clipnorm: float | None = None, clipvalue: float | None = None,
                  global_clipnorm: float | None = None, name: str | None = None, *,
                  lr_decay: float = 0.0, lr: LearningRate | None = None,
-                 eps: float | None = None):
+                 eps: float | None = None, formula: str = "auto"):
+        self.formula = _check_formula("Adagrad", formula, params)
         if eps is not None:
             epsilon = eps
         _check_range("Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0)
@@ -213,12 +220,16 @@ class Adagrad(Optimizer):
         s = self._slot(i, "accumulator", p.data, self.initial_accumulator_value)
         s += g * g
         clr = lr / (1.0 + (t - 1) * self.lr_decay)
-        denom = np.sqrt(s)
-        denom += self.epsilon
+        if self.formula == "keras":  # eps inside the square root
+            denom = np.sqrt(s + self.epsilon)
+        else:
+            denom = np.sqrt(s)
+            denom += self.epsilon
         np.divide(g, denom, out=denom)
         denom *= clr
         p.data -= denom
 
     def _config(self) -> dict[str, Any]:
         return {"initial_accumulator_value": self.initial_accumulator_value,
-                "epsilon": self.epsilon, "lr_decay": self.lr_decay}
+                "epsilon": self.epsilon, "lr_decay": self.lr_decay,
+                **_formula_config(self.formula)}

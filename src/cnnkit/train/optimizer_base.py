@@ -29,6 +29,12 @@ def _check_range(cls: str, name: str, value: float, lo: float, hi: float | None 
         raise ValueError(f"{cls} expects {name} >= {lo}{upper}, got {value!r}")
 
 
+def _rate_in_params_slot(params: Any) -> bool:
+    """Keras style ``Adam(1e-3)``: a number or schedule where PyTorch puts the parameters."""
+    return params is not None and (isinstance(params, (int, float, np.number, dict))
+                                   or (callable(params) and not isinstance(params, Iterable)))
+
+
 class Optimizer:
     """Base class: parameter bookkeeping, learning rate, clipping, state and config.
 
@@ -53,8 +59,7 @@ class Optimizer:
                  lr: LearningRate | None = None):
         cls = type(self).__name__
         # Keras style Adam(1e-3): a number or schedule in the params slot is the learning rate.
-        if params is not None and (isinstance(params, (int, float, np.number, dict))
-                                   or (callable(params) and not isinstance(params, Iterable))):
+        if _rate_in_params_slot(params):
             if learning_rate != self._default_lr or lr is not None:
                 raise ValueError(f"{cls}: got a learning rate both positionally and by keyword")
             params, learning_rate = None, params

@@ -10,17 +10,20 @@ Both usage styles work:
 Parameters are :class:`cnnkit.Tensor` objects; updates are written into ``param.data`` in
 place (layers holding the Tensor see them) and in the parameter's dtype.
 
-The update formulas are PyTorch's (``torch.optim``), so a cnnkit run can be checked against
-torch step by step:
+Adam, AdamW, RMSprop and Adagrad place epsilon as the habit they are built in expects:
+``formula="auto"`` (the default) is torch's when parameters are given (``Adam(model.parameters())``)
+and Keras's otherwise (``Adam(learning_rate=...)``, ``compile(optimizer="adam")``); pass
+``formula="torch"`` or ``"keras"`` to choose. Everything else follows ``torch.optim``, which Keras
+matches:
 
 * ``weight_decay`` of SGD, Adam, RMSprop and Adagrad is coupled L2 as in torch:
   ``g <- g + weight_decay * p``. AdamW's is decoupled: ``p <- p * (1 - lr * weight_decay)``
   before the Adam step (torch ``AdamW`` = Keras ``AdamW``).
-* Adam's epsilon sits outside the square root of the *bias-corrected* second moment:
-  ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`` (torch). Keras adds eps to
+* Adam's epsilon, torch: outside the square root of the *bias-corrected* second moment,
+  ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; Keras adds eps to
   ``sqrt(v)`` before bias correction, which differs only by a factor ``sqrt(1 - b2^t)`` on eps.
   The default epsilon is Keras's 1e-7 (torch's is 1e-8).
-* RMSprop and Adagrad add epsilon outside the square root (torch; Keras adds it inside).
+* RMSprop and Adagrad: torch adds epsilon outside the square root, Keras inside.
 * Gradient clipping is Keras's: ``clipvalue`` (elementwise), ``clipnorm`` (each parameter's
   gradient rescaled to norm <= clipnorm), ``global_clipnorm`` (all gradients of the step
   rescaled together); at most one of them. Clipping happens before weight decay is added.
