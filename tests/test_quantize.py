@@ -251,3 +251,18 @@ def test_qat_forward_simulates_the_int8_model_and_converts():
     q = qat.convert()
     assert all("call" not in la.__dict__ for la in m.layers)  # hooks removed
     assert _sqnr(q.predict(x), simulated) > 55  # the fine-tuned weights, as trained
+
+
+def test_concatenation_joins_codes_with_one_shared_range():
+    inp = layers.Input((8, 8, 3))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    b = layers.Conv2D(6, 1, activation="relu")(inp)
+    c = layers.Conv2D(5, 3, padding="same")(layers.Concatenate()([a, b]))
+    m = Model(inp, layers.Dense(3)(layers.Flatten()(c)))
+    x = np.random.default_rng(8).random((32, 8, 8, 3)).astype(np.float32)
+    q = quantize(m, x, method="minmax")
+    kinds = _kinds(q)
+    assert "Concat" in kinds and "Dequantize" not in kinds and kinds.count("Quantize") == 1
+    concat = next(s for s in q.plan.steps if type(s.step).__name__ == "Concat")
+    assert len({q.graph.slot_q[a] for a in concat.args}) == 1
+    assert _sqnr(m.predict(x), q.predict(x)) > 25

@@ -4,8 +4,9 @@ steps (:mod:`cnnkit.runtime.steps`).
 
 Each value slot is either float or quantized (codes with a scale and zero point, from the
 calibrated range of that slot). Convolutions, depthwise convolutions (multiplier 1) and
-dense layers become integer layers; max pooling, views (flatten, reshape, dropout), adds
-and ReLU-type activations stay on codes; every other step runs in float on dequantized
+dense layers become integer layers; max pooling, views (flatten, reshape, dropout), adds,
+concatenations (their inputs share one range: :func:`shared_concat_ranges`) and ReLU-type
+activations stay on codes; every other step runs in float on dequantized
 values. A Quantize / Dequantize step is put in where a value crosses between the two, once
 per slot. A convolution or dense layer whose readers all run in float (or that gives a model
 output) writes float32 directly (its requantize step scales to the real value instead).
@@ -25,7 +26,7 @@ from ..runtime import steps as S
 from ..runtime.passes import StepNode
 
 __all__ = ["int_kind", "IntWeights", "weights_of_step", "Int8Graph", "build_int8_nodes",
-           "activation_before_pool", "int8_float_plan"]
+           "activation_before_pool", "int8_float_plan", "shared_concat_ranges"]
 
 QuantParams = tuple[float, int]
 
@@ -36,7 +37,7 @@ def _clamp_ok(act: Any) -> bool:
 
 def int_kind(step: Any, keep_float: set[str]) -> str | None:
     """What a fused float step becomes in the int8 graph ("conv", "depthwise", "dense",
-    "maxpool", "view", "add", "clamp"), or None to keep it in float."""
+    "maxpool", "view", "add", "clamp", "concat"), or None to keep it in float."""
     layer = getattr(step, "layer", None)
     if layer is not None and getattr(layer, "name", None) in keep_float:
         return None
@@ -56,6 +57,8 @@ def int_kind(step: Any, keep_float: set[str]) -> str | None:
         return "add" if step.ufunc is np.add and _clamp_ok(step.act) else None
     if isinstance(step, S.Activate):
         return "clamp" if step.act.bounds is not None else None
+    if isinstance(step, S.Concat):
+        return "concat"
     return None
 
 
@@ -186,6 +189,9 @@ def _code_step(b: _Builder, nd: StepNode, kind: str) -> tuple[Any, Any, QuantPar
         qy = b.params(nd.outs[0])
         lo, hi = _act_limits(step.act, qy, dtype)
         return S.QuantizedAdd(b.domain[xs[0]], b.domain[xs[1]], qy, dtype, lo, hi), xs, qy
+    if kind == "concat":  # exact on codes only when every input has the same quantization
+        qs = {b.domain.get(a) for a in nd.args}
+        return None if len(qs) != 1 or None in qs else (step, nd.args, qs.pop())
     if nd.args not in b.domain:
         return None
     q = b.domain[nd.args]
@@ -272,6 +278,21 @@ def activation_before_pool(nodes: list[StepNode], outputs: set[int]) -> list[Ste
         if moved is not None:
             src.step, nd.step = moved, replace(step, act=None)
     return nodes
+
+
+def shared_concat_ranges(nodes: list[StepNode], ranges: dict[int, tuple[float, float]]
+                         ) -> dict[int, tuple[float, float]]:
+    """The ranges with every concatenation's inputs and output given their union, so that
+    the codes of the inputs join exactly (one scale and zero point)."""
+    out = dict(ranges)
+    for nd in nodes:
+        if isinstance(nd.step, S.Concat) and isinstance(nd.args, list):
+            slots = [s for s in (*nd.args, *nd.outs) if s in out]
+            if slots:
+                lo = min(out[s][0] for s in slots)
+                hi = max(out[s][1] for s in slots)
+                out.update({s: (lo, hi) for s in slots})
+    return out
 
 
 def int8_float_plan(model: Any) -> Any:

@@ -26,6 +26,7 @@ from .int8_graph import (
     IntWeights,
     build_int8_nodes,
     int8_float_plan,
+    shared_concat_ranges,
     weights_of_step,
 )
 from .int8_report import QuantReport, build_report
@@ -47,9 +48,9 @@ class QuantizedModel:
                  weights: Callable[[int, Any, str], IntWeights] | None = None):
         self.model = model
         self.options = dict(options)
-        self.ranges = dict(ranges)
         self.dtype = ACTIVATIONS[options["activations"]]
         self.float_plan = int8_float_plan(model)
+        self.ranges = shared_concat_ranges(self.float_plan.node_list(), ranges)
         per_channel = bool(options["per_channel"])
 
         def from_layers(i: int, step: Any, kind: str) -> IntWeights:

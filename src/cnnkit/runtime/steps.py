@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..autograd import Tensor, no_grad
 from ..kernels import qarith, qconv
 from ..kernels import quantize as quant_kernels
@@ -37,6 +39,7 @@ from . import compute
 from .activations import UNSUPPORTED, Act, activation, clipped_relu
 
 __all__ = ["FRESH", "VIEW", "UNKNOWN", "Step", "ActivationSlot", "Identity", "View", "ArrayFn",
+           "Concat",
            "ZeroPad", "Pool", "Conv", "Dense", "ChannelAffine", "Activate", "Merge", "Call",
            "LayerCall", "Act", "activation", "clipped_relu", "UNSUPPORTED", "Quantize",
            "Dequantize", "QuantizedConv", "QuantizedMaxPool", "QuantizedAdd",
@@ -123,6 +126,19 @@ class ArrayFn(Step):
 
     def build(self, overwritable: tuple[bool, ...]) -> Fn:
         return self.fn
+
+
+@dataclass(frozen=True)
+class Concat(Step):
+    """y = concatenate([x0, x1, ...], axis) (on codes too: the int8 graph gives the inputs
+    one scale and zero point, so joining codes is exact)."""
+
+    axis: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        axis = self.axis
+        return lambda xs: np.concatenate(xs, axis=axis)
 
 
 @dataclass(frozen=True)
