@@ -186,7 +186,8 @@ def test_setup_builds_portable_variants():
         "": ["-march=native"]}
     names = sorted(e.name for e in setup.extensions("x86_64", env={}))
     assert names == sorted(f"cnnkit.kernels.native.{stem}{suffix}"
-                           for stem in ("_conv", "_norm") for _, suffix, _ in loader.VARIANTS)
+                           for stem in ("_conv", "_norm", "_qconv")
+                           for _, suffix, _ in loader.VARIANTS)
     for ext in setup.extensions("x86_64", env={}):
         assert not any("native" in f for f in ext.extra_compile_args), ext.name
         assert all((ROOT / s).is_file() for s in ext.sources)

@@ -121,6 +121,7 @@ READERS: dict[str, tuple[str, list[Family]]] = {
     "load_safetensors": ("safetensors", _GENERIC + [safetensors_crafted] * 5),
     "load_model": ("cnnkit_model", _CNNKIT),
     "load_weights": ("cnnkit_weights", _CNNKIT),
+    "load_quantized": ("cnnkit_int8", _CNNKIT),
     "read_idx": ("idx", _GENERIC + [_crafted(crafted.idx_file, ".idx")] * 4),
     "read_idx_gz": ("idx_gz", _GENERIC + [inside_gzip] * 4 + [idx_crafted_gz] * 3),
     "load_image": ("image", _IMAGES),

@@ -63,6 +63,16 @@ def cnnkit_seeds(seed: int) -> tuple[list[Seed], list[Seed]]:
     return [full, sparse], [weights, full, sparse]
 
 
+def int8_seeds(seed: int) -> list[Seed]:
+    """An int8 model file (cnnkit.deploy.quantize of the seed model)."""
+    from cnnkit.deploy import quantize
+
+    model = make_model(seed)
+    x = np.random.default_rng(seed).random((8, 8, 8, 1), dtype=np.float32)
+    q = quantize(model, x, method="minmax")
+    return [Seed("int8.cnnkit", _saved(q.save, ".cnnkit"), ".cnnkit")]
+
+
 def torch_seeds(seed: int) -> list[Seed]:
     """State dicts written by torch (when installed) and the real .pth files in shared/."""
     out = []
@@ -155,4 +165,5 @@ def all_seeds(seed: int) -> dict[str, list[Seed]]:
 
     return {"torch": torch_seeds(seed), "safetensors": safetensors_seeds(),
             "cnnkit_model": models_, "cnnkit_weights": weights, "idx": raw, "idx_gz": gz,
+            "cnnkit_int8": int8_seeds(seed),
             "image": image_seeds(seed), "onnx": onnx_seeds(), **keras_seeds(seed)}

@@ -59,6 +59,7 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
     ``pickle.UnpicklingError`` before; both are accepted."""
     from cnnkit.data import image_dataset_from_directory, load_image
     from cnnkit.datasets.idx import read_idx
+    from cnnkit.deploy import load_quantized
     from cnnkit.io import UnsafeCheckpointError, load_onnx, load_safetensors, load_state_dict
     from cnnkit.models import load_model
 
@@ -70,6 +71,7 @@ def readers() -> dict[str, tuple[Callable[[str], Any], tuple[type, ...]]]:
         "load_safetensors": (load_safetensors, (ValueError,)),
         "load_model": (load_model, (ValueError,)),
         "load_weights": (model.load_weights, (ValueError,)),
+        "load_quantized": (load_quantized, (ValueError,)),
         "read_idx": (read_idx, (ValueError,)),
         "read_idx_gz": (read_idx, (ValueError,)),
         "load_image": (load_image, (ValueError,)),

@@ -1,5 +1,5 @@
 """The ``cnnkit`` command line: train, evaluate, predict, summary, serve, calc, explain,
-report, export, convert, prune, distill.
+report, export, convert, prune, distill, quantize.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -21,6 +21,8 @@ from .deploy_commands import cmd_distill, cmd_prune
 from .errors import EXIT_USAGE, UsageError, guarded
 from .interchange import cmd_convert, cmd_export
 from .options import build_parser as _build_parser
+from .quantize_cmd import add_parser as _add_quantize
+from .quantize_cmd import cmd_quantize
 from .recipes import DEFAULTS, augmentation, schedule
 from .serve_cmd import cmd_serve
 
@@ -30,12 +32,13 @@ __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation",
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "summary": cmd_summary, "serve": cmd_serve, "calc": cmd_calc,
             "explain": cmd_explain, "report": cmd_report, "export": cmd_export,
-            "convert": cmd_convert, "prune": cmd_prune, "distill": cmd_distill}
+            "convert": cmd_convert, "prune": cmd_prune, "distill": cmd_distill,
+            "quantize": cmd_quantize}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
     """The ``cnnkit`` argument parser."""
-    return _build_parser(COMMANDS)
+    return _build_parser(COMMANDS, [lambda sub: _add_quantize(sub, cmd_quantize)])
 
 
 def _run(argv: Sequence[str] | None) -> int:
@@ -45,8 +48,8 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
         print("cnnkit: error: a command is required: train, evaluate, predict, summary, serve, "
-              "calc, explain, report, export, convert, prune or distill (cnnkit --help for "
-              "more)", file=sys.stderr)
+              "calc, explain, report, export, convert, prune, distill or quantize (cnnkit "
+              "--help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
         tune_allocator()  # the command owns its process: reuse freed pages (fewer page faults)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import UsageError
@@ -175,8 +175,11 @@ def _add_interchange(sub: Any, commands: dict[str, Callable]) -> None:
     c.set_defaults(func=commands["convert"])
 
 
-def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
-    """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions."""
+def build_parser(commands: dict[str, Callable],
+                 extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions;
+    each of ``extra`` adds a subcommand to the subparsers (commands whose modules import
+    this one)."""
     from .. import __version__
 
     p = Parser(prog="cnnkit", description="Train, evaluate and run CNNs written from first "
@@ -219,6 +222,8 @@ def build_parser(commands: dict[str, Callable]) -> argparse.ArgumentParser:
     if "prune" in commands:
         _add_prune(sub, commands["prune"])
         _add_distill(sub, commands["distill"])
+    for add in extra:  # commands defined in their own modules add their subparsers
+        add(sub)
     return p
 
 

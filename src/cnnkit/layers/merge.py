@@ -210,7 +210,7 @@ class Concatenate(Layer):
         return tuple(out)
 
     def inference_step(self, steps: Any, rank: int | None) -> Any:
-        return steps.ArrayFn(lambda xs: np.concatenate(xs, axis=self.axis))
+        return steps.Concat(self.axis)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
         xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

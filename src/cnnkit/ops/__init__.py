@@ -13,6 +13,7 @@ from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
 from .pool import *  # noqa: F403
+from .quantize import *  # noqa: F403
 from .resize import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .tensor_methods import install_tensor_methods  # noqa: F401  (installs Tensor's operators)

@@ -44,12 +44,15 @@ def elementwise(out: np.ndarray, piece: Piece, *arrays: np.ndarray) -> np.ndarra
 
 class Act:
     """An activation: ``piece(out, x)`` for the piecewise-linear ones that can run in place,
-    else ``fn(x)`` (a kernel making a new array)."""
+    else ``fn(x)`` (a kernel making a new array). ``bounds`` = (lo, hi) when the activation
+    is the clamp min(max(x, lo), hi) (hi None: no upper bound), which int8 steps apply as a
+    clamp of their integer output."""
 
-    __slots__ = ("piece", "fn")
+    __slots__ = ("piece", "fn", "bounds")
 
-    def __init__(self, piece: Piece | None = None, fn: Fn | None = None):
-        self.piece, self.fn = piece, fn
+    def __init__(self, piece: Piece | None = None, fn: Fn | None = None,
+                 bounds: tuple[float, float | None] | None = None):
+        self.piece, self.fn, self.bounds = piece, fn, bounds
 
     @property
     def in_place(self) -> bool:
@@ -79,8 +82,8 @@ def _capped_piece(cap: float) -> Piece:
     return piece
 
 
-RELU = Act(activation_kernels.relu_into)
-RELU6 = Act(_relu6_piece)
+RELU = Act(activation_kernels.relu_into, bounds=(0.0, None))
+RELU6 = Act(_relu6_piece, bounds=(0.0, 6.0))
 
 
 class Unsupported:
@@ -115,7 +118,7 @@ def clipped_relu(max_value: float | None) -> Act:
         return RELU
     if max_value == 6:
         return RELU6
-    return Act(_capped_piece(float(max_value)))
+    return Act(_capped_piece(float(max_value)), bounds=(0.0, float(max_value)))
 
 
 def finish(z: np.ndarray, act: Act | None, inplace: bool = True) -> np.ndarray:

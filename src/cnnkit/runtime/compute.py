@@ -60,7 +60,7 @@ def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | N
     return w2, t
 
 
-def _pads_resolver(conv: Any, extra_pads: Pads | None) -> Callable[[tuple], Any]:
+def pads_resolver(conv: Any, extra_pads: Pads | None) -> Callable[[tuple], Any]:
     """pads_for(input shape): the convolution's own pads plus ``extra_pads`` (a zero padding
     merged in), cached per shape."""
     cache: dict[tuple, Any] = {}
@@ -86,7 +86,7 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
             extra_pads: Pads | None) -> Fn:
     """x -> act(BN(conv(zero_pad(x)))) with BN folded into the kernel, the zero padding into
     the convolution's pads and an in-place activation applied on the new buffer."""
-    pads_for = _pads_resolver(conv, extra_pads)
+    pads_for = pads_resolver(conv, extra_pads)
     strides, dilation = conv.strides, conv.dilation_rate
     if depthwise:
         def run_depthwise(x: np.ndarray) -> np.ndarray:
@@ -249,7 +249,7 @@ def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads:
     if depthwise or conv.groups != 1 or x.ndim != 4 or not native.available():
         return False
     w, b = folded_params(conv, bn)
-    pads = _pads_resolver(conv, extra_pads)(x.shape)
+    pads = pads_resolver(conv, extra_pads)(x.shape)
     strides, dilation = conv.strides, conv.dilation_rate
     if all(k == 1 for k in conv.kernel_size) and all(s == 1 for s in strides):
         return False  # 1x1: a GEMM

@@ -13,6 +13,7 @@ threads can share one plan. ``run_batched`` splits a large input into batches;
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,6 +129,7 @@ class InferencePlan:
         make_graph = getattr(model, "inference_graph", None)
         graph = make_graph() if make_graph is not None else None
         self.graph: LayerGraph | None = graph
+        self.n_slots = 0 if graph is None else graph.n_slots
         self.uniform_dtype = True
         if graph is None:
             self.steps: list[ScheduledStep] = []
@@ -143,6 +145,25 @@ class InferencePlan:
             self.steps = invariant.batch_invariant(self.steps)
         self._chain = [s.fn for s in self.steps] if _is_chain(graph, self.steps) else None
 
+    def node_list(self) -> list[StepNode]:
+        """The plan's fused steps as step nodes (to transform and hand to
+        :meth:`with_nodes`)."""
+        return [StepNode(s.step, s.args, s.outs if s.multi_out else [s.outs],  # type: ignore
+                         s.multi_out) for s in self.steps]
+
+    def with_nodes(self, nodes: list[StepNode], n_slots: int) -> InferencePlan:
+        """A copy of this plan running ``nodes`` (over ``n_slots`` value slots: the graph's,
+        then any new ones) instead of its own steps, scheduled afresh."""
+        graph = self.graph
+        if graph is None:
+            raise ValueError("a plan without a layer graph has no steps to replace")
+        plan = copy.copy(self)
+        outputs = set(graph.outputs)
+        plan.steps = schedule(nodes, outputs, n_slots)
+        plan.n_slots = n_slots
+        plan._chain = [s.fn for s in plan.steps] if _is_chain(graph, plan.steps) else None
+        return plan
+
     def run_arrays(self, xs: list[Any]) -> Any:
         """The plan on the model's inputs as arrays (already of the right dtypes): the output
         array, or a list of them for a model with several outputs."""
@@ -153,7 +174,7 @@ class InferencePlan:
             return a
         graph = self.graph
         assert graph is not None
-        vals: list[Any] = [None] * graph.n_slots
+        vals: list[Any] = [None] * self.n_slots
         vals[:graph.n_inputs] = xs[:graph.n_inputs]
         for s in self.steps:
             args = s.args

@@ -17,10 +17,11 @@ The step protocol (any object works; subclassing :class:`Step` gives the default
   step(act(x)), so that an activation may move from the step before to after this one;
   ``split_activation()``: (this step without its in-place activation, the activation).
 
-An int8 step plugs in the same way: a quantized layer's hook returns e.g. a
-``QuantizedConv`` dataclass (int8 kernel, per-channel scales, zero points) whose ``build``
-calls an int8 kernel of ``cnnkit.kernels`` and dequantizes, and whose ``with_activation``
-absorbs a ReLU as a clamp of the requantized range; the passes and the plan need no change.
+The int8 steps (:class:`QuantizedConv`, :class:`QuantizedMaxPool`, :class:`QuantizedAdd`,
+:class:`QuantizedClamp`, :class:`Quantize`, :class:`Dequantize`) plug in the same way: their
+``build`` calls the integer kernels of ``cnnkit.kernels`` (``qconv``, ``qarith``,
+``quantize``); ``cnnkit.deploy.quantize`` puts them in place of the fused float steps, and
+the plan's scheduling needs no change.
 """
 
 from __future__ import annotations
@@ -29,13 +30,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..autograd import Tensor, no_grad
+from ..kernels import qarith, qconv
+from ..kernels import quantize as quant_kernels
 from . import compute
 from .activations import UNSUPPORTED, Act, activation, clipped_relu
 
 __all__ = ["FRESH", "VIEW", "UNKNOWN", "Step", "ActivationSlot", "Identity", "View", "ArrayFn",
+           "Concat",
            "ZeroPad", "Pool", "Conv", "Dense", "ChannelAffine", "Activate", "Merge", "Call",
-           "LayerCall", "Act", "activation", "clipped_relu", "UNSUPPORTED"]
+           "LayerCall", "Act", "activation", "clipped_relu", "UNSUPPORTED", "Quantize",
+           "Dequantize", "QuantizedConv", "QuantizedMaxPool", "QuantizedAdd",
+           "QuantizedClamp"]
 
 Fn = Callable[[Any], Any]
 Pads = tuple[tuple[int, int], ...]
@@ -118,6 +126,19 @@ class ArrayFn(Step):
 
     def build(self, overwritable: tuple[bool, ...]) -> Fn:
         return self.fn
+
+
+@dataclass(frozen=True)
+class Concat(Step):
+    """y = concatenate([x0, x1, ...], axis) (on codes too: the int8 graph gives the inputs
+    one scale and zero point, so joining codes is exact)."""
+
+    axis: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        axis = self.axis
+        return lambda xs: np.concatenate(xs, axis=axis)
 
 
 @dataclass(frozen=True)
@@ -281,3 +302,117 @@ class Merge(ActivationSlot):
         target = overwritable.index(True) if any(overwritable) else None
         slow = LayerCall(self.layer).build(overwritable)
         return compute.merge_fn(self.ufunc, self.act, target, slow)
+
+
+# ----------------------------------------------------------------------------------------
+# int8 steps
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Quantize(Step):
+    """q = clamp(rint(x / s) + z, qmin, qmax) as ``dtype``."""
+
+    scale: float
+    zero: int
+    dtype: Any
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        s, z, dt = self.scale, self.zero, self.dtype
+        return lambda x: quant_kernels.quantize(x, s, z, dt)
+
+
+@dataclass(frozen=True, eq=False)
+class Dequantize(Step):
+    """x = (q - z) * s, float32."""
+
+    scale: float
+    zero: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        s, z = self.scale, self.zero
+        return lambda q: quant_kernels.dequantize(q, s, z)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedConv(Step):
+    """An integer convolution (``kind`` "conv" or "depthwise", geometry from ``layer`` plus
+    ``extra_pads``) or dense layer ("dense") with its requantization (kernels.qconv):
+    codes of ``out_dtype``, or float32 (then ``float_act`` follows, in float)."""
+
+    layer: Any
+    params: qconv.QuantConvParams
+    kind: str
+    out_dtype: Any
+    extra_pads: Pads | None = None
+    float_act: Act | None = None
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        p, out_dtype, act = self.params, self.out_dtype, self.float_act
+        if self.kind == "dense":
+            return lambda x: compute.finish(qconv.dense(x, p, out_dtype), act)
+        pads_for = compute.pads_resolver(self.layer, self.extra_pads)
+        strides, dilation = tuple(self.layer.strides), tuple(self.layer.dilation_rate)
+        kernel = qconv.depthwise2d if self.kind == "depthwise" else qconv.conv2d
+
+        def run(x: Any) -> Any:
+            y = kernel(x, p, strides, pads_for(x.shape), dilation, out_dtype)
+            return compute.finish(y, act)
+
+        return run
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedMaxPool(Step):
+    """Max pooling on codes (exact); "same" padding reads ``qmin``; ``limits``: a fused
+    ReLU-type activation as a clamp of the codes."""
+
+    pool: tuple
+    strides: tuple
+    padding: str
+    qmin: int
+    limits: tuple[int, int] | None = None
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        pool, strides, padding, qmin = self.pool, self.strides, self.padding, self.qmin
+        if all(k == 1 for k in pool):
+            index = (slice(None), *(slice(None, None, s) for s in strides))
+            fn: Fn = lambda q: q[index]  # noqa: E731
+        else:
+            fn = lambda q: qarith.max_pool(q, pool, strides, padding, qmin)  # noqa: E731
+        if self.limits is None:
+            return fn
+        lo, hi = self.limits
+        return lambda q: qarith.clamp(fn(q), lo, hi)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedAdd(Step):
+    """[a, b] -> codes of a + b at the output's (scale, zero point), clamped to [lo, hi]."""
+
+    qa: tuple[float, int]
+    qb: tuple[float, int]
+    qy: tuple[float, int]
+    dtype: Any
+    lo: int
+    hi: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        qa, qb, qy, dt, lo, hi = self.qa, self.qb, self.qy, self.dtype, self.lo, self.hi
+        return lambda xs: qarith.add(xs[0], xs[1], qa, qb, qy, dt, lo, hi)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedClamp(Step):
+    """A ReLU-type activation on codes: min(max(q, lo), hi)."""
+
+    lo: int
+    hi: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        lo, hi = self.lo, self.hi
+        return lambda q: qarith.clamp(q, lo, hi)

@@ -1,0 +1,299 @@
+/* cnnkit's optional native int8 convolution kernels, loaded with ctypes (native/qconv.py).
+ *
+ * A plain C library (no Python C API). Activations are 8-bit (uint8 or int8, channels-last,
+ * C-contiguous), weights 8-bit symmetric, widened to int16 and packed by the caller
+ * (kernels/qconv.py). Every product and sum is exact in int32:
+ *
+ *   acc[m, o] = sum_{i, j, c} xq[n, oy*SH + i*DH - PT, ox*SW + j*DW - PL, c] * wq[i, j, c, o]
+ *               (taps outside the image read the input zero point XZ)
+ *   t         = (float) (acc[m, o] + bias[o]) * mult[o]          (float32, one rounding each)
+ *   out       = f32: t;  u8 / s8: clamp(rint(t) + YZ, LO, HI)     (rint: half to even)
+ *
+ * (bias already holds - XZ * sum wq[., o] and the quantized float bias.) The requantization
+ * is a float32 scale, not a fixed-point multiplier; the NumPy path (kernels/qconv.py) computes
+ * the same float32 operations in the same order, so both give the same integers.
+ *
+ * The convolution is an implicit GEMM: for each block of MR output pixels the patches are
+ * gathered (widened to int16) into a small buffer, and the AVX2 micro-kernel multiplies them
+ * by the packed weights, 16 output channels at a time, with vpmaddwd (two int16 products
+ * summed into each int32 lane, exact for any 8-bit operands) and vpaddd. Packed weights:
+ * bp[nb][kp][16][2] int16, kp = ceil(K / 2) pairs of the K = KH*KW*C axis (zero padded),
+ * nb = ceil(COUT / 16) column blocks (zero padded).
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#define CNK_ABI_VERSION 1
+#include "cnk_abi.h"
+
+#define MR 4
+#define NR 16
+
+typedef struct {
+    int64_t h, w, c, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl;
+} geom_t;
+
+/* dst[t] = src[t] as int16 (uint8 or int8 source), t < c. */
+static inline void widen(const uint8_t *src, int is_signed, int16_t *dst, int64_t c)
+{
+    int64_t t = 0;
+#if defined(__AVX2__)
+    for (; t + 16 <= c; t += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(src + t));
+        __m256i wv = is_signed ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+        _mm256_storeu_si256((__m256i *)(dst + t), wv);
+    }
+#endif
+    if (is_signed)
+        for (; t < c; t++) dst[t] = (int8_t)src[t];
+    else
+        for (; t < c; t++) dst[t] = src[t];
+}
+
+/* Row r of the patch matrix for output pixel m, widened to int16, into a (K rounded up to
+ * even; the pad slot holds 0, matching the zero-padded weights). A tap row whose KW taps all
+ * lie inside the image at dilation 1 is one contiguous run of KW*C input values. */
+static void gather_row(const uint8_t *x, int is_signed, int16_t xz, const geom_t *g,
+                       int64_t m, int16_t *a, int64_t kpad)
+{
+    int64_t per_img = g->oh * g->ow;
+    int64_t n = m / per_img, rem = m % per_img, oy = rem / g->ow, ox = rem % g->ow;
+    int64_t c = g->c, k = 0, ix0 = ox * g->sw - g->pl;
+    int whole = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t i = 0; i < g->kh; i++) {
+        int64_t iy = oy * g->sh + i * g->dh - g->pt;
+        if (iy < 0 || iy >= g->h) {
+            for (int64_t t = 0; t < g->kw * c; t++) a[k + t] = xz;
+            k += g->kw * c;
+            continue;
+        }
+        const uint8_t *row = x + (n * g->h + iy) * g->w * c;
+        if (whole) {
+            widen(row + ix0 * c, is_signed, a + k, g->kw * c);
+            k += g->kw * c;
+            continue;
+        }
+        for (int64_t j = 0; j < g->kw; j++, k += c) {
+            int64_t ix = ix0 + j * g->dw;
+            if (ix < 0 || ix >= g->w)
+                for (int64_t t = 0; t < c; t++) a[k + t] = xz;
+            else
+                widen(row + ix * c, is_signed, a + k, c);
+        }
+    }
+    for (; k < kpad; k++) a[k] = 0;
+}
+
+/* One output value: requantized (kind 0 uint8, 1 int8) or scaled float (kind 2). */
+static inline void store_one(void *out, int kind, int64_t idx, int32_t acc, float mult,
+                             int32_t yz, int32_t lo, int32_t hi)
+{
+    float t = (float)acc * mult;
+    if (kind == 2) { ((float *)out)[idx] = t; return; }
+    int32_t q = (int32_t)nearbyintf(t) + yz;
+    q = q < lo ? lo : (q > hi ? hi : q);
+    if (kind == 0) ((uint8_t *)out)[idx] = (uint8_t)q;
+    else ((int8_t *)out)[idx] = (int8_t)q;
+}
+
+typedef struct {
+    const int32_t *bias;
+    const float *mult;
+    int kind;
+    int32_t yz, lo, hi;
+    void *out;
+    int64_t cout;
+} requant_t;
+
+/* acc[r][NR] of rows m0 .. m0 + rows - 1, columns o0 .. o0 + NR - 1 (only < cout stored). */
+static void store_block(const requant_t *rq, const int32_t *acc, int64_t m0, int rows,
+                        int64_t o0)
+{
+    int64_t ncol = rq->cout - o0 < NR ? rq->cout - o0 : NR;
+    for (int r = 0; r < rows; r++)
+        for (int64_t o = 0; o < ncol; o++)
+            store_one(rq->out, rq->kind, (m0 + r) * rq->cout + o0 + o,
+                      acc[r * NR + o] + rq->bias[o0 + o], rq->mult[o0 + o], rq->yz, rq->lo,
+                      rq->hi);
+}
+
+#if defined(__AVX2__)
+/* acc (MR x NR int32) = a (MR rows of kpad int16) x bp (one packed column block). */
+static void micro_kernel(const int16_t *a, int64_t kpad, const int16_t *bp, int32_t *acc)
+{
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+    __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    const int16_t *a0 = a, *a1 = a + kpad, *a2 = a + 2 * kpad, *a3 = a + 3 * kpad;
+    int64_t kp = kpad / 2;
+    for (int64_t p = 0; p < kp; p++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + p * 2 * NR));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + p * 2 * NR + 16));
+        int32_t v;
+        memcpy(&v, a0 + 2 * p, 4);
+        __m256i x = _mm256_set1_epi32(v);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1));
+        memcpy(&v, a1 + 2 * p, 4);
+        x = _mm256_set1_epi32(v);
+        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0));
+        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1));
+        memcpy(&v, a2 + 2 * p, 4);
+        x = _mm256_set1_epi32(v);
+        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0));
+        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1));
+        memcpy(&v, a3 + 2 * p, 4);
+        x = _mm256_set1_epi32(v);
+        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0));
+        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1));
+    }
+    /* the packed pair layout interleaves columns: lane l of b0 holds column l of the first
+     * 8, lane l of b1 column 8 + l */
+    _mm256_storeu_si256((__m256i *)(acc + 0), c00);
+    _mm256_storeu_si256((__m256i *)(acc + 8), c01);
+    _mm256_storeu_si256((__m256i *)(acc + 16), c10);
+    _mm256_storeu_si256((__m256i *)(acc + 24), c11);
+    _mm256_storeu_si256((__m256i *)(acc + 32), c20);
+    _mm256_storeu_si256((__m256i *)(acc + 40), c21);
+    _mm256_storeu_si256((__m256i *)(acc + 48), c30);
+    _mm256_storeu_si256((__m256i *)(acc + 56), c31);
+}
+
+/* A full MR x NR block of uint8 / int8 outputs requantized with AVX2 (same float32
+ * operations as store_one: cvt, mul, round to nearest even, add, clamp). */
+static void store_block_vec(const requant_t *rq, const int32_t *acc, int64_t m0, int64_t o0)
+{
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)(rq->bias + o0));
+    __m256i b1 = _mm256_loadu_si256((const __m256i *)(rq->bias + o0 + 8));
+    __m256 s0 = _mm256_loadu_ps(rq->mult + o0), s1 = _mm256_loadu_ps(rq->mult + o0 + 8);
+    __m256i z = _mm256_set1_epi32(rq->yz), lo = _mm256_set1_epi32(rq->lo);
+    __m256i hi = _mm256_set1_epi32(rq->hi);
+    for (int r = 0; r < MR; r++) {
+        __m256i a0 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + r * NR)), b0);
+        __m256i a1 = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(acc + r * NR + 8)),
+                                      b1);
+        __m256 t0 = _mm256_mul_ps(_mm256_cvtepi32_ps(a0), s0);
+        __m256 t1 = _mm256_mul_ps(_mm256_cvtepi32_ps(a1), s1);
+        if (rq->kind == 2) {
+            float *o = (float *)rq->out + (m0 + r) * rq->cout + o0;
+            _mm256_storeu_ps(o, t0);
+            _mm256_storeu_ps(o + 8, t1);
+            continue;
+        }
+        __m256i q0 = _mm256_add_epi32(_mm256_cvtps_epi32(t0), z);
+        __m256i q1 = _mm256_add_epi32(_mm256_cvtps_epi32(t1), z);
+        q0 = _mm256_min_epi32(_mm256_max_epi32(q0, lo), hi);
+        q1 = _mm256_min_epi32(_mm256_max_epi32(q1, lo), hi);
+        __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+        __m128i lo128 = _mm256_castsi256_si128(w16), hi128 = _mm256_extracti128_si256(w16, 1);
+        __m128i b = rq->kind == 0 ? _mm_packus_epi16(lo128, hi128)
+                                  : _mm_packs_epi16(lo128, hi128);
+        _mm_storeu_si128((__m128i *)((int8_t *)rq->out + (m0 + r) * rq->cout + o0), b);
+    }
+}
+#else
+static void micro_kernel(const int16_t *a, int64_t kpad, const int16_t *bp, int32_t *acc)
+{
+    for (int r = 0; r < MR; r++) {
+        int32_t s[NR] = {0};
+        const int16_t *ar = a + r * kpad;
+        for (int64_t p = 0; p < kpad / 2; p++) {
+            int32_t x0 = ar[2 * p], x1 = ar[2 * p + 1];
+            const int16_t *b = bp + p * 2 * NR;
+            /* lanes: b[2 l], b[2 l + 1] = column l (l < 8) of the pair; 16 + ... for 8 + l */
+            for (int l = 0; l < 8; l++) {
+                s[l] += x0 * b[2 * l] + x1 * b[2 * l + 1];
+                s[8 + l] += x0 * b[16 + 2 * l] + x1 * b[16 + 2 * l + 1];
+            }
+        }
+        memcpy(acc + r * NR, s, sizeof s);
+    }
+}
+#endif
+
+/* Output pixels [m0, m1) of the convolution (see the top of the file). Returns 0, or -1 when
+ * the patch buffer cannot be allocated. */
+int cnk_qconv2d_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                     int64_t is_signed, int64_t xz, const int16_t *bp, int64_t kh, int64_t kw,
+                     int64_t cout, const int32_t *bias, const float *mult, int64_t oh,
+                     int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                     int64_t pl, int64_t kind, int64_t yz, int64_t lo, int64_t hi, void *out,
+                     int64_t m0, int64_t m1)
+{
+    (void)n;
+    geom_t g = {h, w, c, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl};
+    int64_t k = kh * kw * c, kpad = (k + 1) / 2 * 2, nb = (cout + NR - 1) / NR;
+    requant_t rq = {bias, mult, (int)kind, (int32_t)yz, (int32_t)lo, (int32_t)hi, out, cout};
+    int16_t *a = (int16_t *)malloc((size_t)(MR * kpad) * sizeof(int16_t));
+    if (a == NULL) return -1;
+    int32_t acc[MR * NR];
+    for (int64_t m = m0; m < m1; m += MR) {
+        int rows = m1 - m < MR ? (int)(m1 - m) : MR;
+        for (int r = 0; r < MR; r++) {
+            if (r < rows) gather_row(x, (int)is_signed, (int16_t)xz, &g, m + r, a + r * kpad, kpad);
+            else memset(a + r * kpad, 0, (size_t)kpad * sizeof(int16_t));
+        }
+        for (int64_t b = 0; b < nb; b++) {
+            micro_kernel(a, kpad, bp + b * (kpad / 2) * 2 * NR, acc);
+#if defined(__AVX2__)
+            if (rows == MR && b * NR + NR <= cout) {
+                store_block_vec(&rq, acc, m, b * NR);
+                continue;
+            }
+#endif
+            store_block(&rq, acc, m, rows, b * NR);
+        }
+    }
+    free(a);
+    return 0;
+}
+
+/* Depthwise convolution (multiplier 1), output pixels [m0, m1): acc[m, c] = sum_{i, j}
+ * xq[n, iy, ix, c] * wq[i, j, c] (outside taps read XZ), requantized as above. wq is int16
+ * (KH, KW, C). */
+int cnk_qdepthwise_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                        int64_t is_signed, int64_t xz, const int16_t *wq, int64_t kh,
+                        int64_t kw, const int32_t *bias, const float *mult, int64_t oh,
+                        int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                        int64_t pt, int64_t pl, int64_t kind, int64_t yz, int64_t lo,
+                        int64_t hi, void *out, int64_t m0, int64_t m1)
+{
+    (void)n;
+    int32_t *acc = (int32_t *)malloc((size_t)c * sizeof(int32_t));
+    int16_t *row = (int16_t *)malloc((size_t)c * sizeof(int16_t));
+    if (acc == NULL || row == NULL) { free(acc); free(row); return -1; }
+    int64_t per_img = oh * ow;
+    for (int64_t m = m0; m < m1; m++) {
+        int64_t b = m / per_img, rem = m % per_img, oy = rem / ow, ox = rem % ow;
+        for (int64_t t = 0; t < c; t++) acc[t] = bias[t];
+        for (int64_t i = 0; i < kh; i++) {
+            int64_t iy = oy * sh + i * dh - pt;
+            for (int64_t j = 0; j < kw; j++) {
+                int64_t ix = ox * sw + j * dw - pl;
+                const int16_t *wt = wq + (i * kw + j) * c;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+                    for (int64_t t = 0; t < c; t++) acc[t] += (int32_t)xz * wt[t];
+                    continue;
+                }
+                const uint8_t *src = x + ((b * h + iy) * w + ix) * c;
+                if (is_signed)
+                    for (int64_t t = 0; t < c; t++) row[t] = (int8_t)src[t];
+                else
+                    for (int64_t t = 0; t < c; t++) row[t] = src[t];
+                for (int64_t t = 0; t < c; t++) acc[t] += (int32_t)row[t] * wt[t];
+            }
+        }
+        for (int64_t t = 0; t < c; t++)
+            store_one(out, (int)kind, m * c + t, acc[t], mult[t], (int32_t)yz, (int32_t)lo,
+                      (int32_t)hi);
+    }
+    free(acc);
+    free(row);
+    return 0;
+}

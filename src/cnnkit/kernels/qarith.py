@@ -1,0 +1,57 @@
+"""Integer-domain max pooling, addition and clamping of quantized tensors (channels-last).
+
+- max pooling: the max of the codes of a window (exact: q -> (q - z) s is increasing, so
+  the code of the max is the max of the codes); "same" padding reads qmin.
+- add: y = clamp(rint(float32(a - za) * (sa / sy) + float32(b - zb) * (sb / sy)) + zy,
+  lo, hi) (float32 products and sum in that order; rint half to even).
+- clamp: y = min(max(q, lo), hi), a ReLU-type activation on codes (lo = the zero point for
+  ReLU; hi = z + rint(cap / s) for a capped one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .padding import resolve_padding
+
+__all__ = ["max_pool", "add", "clamp"]
+
+
+def max_pool(q: np.ndarray, pool: tuple, strides: tuple, padding: str, qmin: int
+             ) -> np.ndarray:
+    """Max over each window ``pool`` at ``strides`` of (N, *spatial, C) codes."""
+    spatial = q.shape[1:-1]
+    pads = resolve_padding(padding, spatial, tuple(pool), tuple(strides), (1,) * len(pool))
+    if any(p for pair in pads for p in pair):
+        padded = np.full((q.shape[0], *(n + a + b for n, (a, b) in zip(spatial, pads,
+                                                                       strict=True)),
+                          q.shape[-1]), qmin, q.dtype)
+        padded[(slice(None), *(slice(a, a + n) for n, (a, _) in zip(spatial, pads,
+                                                                    strict=True)))] = q
+        q = padded
+    outs = [(n - k) // s + 1 for n, k, s in zip(q.shape[1:-1], pool, strides, strict=True)]
+    out = None
+    for taps in np.ndindex(*pool):
+        view = q[(slice(None), *(slice(t, t + s * (o - 1) + 1, s)
+                                 for t, s, o in zip(taps, strides, outs, strict=True)))]
+        out = view.copy() if out is None else np.maximum(out, view, out=out)
+    assert out is not None
+    return out
+
+
+def add(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, int],
+        qy: tuple[float, int], out_dtype: Any, lo: int, hi: int) -> np.ndarray:
+    """The sum of two quantized tensors requantized to (sy, zy) (module docstring)."""
+    ma = np.float32(np.float32(qa[0]) / np.float32(qy[0]))
+    mb = np.float32(np.float32(qb[0]) / np.float32(qy[0]))
+    t = (a.astype(np.int32) - qa[1]).astype(np.float32) * ma
+    t += (b.astype(np.int32) - qb[1]).astype(np.float32) * mb
+    q = np.rint(t).astype(np.int32) + qy[1]
+    return np.clip(q, lo, hi).astype(out_dtype)
+
+
+def clamp(q: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """min(max(q, lo), hi) (a new array)."""
+    return np.clip(q, lo, hi)
