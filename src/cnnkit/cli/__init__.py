@@ -1,4 +1,4 @@
-"""The ``cnnkit`` command line: train, evaluate, predict, summary.
+"""The ``cnnkit`` command line: train, evaluate, predict, summary, detect, segment.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -18,12 +18,13 @@ from .data import DATASETS, load_dataset
 from .errors import EXIT_USAGE, UsageError, guarded
 from .options import build_parser as _build_parser
 from .recipes import DEFAULTS, augmentation, schedule
+from .vision import cmd_detect, cmd_segment
 
 __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation", "schedule",
            "DATASETS", "DEFAULTS"]
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "detect": cmd_detect, "segment": cmd_segment}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
@@ -36,7 +37,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
-        print("cnnkit: error: a command is required: train, evaluate, predict or summary "
+        print("cnnkit: error: a command is required: train, evaluate, predict, summary, "
+              "detect or segment "
               "(cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":

@@ -84,7 +84,7 @@ def _block(filters: int, n: int) -> list:
     out = []
     for _ in range(n):
         out += [layers.Conv2D(filters, 3, padding="same", use_bias=False),
-                layers.BatchNormalization(momentum=0.9), layers.LeakyReLU(0.1)]
+                layers.BatchNormalization(momentum=0.9), layers.ReLU()]
     return out
 
 
@@ -92,7 +92,7 @@ def grid_detector(input_shape: Sequence[int] = (64, 64, 1), num_classes: int = 1
                   anchors: Sequence[Sequence[float]] = ((16.0, 20.0), (24.0, 28.0)),
                   width: int = 16, class_names: Sequence[str] | None = None,
                   name: str = "grid_detector") -> Sequential:
-    """pixels / 255 -> [conv3-BN-LeakyReLU] w -> pool -> 2w -> pool -> 4w x 2 -> pool ->
+    """pixels / 255 -> [conv3-BN-ReLU] w -> pool -> 2w -> pool -> 4w x 2 -> pool ->
     8w x 2 -> conv1x1 A (5 + C) -> GridHead: a stride-8 grid of (H / 8, W / 8) cells."""
     h, w, _ = input_shape
     if h % 8 or w % 8:

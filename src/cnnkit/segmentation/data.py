@@ -8,7 +8,7 @@ with Pillow: ``pip install cnnkit[all]``), or every image in a folder you give (
 the right 40%, and test digits from mnist5k's 1,000 held-out ones, so the test set shares
 neither digits nor background pixels with training. A crop (48-160 pixels square, random
 flips) is resized to the canvas; 1 to 3 digits (frames of 30-44 pixels) are painted on it in a
-colour contrasting with the crop (alpha = clip((v - 0.35) / 0.3, 0, 1) for stroke value v);
+colour contrasting with the crop (alpha = clip((v - 0.4) / 0.2, 0, 1) for stroke value v);
 the mask is v >= 0.5; a digit is placed where at most 5% of its strokes cover earlier
 digits (it covers them there), or left out after 20 tries.
 """
@@ -105,7 +105,7 @@ def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, digit:
     bright = region.mean() < 0.5  # paint light strokes on dark crops and dark on light
     colour = rng.uniform(0.75, 1.0, 3) if bright else rng.uniform(0.0, 0.25, 3)
     colour[int(rng.integers(3))] = rng.uniform(0, 1)  # some hue
-    alpha = np.clip((v - 0.35) / 0.3, 0, 1)[..., None]
+    alpha = np.clip((v - 0.4) / 0.2, 0, 1)[..., None]
     region[...] = region * (1 - alpha) + colour * alpha
     mask[top:top + side, left:left + side][stroke] = label
 
