@@ -23,8 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit import random as crandom
-from cnnkit.detection import (convert, detect, evaluate_detections, fit_detector,
-                              grid_detector, held_out_scenes, kmeans_anchors, make_scenes)
+from cnnkit.detection import (
+    convert,
+    detect,
+    evaluate_detections,
+    fit_detector,
+    grid_detector,
+    held_out_scenes,
+    kmeans_anchors,
+    make_scenes,
+)
 from cnnkit.detection.draw import draw_detections, save_png
 from cnnkit.files import atomic_write
 
@@ -80,7 +88,7 @@ def main():
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     crandom.seed(a.seed)
-    _, g = make_scenes(200 if QUICK else 1000, a.seed + 99)  # box shapes for the anchors (training digits)
+    _, g = make_scenes(200 if QUICK else 1000, a.seed + 99)  # box shapes for the anchors
     wh = np.concatenate([convert(d["boxes"], "xyxy", "xywh")[:, 2:] for d in g])
     anchors = kmeans_anchors(wh, 2, seed=a.seed)
     model = grid_detector((64, 64, 1), 10, anchors, class_names=[str(d) for d in range(10)])

@@ -28,9 +28,18 @@ from cnnkit import zoo
 from cnnkit.data import BatchIterator
 from cnnkit.detection.draw import save_png
 from cnnkit.files import atomic_write
-from cnnkit.segmentation import (CLASS_NAMES, NUM_CLASSES, CombinedLoss, dice_score, iou_score,
-                                 load_backgrounds, make_scenes, overlay, pair_transform,
-                                 predict_masks)
+from cnnkit.segmentation import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    CombinedLoss,
+    dice_score,
+    iou_score,
+    load_backgrounds,
+    make_scenes,
+    overlay,
+    pair_transform,
+    predict_masks,
+)
 from cnnkit.train import optimizers, schedules
 
 QUICK = "--quick" in sys.argv or os.environ.get("CNNKIT_EXAMPLE_SMALL") == "1"

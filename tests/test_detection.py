@@ -209,10 +209,11 @@ def test_loss_matches_pytorch_formula():
     zp, gb, wp = z[p], torch.tensor(box)[p], torch.tensor(w)[p][:, None]
     l_box = 5.0 * ((wp * (torch.sigmoid(zp[:, :2]) - gb[:, :2]) ** 2).sum()
                    + (wp * (zp[:, 2:4] - gb[:, 2:4]) ** 2).sum())
-    l_obj = (F.binary_cross_entropy_with_logits(zp[:, 4], torch.ones(len(zp), dtype=torch.float64),
-                                                   reduction="sum")
+    f64 = torch.float64
+    l_obj = (F.binary_cross_entropy_with_logits(zp[:, 4], torch.ones(len(zp), dtype=f64),
+                                                reduction="sum")
              + 0.7 * (torch.tensor(neg) * F.binary_cross_entropy_with_logits(
-                 z[..., 4], torch.zeros(z.shape[:-1], dtype=torch.float64), reduction="none")).sum())
+                 z[..., 4], torch.zeros(z.shape[:-1], dtype=f64), reduction="none")).sum())
     l_cls = F.cross_entropy(zp[:, 5:], torch.tensor(cls)[p], reduction="sum")
     total = (l_box + l_obj + l_cls) / raw.shape[0]
     total.backward()

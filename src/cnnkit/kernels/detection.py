@@ -5,8 +5,10 @@ Per slot, with s = sigmoid, targets (g_x, g_y) the box centre's offset in its ce
 (g_w, g_h) = log(box size / anchor size), positives P (the slot a box is assigned to), negative
 weights n (1 for background slots, 0 for positives and ignored slots), box weights w:
 
-    L_box = lambda_box * sum_P w [(s(t_x) - g_x)^2 + (s(t_y) - g_y)^2 + (t_w - g_w)^2 + (t_h - g_h)^2]
-    L_obj = sum_P bce(t_o, 1) + lambda_noobj * sum n bce(t_o, 0),  bce(t, y) = max(t, 0) - t y + log(1 + e^-|t|)
+    L_box = lambda_box * sum_P w [(s(t_x) - g_x)^2 + (s(t_y) - g_y)^2
+                                  + (t_w - g_w)^2 + (t_h - g_h)^2]
+    L_obj = sum_P bce(t_o, 1) + lambda_noobj * sum n bce(t_o, 0),
+            bce(t, y) = max(t, 0) - t y + log(1 + e^-|t|)
     L_cls = sum_P -log softmax(c)_k   (k the box's class)
     L = (L_box + L_obj + L_cls) / N   (N the batch size)
 
