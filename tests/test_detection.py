@@ -185,15 +185,15 @@ def _loss_inputs(seed):
 
 def test_loss_gradient_matches_finite_differences():
     raw, *rest = _loss_inputs(0)
-    _, _, cache = K.grid_detection_loss_forward(raw, *rest, 5.0, 0.7)
+    _, _, cache = K.grid_detection_loss_forward(raw, *rest, 5.0, 0.7, 1.3)
     grad = K.grid_detection_loss_backward(np.float64(1.0), cache)
     num, eps = np.zeros_like(raw), 1e-6
     for i in np.ndindex(raw.shape):
         up, dn = raw.copy(), raw.copy()
         up[i] += eps
         dn[i] -= eps
-        num[i] = (float(K.grid_detection_loss_forward(up, *rest, 5.0, 0.7)[0])
-                  - float(K.grid_detection_loss_forward(dn, *rest, 5.0, 0.7)[0])) / (2 * eps)
+        num[i] = (float(K.grid_detection_loss_forward(up, *rest, 5.0, 0.7, 1.3)[0])
+                  - float(K.grid_detection_loss_forward(dn, *rest, 5.0, 0.7, 1.3)[0])) / (2 * eps)
     np.testing.assert_allclose(grad, num, atol=1e-6)
 
 
@@ -202,7 +202,8 @@ def test_loss_matches_pytorch_formula():
     import torch.nn.functional as F
 
     raw, pos, neg, box, cls, w = _loss_inputs(1)
-    value, parts, cache = K.grid_detection_loss_forward(raw, pos, neg, box, cls, w, 5.0, 0.7)
+    value, parts, cache = K.grid_detection_loss_forward(raw, pos, neg, box, cls, w, 5.0, 0.7,
+                                                        1.5)
     grad = K.grid_detection_loss_backward(np.float64(1.0), cache)
     z = torch.tensor(raw, requires_grad=True)
     p = torch.tensor(pos)
@@ -214,7 +215,7 @@ def test_loss_matches_pytorch_formula():
                                                 reduction="sum")
              + 0.7 * (torch.tensor(neg) * F.binary_cross_entropy_with_logits(
                  z[..., 4], torch.zeros(z.shape[:-1], dtype=f64), reduction="none")).sum())
-    l_cls = F.cross_entropy(zp[:, 5:], torch.tensor(cls)[p], reduction="sum")
+    l_cls = 1.5 * F.cross_entropy(zp[:, 5:], torch.tensor(cls)[p], reduction="sum")
     total = (l_box + l_obj + l_cls) / raw.shape[0]
     total.backward()
     assert float(value) == pytest.approx(total.item(), rel=1e-12)

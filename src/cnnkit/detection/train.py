@@ -22,9 +22,10 @@ class GridDetectionLoss:
     of a model ending in ``head``; ``parts`` holds the last box / obj / cls values."""
 
     def __init__(self, head: GridHead, lambda_box: float = 5.0, lambda_noobj: float = 1.0,
-                 ignore_threshold: float = 0.5):
+                 lambda_cls: float = 1.0, ignore_threshold: float = 0.5):
         self.head = head
         self.lambda_box, self.lambda_noobj = float(lambda_box), float(lambda_noobj)
+        self.lambda_cls = float(lambda_cls)
         self.ignore_threshold = float(ignore_threshold)
         self.parts: dict[str, float] = {}
 
@@ -35,20 +36,22 @@ class GridDetectionLoss:
                            boxes, self.ignore_threshold)
         loss, self.parts = grid_detection_loss(raw, t.positive, t.negative, t.box_target,
                                                t.class_target, t.box_weight, self.lambda_box,
-                                               self.lambda_noobj)
+                                               self.lambda_noobj, self.lambda_cls)
         return loss
 
 
 def fit_detector(model: Any, scenes: Callable[[int], tuple[np.ndarray, list[dict]]],
                  epochs: int, steps_per_epoch: int, batch_size: int = 32, lr: float = 2e-3,
-                 log: Callable[[str], None] | None = print) -> list[dict]:
+                 log: Callable[[str], None] | None = print,
+                 loss: GridDetectionLoss | None = None) -> list[dict]:
     """Train ``model`` (ending in a GridHead) for ``epochs`` x ``steps_per_epoch`` Adam steps
     with cosine decay; ``scenes(epoch)`` gives that epoch's (images, ground truths), at least
-    steps_per_epoch x batch_size of them. Returns one dict of mean losses per epoch."""
+    steps_per_epoch x batch_size of them; ``loss`` defaults to GridDetectionLoss(head). Returns
+    one dict of mean losses per epoch."""
     from ..train import optimizers, schedules
 
     head = find_head(model)
-    criterion = GridDetectionLoss(head)
+    criterion = loss if loss is not None else GridDetectionLoss(head)
     total = epochs * steps_per_epoch
     opt = optimizers.Adam(model.parameters(), learning_rate=schedules.CosineDecay(
         lr, total, alpha=0.02, warmup_target=lr, warmup_steps=min(100, total // 10)))

@@ -15,7 +15,8 @@ __all__ = ["grid_detection_loss"]
 
 def grid_detection_loss(raw: Any, positive: Any, negative: Any, box_target: Any,
                         class_target: Any, box_weight: Any, lambda_box: float = 5.0,
-                        lambda_noobj: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+                        lambda_noobj: float = 1.0, lambda_cls: float = 1.0
+                        ) -> tuple[Tensor, dict[str, float]]:
     """(loss Tensor, its parts) of raw grid outputs (N, ..., 5 + C); see kernels.detection."""
     op = "grid_detection_loss"
     raw = floating(raw, "raw")
@@ -40,6 +41,7 @@ def grid_detection_loss(raw: Any, positive: Any, negative: Any, box_target: Any,
         raise ValueError(f"{op}: class targets must lie in [0, {n_classes}), got "
                          f"{int(k.min())}..{int(k.max())}")
     value, parts, cache = K.grid_detection_loss_forward(raw.data, pos, neg, boxes, classes,
-                                                        weight, lambda_box, lambda_noobj)
+                                                        weight, lambda_box, lambda_noobj,
+                                                        lambda_cls)
     out = record(value, (raw,), lambda g: (K.grid_detection_loss_backward(g, cache),), op)
     return out, parts
