@@ -233,3 +233,33 @@ def test_loss_op_checks_shapes():
     bad[pos] = 7
     with pytest.raises(ValueError, match=r"class targets must lie in \[0, 3\)"):
         grid_detection_loss(raw, pos, neg, box, bad, w)
+
+
+# ----- scenes and the backbone ----------------------------------------------------------------
+def test_scenes_are_seeded_and_boxes_hold_their_digits():
+    from cnnkit.detection import digit_patches, make_scenes
+
+    x1, g1 = make_scenes(6, 4, "test")
+    x2, g2 = make_scenes(6, 4, "test")
+    np.testing.assert_array_equal(x1, x2)
+    assert all(np.array_equal(a["boxes"], b["boxes"]) for a, b in zip(g1, g2, strict=True))
+    for img, g in zip(x1, g1, strict=True):
+        assert 1 <= len(g["classes"]) <= 4 and set(g["classes"].tolist()) <= set(range(10))
+        for x1_, y1_, x2_, y2_ in g["boxes"].astype(int):
+            assert 0 <= x1_ < x2_ <= 64 and 0 <= y1_ < y2_ <= 64
+            assert img[y1_:y2_, x1_:x2_].max() > 150  # strokes inside the box
+        if len(g["boxes"]) > 1:  # digits overlap by IoU 0.15 at most
+            o = B.iou(g["boxes"], g["boxes"])
+            assert o[~np.eye(len(o), dtype=bool)].max() <= 0.15 + 1e-12
+    p, y = digit_patches(4, 0)
+    assert p.shape == (4, 32, 32, 1) and y.shape == (4,)
+
+
+def test_copy_backbone_moves_every_backbone_weight():
+    from cnnkit.detection.model import backbone_classifier, copy_backbone, grid_detector
+
+    clf, det = backbone_classifier(4), grid_detector(width=4)
+    assert copy_backbone(clf, det) == 22
+    for a, b in zip(clf.layers[:22], det.layers[:22], strict=True):
+        for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_array_equal(wa, wb)

@@ -12,11 +12,12 @@ from .evaluate import DetectionMetrics
 from .evaluate import evaluate as evaluate_detections
 from .model import GridHead, find_head, grid_detector
 from .nms import batched_nms, soft_nms
-from .scenes import held_out_scenes, make_scenes
-from .train import GridDetectionLoss, detect, fit_detector
+from .scenes import digit_patches, held_out_scenes, make_scenes
+from .train import GridDetectionLoss, detect, fit_detector, pretrain_backbone
 
 __all__ = ["anchors", "assign", "boxes", "decode", "evaluate", "model", "nms", "scenes",
            "train", "kmeans_anchors", "GridTargets", "assign_targets", "area", "convert",
            "giou", "iou", "postprocess", "DetectionMetrics", "evaluate_detections", "GridHead",
            "find_head", "grid_detector", "batched_nms", "soft_nms", "held_out_scenes",
-           "make_scenes", "GridDetectionLoss", "detect", "fit_detector"]
+           "make_scenes", "digit_patches", "GridDetectionLoss", "detect", "fit_detector",
+           "pretrain_backbone"]

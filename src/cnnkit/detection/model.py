@@ -14,7 +14,8 @@ from .. import layers
 from ..layers.core import Reshape
 from ..models import Sequential, register
 
-__all__ = ["GridHead", "grid_detector", "find_head"]
+__all__ = ["GridHead", "grid_detector", "find_head", "backbone", "backbone_classifier",
+           "copy_backbone"]
 
 
 def _check_head(anchors: Any, stride: Any, num_classes: Any, class_names: Any) -> None:
@@ -88,6 +89,37 @@ def _block(filters: int, n: int) -> list:
     return out
 
 
+def backbone(width: int = 16) -> list:
+    """The detector's layers before its head: pixels / 255 -> [conv3-BN-ReLU] w -> pool -> 2w
+    -> pool -> 4w x 2 -> pool -> 8w x 2 (stride 8)."""
+    return [layers.Rescaling(1 / 255.0),
+            *_block(width, 1), layers.MaxPooling2D(2),
+            *_block(2 * width, 1), layers.MaxPooling2D(2),
+            *_block(4 * width, 2), layers.MaxPooling2D(2),
+            *_block(8 * width, 2)]
+
+
+def backbone_classifier(width: int = 16, num_classes: int = 10, size: int = 32) -> Sequential:
+    """The backbone with global average pooling and a dense layer: a classifier of
+    (size, size, 1) patches whose weights ``copy_backbone`` moves into a detector."""
+    return Sequential([layers.Input((size, size, 1)), *backbone(width),
+                       layers.GlobalAveragePooling2D(), layers.Dense(num_classes)],
+                      name="backbone_classifier")
+
+
+def copy_backbone(source: Any, detector: Any) -> int:
+    """Copy the weights of ``source``'s leading backbone layers into ``detector``'s (same
+    width); returns the number of layers copied."""
+    n = 0
+    for a, b in zip(source.layers, detector.layers, strict=False):
+        if type(a) is not type(b) or isinstance(a, (layers.Dense, GridHead)):
+            break
+        if a.weights:
+            b.set_weights(a.get_weights())
+        n += 1
+    return n
+
+
 def grid_detector(input_shape: Sequence[int] = (64, 64, 1), num_classes: int = 10,
                   anchors: Sequence[Sequence[float]] = ((16.0, 20.0), (24.0, 28.0)),
                   width: int = 16, class_names: Sequence[str] | None = None,
@@ -100,11 +132,7 @@ def grid_detector(input_shape: Sequence[int] = (64, 64, 1), num_classes: int = 1
                          f"got input_shape {tuple(input_shape)}")
     a = len(anchors)
     return Sequential([
-        layers.Input(tuple(input_shape)), layers.Rescaling(1 / 255.0),
-        *_block(width, 1), layers.MaxPooling2D(2),
-        *_block(2 * width, 1), layers.MaxPooling2D(2),
-        *_block(4 * width, 2), layers.MaxPooling2D(2),
-        *_block(8 * width, 2),
+        layers.Input(tuple(input_shape)), *backbone(width),
         layers.Conv2D(a * (5 + num_classes), 1, name="predictions"),
         GridHead([list(map(float, x)) for x in anchors], 8, num_classes,
                  list(class_names) if class_names is not None else None, name="grid_head"),

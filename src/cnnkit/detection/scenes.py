@@ -16,7 +16,7 @@ import numpy as np
 from ..datasets import mnist5k
 from .boxes import iou
 
-__all__ = ["make_scenes", "held_out_scenes", "resize_matrix"]
+__all__ = ["make_scenes", "held_out_scenes", "digit_patches", "resize_matrix"]
 
 
 def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -102,3 +102,27 @@ def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
 def held_out_scenes(n: int = 500, size: int = 64) -> tuple[np.ndarray, list[dict]]:
     """The fixed held-out set: ``make_scenes(n, seed=2026, split="test")``."""
     return make_scenes(n, 2026, "test", size)
+
+
+def digit_patches(n: int, seed: int, split: str = "train", size: int = 32
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(patches uint8 (n, size, size, 1), labels (n,)): one digit each, at the scenes' scales,
+    its box centre within 3 pixels of the patch centre, with the scenes' clutter and noise (for
+    pretraining the detector's backbone as a classifier)."""
+    x, y = _digits(split)
+    rng = np.random.default_rng(seed)
+    big = size + 24
+    out = np.zeros((n, size, size, 1), np.uint8)
+    labels = np.zeros(n, np.int64)
+    for i in range(n):
+        canvas = np.zeros((big, big))
+        _clutter(rng, canvas, x)
+        j = int(rng.integers(len(x)))
+        box = _place(rng, canvas, x[j], [], 1.0)
+        cx, cy = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        left = int(np.clip(round(cx - size / 2 + rng.integers(-3, 4)), 0, big - size))
+        top = int(np.clip(round(cy - size / 2 + rng.integers(-3, 4)), 0, big - size))
+        crop = canvas[top:top + size, left:left + size] + rng.normal(0, 0.04, (size, size))
+        out[i, :, :, 0] = np.clip(np.round(crop * 255), 0, 255).astype(np.uint8)
+        labels[i] = y[j]
+    return out, labels

@@ -12,9 +12,9 @@ import numpy as np
 from ..ops.detection import grid_detection_loss
 from .assign import assign_targets
 from .decode import decode, postprocess
-from .model import GridHead, find_head
+from .model import GridHead, backbone_classifier, copy_backbone, find_head
 
-__all__ = ["GridDetectionLoss", "fit_detector", "detect"]
+__all__ = ["GridDetectionLoss", "fit_detector", "detect", "pretrain_backbone"]
 
 
 class GridDetectionLoss:
@@ -89,3 +89,22 @@ def detect(model: Any, images: np.ndarray, score_threshold: float = 0.05,
     raw = model.predict(np.asarray(images, np.float32), batch_size=batch_size)
     return postprocess(raw, head.anchors, head.stride, images.shape[1:3], score_threshold,
                        iou_threshold, max_dets, soft)
+
+
+def pretrain_backbone(detector: Any, patches: np.ndarray, labels: np.ndarray, epochs: int,
+                      width: int = 16, batch_size: int = 64, lr: float = 3e-3,
+                      seed: int = 0) -> float:
+    """Train ``backbone_classifier`` on digit patches (Adam, cosine decay), copy its backbone
+    into ``detector``; returns the last epoch's training accuracy."""
+    from ..train import losses, optimizers, schedules
+
+    clf = backbone_classifier(width, int(labels.max()) + 1, patches.shape[1])
+    steps = -(-len(patches) // batch_size) * epochs
+    clf.compile(optimizer=optimizers.Adam(learning_rate=schedules.CosineDecay(lr, steps,
+                                                                              alpha=0.05)),
+                loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"], seed=seed)
+    hist = clf.fit(patches.astype(np.float32), labels, batch_size=batch_size, epochs=epochs,
+                   verbose=2)
+    copy_backbone(clf, detector)
+    return float(hist.history["accuracy"][-1])
