@@ -27,12 +27,14 @@ from cnnkit import random as crandom
 from cnnkit.detection import (
     convert,
     detect,
+    digit_patches,
     evaluate_detections,
     fit_detector,
     grid_detector,
     held_out_scenes,
     kmeans_anchors,
     make_scenes,
+    pretrain_backbone,
 )
 from cnnkit.detection.draw import draw_detections, save_png
 from cnnkit.files import atomic_write
