@@ -25,6 +25,7 @@ import numpy as np
 
 from cnnkit import random as crandom
 from cnnkit.detection import (
+    GridDetectionLoss,
     convert,
     detect,
     digit_patches,
@@ -51,9 +52,10 @@ def args():
     p.add_argument("--steps", type=int, default=3 if QUICK else 100, help="steps per epoch")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--test-scenes", type=int, default=40 if QUICK else 500)
-    p.add_argument("--pretrain", type=int, default=128 if QUICK else 6000,
+    p.add_argument("--pretrain", type=int, default=128 if QUICK else 4000,
                    help="digit patches for pretraining the backbone (0: none)")
     p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 3)
+    p.add_argument("--lambda-cls", type=float, default=2.0, help="weight of the class loss")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -105,7 +107,8 @@ def main():
         acc = pretrain_backbone(model, px, py, a.pretrain_epochs, seed=a.seed)
         print(f"backbone pretrained on {len(px)} patches: training accuracy {acc:.3f}")
     history = fit_detector(model, lambda e: make_scenes(n, 1000 * (a.seed + 1) + e), a.epochs,
-                           a.steps, a.batch_size, lr=3e-3)
+                           a.steps, a.batch_size, lr=3e-3,
+                           loss=GridDetectionLoss(model.layers[-1], lambda_cls=a.lambda_cls))
     train_s = time.perf_counter() - start
     x, gts = held_out_scenes(a.test_scenes)
     start = time.perf_counter()

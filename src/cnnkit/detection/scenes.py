@@ -1,7 +1,7 @@
 """Seeded detection scenes made from the embedded real digits (``cnnkit.datasets.mnist5k``).
 
 Each canvas (default 64 x 64, grey) holds 1 to 4 digits at random scales (the 28-pixel digit
-frame resized to 19-34 pixels) and positions, allowed to overlap up to IoU 0.15 with the digits
+frame resized to 22-34 pixels) and positions, allowed to overlap up to IoU 0.15 with the digits
 already placed (strokes combine by maximum), plus clutter: 2 to 5 stroke fragments (5-9 pixel
 crops of other digits, dimmed) and Gaussian pixel noise. A digit's box is the tight box of its
 resized strokes (pixels >= 0.3 of its peak). Training scenes use the 4,000 training digits,
@@ -43,7 +43,7 @@ def _place(rng: np.random.Generator, canvas: np.ndarray, digit: np.ndarray, plac
            max_overlap: float) -> np.ndarray | None:
     """Paste ``digit`` where its box overlaps the placed boxes by at most ``max_overlap``."""
     size = canvas.shape[0]
-    side = int(rng.integers(19, 35))
+    side = int(rng.integers(22, 35))
     m = resize_matrix(28, side)
     patch = m @ digit @ m.T
     ys, xs = np.nonzero(patch >= 0.3 * patch.max())
