@@ -52,7 +52,7 @@ def args():
     p.add_argument("--out", default="runs/segmentation-quick" if QUICK else "runs/segmentation")
     p.add_argument("--train-scenes", type=int, default=64 if QUICK else 2000)
     p.add_argument("--test-scenes", type=int, default=16 if QUICK else 500)
-    p.add_argument("--epochs", type=int, default=1 if QUICK else 8)
+    p.add_argument("--epochs", type=int, default=1 if QUICK else 10)
     p.add_argument("--base-filters", type=int, default=4 if QUICK else 8)
     p.add_argument("--backgrounds", help="a folder of photos (default: matplotlib's sample)")
     p.add_argument("--seed", type=int, default=0)

@@ -28,13 +28,13 @@ def _numeric(f, z, eps=1e-6):
 
 
 # ----- losses ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("ignore_background", [True, False])
-def test_dice_gradient_matches_finite_differences(ignore_background):
+@pytest.mark.parametrize("ignore_background,per_sample", [(True, False), (False, True)])
+def test_dice_gradient_matches_finite_differences(ignore_background, per_sample):
     z, y = _inputs(0)
     classes = np.array([not ignore_background, True, True, True])
-    _, cache = K.soft_dice_forward(z, y, classes, 1.0)
+    _, cache = K.soft_dice_forward(z, y, classes, 1.0, per_sample)
     got = K.soft_dice_backward(np.float64(1.0), cache)
-    want = _numeric(lambda a: float(K.soft_dice_forward(a, y, classes, 1.0)[0]), z)
+    want = _numeric(lambda a: float(K.soft_dice_forward(a, y, classes, 1.0, per_sample)[0]), z)
     np.testing.assert_allclose(got, want, atol=1e-8)
 
 
@@ -51,15 +51,19 @@ def test_focal_gradient_matches_finite_differences(gamma, alpha):
 def test_losses_match_pytorch_formulas():
     torch = pytest.importorskip("torch", reason="PyTorch is the reference (test extra)")
     z, y = _inputs(2, shape=(3, 6, 5), c=5)
-    # Dice: one value per (sample, class), class 0 left out
+    # Dice: one value per class over the batch, class 0 left out; and per (sample, class)
     zt = torch.tensor(z, requires_grad=True)
     p = torch.softmax(zt, -1)
     t = torch.nn.functional.one_hot(torch.tensor(y), 5).double()
-    inter, total = (p * t).sum((1, 2)), p.sum((1, 2)) + t.sum((1, 2))
-    ref = 1 - ((2 * inter + 1) / (total + 1))[:, 1:].mean()
+    inter, total = (p * t).sum((0, 1, 2)), p.sum((0, 1, 2)) + t.sum((0, 1, 2))
+    ref = 1 - ((2 * inter + 1) / (total + 1))[1:].mean()
     ref.backward()
-    ours = soft_dice_loss(z, y)
-    assert float(ours.data) == pytest.approx(ref.item(), rel=1e-12)
+    assert float(soft_dice_loss(z, y).data) == pytest.approx(ref.item(), rel=1e-12)
+    ps = torch.softmax(torch.tensor(z), -1)
+    inter_s, total_s = (ps * t).sum((1, 2)), ps.sum((1, 2)) + t.sum((1, 2))
+    ref_s = 1 - ((2 * inter_s + 1) / (total_s + 1))[:, 1:].mean()
+    assert float(soft_dice_loss(z, y, per_sample=True).data) == pytest.approx(ref_s.item(),
+                                                                              rel=1e-12)
     # focal, alpha per class
     alpha = np.array([0.25, 1.0, 0.5, 2.0, 1.5])
     zf = torch.tensor(z, requires_grad=True)

@@ -1,10 +1,14 @@
 """Segmentation losses on per-pixel logits z (N, ..., C), channels last, with integer labels y
 (N, ...); p = softmax(z) over the class axis and t the one-hot labels.
 
-Soft Dice (Milletari et al. 2016), per sample n and counted class c, with smoothing e:
-    I = sum_x p t,  S = sum_x p + sum_x t,  D = (2 I + e) / (S + e),  L = 1 - mean_{n,c} D
-    dL/dp = -(2 t - D) / ((S + e) N |classes|), then through the softmax:
-    dL/dz = p (dL/dp - sum_c p dL/dp).
+Soft Dice (Milletari et al. 2016) for each counted class c, with smoothing e, the sums over
+the whole batch ("batch Dice"; with ``per_sample`` over each sample n, then averaged):
+    I = sum_x p t,  S = sum_x p + sum_x t,  D = (2 I + e) / (S + e),  L = 1 - mean_c D
+    dL/dp = -(2 t - D) / ((S + e) M), M = the number of (sample,) class terms averaged; then
+    through the softmax: dL/dz = p (dL/dp - sum_c p dL/dp).
+Per sample, a class absent from a sample scores 1 only when its probabilities sum to much
+less than e over the whole image, which pulls every foreground probability down; batch
+Dice (the default, as in nnU-Net) counts it over the batch.
 Focal loss (Lin et al. 2017), per pixel, p_t = p_y:
     l = -a_y (1 - p_t)^g log p_t
     dl/dz_j = a_y [g (1 - p_t)^(g - 1) p_t log p_t - (1 - p_t)^g] (delta_jy - p_j)
@@ -26,25 +30,24 @@ def _one_hot(labels: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
 
 
 def soft_dice_forward(logits: np.ndarray, labels: np.ndarray, classes: np.ndarray,
-                      smooth: float = 1.0) -> tuple[np.ndarray, tuple]:
+                      smooth: float = 1.0, per_sample: bool = False) -> tuple[np.ndarray, tuple]:
     """(L, cache); ``classes`` bool (C,) picks the classes averaged (e.g. all but 0)."""
     p = np.exp(log_softmax_forward(logits, axis=-1))
     t = _one_hot(labels, logits.shape[-1], logits.dtype)
-    axes = tuple(range(1, logits.ndim - 1))
-    inter = (p * t).sum(axis=axes)  # (N, C)
-    total = p.sum(axis=axes) + t.sum(axis=axes) + smooth
+    axes = tuple(range(1 if per_sample else 0, logits.ndim - 1))
+    inter = (p * t).sum(axis=axes, keepdims=True)  # (N or 1, 1, ..., C)
+    total = p.sum(axis=axes, keepdims=True) + t.sum(axis=axes, keepdims=True) + smooth
     dice = (2 * inter + smooth) / total
-    loss = 1 - dice[:, classes].mean()
+    loss = 1 - dice[..., classes].mean()
     return np.asarray(loss, dtype=logits.dtype), (p, t, dice, total, classes)
 
 
 def soft_dice_backward(g: np.ndarray, cache: tuple) -> np.ndarray:
     """dL/dz (see the module docstring)."""
     p, t, dice, total, classes = cache
-    n, count = p.shape[0], int(classes.sum())
-    shape = (n,) + (1,) * (p.ndim - 2) + (p.shape[-1],)
-    coef = np.where(classes, -1.0 / (total * n * count), 0.0).reshape(shape)
-    gp = coef * (2 * t - dice.reshape(shape)) * float(g)
+    terms = dice.shape[0] * int(classes.sum())
+    coef = np.where(classes, -1.0 / (total * terms), 0.0)
+    gp = coef * (2 * t - dice) * float(g)
     return (p * (gp - (gp * p).sum(axis=-1, keepdims=True))).astype(p.dtype, copy=False)
 
 

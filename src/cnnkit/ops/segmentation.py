@@ -44,9 +44,10 @@ def _logits(op: str, logits: Any) -> Tensor:
 
 
 def soft_dice_loss(logits: Any, labels: Any, smooth: float = 1.0,
-                   ignore_background: bool = True) -> Tensor:
-    """1 - mean over samples and classes of (2 sum p t + e) / (sum p + sum t + e), p the
-    softmax of ``logits``; class 0 is left out with ``ignore_background``."""
+                   ignore_background: bool = True, per_sample: bool = False) -> Tensor:
+    """1 - mean over classes of (2 sum p t + e) / (sum p + sum t + e), p the softmax of
+    ``logits``, summed over the batch (or per sample, then averaged, with ``per_sample``);
+    class 0 is left out with ``ignore_background``."""
     op = "soft_dice_loss"
     z = _logits(op, logits)
     lab = _labels(op, z, labels)
@@ -58,7 +59,7 @@ def soft_dice_loss(logits: Any, labels: Any, smooth: float = 1.0,
         if z.shape[-1] < 2:
             raise ValueError(f"{op}: ignore_background needs at least 2 classes")
         classes[0] = False
-    value, cache = K.soft_dice_forward(z.data, lab, classes, float(smooth))
+    value, cache = K.soft_dice_forward(z.data, lab, classes, float(smooth), bool(per_sample))
     return record(value, (z,), lambda g: (K.soft_dice_backward(g, cache),), op)
 
 

@@ -14,15 +14,19 @@ __all__ = ["DiceLoss", "FocalLoss", "CombinedLoss"]
 
 
 class DiceLoss:
-    """1 - mean soft Dice over samples and classes (class 0 left out with
-    ``ignore_background``); ``smooth`` e makes an empty class score (0 + e) / (0 + e) = 1."""
+    """1 - mean soft Dice over classes, counted over the batch (``per_sample``: per sample,
+    then averaged); class 0 left out with ``ignore_background``; ``smooth`` e makes a class
+    empty in both an empty-vs-empty (0 + e) / (0 + e) = 1."""
 
-    def __init__(self, smooth: float = 1.0, ignore_background: bool = True):
+    def __init__(self, smooth: float = 1.0, ignore_background: bool = True,
+                 per_sample: bool = False):
         self.smooth, self.ignore_background = float(smooth), bool(ignore_background)
+        self.per_sample = bool(per_sample)
         self.name = "dice_loss"
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
-        return soft_dice_loss(y_pred, y_true, self.smooth, self.ignore_background)
+        return soft_dice_loss(y_pred, y_true, self.smooth, self.ignore_background,
+                              self.per_sample)
 
 
 class FocalLoss:
