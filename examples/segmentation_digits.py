@@ -54,6 +54,8 @@ def args():
     p.add_argument("--test-scenes", type=int, default=16 if QUICK else 500)
     p.add_argument("--epochs", type=int, default=1 if QUICK else 10)
     p.add_argument("--base-filters", type=int, default=4 if QUICK else 8)
+    p.add_argument("--dice-weight", type=float, default=1.0,
+                   help="weight of the Dice loss next to cross-entropy (0: cross-entropy only)")
     p.add_argument("--backgrounds", help="a folder of photos (default: matplotlib's sample)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -100,7 +102,8 @@ def main():
     batches = BatchIterator(x.astype(np.float32), m, batch_size=32, shuffle=True, seed=a.seed,
                             transform=pair_transform())
     lr = schedules.CosineDecay(3e-3, len(batches) * a.epochs, alpha=0.02)
-    model.compile(optimizer=optimizers.Adam(learning_rate=lr), loss=CombinedLoss())
+    model.compile(optimizer=optimizers.Adam(learning_rate=lr),
+                  loss=CombinedLoss(dice_weight=a.dice_weight))
     start = time.perf_counter()
     history = model.fit(batches, epochs=a.epochs, verbose=2)
     train_s = time.perf_counter() - start
