@@ -56,6 +56,8 @@ def args():
     p.add_argument("--base-filters", type=int, default=4 if QUICK else 8)
     p.add_argument("--dice-weight", type=float, default=1.0,
                    help="weight of the Dice loss next to cross-entropy (0: cross-entropy only)")
+    p.add_argument("--fg-weight", type=float, default=5.0,
+                   help="cross-entropy weight of digit pixels (background: 1)")
     p.add_argument("--backgrounds", help="a folder of photos (default: matplotlib's sample)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -103,7 +105,8 @@ def main():
                             transform=pair_transform())
     lr = schedules.CosineDecay(3e-3, len(batches) * a.epochs, alpha=0.02)
     model.compile(optimizer=optimizers.Adam(learning_rate=lr),
-                  loss=CombinedLoss(dice_weight=a.dice_weight))
+                  loss=CombinedLoss(dice_weight=a.dice_weight,
+                                    class_weights=[1.0] + [a.fg_weight] * 10))
     start = time.perf_counter()
     history = model.fit(batches, epochs=a.epochs, verbose=2)
     train_s = time.perf_counter() - start

@@ -41,13 +41,16 @@ class FocalLoss:
 
 
 class CombinedLoss:
-    """ce_weight * (cross-entropy, or focal loss with ``gamma``) + dice_weight * Dice loss."""
+    """ce_weight * (cross-entropy, or focal loss with ``gamma``; weighted per class by
+    ``class_weights``) + dice_weight * Dice loss."""
 
     def __init__(self, ce_weight: float = 1.0, dice_weight: float = 1.0,
                  gamma: float | None = None, smooth: float = 1.0,
-                 ignore_background: bool = True):
+                 ignore_background: bool = True,
+                 class_weights: Sequence[float] | None = None):
         self.ce_weight, self.dice_weight = float(ce_weight), float(dice_weight)
-        self.pixel = FocalLoss(gamma) if gamma is not None else None
+        weighted = gamma is not None or class_weights is not None
+        self.pixel = FocalLoss(gamma or 0.0, class_weights) if weighted else None
         self.dice = DiceLoss(smooth, ignore_background)
         self.name = "combined_loss"
 
