@@ -1,5 +1,5 @@
 """The ``cnnkit`` command line: train, evaluate, predict, summary, serve, calc, explain,
-report, export, convert, prune, distill, quantize.
+report, export, convert, prune, distill, quantize, detect, segment.
 
 A user's mistake (missing or damaged file, not an image, unknown architecture or data set, bad
 option value, a model that does not fit the data, an output path that cannot be written)
@@ -25,6 +25,7 @@ from .quantize_cmd import add_parser as _add_quantize
 from .quantize_cmd import cmd_quantize
 from .recipes import DEFAULTS, augmentation, schedule
 from .serve_cmd import cmd_serve
+from .vision import cmd_detect, cmd_segment
 
 __all__ = ["main", "build_parser", "UsageError", "load_dataset", "augmentation", "schedule",
            "DATASETS", "DEFAULTS"]
@@ -33,7 +34,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "summary": cmd_summary, "serve": cmd_serve, "calc": cmd_calc,
             "explain": cmd_explain, "report": cmd_report, "export": cmd_export,
             "convert": cmd_convert, "prune": cmd_prune, "distill": cmd_distill,
-            "quantize": cmd_quantize}
+            "quantize": cmd_quantize, "detect": cmd_detect, "segment": cmd_segment}
 
 
 def build_parser():  # noqa: ANN201 - argparse.ArgumentParser
@@ -48,8 +49,8 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "command", None):  # plain `cnnkit`: the short usage, as argparse
         parser.print_usage(sys.stderr)
         print("cnnkit: error: a command is required: train, evaluate, predict, summary, serve, "
-              "calc, explain, report, export, convert, prune, distill or quantize (cnnkit "
-              "--help for more)", file=sys.stderr)
+              "calc, explain, report, export, convert, prune, distill, quantize, detect or "
+              "segment (cnnkit --help for more)", file=sys.stderr)
         return EXIT_USAGE
     if args.command in ("train", "evaluate") and os.environ.get("CNNKIT_MALLOC_TUNE") != "0":
         tune_allocator()  # the command owns its process: reuse freed pages (fewer page faults)

@@ -175,6 +175,30 @@ def _add_interchange(sub: Any, commands: dict[str, Callable]) -> None:
     c.set_defaults(func=commands["convert"])
 
 
+def _add_vision(sub: Any, detect: Callable, segment: Callable) -> None:
+    """The ``detect`` and ``segment`` sub-commands."""
+    d = sub.add_parser("detect", help="boxes, labels and scores of a saved grid detector on "
+                       "an image, drawn into a PNG")
+    d.add_argument("model", help="a .cnnkit detector (ending in GridHead)")
+    d.add_argument("image", help="a PNG or JPEG file")
+    d.add_argument("--out", help="the PNG to write (default: IMAGE_detections.png here)")
+    d.add_argument("--score-threshold", type=float_in("--score-threshold", 0, 1, False, False),
+                   default=0.3, help="smallest score drawn, in [0, 1] (default 0.3)")
+    d.add_argument("--iou-threshold", type=float_in("--iou-threshold", 0, 1, False, False),
+                   default=0.5, help="NMS overlap threshold, in [0, 1] (default 0.5)")
+    d.add_argument("--soft-nms", action="store_true", help="Gaussian soft-NMS instead of hard")
+    d.add_argument("--invert", action="store_true", help="invert grayscale images")
+    d.set_defaults(func=detect)
+    s = sub.add_parser("segment", help="the per-pixel classes of a saved segmenter on an "
+                       "image, as a colour overlay PNG")
+    s.add_argument("model", help="a .cnnkit segmenter (output N, H, W, classes)")
+    s.add_argument("image", help="a PNG or JPEG file")
+    s.add_argument("--out", help="the PNG to write (default: IMAGE_mask.png here)")
+    s.add_argument("--alpha", type=float_in("--alpha", 0, 1, False, False), default=0.55,
+                   help="opacity of the class colours, in [0, 1] (default 0.55)")
+    s.set_defaults(func=segment)
+
+
 def build_parser(commands: dict[str, Callable],
                  extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
     """The ``cnnkit`` parser; ``commands`` maps train/evaluate/predict/summary to functions;
@@ -224,6 +248,8 @@ def build_parser(commands: dict[str, Callable],
         _add_distill(sub, commands["distill"])
     for add in extra:  # commands defined in their own modules add their subparsers
         add(sub)
+    if "detect" in commands:
+        _add_vision(sub, commands["detect"], commands["segment"])
     return p
 
 

@@ -39,7 +39,8 @@ def double_conv(x: KerasTensor, filters: int, *, batch_norm: bool = False, dropo
 @register("unet")
 def unet(input_shape: Sequence[int] = (128, 128, 1), classes: int = 2, depth: int = 4,
          base_filters: int = 64, batch_norm: bool = False, dropout: float = 0.0,
-         final_activation: Any = None, name: str = "unet") -> Model:
+         final_activation: Any = None, rescale: float | None = None,
+         name: str = "unet") -> Model:
     """A U-Net with ``depth`` down/up-sampling levels.
 
     Args:
@@ -49,6 +50,7 @@ def unet(input_shape: Sequence[int] = (128, 128, 1), classes: int = 2, depth: in
         base_filters: channels of the first level (64 in the paper), doubled per level.
         batch_norm: BN after every 3x3 convolution.
         dropout: dropout inside each double conv (0 = none).
+        rescale: a Rescaling(rescale) after the input (1 / 255 for raw pixels); None: none.
     """
     if depth < 1:
         raise ValueError(f"unet depth must be >= 1, got {depth}")
@@ -58,6 +60,8 @@ def unet(input_shape: Sequence[int] = (128, 128, 1), classes: int = 2, depth: in
                              f"{2 ** depth}, got input_shape {tuple(input_shape)}")
     inputs = layers.Input(tuple(input_shape), name="input")
     x, skips = inputs, []
+    if rescale is not None:
+        x = layers.Rescaling(rescale, name="rescale")(x)
     for d in range(depth):
         x = double_conv(x, base_filters * 2 ** d, batch_norm=batch_norm, dropout=dropout,
                         name=f"down{d + 1}")

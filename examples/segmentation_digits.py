@@ -1,0 +1,139 @@
+"""Semantic segmentation: the zoo's U-Net labels every pixel of 64 x 64 photo crops with
+painted real handwritten digits: background or digit 0-9 (11 classes).
+
+Backgrounds are crops of the photograph matplotlib ships (training: its left 60%, test: its
+right 40%); digits come from mnist5k (training: the 4,000 training digits, test: the 1,000
+held-out ones). Training uses the combined cross-entropy + Dice loss and augments images and
+masks together (rotation, zoom, shift; brightness on the image only). Writes to --out
+(default runs/segmentation): unet.cnnkit, metrics.json, dice.png (the figure: per-class Dice on
+the held-out scenes and the loss per epoch), overlays.png (the picture: test scenes, true
+masks, predicted masks) and scene.png. Then try:  cnnkit segment
+runs/segmentation/unet.cnnkit runs/segmentation/scene.png
+
+    python examples/segmentation_digits.py            # full run (README figures)
+    python examples/segmentation_digits.py --quick    # a few seconds (tests run this)
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit import random as crandom
+from cnnkit import zoo
+from cnnkit.data import BatchIterator
+from cnnkit.detection.draw import save_png
+from cnnkit.files import atomic_write
+from cnnkit.segmentation import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    CombinedLoss,
+    dice_score,
+    iou_score,
+    load_backgrounds,
+    make_scenes,
+    overlay,
+    pair_transform,
+    predict_masks,
+)
+from cnnkit.train import optimizers, schedules
+
+QUICK = "--quick" in sys.argv or os.environ.get("CNNKIT_EXAMPLE_SMALL") == "1"
+
+
+def args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny run (seconds)")
+    p.add_argument("--small", action="store_true", help="the same as --quick")
+    p.add_argument("--out", default="runs/segmentation-quick" if QUICK else "runs/segmentation")
+    p.add_argument("--train-scenes", type=int, default=64 if QUICK else 2000)
+    p.add_argument("--test-scenes", type=int, default=16 if QUICK else 500)
+    p.add_argument("--epochs", type=int, default=1 if QUICK else 10)
+    p.add_argument("--base-filters", type=int, default=4 if QUICK else 8)
+    p.add_argument("--dice-weight", type=float, default=1.0,
+                   help="weight of the Dice loss next to cross-entropy (0: cross-entropy only)")
+    p.add_argument("--fg-weight", type=float, default=5.0,
+                   help="cross-entropy weight of digit pixels (background: 1)")
+    p.add_argument("--backgrounds", help="a folder of photos (default: matplotlib's sample)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args()
+
+
+def figure(per_class, losses, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    a.bar(range(10), per_class)
+    a.set(xticks=range(10), xlabel="digit class", ylabel="Dice (held-out)", ylim=(0, 1),
+          title=f"mean Dice {np.nanmean(per_class):.3f}")
+    b.plot(range(1, len(losses) + 1), losses, marker="o")
+    b.set(xlabel="epoch", ylabel="CE + Dice loss", title="training loss")
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+
+
+def picture(x, truth, pred, path, n=6, scale=3):
+    def big(a):
+        return np.kron(a, np.ones((scale, scale), a.dtype)) if a.ndim == 2 else \
+            np.repeat(np.repeat(a, scale, 0), scale, 1)
+
+    rows = [np.concatenate([big(x[i]), overlay(big(x[i]), big(truth[i])),
+                            overlay(big(x[i]), big(pred[i]))], axis=1) for i in range(n)]
+    save_png(path, np.concatenate(rows, axis=0))
+
+
+def main():
+    a = args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    crandom.seed(a.seed)
+    bg = load_backgrounds(a.backgrounds)
+    x, m = make_scenes(a.train_scenes, a.seed, "train", backgrounds=bg)
+    xv, mv = make_scenes(a.test_scenes, 2026, "test", backgrounds=bg)
+    model = zoo.get("unet", input_shape=(64, 64, 3), classes=NUM_CLASSES, depth=3,
+                    base_filters=a.base_filters, batch_norm=True, rescale=1 / 255)
+    batches = BatchIterator(x.astype(np.float32), m, batch_size=32, shuffle=True, seed=a.seed,
+                            transform=pair_transform())
+    lr = schedules.CosineDecay(3e-3, len(batches) * a.epochs, alpha=0.02)
+    model.compile(optimizer=optimizers.Adam(learning_rate=lr),
+                  loss=CombinedLoss(dice_weight=a.dice_weight,
+                                    class_weights=[1.0] + [a.fg_weight] * 10))
+    start = time.perf_counter()
+    history = model.fit(batches, epochs=a.epochs, verbose=2)
+    train_s = time.perf_counter() - start
+    pred = predict_masks(model, xv)
+    per_class = dice_score(pred, mv, NUM_CLASSES, average=None)
+    scores = {"dice_macro": dice_score(pred, mv, NUM_CLASSES),
+              "dice_micro": dice_score(pred, mv, NUM_CLASSES, average="micro"),
+              "dice_macro_per_image": dice_score(pred, mv, NUM_CLASSES, per_image=True),
+              "iou_macro": iou_score(pred, mv, NUM_CLASSES),
+              "iou_micro": iou_score(pred, mv, NUM_CLASSES, average="micro")}
+    print(f"held-out ({len(xv)} scenes): " + ", ".join(f"{k} {v:.4f}"
+                                                         for k, v in scores.items())
+          + f"; training {train_s:.0f} s")
+    print("Dice per class:", " ".join(f"{n.split()[-1]}:{d:.3f}"
+                                      for n, d in zip(CLASS_NAMES[1:], per_class, strict=True)))
+    model.save(out / "unet.cnnkit")
+    save_png(out / "scene.png", xv[0])
+    with atomic_write(out / "metrics.json", "w") as f:
+        json.dump({**scores, "dice_per_class": per_class.tolist(), "train_seconds": train_s,
+                   "loss": history.history["loss"], "test_scenes": len(xv)}, f, indent=1)
+    figure(per_class, history.history["loss"], out / "dice.png")
+    picture(xv, mv, pred, out / "overlays.png")
+    print(f"wrote {out}/: unet.cnnkit, metrics.json, dice.png, overlays.png, scene.png")
+    if not QUICK and scores["dice_macro"] < 0.90:
+        print(f"note: mean Dice {scores['dice_macro']:.3f} is below issue 16's target of 0.90 "
+              f"(see README, Semantic segmentation)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Semantic segmentation: Dice and IoU metrics (micro / macro, the empty-mask rule stated in
+``metrics``), Dice, focal and combined losses, digit-on-photo scenes with a seeded split,
+augmentation that moves images and masks together, and mask overlays. The zoo's ``unet``
+(``cnnkit.zoo.get("unet")``) is the network these were built for."""
+
+from . import data, losses, metrics, predict
+from .data import CLASS_NAMES, NUM_CLASSES, augment_pair, load_backgrounds, make_scenes
+from .losses import CombinedLoss, DiceLoss, FocalLoss
+from .metrics import confusion_counts, dice_score, iou_score
+from .predict import overlay, pair_transform, palette, predict_masks
+
+__all__ = ["data", "losses", "metrics", "predict", "CLASS_NAMES", "NUM_CLASSES",
+           "augment_pair", "load_backgrounds", "make_scenes", "CombinedLoss", "DiceLoss",
+           "FocalLoss", "confusion_counts", "dice_score", "iou_score", "overlay",
+           "pair_transform", "palette", "predict_masks"]

@@ -1,0 +1,158 @@
+"""Seeded segmentation scenes: real digits (``cnnkit.datasets.mnist5k``) painted onto crops of
+real photographs, with one class per digit (0 background, 1 + d for digit d) and masks from
+the digit strokes; and augmentation that moves an image and its mask together.
+
+Backgrounds: the photograph matplotlib ships (``grace_hopper.jpg`` in its sample data, read
+with Pillow: ``pip install cnnkit[all]``), or every image in a folder you give (for example
+``../shared/images``). Training crops come from the left 60% of each photo, test crops from
+the right 40%, and test digits from mnist5k's 1,000 held-out ones, so the test set shares
+neither digits nor background pixels with training. A crop (48-160 pixels square, random
+flips) is resized to the canvas; 1 to 3 digits (frames of 30-44 pixels) are painted on it in a
+colour contrasting with the crop (alpha = clip((v - 0.4) / 0.2, 0, 1) for stroke value v);
+the mask is v >= 0.5; a digit is placed where at most 5% of its strokes cover earlier
+digits (it covers them there), or left out after 20 tries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..datasets import mnist5k
+from ..kernels.warp import affine_matrix, warp_forward
+
+__all__ = ["NUM_CLASSES", "CLASS_NAMES", "load_backgrounds", "make_scenes", "augment_pair"]
+
+NUM_CLASSES = 11
+CLASS_NAMES = ["background"] + [f"digit {d}" for d in range(10)]
+
+
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """Bilinear interpolation matrix (n_out, n_in), half-pixel centres."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), lo] += 1 - (pos - lo)
+    m[np.arange(n_out), hi] += pos - lo
+    return m
+
+
+def _bilinear(img: np.ndarray, size: int) -> np.ndarray:
+    """(side, side, C) -> (size, size, C) by bilinear gathers (half-pixel centres)."""
+    side = img.shape[0]
+    pos = np.clip((np.arange(size) + 0.5) * side / size - 0.5, 0, side - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, side - 1)
+    f = (pos - lo)[:, None, None]
+    rows = img[lo] * (1 - f) + img[hi] * f
+    g = (pos - lo)[None, :, None]
+    return rows[:, lo] * (1 - g) + rows[:, hi] * g
+
+
+def load_backgrounds(folder: Any = None) -> list[np.ndarray]:
+    """RGB photos as float arrays (H, W, 3) in [0, 1]: every image in ``folder``, or (None)
+    matplotlib's sample photograph. Needs Pillow (and matplotlib without a folder)."""
+    try:
+        from ..data import load_image
+    except ImportError as e:  # pragma: no cover - data imports Pillow lazily
+        raise ImportError("segmentation backgrounds need Pillow: pip install cnnkit[all]") from e
+    if folder is None:
+        try:
+            import matplotlib
+        except ImportError:
+            raise ImportError("the default segmentation backgrounds are matplotlib's sample "
+                              "photograph: pip install cnnkit[all], or pass a folder of "
+                              "images") from None
+        paths = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    else:
+        exts = {".png", ".jpg", ".jpeg", ".bmp"}
+        paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in exts)
+        if not paths:
+            raise ValueError(f"load_backgrounds: no .png/.jpg/.bmp images in {folder}")
+    return [load_image(p, color_mode="rgb").astype(np.float64) / 255.0 for p in paths]
+
+
+def _crop(rng: np.random.Generator, photo: np.ndarray, split: str, size: int) -> np.ndarray:
+    h, w, _ = photo.shape
+    x0, x1 = (0, int(w * 0.6)) if split == "train" else (int(w * 0.6), w)
+    side = int(rng.integers(48, min(160, x1 - x0, h) + 1))
+    top = int(rng.integers(0, h - side + 1))
+    left = int(rng.integers(x0, x1 - side + 1))
+    crop = photo[top:top + side, left:left + side]
+    out = _bilinear(crop, size)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return out
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, digit: np.ndarray,
+           label: int) -> None:
+    size = image.shape[0]
+    side = int(rng.integers(30, 45))
+    m = _resize_matrix(28, side)
+    v = np.clip(m @ digit @ m.T, 0, 1)
+    stroke = v >= 0.5
+    for _ in range(20):  # a spot where at most 5% of the strokes cover earlier digits
+        top, left = (int(t) for t in rng.integers(0, size - side + 1, 2))
+        if (mask[top:top + side, left:left + side][stroke] > 0).mean() <= 0.05:
+            break
+    else:
+        return
+    region = image[top:top + side, left:left + side]
+    bright = region.mean() < 0.5  # paint light strokes on dark crops and dark on light
+    colour = rng.uniform(0.75, 1.0, 3) if bright else rng.uniform(0.0, 0.25, 3)
+    colour[int(rng.integers(3))] = rng.uniform(0, 1)  # some hue
+    alpha = np.clip((v - 0.4) / 0.2, 0, 1)[..., None]
+    region[...] = region * (1 - alpha) + colour * alpha
+    mask[top:top + side, left:left + side][stroke] = label
+
+
+def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
+                backgrounds: list[np.ndarray] | None = None, max_digits: int = 3
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (n, size, size, 3), masks uint8 (n, size, size) of class ids)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"make_scenes: split must be 'train' or 'test', got {split!r}")
+    if size < 48:
+        raise ValueError(f"make_scenes: size must be >= 48 pixels, got {size}")
+    photos = load_backgrounds() if backgrounds is None else backgrounds
+    (xt, yt), (xv, yv) = mnist5k.load_data()
+    x, y = (xt, yt) if split == "train" else (xv, yv)
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        img = _crop(rng, photos[int(rng.integers(len(photos)))], split, size)
+        for _ in range(int(rng.integers(1, max_digits + 1))):
+            j = int(rng.integers(len(x)))
+            _paint(rng, img, masks[i], x[j] / 255.0, 1 + int(y[j]))
+        img += rng.normal(0, 0.02, img.shape)
+        images[i] = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
+    return images, masks
+
+
+def augment_pair(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
+                 rotation: float = 10.0, zoom: tuple[float, float] = (0.9, 1.1),
+                 translate: float = 0.1, brightness: float = 0.15
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The same random affine warp (rotation in degrees, zoom, translation as a fraction of
+    the size) applied to images (bilinear) and masks (nearest, so class ids stay ids), borders
+    reflected in both; then a brightness change of the images only. Returns float32 images
+    and masks of the masks' dtype."""
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim != 4 or masks.shape != images.shape[:3]:
+        raise ValueError(f"augment_pair expects images (N, H, W, C) and masks (N, H, W), got "
+                         f"{images.shape} and {masks.shape}")
+    n, h, w = masks.shape
+    scale = rng.uniform(*zoom, n)
+    fwd = affine_matrix(n, angle=rng.uniform(-rotation, rotation, n),
+                        tx=rng.uniform(-translate, translate, n) * w,
+                        ty=rng.uniform(-translate, translate, n) * h, scale_x=scale,
+                        scale_y=scale)
+    x = warp_forward(images.astype(np.float32), fwd, "bilinear", "reflect", 0.0)
+    m = warp_forward(masks[..., None].astype(np.float32), fwd, "nearest", "reflect", 0.0)
+    x = x * rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
+    return np.clip(x, 0, 255), np.rint(m[..., 0]).astype(masks.dtype)

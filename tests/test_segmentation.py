@@ -1,0 +1,194 @@
+"""cnnkit.segmentation: Dice / focal losses (finite differences and PyTorch formulas written
+here), Dice / IoU metrics (counts written out here, the empty-mask rule), the joint
+image-and-mask augmentation, and the seeded scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnkit.kernels import segmentation as K
+from cnnkit.ops.segmentation import focal_loss, soft_dice_loss
+from cnnkit.segmentation import metrics as M
+
+
+def _inputs(seed, shape=(2, 4, 5), c=4):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(*shape, c)) * 2, rng.integers(0, c, shape)
+
+
+def _numeric(f, z, eps=1e-6):
+    g = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        up, dn = z.copy(), z.copy()
+        up[i] += eps
+        dn[i] -= eps
+        g[i] = (f(up) - f(dn)) / (2 * eps)
+    return g
+
+
+# ----- losses ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("ignore_background,per_sample", [(True, False), (False, True)])
+def test_dice_gradient_matches_finite_differences(ignore_background, per_sample):
+    z, y = _inputs(0)
+    classes = np.array([not ignore_background, True, True, True])
+    _, cache = K.soft_dice_forward(z, y, classes, 1.0, per_sample)
+    got = K.soft_dice_backward(np.float64(1.0), cache)
+    want = _numeric(lambda a: float(K.soft_dice_forward(a, y, classes, 1.0, per_sample)[0]), z)
+    np.testing.assert_allclose(got, want, atol=1e-8)
+
+
+@pytest.mark.parametrize("gamma,alpha", [(0.0, None), (2.0, None), (0.5, [0.2, 1, 2, 0.7])])
+def test_focal_gradient_matches_finite_differences(gamma, alpha):
+    z, y = _inputs(1)
+    a = None if alpha is None else np.array(alpha)
+    per, cache = K.focal_forward(z, y, gamma, a)
+    got = K.focal_backward(np.ones_like(per), cache)
+    want = _numeric(lambda b: float(K.focal_forward(b, y, gamma, a)[0].sum()), z)
+    np.testing.assert_allclose(got, want, atol=1e-7)
+
+
+def test_losses_match_pytorch_formulas():
+    torch = pytest.importorskip("torch", reason="PyTorch is the reference (test extra)")
+    z, y = _inputs(2, shape=(3, 6, 5), c=5)
+    # Dice: one value per class over the batch, class 0 left out; and per (sample, class)
+    zt = torch.tensor(z, requires_grad=True)
+    p = torch.softmax(zt, -1)
+    t = torch.nn.functional.one_hot(torch.tensor(y), 5).double()
+    inter, total = (p * t).sum((0, 1, 2)), p.sum((0, 1, 2)) + t.sum((0, 1, 2))
+    ref = 1 - ((2 * inter + 1) / (total + 1))[1:].mean()
+    ref.backward()
+    assert float(soft_dice_loss(z, y).data) == pytest.approx(ref.item(), rel=1e-12)
+    ps = torch.softmax(torch.tensor(z), -1)
+    inter_s, total_s = (ps * t).sum((1, 2)), ps.sum((1, 2)) + t.sum((1, 2))
+    ref_s = 1 - ((2 * inter_s + 1) / (total_s + 1))[:, 1:].mean()
+    assert float(soft_dice_loss(z, y, per_sample=True).data) == pytest.approx(ref_s.item(),
+                                                                              rel=1e-12)
+    # focal, alpha per class
+    alpha = np.array([0.25, 1.0, 0.5, 2.0, 1.5])
+    zf = torch.tensor(z, requires_grad=True)
+    logp = torch.log_softmax(zf, -1)
+    logpt = logp.gather(-1, torch.tensor(y)[..., None])[..., 0]
+    ref_f = (-torch.tensor(alpha)[torch.tensor(y)] * (1 - logpt.exp()) ** 2 * logpt).mean()
+    ref_f.backward()
+    from cnnkit import Tensor
+
+    zc = Tensor(z, requires_grad=True)
+    ours_f = focal_loss(zc, y, 2.0, alpha)
+    ours_f.backward()
+    assert float(ours_f.data) == pytest.approx(ref_f.item(), rel=1e-12)
+    np.testing.assert_allclose(zc.grad, zf.grad.numpy(), atol=1e-12)
+    zd = Tensor(z, requires_grad=True)
+    soft_dice_loss(zd, y).backward()
+    np.testing.assert_allclose(zd.grad, zt.grad.numpy(), atol=1e-12)
+
+
+def test_focal_with_gamma_0_is_cross_entropy():
+    torch = pytest.importorskip("torch", reason="PyTorch is the reference (test extra)")
+    z, y = _inputs(3)
+    ref = torch.nn.functional.cross_entropy(torch.tensor(z).permute(0, 3, 1, 2),
+                                            torch.tensor(y))
+    assert float(focal_loss(z, y, gamma=0.0).data) == pytest.approx(ref.item(), rel=1e-12)
+
+
+def test_focal_gradient_is_finite_at_certainty():
+    z = np.array([[[[60.0, 0.0]]]])  # p_t = 1 exactly in float64, with gamma < 1
+    per, cache = K.focal_forward(z, np.array([[[0]]]), 0.5, None)
+    assert np.isfinite(K.focal_backward(np.ones_like(per), cache)).all()
+
+
+def test_loss_arguments_are_checked():
+    z, y = _inputs(4)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        soft_dice_loss(z, y + 4)
+    with pytest.raises(ValueError, match="expects labels of shape"):
+        focal_loss(z, y[:, :2])
+    with pytest.raises(ValueError, match="one weight per class"):
+        focal_loss(z, y, alpha=[1.0, 2.0])
+
+
+# ----- metrics --------------------------------------------------------------------------------
+def _counts(pred, target, k):
+    """TP, FP, FN of class k, counted pixel by pixel."""
+    tp = fp = fn = 0
+    for p, t in zip(pred.ravel(), target.ravel(), strict=True):
+        tp += (p == k) and (t == k)
+        fp += (p == k) and (t != k)
+        fn += (p != k) and (t == k)
+    return tp, fp, fn
+
+
+def test_dice_and_iou_match_counts_written_out():
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 4, (3, 6, 6))
+    pred = np.where(rng.random(target.shape) < 0.7, target, rng.integers(0, 4, target.shape))
+    dice, iou, tps, fps, fns = [], [], 0, 0, 0
+    for k in range(1, 4):
+        tp, fp, fn = _counts(pred, target, k)
+        dice.append(2 * tp / (2 * tp + fp + fn))
+        iou.append(tp / (tp + fp + fn))
+        tps, fps, fns = tps + tp, fps + fp, fns + fn
+    np.testing.assert_allclose(M.dice_score(pred, target, 4, average=None), dice)
+    assert M.dice_score(pred, target, 4) == pytest.approx(np.mean(dice))
+    assert M.iou_score(pred, target, 4) == pytest.approx(np.mean(iou))
+    assert M.dice_score(pred, target, 4, average="micro") == pytest.approx(
+        2 * tps / (2 * tps + fps + fns))
+    assert M.iou_score(pred, target, 4, average="micro") == pytest.approx(tps / (tps + fps + fns))
+    # per image: each image's per-class Dice, averaged over images, then classes
+    per = [[2 * a / (2 * a + b + c) if a + b + c else np.nan
+            for a, b, c in (_counts(pred[i], target[i], k) for k in range(1, 4))]
+           for i in range(3)]
+    assert M.dice_score(pred, target, 4, per_image=True) == pytest.approx(
+        np.nanmean(np.nanmean(per, axis=0)))
+
+
+def test_empty_mask_rule():
+    t = np.zeros((1, 4, 4), np.int64)
+    t[0, :2, :2] = 1
+    p = t.copy()
+    # class 2 is absent from both: left out (NaN), the mean is over class 1 only
+    per = M.dice_score(p, t, 3, average=None)
+    assert per[0] == 1 and np.isnan(per[1])
+    assert M.dice_score(p, t, 3) == 1.0
+    # nothing but background in both: 1 by the rule; a false alarm on empty target: 0
+    z = np.zeros((1, 4, 4), np.int64)
+    assert M.dice_score(z, z, 3) == 1.0 and M.iou_score(z, z, 3, average="micro") == 1.0
+    alarm = z.copy()
+    alarm[0, 0, 0] = 2
+    assert M.dice_score(alarm, z, 3) == 0.0
+
+
+# ----- data -----------------------------------------------------------------------------------
+def test_augment_pair_moves_mask_with_image():
+    from cnnkit.segmentation.data import augment_pair
+
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 2, (4, 8, 8)) * 4  # labels 0 and 4 in 4x4-pixel blocks
+    masks = np.kron(blocks, np.ones((4, 4), np.int64)).astype(np.uint8)
+    images = np.repeat(masks[..., None].astype(np.float32) * 40, 3, axis=-1)
+    x, m = augment_pair(images, masks, np.random.default_rng(1), brightness=0.0)
+    assert m.dtype == np.uint8 and set(np.unique(m)) <= {0, 4}
+    # bilinear image vs nearest mask: where the image is purely one label, the mask agrees
+    v = x[..., 0] / 40
+    pure = (np.abs(v) < 1e-3) | (np.abs(v - 4) < 1e-3)
+    assert pure.mean() > 0.3
+    np.testing.assert_array_equal(np.round(v[pure]), m[pure])
+    # no warp at all: both unchanged
+    x0, m0 = augment_pair(images, masks, rng, rotation=0, zoom=(1, 1), translate=0,
+                          brightness=0)
+    np.testing.assert_array_equal(m0, masks)
+    np.testing.assert_allclose(x0, images, atol=1e-4)
+
+
+def test_scenes_are_seeded_and_masks_cover_strokes():
+    pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
+    pytest.importorskip("matplotlib", reason="the default background ships with matplotlib")
+    from cnnkit.segmentation.data import make_scenes
+
+    x1, m1 = make_scenes(6, 3, "test")
+    x2, m2 = make_scenes(6, 3, "test")
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(m1, m2)
+    assert x1.shape == (6, 64, 64, 3) and m1.shape == (6, 64, 64)
+    assert (m1.reshape(6, -1) > 0).any(axis=1).all()  # every scene has a digit
+    assert m1.max() <= 10
