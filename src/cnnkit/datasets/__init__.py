@@ -5,4 +5,5 @@ torchvision-style datasets ``MNIST``, ``FashionMNIST``, ``MNIST5k`` for ``data.D
 from . import fashion_mnist, idx, langid_words, mnist, mnist5k
 from .vision import MNIST, FashionMNIST, MNIST5k
 
-__all__ = ["mnist5k", "langid_words", "fashion_mnist", "mnist", "idx", "MNIST", "FashionMNIST", "MNIST5k"]
+__all__ = ["mnist5k", "langid_words", "fashion_mnist", "mnist", "idx", "MNIST", "FashionMNIST",
+           "MNIST5k"]

@@ -23,7 +23,13 @@ def embed(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
                                for s in range(0, len(x), batch_size)])
 
 
-def _step(model: Any, optimizer: Any, loss_fn: Callable[[Any], Any], xb: np.ndarray) -> float:
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _step(model: Any, optimizer: Any, loss_fn: Callable[[Any], Any], xb: np.ndarray,
+          augment: Augment | None, rng: np.random.Generator) -> float:
+    if augment is not None:
+        xb = augment(xb, rng)
     optimizer.zero_grad()
     loss = loss_fn(model(xb, training=True))
     loss.backward()
@@ -34,9 +40,11 @@ def _step(model: Any, optimizer: Any, loss_fn: Callable[[Any], Any], xb: np.ndar
 def fit_contrastive(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5,
                     pairs_per_epoch: int = 4096, batch_size: int = 64, margin: float = 1.0,
                     lr: float = 1e-3, rng: np.random.Generator | None = None,
+                    augment: Augment | None = None,
                     log: Callable[[str], None] | None = None) -> list[float]:
     """Adam on the contrastive loss over fresh balanced pairs each epoch; returns the mean
-    loss of each epoch. Each batch embeds its 2B images in one forward pass."""
+    loss of each epoch. Each batch embeds its 2B images in one forward pass, after
+    ``augment(batch, rng)`` when given."""
     rng = np.random.default_rng(0) if rng is None else rng
     optimizer, history = Adam(model.parameters(), lr=lr), []
     for epoch in range(epochs):
@@ -46,7 +54,7 @@ def fit_contrastive(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5
             bi, bj, bs = i[s:s + batch_size], j[s:s + batch_size], same[s:s + batch_size]
             n = len(bi)
             losses.append(_step(model, optimizer, lambda e, n=n, bs=bs: ops.contrastive_loss(
-                bs, e[:n], e[n:], margin=margin), np.concatenate([x[bi], x[bj]])))
+                bs, e[:n], e[n:], margin=margin), np.concatenate([x[bi], x[bj]]), augment, rng))
         history.append(float(np.mean(losses)))
         if log:
             log(f"epoch {epoch + 1}: contrastive loss {history[-1]:.4f}")
@@ -55,15 +63,16 @@ def fit_contrastive(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5
 
 def fit_triplet(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5, p: int = 5,
                 k: int = 8, margin: float = 0.5, lr: float = 1e-3,
-                rng: np.random.Generator | None = None,
+                rng: np.random.Generator | None = None, augment: Augment | None = None,
                 log: Callable[[str], None] | None = None) -> list[float]:
-    """Adam on the batch-hard triplet loss over P-K batches (p labels x k rows); returns the
-    mean loss of each epoch (an epoch is about len(x) rows)."""
+    """Adam on the batch-hard triplet loss over P-K batches (p labels x k rows, after
+    ``augment(batch, rng)`` when given); returns the mean loss of each epoch (an epoch is
+    about len(x) rows)."""
     rng = np.random.default_rng(0) if rng is None else rng
     optimizer, history = Adam(model.parameters(), lr=lr), []
     for epoch in range(epochs):
         losses = [_step(model, optimizer, lambda e, b=b: ops.batch_hard_triplet_loss(
-            e, y[b], margin=margin), x[b]) for b in pk_batches(y, p, k, rng)]
+            e, y[b], margin=margin), x[b], augment, rng) for b in pk_batches(y, p, k, rng)]
         history.append(float(np.mean(losses)))
         if log:
             log(f"epoch {epoch + 1}: batch-hard triplet loss {history[-1]:.4f}")

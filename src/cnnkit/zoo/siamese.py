@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .. import layers, ops
 from ..autograd import Tensor, as_tensor
 from ..layers import L2Normalize
