@@ -3,7 +3,8 @@ word comes from, read character by character.
 
 Data: the embedded ``langid_words`` set (Debian word lists; 2,400 train / 600 test words per
 language). Characters -> Vocabulary (padding 0, unknown 1) -> Kim's multi-width TextCNN
-(``cnnkit.zoo.textcnn``, widths 2-5 over character embeddings). The baseline is a multinomial
+(``cnnkit.zoo.textcnn``, widths 2-5 over character embeddings; each word between boundary
+marks ^ and $). The baseline is a multinomial
 naive Bayes over character 1-3-grams with word-boundary marks (Laplace smoothing), written here.
 Writes text_langid.png (the figure: test accuracy per language, both models) and
 text_langid_confusion.png (a picture: the TextCNN's confusion matrix).
@@ -25,7 +26,13 @@ from cnnkit.datasets import langid_words
 from cnnkit.random import seed as set_seed
 from cnnkit.text import Vocabulary, char_tokens
 
-LENGTH = 16  # the longest word in the set
+LENGTH = 18  # the longest word in the set (16) and its two boundary marks
+
+
+def chars(word):
+    """The word's characters between boundary marks, so that filters see prefixes and
+    suffixes (max-over-time pooling forgets where a match was)."""
+    return ["^", *char_tokens(word), "$"]
 
 
 def ngrams(word, n_max=3):
@@ -96,9 +103,9 @@ def main():
     acc_nb = float(np.mean(pred_nb == y_te))
     print(f"naive Bayes (char 1-3-grams): test accuracy {acc_nb:.4f}, "
           f"{time.perf_counter() - t0:.1f} s")
-    vocab = Vocabulary.build(char_tokens(w) for w in w_tr)
-    x_tr = vocab.encode([char_tokens(w) for w in w_tr], LENGTH)
-    x_te = vocab.encode([char_tokens(w) for w in w_te], LENGTH)
+    vocab = Vocabulary.build(chars(w) for w in w_tr)
+    x_tr = vocab.encode([chars(w) for w in w_tr], LENGTH)
+    x_te = vocab.encode([chars(w) for w in w_te], LENGTH)
     set_seed(0)
     model = zoo.get("textcnn", vocab_size=len(vocab), sequence_length=LENGTH,
                     embedding_dim=32, filters=32 if quick else 96, kernel_sizes=(2, 3, 4, 5),
@@ -107,8 +114,7 @@ def main():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     t0 = time.perf_counter()
-    model.fit(x_tr, y_tr, batch_size=64, epochs=1 if quick else 12, verbose=0 if quick else 2,
-              validation_data=None)
+    model.fit(x_tr, y_tr, batch_size=64, epochs=1 if quick else 15, verbose=0 if quick else 2)
     pred_cnn = model.predict(x_te, verbose=0).argmax(-1)
     acc_cnn = float(np.mean(pred_cnn == y_te))
     print(f"TextCNN ({len(vocab)} characters): test accuracy {acc_cnn:.4f}, "
