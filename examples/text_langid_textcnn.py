@@ -14,6 +14,7 @@ text_langid_confusion.png (a picture: the TextCNN's confusion matrix).
 """
 
 import argparse
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -91,7 +92,8 @@ def plot(y, pred_nb, pred_cnn, out: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds of training")
-    parser.add_argument("--out", type=Path, default=Path("."), help="folder for the PNGs")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the PNGs (default: here; a temporary one under the tests)")
     args, _ = parser.parse_known_args()
     quick = args.quick or SMALL
     (w_tr, y_tr), (w_te, y_te) = langid_words.load_data()
@@ -119,8 +121,10 @@ def main():
     acc_cnn = float(np.mean(pred_cnn == y_te))
     print(f"TextCNN ({len(vocab)} characters): test accuracy {acc_cnn:.4f}, "
           f"{time.perf_counter() - t0:.0f} s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot(y_te, pred_nb, pred_cnn, args.out)
+    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    plot(y_te, pred_nb, pred_cnn, out)
+    print(f"pictures written to {out.resolve()}")
     if not quick:
         assert acc_cnn > acc_nb, f"TextCNN {acc_cnn:.4f} does not beat naive Bayes {acc_nb:.4f}"
 

@@ -4,9 +4,10 @@
 Two towers are trained, one with the contrastive loss on balanced pairs and one with the
 batch-hard triplet loss on P-K batches. The 2,000 training digits also make new classes by
 quarter turns and mirroring (as Omniglot's characters are turned into new classes by Santoro
-et al. 2016 and Vinyals et al. 2016): 28 classes, none of them a 5-9. For each: ROC AUC on test pairs of digits 5-9 (test
-split), the distance threshold chosen on validation pairs of digits 5-9 (train split) and its
-accuracy on the test pairs, and 5-way one-shot accuracy on the test split's digits 5-9.
+et al. 2016 and Vinyals et al. 2016): 28 classes, none of them a 5-9. For each tower: ROC AUC
+on test pairs of digits 5-9 (test split), the distance threshold chosen on validation pairs of
+digits 5-9 (train split) and its accuracy on the test pairs, and 5-way one-shot accuracy on
+the test split's digits 5-9.
 Writes verification_roc.png (the figure) and verification_one_shot.png (a picture of one-shot
 trials). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1) trains for a few seconds.
 
@@ -14,6 +15,7 @@ trials). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1) trains for a few seconds.
 """
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,7 +100,8 @@ def plot(results, x_test, y_test, out: Path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds of training")
-    parser.add_argument("--out", type=Path, default=Path("."), help="folder for the PNGs")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the PNGs (default: here; a temporary one under the tests)")
     args, _ = parser.parse_known_args()
     quick = args.quick or SMALL
     (xtr, ytr), (xte, yte) = mnist5k.load_data()
@@ -127,8 +130,10 @@ def main():
         print(f"{name}: test ROC AUC {r['auc']:.4f}, threshold {r['threshold']:.3f} (val), "
               f"test pair accuracy {r['pair_accuracy']:.4f}, 5-way one-shot accuracy "
               f"{r['one_shot_5way']:.4f}, {time.perf_counter() - t0:.0f} s")
-    args.out.mkdir(parents=True, exist_ok=True)
-    plot(results, *test, args.out)
+    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
+    out.mkdir(parents=True, exist_ok=True)
+    plot(results, *test, out)
+    print(f"pictures written to {out.resolve()}")
 
 
 if __name__ == "__main__":
