@@ -74,6 +74,20 @@ def _mine_brute_force(e, labels):
     return anchors, pos, neg
 
 
+def test_soft_margin_vs_torch_softplus():
+    torch = torch_or_skip()
+    a, p, n = _rows(5)
+
+    def theirs(x, y, z):
+        d_ap = torch.sqrt(((x - y) ** 2).sum(1))
+        d_an = torch.sqrt(((x - z) ** 2).sum(1))
+        return torch.nn.functional.softplus(d_ap - d_an + 0.2).mean()
+
+    check_vs_torch(lambda x, y, z: ops.triplet_margin_loss(x, y, z, margin=0.2, soft=True),
+                   theirs, a, p, n, grad_out=np.float32(1.0), what="soft-margin triplet")
+    gradcheck(lambda x, y, z: ops.triplet_margin_loss(x, y, z, margin=0.2, soft=True), a, p, n)
+
+
 @pytest.mark.parametrize("squared", [False, True])
 def test_batch_hard_vs_brute_force_and_torch(squared):
     torch = torch_or_skip()

@@ -9,7 +9,8 @@ rows), or with ``squared`` the plain sum of squares s(x, y) = sum_j (x_j - y_j)^
 - triplet margin (Schroff et al. 2015; PyTorch's ``triplet_margin_loss`` with p = 2):
   L = mean_i max(d(a_i, p_i) - d(a_i, n_i) + m, 0). With active_i = [loss_i > 0]:
   dL/dp_i = -(active_i / N) (a_i - p_i) / d_ap, dL/dn_i = (active_i / N) (a_i - n_i) / d_an,
-  dL/da_i = -(dL/dp_i + dL/dn_i). Squared: replace (x - y) / d by 2 (x - y).
+  dL/da_i = -(dL/dp_i + dL/dn_i). Squared: replace (x - y) / d by 2 (x - y). Soft margin
+  (Hermans et al.): max(g, 0) becomes softplus(g) = log(1 + e^g), and active_i sigmoid(g_i).
 - batch-hard triplet (Hermans, Beyer & Leibe 2017): for each anchor i of a batch with labels y,
   p(i) = argmax_{j != i, y_j = y_i} d_ij, n(i) = argmin_{y_j != y_i} d_ij, then the triplet
   loss over the anchors that have both; the gradient scatters back onto rows i, p(i), n(i).
@@ -51,13 +52,18 @@ def contrastive_backward(g: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.nd
 
 
 def triplet_forward(a: np.ndarray, p: np.ndarray, n: np.ndarray, margin: float,
-                    squared: bool, eps: float) -> tuple[np.ndarray, tuple]:
-    """mean_i max(d(a_i, p_i) - d(a_i, n_i) + m, 0) (scalar; 0 for no rows), cache."""
+                    squared: bool, eps: float, soft: bool = False) -> tuple[np.ndarray, tuple]:
+    """mean_i max(g_i, 0), or softplus(g_i) with ``soft``, g_i = d(a_i, p_i) - d(a_i, n_i) + m
+    (scalar; 0 for no rows), cache."""
     d_ap, diff_ap = _distance(a, p, squared, eps)
     d_an, diff_an = _distance(a, n, squared, eps)
-    per = np.maximum(d_ap - d_an + margin, 0)
+    gap = d_ap - d_an + margin
+    if soft:
+        per, active = np.logaddexp(0, gap), 0.5 * (1 + np.tanh(gap / 2))  # sigmoid, stably
+    else:
+        per, active = np.maximum(gap, 0), gap > 0
     value = per.mean() if len(per) else 0.0
-    return np.asarray(value, dtype=a.dtype), (diff_ap, d_ap, diff_an, d_an, per > 0, squared)
+    return np.asarray(value, dtype=a.dtype), (diff_ap, d_ap, diff_an, d_an, active, squared)
 
 
 def triplet_backward(g: np.ndarray, cache: tuple
@@ -89,10 +95,10 @@ def hardest_triplets(e: np.ndarray, labels: np.ndarray
 
 
 def batch_hard_forward(e: np.ndarray, labels: np.ndarray, margin: float, squared: bool,
-                       eps: float) -> tuple[np.ndarray, tuple]:
+                       eps: float, soft: bool = False) -> tuple[np.ndarray, tuple]:
     """Batch-hard triplet loss (scalar), cache (the chosen rows and the triplet cache)."""
     i, p, n = hardest_triplets(e, labels)
-    value, cache = triplet_forward(e[i], e[p], e[n], margin, squared, eps)
+    value, cache = triplet_forward(e[i], e[p], e[n], margin, squared, eps, soft)
     return value, ((i, p, n), cache, e.shape)
 
 

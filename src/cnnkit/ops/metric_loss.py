@@ -57,24 +57,28 @@ def contrastive_loss(y_same: Any, a: Any, b: Any, margin: float = 1.0,
 
 
 def triplet_margin_loss(anchor: Any, positive: Any, negative: Any, margin: float = 1.0,
-                        squared: bool = False, epsilon: float = 1e-12) -> Tensor:
+                        squared: bool = False, epsilon: float = 1e-12,
+                        soft: bool = False) -> Tensor:
     """mean_i max(d(a_i, p_i) - d(a_i, n_i) + margin, 0) with the Euclidean distance
-    (PyTorch's ``triplet_margin_loss``), or its square with ``squared`` (FaceNet)."""
+    (PyTorch's ``triplet_margin_loss``), or its square with ``squared`` (FaceNet); ``soft``
+    takes softplus(.) = log(1 + exp(.)) for max(., 0) (Hermans et al.'s soft margin)."""
     op = "triplet_margin_loss"
     a, p, n = _rows(op, anchor=anchor, positive=positive, negative=negative)
     value, cache = K.triplet_forward(a.data, p.data, n.data, _margin(op, margin), bool(squared),
-                                     epsilon)
+                                     epsilon, bool(soft))
     return record(value, (a, p, n), lambda g: K.triplet_backward(g, cache), op)
 
 
 def batch_hard_triplet_loss(embeddings: Any, labels: Any, margin: float = 1.0,
-                            squared: bool = False, epsilon: float = 1e-12) -> Tensor:
+                            squared: bool = False, epsilon: float = 1e-12,
+                            soft: bool = False) -> Tensor:
     """Batch-hard triplet loss (Hermans et al. 2017): each anchor with its farthest positive
     and nearest negative in the batch, mean_i max(d(a_i, p_i) - d(a_i, n_i) + margin, 0);
-    anchors lacking a positive or a negative are left out (0 when none remain)."""
+    anchors lacking a positive or a negative are left out (0 when none remain); ``soft`` as
+    in :func:`triplet_margin_loss`."""
     op = "batch_hard_triplet_loss"
     (e,) = _rows(op, embeddings=embeddings)
     lab = _labels(op, labels, e.shape[0], "row")
     value, cache = K.batch_hard_forward(e.data, lab, _margin(op, margin), bool(squared),
-                                        epsilon)
+                                        epsilon, bool(soft))
     return record(value, (e,), lambda g: (K.batch_hard_backward(g, cache),), op)

@@ -64,15 +64,15 @@ def fit_contrastive(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5
 def fit_triplet(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5, p: int = 5,
                 k: int = 8, margin: float = 0.5, lr: float = 1e-3,
                 rng: np.random.Generator | None = None, augment: Augment | None = None,
-                log: Callable[[str], None] | None = None) -> list[float]:
-    """Adam on the batch-hard triplet loss over P-K batches (p labels x k rows, after
-    ``augment(batch, rng)`` when given); returns the mean loss of each epoch (an epoch is
-    about len(x) rows)."""
+                soft: bool = False, log: Callable[[str], None] | None = None) -> list[float]:
+    """Adam on the batch-hard triplet loss (``soft``: with the soft margin) over P-K batches
+    (p labels x k rows, after ``augment(batch, rng)`` when given); returns the mean loss of
+    each epoch (an epoch is about len(x) rows)."""
     rng = np.random.default_rng(0) if rng is None else rng
     optimizer, history = Adam(model.parameters(), lr=lr), []
     for epoch in range(epochs):
         losses = [_step(model, optimizer, lambda e, b=b: ops.batch_hard_triplet_loss(
-            e, y[b], margin=margin), x[b], augment, rng) for b in pk_batches(y, p, k, rng)]
+            e, y[b], margin=margin, soft=soft), x[b], augment, rng) for b in pk_batches(y, p, k, rng)]
         history.append(float(np.mean(losses)))
         if log:
             log(f"epoch {epoch + 1}: batch-hard triplet loss {history[-1]:.4f}")
