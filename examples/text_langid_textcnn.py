@@ -72,9 +72,9 @@ def plot(y, pred_nb, pred_cnn, out: Path):
     xs = np.arange(len(langs))
     ax.bar(xs - 0.2, acc[0], 0.4, label=f"char 1-3-gram naive Bayes ({np.mean(pred_nb == y):.3f})")
     ax.bar(xs + 0.2, acc[1], 0.4, label=f"TextCNN ({np.mean(pred_cnn == y):.3f})")
-    ax.set(xticks=xs, xticklabels=langs, ylim=(0, 1), ylabel="test accuracy",
+    ax.set(xticks=xs, xticklabels=langs, ylim=(0, 1.2), ylabel="test accuracy",
            title="Language of a single word, held-out words")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     fig.savefig(out / "text_langid.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     cm = np.zeros((len(langs), len(langs)), int)
