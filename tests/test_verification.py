@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cnnkit import layers, verification
+from cnnkit import random as crandom
 from cnnkit.models import Sequential
 
 
@@ -86,17 +87,20 @@ def test_errors():
         verification.make_pairs([1, 1, 1], 4, np.random.default_rng(0))
 
 
-def _tower():
+def _tower(seed):
+    crandom.seed(seed)  # weight initialisation from cnnkit's global generator
     return Sequential([layers.Input((6,)), layers.Dense(8, activation="relu"),
                        layers.Dense(4)])
 
 
 @pytest.mark.parametrize("loss", ["contrastive", "triplet"])
-def test_training_separates_clusters(loss):
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_training_separates_clusters(loss, seed):
+    rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(4), 30)
-    x = (rng.standard_normal((4, 6))[y] + 0.6 * rng.standard_normal((120, 6))).astype(np.float32)
-    model = _tower()
+    centres = rng.standard_normal((4, 6))
+    x = (centres[y] + 0.4 * rng.standard_normal((120, 6))).astype(np.float32)
+    model = _tower(seed)
     i, j, same = verification.make_pairs(y, 400, np.random.default_rng(9))
 
     def auc():
@@ -105,9 +109,9 @@ def test_training_separates_clusters(loss):
 
     before = auc()
     if loss == "contrastive":
-        hist = verification.fit_contrastive(model, x, y, epochs=6, pairs_per_epoch=256,
+        hist = verification.fit_contrastive(model, x, y, epochs=10, pairs_per_epoch=256,
                                             batch_size=32, lr=1e-2, rng=rng)
     else:
-        hist = verification.fit_triplet(model, x, y, epochs=12, p=4, k=6, lr=1e-2, rng=rng)
+        hist = verification.fit_triplet(model, x, y, epochs=20, p=4, k=6, lr=1e-2, rng=rng)
     assert hist[-1] < hist[0]
-    assert auc() > max(before, 0.9), (before, auc())
+    assert auc() > max(before + 0.02, 0.95), (before, auc())
