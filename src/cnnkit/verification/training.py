@@ -72,7 +72,8 @@ def fit_triplet(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5, p:
     optimizer, history = Adam(model.parameters(), lr=lr), []
     for epoch in range(epochs):
         losses = [_step(model, optimizer, lambda e, b=b: ops.batch_hard_triplet_loss(
-            e, y[b], margin=margin, soft=soft), x[b], augment, rng) for b in pk_batches(y, p, k, rng)]
+            e, y[b], margin=margin, soft=soft), x[b], augment, rng)
+            for b in pk_batches(y, p, k, rng)]
         history.append(float(np.mean(losses)))
         if log:
             log(f"epoch {epoch + 1}: batch-hard triplet loss {history[-1]:.4f}")
