@@ -329,14 +329,19 @@ class Dropout(Layer):
 
 class Embedding(Layer):
     """Integer ids (N, L) -> vectors (N, L, output_dim) by row lookup in a (input_dim, output_dim)
-    table; the gradient scatters back onto the looked-up rows."""
+    table; the gradient scatters back onto the looked-up rows. ``weights`` (Keras 3): pre-set
+    vectors, an (input_dim, output_dim) array, used instead of the initializer (pass
+    ``trainable=False`` to keep them fixed, Kim's "CNN-static")."""
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None,
-                 mask_zero: bool = False, **kwargs: Any):
+                 mask_zero: bool = False, weights: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self._preset = None if weights is None else _preset_table(self.name, weights,
+                                                                    self.input_dim,
+                                                                    self.output_dim)
         # Keras: id 0 is padding; cnnkit has no mask-consuming layers, compute_mask gives it
         self.mask_zero = bool(mask_zero)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
@@ -344,9 +349,11 @@ class Embedding(Layer):
         self.embeddings_constraint = constraints.get(embeddings_constraint)
 
     def build(self, input_shape: Any) -> None:
+        preset = self._preset
+        init = self.embeddings_initializer if preset is None else (
+            lambda shape, dtype, rng=None: preset.astype(dtype))
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer,
-                                          self.embeddings_regularizer,
+                                          init, self.embeddings_regularizer,
                                           constraint=self.embeddings_constraint)
 
     def call(self, inputs: Any, training: bool = False) -> Tensor:
@@ -379,6 +386,18 @@ class Embedding(Layer):
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
                 "embeddings_constraint": constraints.serialize(self.embeddings_constraint)}
+
+
+def _preset_table(name: str, weights: Any, input_dim: int, output_dim: int) -> np.ndarray:
+    w = np.asarray(weights[0] if isinstance(weights, (list, tuple)) and len(weights) == 1
+                   else weights)
+    if w.shape != (input_dim, output_dim) or not np.issubdtype(w.dtype, np.number):
+        raise ValueError(f"Embedding '{name}' expects weights of shape ({input_dim}, "
+                         f"{output_dim}) (input_dim, output_dim), got {w.dtype} array of shape "
+                         f"{w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"Embedding '{name}': weights must be finite")
+    return w.copy()
 
 
 class Rescaling(Layer):

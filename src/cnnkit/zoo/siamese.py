@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .. import layers, ops
 from ..autograd import Tensor, as_tensor
 from ..layers import L2Normalize
@@ -89,21 +87,12 @@ def pair_distance(a: Any, b: Any, epsilon: float = 1e-12) -> Tensor:
 def contrastive_loss(y_same: Any, a: Any, b: Any, margin: float = 1.0,
                      epsilon: float = 1e-12) -> Tensor:
     """1/2 mean_i [ y_i d_i^2 + (1 - y_i) max(margin - d_i, 0)^2 ] with d_i = ||a_i - b_i||
-    and y_i = 1 for a similar pair, 0 for a dissimilar one (Hadsell et al. 2006)."""
-    a, b = _vectors("contrastive_loss", a, b)
-    y = np.asarray(as_tensor(y_same).data, dtype=a.dtype).reshape(-1)
-    if y.shape[0] != a.shape[0]:
-        raise ValueError(f"contrastive_loss expects one label per pair: {a.shape[0]} pairs, "
-                         f"got labels of shape {np.shape(y_same)}")
-    d2 = _squared_distance(a, b)
-    d = ops.sqrt(d2 + epsilon)
-    hinge = ops.relu(ops.subtract(np.asarray(margin, dtype=a.dtype), d))
-    per = ops.add(ops.multiply(y, d2), ops.multiply(1.0 - y, ops.square(hinge)))
-    return ops.multiply(ops.mean(per), 0.5)
+    and y_i = 1 for a similar pair, 0 for a dissimilar one (Hadsell et al. 2006); the
+    kernel is ``ops.contrastive_loss``."""
+    return ops.contrastive_loss(y_same, a, b, margin=margin, epsilon=epsilon)
 
 
 def triplet_loss(anchor: Any, positive: Any, negative: Any, margin: float = 0.2) -> Tensor:
-    """mean_i max(||a_i - p_i||^2 - ||a_i - n_i||^2 + margin, 0) (FaceNet)."""
-    a, p, n = _vectors("triplet_loss", anchor, positive, negative)
-    gap = ops.subtract(_squared_distance(a, p), _squared_distance(a, n))
-    return ops.mean(ops.relu(ops.add(gap, margin)))
+    """mean_i max(||a_i - p_i||^2 - ||a_i - n_i||^2 + margin, 0) (FaceNet's squared form of
+    ``ops.triplet_margin_loss``)."""
+    return ops.triplet_margin_loss(anchor, positive, negative, margin=margin, squared=True)

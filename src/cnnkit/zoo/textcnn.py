@@ -22,15 +22,18 @@ __all__ = ["textcnn"]
 def textcnn(vocab_size: int = 20000, sequence_length: int | None = 100,
             embedding_dim: int = 300, filters: int = 100,
             kernel_sizes: Sequence[int] = (3, 4, 5), dropout: float = 0.5, classes: int = 2,
-            classifier_activation: Any = None, name: str = "textcnn") -> Model:
-    """Kim's CNN for sentence classification (the "CNN-rand" form: embeddings learned from
-    scratch; load pretrained vectors into layer "embedding" for CNN-static/non-static).
+            classifier_activation: Any = None, embedding_weights: Any = None,
+            trainable_embedding: bool = True, name: str = "textcnn") -> Model:
+    """Kim's CNN for sentence classification. "CNN-rand" by default (embeddings learned from
+    scratch); ``embedding_weights`` (vocab_size, embedding_dim) pre-sets the vectors, kept
+    fixed with ``trainable_embedding=False`` ("CNN-static") or tuned ("CNN-non-static").
     Inputs are integer token ids of shape (batch, sequence_length)."""
     if sequence_length is not None and sequence_length < max(kernel_sizes):
         raise ValueError(f"textcnn: sequence_length {sequence_length} is shorter than the "
                          f"widest filter {max(kernel_sizes)}")
     inputs = layers.Input((sequence_length,), dtype="int64", name="tokens")
-    x = layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+    x = layers.Embedding(vocab_size, embedding_dim, weights=embedding_weights,
+                         trainable=trainable_embedding, name="embedding")(inputs)
     branches = []
     for k in kernel_sizes:
         b = layers.Conv1D(filters, k, activation="relu", name=f"conv{k}")(x)
