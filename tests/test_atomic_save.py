@@ -191,3 +191,18 @@ def test_load_never_imports_a_module_the_file_names(tmp_path):
     with pytest.raises(ValueError, match="unknown layer class 'antigravity'"):
         load_model(tmp_path / "bad.cnnkit")
     assert "antigravity" not in sys.modules
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+    """A file made by atomic_write has the mode open() would give it (mkstemp's is 0600)."""
+    import os
+
+    from cnnkit.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.bin") as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644

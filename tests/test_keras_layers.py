@@ -64,6 +64,7 @@ ZeroPadding1D ZeroPadding2D ZeroPadding3D Cropping1D Cropping2D Cropping3D""".sp
 NOT_IN_KERAS = {"KerasTensor": "Keras's is not exported from keras.layers",
                 "L2Normalize": "x / max(||x||, eps) as a layer (keras.ops.normalize)",
                 "SyncBatchNormalization": "Keras: BatchNormalization(synchronized=True)",
+                "GridHead": "the grid detector's output layer (cnnkit.detection)",
                 **{n: "an ONNX operator's form that load_onnx builds (cnnkit.io)" for n in (
                     "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid", "LogSoftmax", "Cast",
                     "Divide", "Power", "MatMul", "LocalResponseNormalization", "Reduce",

@@ -65,6 +65,13 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: Any, mode: str = "wb", make_parents: bool = False) -> Iterator[IO]:
     """``with atomic_write(p) as f: f.write(...)``: ``p`` appears whole or not at all.
@@ -83,6 +90,8 @@ def atomic_write(path: Any, mode: str = "wb", make_parents: bool = False) -> Ite
     remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
                                dir=path.parent)
+    if hasattr(os, "fchmod"):  # mkstemp makes 0600; a finished file gets what open() would
+        os.fchmod(fd, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, mode) as f:
             yield f

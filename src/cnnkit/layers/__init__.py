@@ -28,6 +28,7 @@ from .core import (
     Reshape,
     Softmax,
 )
+from .detection_head import GridHead
 from .elementwise import Cast, Clip, ConstantOperand, HardSigmoid, LogSoftmax, UnaryMath
 from .lambda_layer import Lambda
 from .layer_normalization import GroupNormalization, LayerNormalization, PReLU
@@ -118,6 +119,7 @@ __all__ = [
     "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
     "GlobalMaxPool2D", "GlobalMaxPool3D", "AdaptiveAveragePooling2D",
     # normalization, regularization
+    "GridHead",
     "BatchNormalization", "SyncBatchNormalization", "L2Normalize", "LayerNormalization",
     "GroupNormalization", "PReLU",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",

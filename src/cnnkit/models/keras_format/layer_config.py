@@ -26,7 +26,7 @@ NOT_KERAS = {"Layer", "Lambda", "L2Normalize", "KerasTensor", "Input",
              "SyncBatchNormalization", "ConstantOperand", "UnaryMath", "Clip", "HardSigmoid",
              "LogSoftmax", "Cast", "Divide", "Power", "MatMul", "LocalResponseNormalization",
              "Reduce", "ArgMax", "Slice", "Split", "Squeeze", "ExpandDims", "Gather", "Pad",
-             "Resize"}
+             "Resize", "GridHead"}
 # arguments cnnkit lacks whose value must be this (anything else changes the outputs)
 _DEFAULT_ONLY: dict[str, Any] = {
     "data_format": "channels_last", "renorm": False, "synchronized": False, "sparse": False,
