@@ -135,7 +135,10 @@ def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
     batches = BatchIterator(xt.astype(np.float32), yt, batch_size=recipe["batch_size"],
                             shuffle=True, seed=args.seed, transform=transform)
     lr = schedule(recipe["schedule"], recipe["lr"], len(batches) * recipe["epochs"])
-    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr),
+    # the recipes were measured with torch's epsilon placement (formula="auto" would pick
+    # Keras's for an optimizer built without parameters)
+    extra = {"formula": "torch"} if args.optimizer.lower() != "sgd" else {}
+    model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr, **extra),
                   loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
     return batches
 
