@@ -21,3 +21,19 @@ def digits(n: int | None = None, size: int = 28, channels: int = 1):
     x = np.pad(x, ((0, 0), (pad, size - 28 - pad), (pad, size - 28 - pad)))
     x = np.repeat(x[..., None].astype(np.float32) / 255, channels, axis=-1)
     return x, y
+
+
+def quick_and_out(doc: str):
+    """(quick, out) of an example taking ``--quick`` and ``--out``: quick under the tests too,
+    and the PNGs go to a temporary folder there (here by default)."""
+    import argparse
+    import tempfile
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds of training")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the PNGs (default: here; a temporary one under the tests)")
+    args, _ = parser.parse_known_args()
+    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
+    return args.quick or SMALL, out

@@ -13,14 +13,12 @@ text_langid_confusion.png (a picture: the TextCNN's confusion matrix).
     nice python examples/text_langid_textcnn.py [--quick] [--out DIR]
 """
 
-import argparse
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from _small import SMALL
+from _small import quick_and_out
 
 from cnnkit import zoo
 from cnnkit.datasets import langid_words
@@ -90,12 +88,7 @@ def plot(y, pred_nb, pred_cnn, out: Path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds of training")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the PNGs (default: here; a temporary one under the tests)")
-    args, _ = parser.parse_known_args()
-    quick = args.quick or SMALL
+    quick, out = quick_and_out(__doc__)
     (w_tr, y_tr), (w_te, y_te) = langid_words.load_data()
     if quick:
         keep = np.random.default_rng(0).permutation(len(w_tr))[:1200]
@@ -121,7 +114,6 @@ def main():
     acc_cnn = float(np.mean(pred_cnn == y_te))
     print(f"TextCNN ({len(vocab)} characters): test accuracy {acc_cnn:.4f}, "
           f"{time.perf_counter() - t0:.0f} s")
-    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     plot(y_te, pred_nb, pred_cnn, out)
     print(f"pictures written to {out.resolve()}")

@@ -15,13 +15,11 @@ trials). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1) trains for a few seconds.
     nice python examples/verification_siamese.py [--quick] [--out DIR]
 """
 
-import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _small import SMALL
+from _small import quick_and_out
 
 from cnnkit import layers, verification
 from cnnkit.data.augment import RandomAffine
@@ -100,12 +98,7 @@ def plot(results, x_test, y_test, out: Path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds of training")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the PNGs (default: here; a temporary one under the tests)")
-    args, _ = parser.parse_known_args()
-    quick = args.quick or SMALL
+    quick, out = quick_and_out(__doc__)
     (xtr, ytr), (xte, yte) = mnist5k.load_data()
     xtr = (xtr[..., None] / 255.0).astype(np.float32)
     xte = (xte[..., None] / 255.0).astype(np.float32)
@@ -137,7 +130,6 @@ def main():
         print(f"{name}: test ROC AUC {r['auc']:.4f}, threshold {r['threshold']:.3f} (val), "
               f"test pair accuracy {r['pair_accuracy']:.4f}, 5-way one-shot accuracy "
               f"{r['one_shot_5way']:.4f}, {time.perf_counter() - t0:.0f} s")
-    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     plot(results, *test, out)
     print(f"pictures written to {out.resolve()}")

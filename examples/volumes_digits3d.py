@@ -13,13 +13,11 @@ and per digit) and volumes_digits3d_views.png (a picture: projections of test vo
     nice python examples/volumes_digits3d.py [--quick] [--out DIR]
 """
 
-import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _small import SMALL
+from _small import quick_and_out
 
 from cnnkit import layers, volumes
 from cnnkit.datasets import mnist5k
@@ -64,12 +62,7 @@ def plot(history, y, pred, x_test, out: Path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds of training")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the PNGs (default: here; a temporary one under the tests)")
-    args, _ = parser.parse_known_args()
-    quick = args.quick or SMALL
+    quick, out = quick_and_out(__doc__)
     (xtr, ytr), (xte, yte) = mnist5k.load_data()
     ytr, yte = ytr.astype(np.int64), yte.astype(np.int64)
     if quick:
@@ -91,7 +84,6 @@ def main():
         history.append(float(np.mean(pred == yte)))
         print(f"epoch {epoch + 1}: test accuracy {history[-1]:.4f}, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
-    out = args.out or (Path(tempfile.mkdtemp()) if SMALL else Path("."))
     out.mkdir(parents=True, exist_ok=True)
     plot(history, yte, pred, x_test, out)
     print(f"pictures written to {out.resolve()}")
