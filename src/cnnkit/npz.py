@@ -34,6 +34,20 @@ class NpzError(ValueError):
     """A damaged, hostile or unsupported ``.npz`` archive (the message names the part)."""
 
 
+def zip_member_problem(info: zipfile.ZipInfo, seen: Any) -> str | None:
+    """Why a zip member must not be read (a name already in ``seen``, encryption, a
+    compression other than stored or deflated), or None."""
+    name = info.filename
+    if name in seen:
+        return f"member {name!r} appears twice"
+    if info.flag_bits & 0x1:
+        return f"member {name!r} is encrypted"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return (f"member {name!r} uses compression method {info.compress_type}; only stored "
+                f"and deflated are read")
+    return None
+
+
 class NpzArchive:
     """``with NpzArchive(path) as a: a.header("x"); a.read("x")``.
 
@@ -75,15 +89,10 @@ class NpzArchive:
                            f"{max_ratio:g} times the file's {size} bytes (a zip bomb?)")
 
     def _check_member(self, info: zipfile.ZipInfo) -> None:
-        name = info.filename
-        if name in self.members:
-            raise NpzError(f"{self.source}: member {name!r} appears twice")
-        if info.flag_bits & 0x1:
-            raise NpzError(f"{self.source}: member {name!r} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise NpzError(f"{self.source}: member {name!r} uses compression method "
-                           f"{info.compress_type}; only stored and deflated are read")
-        self.members[name] = info
+        problem = zip_member_problem(info, self.members)
+        if problem:
+            raise NpzError(f"{self.source}: {problem}")
+        self.members[info.filename] = info
 
     def __enter__(self) -> NpzArchive:
         return self

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...files import atomic_write
-from ...npz import ZIP_ERRORS
+from ...npz import ZIP_ERRORS, zip_member_problem
 from .errors import EXPANSION, FLOOR, KerasFileError
 
 CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
@@ -31,13 +31,9 @@ def _check_members(infos: list[zipfile.ZipInfo], label: str, size: int) -> dict:
     members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         name = info.filename
-        if name in members:
-            raise KerasFileError(f"{label}: member {name!r} appears twice")
-        if info.flag_bits & 0x1:
-            raise KerasFileError(f"{label}: member {name!r} is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise KerasFileError(f"{label}: member {name!r} uses compression method "
-                                 f"{info.compress_type}; only stored and deflated are read")
+        problem = zip_member_problem(info, members)
+        if problem:
+            raise KerasFileError(f"{label}: {problem}")
         if name not in (CONFIG, METADATA, WEIGHTS) and not name.startswith("assets/"):
             raise KerasFileError(f"{label}: unexpected member {name[:80]!r} (a .keras archive "
                                  f"holds {CONFIG}, {METADATA}, {WEIGHTS} and assets/)")
