@@ -2,13 +2,20 @@
 numbers of concurrent clients, with dynamic batching on and off (batch-1 serving).
 
     python bench/serve_load.py MODEL.cnnkit [--clients 1 8 32 128] [--seconds 8]
-                               [--requests 4000] [--markdown]
+                               [--requests 4000] [--rounds 2] [--threads 1]
 
-Each setting starts its own server process (``cnnkit serve``), warms it up, then runs the
-clients for at most ``--seconds`` or ``--requests`` requests, whichever ends first (bounded
-in time and work). The clients are keep-alive HTTP/1.1 connections on one asyncio loop in
-this process, each sending one 28x28 PNG digit per request and waiting for the answer
-(closed loop). Every answer is checked (status 200, a prediction in the body).
+Two servers (``cnnkit serve``) run side by side, one batching (``--max-batch-size 32
+--max-wait-ms 5``) and one serving batch 1 (``--max-batch-size 1 --max-wait-ms 0``), with the
+same settings otherwise. For each number of clients the two are measured alternately, in
+``--rounds`` rounds ordered on, off, off, on, ... (so a machine that gets busier or quieter
+during the run affects both alike), each round at most ``--seconds / rounds`` seconds or
+``--requests / rounds`` requests; the figures add the rounds up.
+
+The clients are keep-alive HTTP/1.1 connections in this process, closed loop (each sends one
+28x28 PNG digit and waits for the answer), written directly on asyncio's transports (no stream
+objects) to keep their own CPU small, since they share the machine with the server: the CPU
+this process spends per request (user + system, getrusage) is printed with the results.
+Every answer is checked (status 200 and a prediction in the body).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -30,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+ON, OFF = (32, 5.0), (1, 0.0)  # (max batch size, max wait ms)
 
 
 def _pngs(count: int) -> list[bytes]:
@@ -53,18 +62,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(model: str, port: int, batch: int, wait_ms: float) -> subprocess.Popen:
+def start_server(model: str, port: int, batch: int, wait_ms: float, threads: int = 1
+                 ) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen([sys.executable, "-m", "cnnkit.cli", "serve", f"m={model}",
                              "--port", str(port), "--max-batch-size", str(batch),
                              "--max-wait-ms", str(wait_ms), "--queue-length", "1024",
-                             "--reload-interval", "0", "--log-level", "warning"], env=env)
+                             "--reload-interval", "0", "--threads", str(threads),
+                             "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -77,47 +93,72 @@ def start_server(model: str, port: int, batch: int, wait_ms: float) -> subproces
     raise RuntimeError("the server did not start")
 
 
-async def _client(port: int, bodies: list[bytes], stop_at: float, budget: list[int],
-                  lat: list[float], errors: list[str]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < stop_at and budget[0] > 0:
-            budget[0] -= 1
-            body = bodies[budget[0] % len(bodies)]
-            head = (f"POST /v1/models/m:predict?top_k=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                    f"Content-Type: image/png\r\nContent-Length: {len(body)}\r\n\r\n")
-            t = time.perf_counter()
-            writer.write(head.encode() + body)
-            await writer.drain()
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            payload = await reader.readexactly(length)
-            lat.append(time.perf_counter() - t)
-            if b" 200 " not in status_line or b"predictions" not in payload:
-                errors.append(status_line.decode().strip())
-    finally:
-        writer.close()
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
 
 
-async def _load(port: int, body: list[bytes], clients: int, seconds: float, requests: int
+class _Client(asyncio.Protocol):
+    """One keep-alive connection sending requests one after another (closed loop)."""
+
+    def __init__(self, shared: dict, done: asyncio.Future):
+        self.s, self.done, self.buf, self.t = shared, done, b"", 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._send()
+
+    def _send(self) -> None:
+        s = self.s
+        if s["budget"] <= 0 or time.perf_counter() >= s["stop_at"]:
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        s["budget"] -= 1
+        self.t = time.perf_counter()
+        self.transport.write(s["requests"][s["budget"] % len(s["requests"])])  # type: ignore
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].lower()
+        at = head.find(b"content-length:")
+        length = int(head[at + 15:head.find(b"\r\n", at) if b"\r\n" in head[at:] else None]
+                     ) if at >= 0 else 0
+        if len(self.buf) < end + 4 + length:
+            return
+        body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+        self.s["lat"].append(time.perf_counter() - self.t)
+        if not head.startswith(b"http/1.1 200") or b"predictions" not in body:
+            self.s["errors"].append(head.split(b"\r\n")[0].decode())
+        self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def requests_for(bodies: list[bytes]) -> list[bytes]:
+    """The whole HTTP requests (head and PNG body) the clients send."""
+    return [(f"POST /v1/models/m:predict?top_k=3 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             f"Content-Type: image/png\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b
+            for b in bodies]
+
+
+async def _load(port: int, reqs: list[bytes], clients: int, seconds: float, requests: int
                 ) -> dict:
-    lat: list[float] = []
-    errors: list[str] = []
-    budget = [requests]
+    loop = asyncio.get_running_loop()
+    shared = {"budget": requests, "requests": reqs, "lat": [], "errors": [],
+              "stop_at": time.perf_counter() + seconds}
+    dones = [loop.create_future() for _ in range(clients)]
     start = time.perf_counter()
-    await asyncio.gather(*[_client(port, body, start + seconds, budget, lat, errors)
-                           for _ in range(clients)])
+    for d in dones:
+        await loop.create_connection(lambda d=d: _Client(shared, d), "127.0.0.1", port)
+    await asyncio.gather(*dones)
     wall = time.perf_counter() - start
-    ms = np.array(lat) * 1000
-    return {"clients": clients, "requests": len(lat), "errors": len(errors),
-            "rps": len(lat) / wall, "p50": float(np.percentile(ms, 50)),
-            "p95": float(np.percentile(ms, 95)), "p99": float(np.percentile(ms, 99))}
+    return {"wall": wall, "lat": shared["lat"], "errors": len(shared["errors"])}
 
 
 def _batches(port: int) -> tuple[float, float]:
@@ -133,38 +174,84 @@ def _batches(port: int) -> tuple[float, float]:
     return calls, samples
 
 
+def measure(port: int, pid: int, reqs: list[bytes], clients: int, seconds: float,
+            requests: int) -> dict:
+    """One round against one server: latencies, wall time, server / client CPU, batches."""
+    c0, s0 = _batches(port)
+    cpu0, own0 = _cpu_seconds(pid), _own_cpu()
+    r = asyncio.run(_load(port, reqs, clients, seconds, requests))
+    r["server_cpu"], r["client_cpu"] = _cpu_seconds(pid) - cpu0, _own_cpu() - own0
+    c1, s1 = _batches(port)
+    r["calls"], r["samples"] = c1 - c0, s1 - s0
+    return r
+
+
+def summarize(batching: bool, clients: int, rounds: list[dict]) -> dict:
+    ms = np.array([v for r in rounds for v in r["lat"]]) * 1000
+    n = len(ms)
+    wall = sum(r["wall"] for r in rounds)
+    return {"batching": batching, "clients": clients, "requests": n,
+            "errors": sum(r["errors"] for r in rounds), "rps": n / wall,
+            "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+            "p99": float(np.percentile(ms, 99)),
+            "mean_batch": sum(r["samples"] for r in rounds) / max(sum(r["calls"]
+                                                                      for r in rounds), 1),
+            "server_cpu_ms": sum(r["server_cpu"] for r in rounds) * 1000 / max(n, 1),
+            "client_cpu_ms": sum(r["client_cpu"] for r in rounds) * 1000 / max(n, 1)}
+
+
 def run_setting(model: str, batching: bool, levels: list[int], seconds: float,
-                requests: int, body: list[bytes]) -> list[dict]:
+                requests: int, body: list[bytes], threads: int = 1) -> list[dict]:
+    """One server (batching on or off) measured at each number of clients."""
     port = _free_port()
-    proc = start_server(model, port, 32 if batching else 1, 5.0 if batching else 0.0)
+    proc = start_server(model, port, *(ON if batching else OFF), threads)
+    reqs = requests_for(body)
     try:
-        asyncio.run(_load(port, body, 4, 1.0, 200))  # warm-up
+        asyncio.run(_load(port, reqs, 4, 1.0, 200))  # warm-up
+        return [summarize(batching, c, [measure(port, proc.pid, reqs, c, seconds, requests)])
+                for c in levels]
+    finally:
+        stop_server(proc)
+
+
+def run_both(model: str, levels: list[int], seconds: float, requests: int,
+             body: list[bytes], rounds: int = 2, threads: int = 1) -> list[dict]:
+    """Both servers side by side, measured alternately (see the module docstring)."""
+    servers = {}
+    reqs = requests_for(body)
+    try:
+        for batching in (True, False):
+            port = _free_port()
+            servers[batching] = (port, start_server(model, port, *(ON if batching else OFF),
+                                                    threads))
+            asyncio.run(_load(port, reqs, 4, 1.0, 200))  # warm-up
         rows = []
         for c in levels:
-            c0, s0 = _batches(port)
-            cpu0 = _cpu_seconds(proc.pid)
-            row = asyncio.run(_load(port, body, c, seconds, requests))
-            cpu1 = _cpu_seconds(proc.pid)
-            c1, s1 = _batches(port)
-            row["mean_batch"] = (s1 - s0) / max(c1 - c0, 1)
-            row["server_cpu_ms"] = (cpu1 - cpu0) * 1000 / max(row["requests"], 1)
-            row["batching"] = batching
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            got: dict[bool, list[dict]] = {True: [], False: []}
+            for i in range(rounds):
+                for batching in ((True, False) if i % 2 == 0 else (False, True)):
+                    port, proc = servers[batching]
+                    got[batching].append(measure(port, proc.pid, reqs, c, seconds / rounds,
+                                                 max(1, requests // rounds)))
+            for batching in (True, False):
+                rows.append(summarize(batching, c, got[batching]))
+                print(json.dumps(rows[-1]), flush=True)
         return rows
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        for _, proc in servers.values():
+            stop_server(proc)
 
 
 def markdown(rows: list[dict]) -> str:
     out = ["| batching | clients | requests | req/s | p50 ms | p95 ms | p99 ms | mean batch "
-           "| server CPU ms/req | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
+           "| server CPU ms/req | client CPU ms/req | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (not r["batching"], r["clients"])):
         out.append(f"| {'on (32, 5 ms)' if r['batching'] else 'off (batch 1)'} | "
                    f"{r['clients']} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | "
                    f"{r['p95']:.1f} | {r['p99']:.1f} | {r['mean_batch']:.1f} | "
-                   f"{r['server_cpu_ms']:.2f} | {r['errors']} |")
+                   f"{r['server_cpu_ms']:.2f} | {r.get('client_cpu_ms', float('nan')):.2f} | "
+                   f"{r['errors']} |")
     on = {r["clients"]: r for r in rows if r["batching"]}
     off = {r["clients"]: r for r in rows if not r["batching"]}
     ratios = ", ".join(f"{c} clients {on[c]['rps'] / off[c]['rps']:.2f}x" for c in sorted(on)
@@ -181,17 +268,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32, 128])
-    p.add_argument("--seconds", type=float, default=8.0)
-    p.add_argument("--requests", type=int, default=4000)
+    p.add_argument("--seconds", type=float, default=8.0, help="per setting, all rounds")
+    p.add_argument("--requests", type=int, default=4000, help="per setting, all rounds")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="the servers' --threads")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     body = _pngs(256)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    rows = []
-    for batching in (True, False):
-        rows += run_setting(args.model, batching, args.clients, args.seconds, args.requests,
-                            body)
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.machine())
+    print(f"# {cpu}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"server --threads {args.threads}", flush=True)
+    rows = run_both(args.model, args.clients, args.seconds, args.requests, body, args.rounds,
+                    args.threads)
+    print(f"# load average after: {os.getloadavg()[0]:.1f}")
     print(markdown(rows))
 
 

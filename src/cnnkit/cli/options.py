@@ -124,6 +124,9 @@ def add_serve(sub: Any, func: Any) -> None:
                                                       False, False), default=1.0,
                    help="seconds between checks for a replaced model file (0: off)")
     s.add_argument("--drift-window", type=int_in(2, 1_000_000), default=200)
+    s.add_argument("--threads", type=int_in(0, 256), default=1,
+                   help="kernel threads per model call (0: CNNKIT_NUM_THREADS or up to 2); "
+                   "1 leaves the other cores to request handling")
     s.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=func)

@@ -39,7 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              queue_length=args.queue_length, timeout_s=args.timeout,
                              max_body_bytes=max(1, int(args.max_body_mb * (1 << 20))),
                              max_image_pixels=args.max_image_pixels,
-                             reload_interval_s=args.reload_interval,
+                             reload_interval_s=args.reload_interval, threads=args.threads,
                              drift=DriftConfig(window=args.drift_window,
                                                min_samples=min(100, args.drift_window)))
         serve(models, args.host, args.port, args.workers, config, args.log_level)

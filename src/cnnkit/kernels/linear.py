@@ -67,3 +67,21 @@ def _backward_two_gemms(g2: np.ndarray, x2: np.ndarray, kernel: np.ndarray,
 
     parallel.run_blocks(2, body, blas=True)
     return dx.reshape(x_shape), dw, db[0]
+
+
+def dense_rows(x: np.ndarray, kernel: np.ndarray) -> np.ndarray | None:
+    """y = x @ kernel over the last axis with every row summed alike,
+
+        y[..., j] = sum_{k = 0 .. in-1} x[..., k] kernel[k, j]   (in that order)
+
+    so each row of a batch equals that row's product alone, bit for bit, whatever the batch
+    (the C helper ``_dense``; a BLAS GEMM does not promise this). None where the helper does
+    not apply (not built or switched off, not float32): the caller keeps its own path."""
+    from .native import dense
+
+    if x.dtype != np.float32 or kernel.dtype != np.float32 or kernel.ndim != 2 or \
+            not dense.available():
+        return None
+    n_in, n_out = kernel.shape
+    y = dense.rows_matmul(x.reshape(-1, n_in), kernel)
+    return y.reshape(x.shape[:-1] + (n_out,))

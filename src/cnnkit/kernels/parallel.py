@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "run_blocks", "split", "pieces_for",
-           "row_pieces", "for_rows", "column_sum", "matmul"]
+__all__ = ["get_num_threads", "set_num_threads", "limit_this_thread", "run_blocks", "split",
+           "pieces_for", "row_pieces", "for_rows", "column_sum", "matmul"]
 
 # Below this many bytes of data an elementwise job is not worth a hand-over (~20-50 us).
 MIN_PARALLEL_BYTES = 1 << 20
@@ -93,8 +93,20 @@ if hasattr(os, "register_at_fork"):
 
 
 def get_num_threads() -> int:
-    """Threads the kernels split their work over (1 = no pool)."""
-    return int(_state["threads"])
+    """Threads the kernels split their work over (1 = no pool), at most the calling thread's
+    own limit (:func:`limit_this_thread`)."""
+    n = int(_state["threads"])
+    limit = getattr(_local, "limit", None)
+    return n if limit is None else min(n, limit)
+
+
+def limit_this_thread(n: int | None) -> None:
+    """Kernels called from the calling thread use at most ``n`` >= 1 threads (None: no
+    limit of its own). A server's model thread shares the cores with request handling: with
+    1, no kernel thread spins or waits for it."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"limit_this_thread expects an int >= 1 or None, got {n!r}")
+    _local.limit = n
 
 
 def set_num_threads(n: int) -> None:

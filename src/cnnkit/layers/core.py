@@ -419,7 +419,7 @@ class Rescaling(Layer):
             x = x if np.issubdtype(x.dtype, np.floating) else x.astype(dtype)
             return x * scale.astype(x.dtype) + offset.astype(x.dtype)
 
-        return steps.ArrayFn(rescale)
+        return steps.Elementwise(rescale)  # value by value: batch-invariant
 
     def get_config(self) -> dict:
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}

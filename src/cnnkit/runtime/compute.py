@@ -116,10 +116,18 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
     return run
 
 
-def dense_fn(dense: Any, bn: Any | None, act: Act | None) -> Fn:
-    """x -> act(BN(x W + b)) with BN folded into W and b."""
+def dense_fn(dense: Any, bn: Any | None, act: Act | None, rows: bool = False) -> Fn:
+    """x -> act(BN(x W + b)) with BN folded into W and b. One sample (and every batch when
+    ``rows``) goes through ``linear.dense_rows`` where it applies: each row summed alike, so
+    a batch-invariant plan (``rows``) gives every sample what predicting it alone gives."""
     def run(x: np.ndarray) -> np.ndarray:
         w, b = folded_params(dense, bn)
+        if rows or len(x) == 1:
+            y = linear_kernels.dense_rows(x, w)
+            if y is not None:
+                if b is not None:
+                    y += b
+                return finish(y, act)
         if x.size * w.shape[1] < dispatch.THRESHOLDS.small_gemm_macs:
             y = np.matmul(x.reshape(-1, w.shape[0]), w)
             if b is not None:
@@ -128,6 +136,16 @@ def dense_fn(dense: Any, bn: Any | None, act: Act | None) -> Fn:
         return finish(linear_kernels.dense_forward(x, w, b), act)
 
     return run
+
+
+def dense_rows_apply(dense: Any, bn: Any | None, x: np.ndarray) -> bool:
+    """Whether :func:`dense_fn` with ``rows`` computes every sample of ``x`` as at batch 1
+    (the C helper is there and takes these dtypes)."""
+    from ..kernels.native import dense as native_dense
+
+    w = dense.kernel.data
+    dtype = w.dtype if bn is None else np.result_type(w, bn.moving_variance.data)
+    return x.dtype == np.float32 and dtype == np.float32 and native_dense.available()
 
 
 def affine_fn(bn: Any, act: Act | None, inplace: bool) -> Fn:

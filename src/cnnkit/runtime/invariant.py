@@ -8,11 +8,15 @@ into one batch must not let that change an answer, so :func:`batch_invariant` re
 scheduled plan where
 
 - steps that compute each value from one sample by exactly rounded elementwise operations
-  (views, zero padding, pooling, batch-norm affines, piecewise-linear activations) run on
+  (views, zero padding, pooling, batch-norm affines, piecewise-linear activations,
+  :class:`~.steps.Elementwise` steps such as a Rescaling layer) run on
   the whole batch as they are;
 - a convolution runs on the whole batch when the C kernels take it with the same plan
   (direct or Winograd) at batch 1 and at batch N, since they compute every output pixel from
   its own window in a fixed order;
+- a dense layer runs on the whole batch through the C helper ``_dense``
+  (``kernels.linear.dense_rows``), which sums every row alike whatever the batch size and
+  also computes the dense layers of a one-sample prediction;
 - every other step (dense layers, GEMM convolutions, a layer's own ``call``) runs once per
   sample, on a one-sample slice: exactly what predicting that sample alone computes.
 """
@@ -35,7 +39,8 @@ def _row_local(step: Any) -> bool:
     act = getattr(step, "act", None)
     if act is not None and not act.in_place:
         return False  # exp/tanh kernels may treat a vector's tail differently
-    if isinstance(step, (steps.Identity, steps.View, steps.ZeroPad, steps.Pool)):
+    if isinstance(step, (steps.Identity, steps.View, steps.ZeroPad, steps.Pool,
+                         steps.Elementwise)):
         return True
     return isinstance(step, (steps.ChannelAffine, steps.Activate))
 
@@ -72,6 +77,21 @@ def _conv(step: Any, fn: Fn) -> Fn:
     return run
 
 
+def _dense(step: Any, fn: Fn) -> Fn:
+    """The dense layer on the whole batch through the row-invariant product, else per
+    sample."""
+    alone = per_sample(fn)
+    rows = compute.dense_fn(step.layer, step.affine, step.act, rows=True)
+
+    def run(x: Any) -> Any:
+        if isinstance(x, np.ndarray) and len(x) > 1 and \
+                compute.dense_rows_apply(step.layer, step.affine, x):
+            return rows(x)
+        return alone(x)
+
+    return run
+
+
 def invariant_fn(step: Any, fn: Fn) -> Fn:
     """``fn`` (built from ``step``) made batch-invariant (see the module docstring)."""
     if _row_local(step):
@@ -79,6 +99,8 @@ def invariant_fn(step: Any, fn: Fn) -> Fn:
     act = getattr(step, "act", None)
     if isinstance(step, steps.Conv) and (act is None or act.in_place):
         return _conv(step, fn)
+    if isinstance(step, steps.Dense) and (act is None or act.in_place):
+        return _dense(step, fn)
     return per_sample(fn)
 
 

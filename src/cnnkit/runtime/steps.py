@@ -39,7 +39,7 @@ from . import compute
 from .activations import UNSUPPORTED, Act, activation, clipped_relu
 
 __all__ = ["FRESH", "VIEW", "UNKNOWN", "Step", "ActivationSlot", "Identity", "View", "ArrayFn",
-           "Concat",
+           "Elementwise", "Concat",
            "ZeroPad", "Pool", "Conv", "Dense", "ChannelAffine", "Activate", "Merge", "Call",
            "LayerCall", "Act", "activation", "clipped_relu", "UNSUPPORTED", "Quantize",
            "Dequantize", "QuantizedConv", "QuantizedMaxPool", "QuantizedAdd",
@@ -126,6 +126,13 @@ class ArrayFn(Step):
 
     def build(self, overwritable: tuple[bool, ...]) -> Fn:
         return self.fn
+
+
+@dataclass(frozen=True)
+class Elementwise(ArrayFn):
+    """y = fn(x), a new array, each value computed from the same position of x alone by
+    exactly rounded elementwise operations (x * scale + offset): the same whatever else is in
+    the batch."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import parallel
+
 log = logging.getLogger("cnnkit.serve")
 
 RunFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -50,12 +52,15 @@ _STOP: Any = object()
 class Batcher:
     """``submit(x) -> Future[(outputs, embeddings)]`` over ``run`` (see module docstring).
 
-    ``on_batch(x, outputs, embeddings, seconds)`` is called after each model call."""
+    ``on_batch(x, outputs, embeddings, seconds)`` is called after each model call;
+    ``threads``: the kernel threads of each model call (None: the process's setting)."""
 
     def __init__(self, run: RunFn, max_batch_size: int = 32, max_wait_s: float = 0.005,
                  queue_length: int = 256, on_batch: BatchHook | None = None,
-                 name: str = "model", incoming: Callable[[], int] | None = None):
+                 name: str = "model", incoming: Callable[[], int] | None = None,
+                 threads: int | None = None):
         self.run, self.max_batch_size, self.max_wait_s = run, max_batch_size, max_wait_s
+        self.threads = threads
         self.on_batch, self.incoming = on_batch, incoming
         self._q: queue.Queue = queue.Queue(maxsize=queue_length)
         self._carry: Job | None = None
@@ -127,6 +132,7 @@ class Batcher:
         return batch, False
 
     def _loop(self) -> None:
+        parallel.limit_this_thread(self.threads)
         while True:
             first = self._next(None)
             if first is _STOP:

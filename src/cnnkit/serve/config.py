@@ -20,6 +20,9 @@ class ServeConfig:
     once per ``drift_min_interval_s`` (an MMD permutation test costs tens of ms).
     ``reload_interval_s``: how often model files are checked for a
     replacement (0: never). ``graceful_s``: how long shutdown waits for requests in flight.
+    ``threads``: kernel threads per model call (0: the process's setting, CNNKIT_NUM_THREADS);
+    1 by default, since request handling needs the other cores and kernel threads that spin
+    between the small convolutions of a batch-1 call take CPU from it.
     """
 
     max_batch_size: int = 32
@@ -35,6 +38,7 @@ class ServeConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
     drift_check_every: int = 50
     drift_min_interval_s: float = 2.0
+    threads: int = 1
 
     def __post_init__(self) -> None:
         ints = ("max_batch_size", "max_body_bytes", "max_image_pixels", "max_instances",
@@ -47,5 +51,9 @@ class ServeConfig:
                      "drift_min_interval_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"ServeConfig: {name} must be >= 0, got {getattr(self, name)!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or \
+                self.threads < 0:
+            raise ValueError(f"ServeConfig: threads must be an integer >= 0, got "
+                             f"{self.threads!r}")
         if not self.timeout_s > 0:
             raise ValueError(f"ServeConfig: timeout_s must be > 0, got {self.timeout_s!r}")

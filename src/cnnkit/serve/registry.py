@@ -66,7 +66,7 @@ class ServedModel:
         self.incoming = 0  # requests being received or decoded (changed on the event loop)
         self.batcher = Batcher(self._run, config.max_batch_size, config.max_wait_ms / 1000.0,
                                config.queue_length, self._after_batch, name,
-                               lambda: self.incoming)
+                               lambda: self.incoming, config.threads or None)
         self._drift_thread: threading.Thread | None = None
         if self.monitor is not None:
             self._drift_thread = threading.Thread(target=self._drift_loop, daemon=True,
