@@ -186,7 +186,7 @@ def test_setup_builds_portable_variants():
         "": ["-march=native"]}
     names = sorted(e.name for e in setup.extensions("x86_64", env={}))
     assert names == sorted(f"cnnkit.kernels.native.{stem}{suffix}"
-                           for stem in ("_conv", "_norm", "_qconv")
+                           for stem in ("_conv", "_norm", "_qconv", "_dense")
                            for _, suffix, _ in loader.VARIANTS)
     for ext in setup.extensions("x86_64", env={}):
         assert not any("native" in f for f in ext.extra_compile_args), ext.name
@@ -194,7 +194,8 @@ def test_setup_builds_portable_variants():
 
 
 @built
-@pytest.mark.parametrize("mod", [native.conv, native.norm], ids=["conv", "norm"])
+@pytest.mark.parametrize("mod", [native.conv, native.norm, native.dense],
+                         ids=["conv", "norm", "dense"])
 def test_baseline_build_has_no_vector_extensions(mod):
     """The x86-64 baseline build uses no AVX register (ymm / zmm) anywhere: it runs on any
     x86-64 CPU. (A CNNKIT_NATIVE_MARCH=native build has no variants next to it: skipped.)"""

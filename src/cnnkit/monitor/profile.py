@@ -49,7 +49,8 @@ def image_stats(x: np.ndarray) -> np.ndarray:
 def probabilities(out: np.ndarray) -> np.ndarray:
     """The outputs as probabilities: kept if every row already sums to 1, else a softmax."""
     out = np.asarray(out, dtype=np.float64)
-    if np.all(out >= 0) and np.allclose(out.sum(-1), 1.0, atol=1e-3):
+    # |sum - 1| <= 1e-3 written out: np.allclose costs ~15 us, once per served request
+    if (out >= 0).all() and (np.abs(out.sum(-1) - 1.0) <= 1e-3).all():
         return out
     z = np.exp(out - out.max(-1, keepdims=True))
     return z / z.sum(-1, keepdims=True)

@@ -4,12 +4,13 @@
   also this package's top level (``native.forward``, ``native.available``, ...), which is
   where the convolution kernels look them up (so tests can replace them here).
 - :mod:`.norm` (``_norm.c``): training batch norm, ReLU and 2x2 pooling kernels.
+- :mod:`.dense` (``_dense.c``): a dense product whose rows do not depend on the batch.
 
 Each library is optional (built by setup.py when a C compiler is there), checked against the
 ABI version its Python table was written for, and switched off by ``CNNKIT_NATIVE=0``.
 """
 
-from . import conv, norm
+from . import conv, dense, norm
 from .conv import (
     ROWRUN_MAX,
     _load,  # noqa: F401  (tests reset the loaded state)
@@ -30,7 +31,7 @@ from .conv import (
     winograd_kernel,
 )
 
-__all__ = ["ROWRUN_MAX", "available", "conv", "depthwise_backward", "depthwise_forward",
-           "forward", "forward_pieces", "forward_winograd", "input_grad", "input_grad_rowrun",
-           "kernel_grad", "kernel_grad_winograd", "library_path", "norm", "set_enabled",
+__all__ = ["ROWRUN_MAX", "available", "conv", "dense", "depthwise_backward",
+           "depthwise_forward", "forward", "forward_pieces", "forward_winograd", "input_grad",
+           "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd", "library_path", "norm", "set_enabled",
            "variant", "winograd_kernel"]
