@@ -33,5 +33,5 @@ from .conv import (
 
 __all__ = ["ROWRUN_MAX", "available", "conv", "dense", "depthwise_backward",
            "depthwise_forward", "forward", "forward_pieces", "forward_winograd", "input_grad",
-           "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd", "library_path", "norm", "set_enabled",
-           "variant", "winograd_kernel"]
+           "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd", "library_path", "norm",
+           "set_enabled", "variant", "winograd_kernel"]
