@@ -76,7 +76,10 @@ def decode_image(data: bytes, target_size: Any = None, color_mode: str = "rgb",
                 if max_pixels is not None and w * h > max_pixels:
                     raise ImageTooLarge(f"{name} is a {w}x{h} image ({w * h:,} pixels), more "
                                      f"than the limit of {max_pixels:,}")
-                im = im.convert(_MODES[color_mode])
+                if im.mode != _MODES[color_mode]:
+                    im = im.convert(_MODES[color_mode])
+                else:  # convert() to the same mode would only copy (~45 us for a digit)
+                    im.load()
                 if size is not None and im.size != (size[1], size[0]):
                     im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
