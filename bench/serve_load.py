@@ -16,6 +16,11 @@ The clients are keep-alive HTTP/1.1 connections in this process, closed loop (ea
 objects) to keep their own CPU small, since they share the machine with the server: the CPU
 this process spends per request (user + system, getrusage) is printed with the results.
 Every answer is checked (status 200 and a prediction in the body).
+
+Last, the CPU of the parts of a request is measured in this process on one thread
+(:func:`cpu_breakdown`): the model per image at batch 1 and 32, the drift monitor, and the
+app's own work per request (the model call replaced by its answer): the figures that bound
+what batching can gain.
 """
 
 from __future__ import annotations
@@ -242,6 +247,88 @@ def run_both(model: str, levels: list[int], seconds: float, requests: int,
             stop_server(proc)
 
 
+def _thread_cpu_us(fn, n: int, repeats: int = 5) -> float:
+    """Best-of-``repeats`` CPU microseconds of this thread per call of ``fn`` (thread_time:
+    time spent waiting for a busy machine's cores is not counted)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.thread_time()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.thread_time() - t) / n)
+    return best * 1e6
+
+
+def cpu_breakdown(model: str, png: bytes) -> dict:
+    """In-process CPU per request of the parts, on one thread with one kernel thread: the
+    served plan (batch-invariant, with embeddings) per image at batch 1 and 32; the drift
+    monitor's observe per batch; the app's own work for one PNG request (Starlette routing,
+    body, decoding, JSON, metrics) with the model call replaced by a finished future."""
+    from concurrent.futures import Future
+
+    from cnnkit.kernels import parallel
+    from cnnkit.serve.app import Server
+    from cnnkit.serve.config import ServeConfig
+
+    parallel.limit_this_thread(1)
+    srv = Server({"m": Path(model)}, ServeConfig(reload_interval_s=0))
+    srv.start()
+    entry = srv.registry.get("m")  # type: ignore[union-attr]
+    x1 = np.asarray(Image_gray(png), np.float32)[None, ..., None]
+    x32 = np.repeat(x1, 32, axis=0)
+    y1, e1 = entry.plan(x1)
+    y32, e32 = entry.plan(x32)
+    out = {"model_b1_us": _thread_cpu_us(lambda: entry.plan(x1), 100),
+           "model_b32_us_per_image": _thread_cpu_us(lambda: entry.plan(x32), 10) / 32}
+    if entry.monitor is not None:
+        out["observe_b1_us"] = _thread_cpu_us(lambda: entry.monitor.observe(x1, y1, e1), 300)
+        out["observe_b32_us_per_image"] = _thread_cpu_us(
+            lambda: entry.monitor.observe(x32, y32, e32), 100) / 32
+    real = entry.batcher
+
+    class Finished:  # the model call replaced by its answer
+        depth = 0
+
+        def submit(self, x: np.ndarray) -> Future:
+            f: Future = Future()
+            f.set_result((y1, e1))
+            return f
+
+    entry.batcher = Finished()  # type: ignore[assignment]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/models/m:predict",
+             "raw_path": b"/v1/models/m:predict", "query_string": b"top_k=3", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"image/png"),
+                         (b"content-length", str(len(png)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
+
+    async def request() -> None:
+        async def receive() -> dict:
+            return {"type": "http.request", "body": png, "more_body": False}
+
+        async def send(message: dict) -> None:
+            pass
+
+        await srv.app(scope, receive, send)
+
+    loop = asyncio.new_event_loop()
+    try:
+        out["app_us"] = _thread_cpu_us(lambda: loop.run_until_complete(request()), 500)
+    finally:
+        loop.close()
+        entry.batcher = real
+        srv.stop()
+        parallel.limit_this_thread(None)
+    return out
+
+
+def Image_gray(png: bytes) -> np.ndarray:  # noqa: N802
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
 def markdown(rows: list[dict]) -> str:
     out = ["| batching | clients | requests | req/s | p50 ms | p95 ms | p99 ms | mean batch "
            "| server CPU ms/req | client CPU ms/req | errors |",
@@ -284,6 +371,9 @@ def main() -> None:
                     args.threads)
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
     print(markdown(rows))
+    parts = cpu_breakdown(args.model, body[0])
+    print("\nCPU per request in-process (one thread, best of 5, microseconds): " +
+          ", ".join(f"{k} {v:.0f}" for k, v in parts.items()))
 
 
 if __name__ == "__main__":
