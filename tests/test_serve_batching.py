@@ -94,3 +94,23 @@ def test_batcher_queue_limit_and_batch_size_one():
         np.testing.assert_array_equal(f.result(10)[0], [[i, i]])
     b.close()
     assert sizes == [1, 1, 1, 1]  # a configured batch size of 1 is honoured
+
+
+def test_batcher_threads_limit_the_model_thread_only():
+    """``threads=1``: the model call sees one kernel thread (no spinning helpers); the
+    process's own setting is left alone; bad limits are refused."""
+    from cnnkit.kernels import parallel
+
+    seen = []
+
+    def run(x):
+        seen.append(parallel.get_num_threads())
+        return x, None
+
+    before = parallel.get_num_threads()
+    b = Batcher(run, max_batch_size=4, threads=1)
+    b.submit(np.zeros((1, 2), np.float32)).result(10)
+    b.close()
+    assert seen == [1] and parallel.get_num_threads() == before
+    with pytest.raises(ValueError, match="int >= 1"):
+        parallel.limit_this_thread(0)
