@@ -39,6 +39,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -265,8 +266,6 @@ def cpu_breakdown(model: str, png: bytes) -> dict:
     served plan (batch-invariant, with embeddings) per image at batch 1 and 32; the drift
     monitor's observe per batch; the app's own work for one PNG request (Starlette routing,
     body, decoding, JSON, metrics) with the model call replaced by a finished future."""
-    from concurrent.futures import Future
-
     from cnnkit.kernels import parallel
     from cnnkit.serve.app import Server
     from cnnkit.serve.config import ServeConfig
@@ -275,7 +274,7 @@ def cpu_breakdown(model: str, png: bytes) -> dict:
     srv = Server({"m": Path(model)}, ServeConfig(reload_interval_s=0))
     srv.start()
     entry = srv.registry.get("m")  # type: ignore[union-attr]
-    x1 = np.asarray(Image_gray(png), np.float32)[None, ..., None]
+    x1 = np.asarray(_gray(png), np.float32)[None, ..., None]
     x32 = np.repeat(x1, 32, axis=0)
     y1, e1 = entry.plan(x1)
     y32, e32 = entry.plan(x32)
@@ -285,17 +284,27 @@ def cpu_breakdown(model: str, png: bytes) -> dict:
         out["observe_b1_us"] = _thread_cpu_us(lambda: entry.monitor.observe(x1, y1, e1), 300)
         out["observe_b32_us_per_image"] = _thread_cpu_us(
             lambda: entry.monitor.observe(x32, y32, e32), 100) / 32
-    real = entry.batcher
+    try:
+        out["app_us"] = _app_us(srv, entry, png, (y1, e1))
+    finally:
+        srv.stop()
+        parallel.limit_this_thread(None)
+    return out
 
-    class Finished:  # the model call replaced by its answer
+
+def _app_us(srv: Any, entry: Any, png: bytes, answer: tuple) -> float:
+    """CPU us of one PNG predict request through the ASGI app, the model call replaced by
+    ``answer`` (a finished future)."""
+    from concurrent.futures import Future
+
+    class Finished:
         depth = 0
 
         def submit(self, x: np.ndarray) -> Future:
             f: Future = Future()
-            f.set_result((y1, e1))
+            f.set_result(answer)
             return f
 
-    entry.batcher = Finished()  # type: ignore[assignment]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
              "method": "POST", "scheme": "http", "path": "/v1/models/m:predict",
              "raw_path": b"/v1/models/m:predict", "query_string": b"top_k=3", "root_path": "",
@@ -303,27 +312,23 @@ def cpu_breakdown(model: str, png: bytes) -> dict:
                          (b"content-length", str(len(png)).encode())],
              "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
 
-    async def request() -> None:
-        async def receive() -> dict:
-            return {"type": "http.request", "body": png, "more_body": False}
+    async def receive() -> dict:
+        return {"type": "http.request", "body": png, "more_body": False}
 
-        async def send(message: dict) -> None:
-            pass
+    async def send(message: dict) -> None:
+        pass
 
-        await srv.app(scope, receive, send)
-
+    real, entry.batcher = entry.batcher, Finished()
     loop = asyncio.new_event_loop()
     try:
-        out["app_us"] = _thread_cpu_us(lambda: loop.run_until_complete(request()), 500)
+        return _thread_cpu_us(lambda: loop.run_until_complete(srv.app(scope, receive, send)),
+                              500)
     finally:
         loop.close()
         entry.batcher = real
-        srv.stop()
-        parallel.limit_this_thread(None)
-    return out
 
 
-def Image_gray(png: bytes) -> np.ndarray:  # noqa: N802
+def _gray(png: bytes) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
