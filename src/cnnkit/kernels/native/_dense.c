@@ -11,15 +11,17 @@
  * stacks requests into one product could change an answer. Here every element goes through
  * the one tile function below, with the same instructions whatever N is: rows come in blocks
  * of RB and columns in panels of CB (a last partial panel of w is copied into a zero-padded
- * panel). The last N mod RB rows go one by one through tile1, which repeats a row of tile
- * with the same explicit fused multiply-adds (AVX2 + FMA builds); in builds without FMA
- * they are copied into a zero-padded block for tile itself. K is cut into blocks of KB: the
- * partial sums go to memory between blocks and come back unchanged (float32 both ways), so
- * the order of the additions is still k = 0, 1, ..., K-1. Row blocks share each
+ * panel). The last N mod RB rows go one by one through row1, which streams w row by row
+ * with the same explicit fused multiply-adds per element as tile (AVX2 + FMA builds); in
+ * builds without FMA they are copied into a zero-padded block for tile itself. K is cut into blocks of KB rows
+ * of w, each swept panel after panel (so w is read row by row, as a GEMV reads it, also for
+ * wide layers); the partial sums go to memory between blocks and come back unchanged
+ * (float32 both ways), so the order of the additions is still k = 0, 1, ..., K-1. Row blocks share each
  * loaded panel row of w, so a batch costs far less than N one-row products. The function
  * holds no global state: several threads may run it at once on disjoint outputs. It returns
  * 0, or -1 when memory could not be allocated.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,15 +37,16 @@
 #define EXACT_MADD 0
 #endif
 
-#define RB 4  /* rows per block */
-#define CB 16 /* columns per panel: two vectors of 8 */
-#define PF 96 /* rows of w prefetched ahead */
-#define KB 256 /* rows of w per block (16 KiB of a panel) */
+#define RB 4    /* rows per block */
+#define CB 16   /* columns per panel: two vectors of 8 */
+#define KB 128  /* rows of w per block */
+#define NB 64   /* rows of x per chunk (bounds the partial-sum buffer) */
+#define PF 64   /* floats of a row of w prefetched ahead: the panels that come next */
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef ptrdiff_t idx_t;
 
-#if defined(__FMA__) && defined(__AVX2__)
+#if EXACT_MADD
 /* acc + a * b with one rounding (explicit: no reliance on the compiler's contraction) */
 static inline v8 madd(v8 a, v8 b, v8 acc)
 {
@@ -60,23 +63,24 @@ static inline v8 madd(v8 a, v8 b, v8 acc)
 
 /* out[r, 0..CB) = init + sum_{q < k} x[r, q] w[q, 0..CB) for r < RB, q in order; init: 0, or
  * out itself (the partial sums of earlier columns of x) when ``more``; x rows xr apart, w
- * rows wr apart, out rows CB apart. Not inlined: one copy of the code serves every element. */
+ * rows wr apart, out rows outr apart. Not inlined: one copy of the code serves every
+ * element. */
 static __attribute__((noinline)) void tile(const float *restrict x, idx_t xr, idx_t k,
                                            const float *restrict w, idx_t wr,
-                                           float *restrict out, int more)
+                                           float *restrict out, idx_t outr, int more)
 {
     v8 acc[RB][2];
     for (int r = 0; r < RB; r++) {
         if (more) {
-            memcpy(&acc[r][0], out + r * CB, sizeof acc[r][0]);
-            memcpy(&acc[r][1], out + r * CB + 8, sizeof acc[r][1]);
+            memcpy(&acc[r][0], out + r * outr, sizeof acc[r][0]);
+            memcpy(&acc[r][1], out + r * outr + 8, sizeof acc[r][1]);
         } else {
             acc[r][0] = acc[r][1] = (v8){0};
         }
     }
     for (idx_t q = 0; q < k; q++) {
         v8 w0, w1;
-        __builtin_prefetch(w + (q + PF) * wr); /* rows of w far apart: ahead of the streamer */
+        __builtin_prefetch(w + q * wr + PF);
         memcpy(&w0, w + q * wr, sizeof w0);
         memcpy(&w1, w + q * wr + 8, sizeof w1);
         for (int r = 0; r < RB; r++) {
@@ -87,52 +91,99 @@ static __attribute__((noinline)) void tile(const float *restrict x, idx_t xr, id
         }
     }
     for (int r = 0; r < RB; r++) {
-        memcpy(out + r * CB, &acc[r][0], sizeof acc[r][0]);
-        memcpy(out + r * CB + 8, &acc[r][1], sizeof acc[r][1]);
+        memcpy(out + r * outr, &acc[r][0], sizeof acc[r][0]);
+        memcpy(out + r * outr + 8, &acc[r][1], sizeof acc[r][1]);
     }
 }
 
-/* tile for one row (r = 0): the same madd of the same values in the same order as each row
- * of tile, so the same bits where madd is one explicit instruction (EXACT_MADD). */
-static __attribute__((noinline)) void tile1(const float *restrict x, idx_t k,
-                                            const float *restrict w, idx_t wr,
-                                            float *restrict out, int more)
+#if EXACT_MADD
+#define SW 64 /* columns of a one-row strip: eight vectors in registers */
+
+/* acc[j0 .. j0 + SW) += x[q] w[q, j0 ..] for q in [k0, k0 + kl), in order, in registers. */
+static inline void strip(const float *restrict x, idx_t k0, idx_t kl, const float *restrict w,
+                         idx_t m, idx_t j0, float *restrict acc)
 {
-    v8 a0 = {0}, a1 = {0};
-    if (more) {
-        memcpy(&a0, out, sizeof a0);
-        memcpy(&a1, out + 8, sizeof a1);
-    }
-    for (idx_t q = 0; q < k; q++) {
-        v8 w0, w1;
-        __builtin_prefetch(w + (q + PF) * wr);
-        memcpy(&w0, w + q * wr, sizeof w0);
-        memcpy(&w1, w + q * wr + 8, sizeof w1);
+    v8 a[SW / 8];
+    for (int v = 0; v < SW / 8; v++) memcpy(&a[v], acc + j0 + 8 * v, sizeof a[v]);
+    for (idx_t q = k0; q < k0 + kl; q++) {
         const float s = x[q];
         const v8 xv = {s, s, s, s, s, s, s, s};
-        a0 = madd(xv, w0, a0);
-        a1 = madd(xv, w1, a1);
+        const float *wq = w + q * m + j0;
+        for (int l = 0; l < SW; l += 16) __builtin_prefetch(wq + 8 * m + l);
+        for (int v = 0; v < SW / 8; v++) {
+            v8 b;
+            memcpy(&b, wq + 8 * v, sizeof b);
+            a[v] = madd(xv, b, a[v]);
+        }
     }
-    memcpy(out, &a0, sizeof a0);
-    memcpy(out + 8, &a1, sizeof a1);
+    for (int v = 0; v < SW / 8; v++) memcpy(acc + j0 + 8 * v, &a[v], sizeof a[v]);
 }
 
-/* Columns [k0, k0 + kl) of x against rows [k0, k0 + kl) of one panel of w (wp, rows wr
- * apart), added to the panel's partial sums ybuf (rows CB apart) when ``more``. */
-static void panel_block(const float *x, idx_t n, idx_t k, const float *xpad, idx_t k0,
-                        idx_t kl, const float *wp, idx_t wr, float *ybuf, int more)
+/* One row: acc[j] = madd(x[q], w[q, j], acc[j]) for q = 0, 1, ... with the same fused
+ * multiply-adds as tile (vector lanes, or fmaf for the last m mod 8 columns: one rounding
+ * too), so the same bits; w read in blocks of KB rows, strip by strip (SW columns in
+ * registers), the columns left over through memory. acc: m floats of scratch. */
+static __attribute__((noinline)) void row1(const float *restrict x, idx_t k,
+                                           const float *restrict w, idx_t m,
+                                           float *restrict acc, float *restrict y)
+{
+    const idx_t ms = m / SW * SW, mv = m / 8 * 8;
+    memset(acc, 0, sizeof(float) * (size_t)m);
+    for (idx_t k0 = 0; k0 < k; k0 += KB) {
+        const idx_t kl = k - k0 < KB ? k - k0 : KB;
+        for (idx_t j0 = 0; j0 < ms; j0 += SW) strip(x, k0, kl, w, m, j0, acc);
+        for (idx_t q = k0; q < k0 + kl && ms < m; q++) {
+            const float s = x[q];
+            const v8 xv = {s, s, s, s, s, s, s, s};
+            const float *wq = w + q * m;
+            for (idx_t j = ms; j < mv; j += 8) {
+                v8 c, b;
+                memcpy(&c, acc + j, sizeof c);
+                memcpy(&b, wq + j, sizeof b);
+                c = madd(xv, b, c);
+                memcpy(acc + j, &c, sizeof c);
+            }
+            for (idx_t j = mv; j < m; j++) acc[j] = fmaf(s, wq[j], acc[j]);
+        }
+    }
+    memcpy(y, acc, sizeof(float) * (size_t)m);
+}
+#endif
+
+/* Rows [0, n) of x (n <= NB, rows k apart; xpad: the last n mod RB rows zero-padded to RB)
+ * times rows [k0, k0 + kl) of one panel of w (wp, rows wr apart), into the partial sums
+ * ybuf (rows outr apart), added to them when ``more``. */
+static void panel_rows(const float *x, idx_t n, idx_t k, const float *xpad, idx_t k0,
+                       idx_t kl, const float *wp, idx_t wr, float *ybuf, idx_t outr, int more)
 {
     for (idx_t n0 = 0; n0 < n; n0 += RB) {
         const idx_t rows = n - n0 < RB ? n - n0 : RB;
-        float *out = ybuf + n0 * CB;
+        float *out = ybuf + n0 * outr;
         if (rows == RB)
-            tile(x + n0 * k + k0, k, kl, wp + k0 * wr, wr, out, more);
-        else if (EXACT_MADD) /* the last rows one by one */
-            for (idx_t r = 0; r < rows; r++)
-                tile1(x + (n0 + r) * k + k0, kl, wp + k0 * wr, wr, out + r * CB, more);
-        else /* the last rows through their zero-padded copy */
-            tile(xpad + k0, k, kl, wp + k0 * wr, wr, out, more);
+            tile(x + n0 * k + k0, k, kl, wp, wr, out, outr, more);
+        else /* the last rows through their zero-padded copy (builds without FMA) */
+            tile(xpad + k0, k, kl, wp, wr, out, outr, more);
     }
+}
+
+/* y rows [0, n) (n <= NB) of x w; mp = m rounded up to CB; wpad: the last partial panel of
+ * w zero-padded (K rows of CB), ybuf: RB-padded rows of mp partial sums. */
+static void chunk(const float *x, idx_t n, idx_t k, const float *w, idx_t m, idx_t mp,
+                  const float *wpad, float *xpad, float *ybuf, float *y)
+{
+    if (!EXACT_MADD && n % RB) {
+        memset(xpad, 0, sizeof(float) * RB * (size_t)k);
+        memcpy(xpad, x + (n - n % RB) * k, sizeof(float) * (size_t)(n % RB * k));
+    }
+    for (idx_t k0 = 0; k0 < k; k0 += KB) {
+        const idx_t kl = k - k0 < KB ? k - k0 : KB;
+        for (idx_t j0 = 0; j0 < mp; j0 += CB) {
+            const int full = j0 + CB <= m;
+            const float *wp = full ? w + k0 * m + j0 : wpad + k0 * CB;
+            panel_rows(x, n, k, xpad, k0, kl, wp, full ? m : CB, ybuf + j0, mp, k0 > 0);
+        }
+    }
+    for (idx_t r = 0; r < n; r++) memcpy(y + r * m, ybuf + r * mp, sizeof(float) * (size_t)m);
 }
 
 /* y = x w for x (n, k), w (k, m), y (n, m), as the header says. */
@@ -143,34 +194,26 @@ int cnk_dense_rows(const float *x, int64_t n, int64_t k, const float *w, int64_t
         memset(y, 0, sizeof(float) * (size_t)(n * m));
         return 0;
     }
-    const idx_t npad = (n + RB - 1) / RB * RB;
-    float *xpad = calloc((size_t)(RB * k), sizeof(float));
-    float *wpad = malloc(sizeof(float) * CB * (size_t)k);
-    float *ybuf = malloc(sizeof(float) * CB * (size_t)npad);
-    if (!xpad || !wpad || !ybuf) {
+    const idx_t mp = (m + CB - 1) / CB * CB, tail = m % CB;
+    float *xpad = malloc(sizeof(float) * RB * (size_t)k);
+    float *wpad = tail ? calloc((size_t)(CB * k), sizeof(float)) : NULL;
+    float *ybuf = malloc(sizeof(float) * (size_t)(NB * mp));
+    if (!xpad || (tail && !wpad) || !ybuf) {
         free(xpad);
         free(wpad);
         free(ybuf);
         return -1;
     }
-    if (n % RB) memcpy(xpad, x + (n - n % RB) * k, sizeof(float) * (size_t)(n % RB * k));
-    for (idx_t j0 = 0; j0 < m; j0 += CB) {
-        const idx_t ncols = m - j0 < CB ? m - j0 : CB;
-        const float *wp = w + j0;
-        idx_t wr = m;
-        if (ncols < CB) { /* the last columns, zero-padded */
-            memset(wpad, 0, sizeof(float) * CB * (size_t)k);
-            for (idx_t q = 0; q < k; q++)
-                memcpy(wpad + q * CB, w + q * m + j0, sizeof(float) * (size_t)ncols);
-            wp = wpad;
-            wr = CB;
-        }
-        /* K in blocks: a block of the panel stays in L1 while every row block reads it */
-        for (idx_t k0 = 0; k0 < k; k0 += KB)
-            panel_block(x, n, k, xpad, k0, k - k0 < KB ? k - k0 : KB, wp, wr, ybuf, k0 > 0);
-        for (idx_t r = 0; r < n; r++)
-            memcpy(y + r * m + j0, ybuf + r * CB, sizeof(float) * (size_t)ncols);
-    }
+    for (idx_t q = 0; tail && q < k; q++) /* the last columns, zero-padded */
+        memcpy(wpad + q * CB, w + q * m + (m - tail), sizeof(float) * (size_t)tail);
+    idx_t blocked = n;
+#if EXACT_MADD
+    blocked = n - n % RB; /* the last rows one by one, streaming w */
+    for (idx_t r = blocked; r < n; r++) row1(x + r * k, k, w, m, ybuf, y + r * m);
+#endif
+    for (idx_t n0 = 0; n0 < blocked; n0 += NB)
+        chunk(x + n0 * k, blocked - n0 < NB ? blocked - n0 : NB, k, w, m, mp, wpad, xpad, ybuf,
+              y + n0 * m);
     free(xpad);
     free(wpad);
     free(ybuf);
