@@ -73,10 +73,11 @@ class DriftMonitor:
         self.last: dict[str, Any] = {"samples": 0, "alarm": False, "status": "warming up"}
 
     def observe(self, inputs: np.ndarray, outputs: np.ndarray,
-                embeddings: np.ndarray | None = None) -> None:
-        """Add a batch's records to the window."""
+                embeddings: np.ndarray | None = None, probs: np.ndarray | None = None) -> None:
+        """Add a batch's records to the window (``probs``: ``probabilities(outputs)`` when
+        the caller has them already)."""
         stats = image_stats(inputs)
-        probs = probabilities(outputs)
+        probs = probabilities(outputs) if probs is None else probs
         with self._lock:
             self._stats.extend(stats)
             self._classes.extend(probs.argmax(-1).tolist())

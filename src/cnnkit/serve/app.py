@@ -255,18 +255,20 @@ class Server:
             return 503, _error(503, "the server is stopping", {"Retry-After": "1"})
         try:
             async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
-                y, _ = await asyncio.wrap_future(future)
+                y, extras = await asyncio.wrap_future(future)
         except TimeoutError:
             return 504, _error(504, f"no answer within the request timeout of "
                                     f"{self.config.timeout_s:g} s")
         except Exception as e:  # the model call failed for this batch
             return 500, _error(500, f"the model failed on this input: {type(e).__name__}: {e}")
         want_outputs = request.query_params.get("outputs") in ("1", "true", "yes")
-        return 200, responses.JSONResponse(self._result(entry, y, top_k, want_outputs))
+        probs = getattr(extras, "probs", None)  # computed once per batch by the model thread
+        return 200, responses.JSONResponse(self._result(entry, y, top_k, want_outputs, probs))
 
     @staticmethod
-    def _result(entry: ServedModel, y: np.ndarray, top_k: int, outputs: bool) -> dict:
-        probs = probabilities(y)
+    def _result(entry: ServedModel, y: np.ndarray, top_k: int, outputs: bool,
+                probs: np.ndarray | None = None) -> dict:
+        probs = probabilities(y) if probs is None else probs
         preds = []
         for row, p in zip(y, probs, strict=True):
             top = np.argsort(-p, kind="stable")[:top_k]

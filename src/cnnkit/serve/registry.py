@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..monitor import DriftMonitor, EmbeddingPlan, ReferenceProfile, profile_path
+from ..monitor import DriftMonitor, EmbeddingPlan, ReferenceProfile, probabilities, profile_path
 from .batcher import Batcher
 from .config import ServeConfig
 from .metrics import Metrics
@@ -35,6 +35,20 @@ def file_signature(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+class Extras:
+    """What a model call gives besides its outputs, sliced per request by the batcher:
+    embeddings (or None) and the outputs as probabilities (computed once per batch)."""
+
+    __slots__ = ("embeddings", "probs")
+
+    def __init__(self, embeddings: np.ndarray | None, probs: np.ndarray):
+        self.embeddings, self.probs = embeddings, probs
+
+    def __getitem__(self, index: slice) -> Extras:
+        emb = self.embeddings
+        return Extras(None if emb is None else emb[index], self.probs[index])
 
 
 class ServedModel:
@@ -84,13 +98,15 @@ class ServedModel:
             return None
         return DriftMonitor(profile, self.config.drift, self.name)
 
-    def _run(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        return self.plan(x.astype(self.plan.dtype, copy=False))
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, Extras]:
+        y, emb = self.plan(x.astype(self.plan.dtype, copy=False))
+        return y, Extras(emb, probabilities(y))
 
-    def _after_batch(self, x: np.ndarray, y: np.ndarray, emb: Any, seconds: float) -> None:
+    def _after_batch(self, x: np.ndarray, y: np.ndarray, extras: Extras,
+                     seconds: float) -> None:
         self.metrics.batch(self.name, len(x), seconds)
         if self.monitor is not None:
-            self.monitor.observe(x, y, emb)
+            self.monitor.observe(x, y, extras.embeddings, extras.probs)
             self._pending += len(x)
             if self._pending >= self.config.drift_check_every:
                 self._pending = 0
