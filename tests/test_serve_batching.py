@@ -114,3 +114,7 @@ def test_batcher_threads_limit_the_model_thread_only():
     assert seen == [1] and parallel.get_num_threads() == before
     with pytest.raises(ValueError, match="int >= 1"):
         parallel.limit_this_thread(0)
+    from cnnkit.serve import ServeConfig
+
+    with pytest.raises(ValueError, match="threads must be an integer >= 0, got -1"):
+        ServeConfig(threads=-1)
