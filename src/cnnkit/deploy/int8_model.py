@@ -102,6 +102,14 @@ class QuantizedModel:
 
         save_quantized(self, path)
 
+    def export(self, path: Any, format: str = "onnx", **options: Any) -> Any:  # noqa: A002
+        """Write the int8 model for another runtime: ``format="onnx"`` (``opset`` 13 to 23,
+        default 17, ``layout``, ``dynamic_batch``; :func:`cnnkit.io.onnx_export.export_onnx`)
+        with integer operators ONNX Runtime computes to the same integers."""
+        from .. import exporters
+
+        return exporters.get(format)(self, path, **options)
+
     @classmethod
     def load(cls, path: Any) -> QuantizedModel:
         """Read a file written by :meth:`save`."""
