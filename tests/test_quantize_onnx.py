@@ -153,9 +153,7 @@ def _digits():
 
 
 def _fit(m, x, y, epochs=1):
-    from cnnkit import losses
-
-    from cnnkit import optimizers
+    from cnnkit import losses, optimizers
 
     m.compile(optimizer=optimizers.Adam(3e-3),
               loss=losses.SparseCategoricalCrossentropy(from_logits=True))
