@@ -73,6 +73,26 @@ class QuantizedModel:
         return qk.choose_qparams(lo, hi, self.dtype)
 
     @property
+    def name(self) -> str:
+        """The float model's name."""
+        return str(self.model.name)
+
+    @property
+    def input_shape(self) -> Any:
+        """The float model's input shape, (None, H, W, C) for an image model."""
+        return self.model.input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        """The float model's output shape."""
+        return self.model.output_shape
+
+    @property
+    def class_names(self) -> Any:
+        """The class names saved with the float model, if any."""
+        return getattr(self.model, "class_names", None)
+
+    @property
     def int_layers(self) -> list[str]:
         """Names of the layers that run as integer kernels."""
         steps = self.float_plan.steps
