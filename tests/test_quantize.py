@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import shared_path
 
-from cnnkit import layers
+from cnnkit import layers, losses
 from cnnkit.deploy import QuantizedModel, load_quantized, quantize
 from cnnkit.kernels.native import qconv as native_q
 from cnnkit.models import Model, Sequential
@@ -266,3 +266,33 @@ def test_concatenation_joins_codes_with_one_shared_range():
     concat = next(s for s in q.plan.steps if type(s.step).__name__ == "Concat")
     assert len({q.graph.slot_q[a] for a in concat.args}) == 1
     assert _sqnr(m.predict(x), q.predict(x)) > 25
+
+
+def test_cli_predict_and_evaluate_read_an_int8_model(tmp_path, capsys):
+    """`cnnkit predict` and `cnnkit evaluate` take the int8 file `cnnkit quantize` wrote: top
+    class of a real digit as the float model's, accuracy on 1,000 test digits within a point."""
+    from cnnkit.cli import main
+    from cnnkit.datasets import mnist5k
+    Image = pytest.importorskip("PIL.Image")
+
+    (x, y), (xt, yt) = mnist5k.load_data()
+    m = Sequential([layers.Input((28, 28, 1)), layers.Rescaling(1 / 255),
+                    layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
+                    layers.Flatten(), layers.Dense(10)])
+    m.compile(optimizer="adam", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(x.reshape(-1, 28, 28, 1).astype(np.float32), y, epochs=1, batch_size=64, verbose=0)
+    m.save(tmp_path / "m.cnnkit")
+    q = tmp_path / "q.cnnkit"
+    assert main(["quantize", str(tmp_path / "m.cnnkit"), "--calibrate", "mnist5k",
+                 "--samples", "128", "--out", str(q)]) == 0
+    png = tmp_path / "digit.png"
+    Image.fromarray(xt[0].reshape(28, 28).astype(np.uint8)).save(png)
+    capsys.readouterr()
+    accs = []
+    for path in (tmp_path / "m.cnnkit", q):
+        assert main(["predict", str(path), str(png), "--top-k", "1"]) == 0
+        top = capsys.readouterr().out.split(": ")[1]
+        assert top.startswith(str(yt[0]))
+        assert main(["evaluate", str(path), "--out", str(tmp_path / path.stem)]) == 0
+        accs.append(float(capsys.readouterr().out.split("accuracy: ")[1].split()[0]))
+    assert accs[0] > 0.8 and abs(accs[0] - accs[1]) <= 0.01

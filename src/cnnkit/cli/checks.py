@@ -37,6 +37,12 @@ def load_trained(path: str) -> Any:
             from ..io import load_onnx
 
             return load_onnx(p)
+        from ..deploy.int8_file import is_int8_file
+
+        if is_int8_file(p):  # an int8 model (cnnkit quantize) predicts and evaluates too
+            from ..deploy import load_quantized
+
+            return load_quantized(p)
         return load_model(p, compile=False)
 
 

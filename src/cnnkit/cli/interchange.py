@@ -62,7 +62,20 @@ def _load(args: argparse.Namespace) -> Any:
         with about(f"--architecture {args.architecture}"):
             arch = zoo.get(args.architecture, **_arch_options(args))
     with about(args.model):
+        if arch is None and Path(args.model).suffix.lower() == ".cnnkit":
+            from ..deploy.int8_file import is_int8_file
+
+            if is_int8_file(args.model):  # an int8 model (cnnkit quantize)
+                from ..deploy import load_quantized
+
+                return load_quantized(args.model)
         return _formats().load_any(args.model, arch)
+
+
+def _is_int8(model: Any) -> bool:
+    from ..deploy import QuantizedModel
+
+    return isinstance(model, QuantizedModel)
 
 
 def _onnx_options(args: argparse.Namespace) -> dict:
@@ -79,7 +92,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = _load(args)
     with about(args.out):
         _formats().save_any(model, args.out, **_onnx_options(args))
-    print(f"wrote {args.out} (ONNX opset {args.opset}, {args.layout.upper()} interface"
+    kind = "int8 integer operators, " if _is_int8(model) else ""
+    print(f"wrote {args.out} ({kind}ONNX opset {args.opset}, {args.layout.upper()} interface"
           f"{', training form' if args.training else ''})")
     return 0
 
@@ -96,6 +110,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out}: --opset, --layout and --training apply to .onnx output")
     _check_out(args.out, args.model)
     model = _load(args)
+    if _is_int8(model) and kind not in ("onnx", "cnnkit"):
+        raise UsageError(f"{args.model} is an int8 model: it converts to .onnx or .cnnkit, "
+                         f"not {Path(args.out).suffix}")
     options = {}
     if kind == "onnx":
         args.opset = 17 if args.opset is None else args.opset

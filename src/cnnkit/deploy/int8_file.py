@@ -30,7 +30,7 @@ from ..files import atomic_write
 from ..npz import NpzArchive, NpzError
 from .int8_graph import IntWeights
 
-__all__ = ["FORMAT", "save_quantized", "load_quantized"]
+__all__ = ["FORMAT", "save_quantized", "load_quantized", "is_int8_file"]
 
 FORMAT = "cnnkit-int8-model"
 VERSION = 1
@@ -68,6 +68,22 @@ def save_quantized(q: Any, path: Any) -> None:
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     with atomic_write(Path(path)) as f:
         np.savez(f, **arrays)
+
+
+def is_int8_file(path: Any) -> bool:
+    """Whether ``path`` is a ``.cnnkit`` archive whose metadata names the int8 format (False
+    for any other file, readable or not: the reader that follows gives the error)."""
+    try:
+        with NpzArchive(path, max_ratio=16) as archive:
+            if "__meta__.npy" not in archive.members:
+                return False
+            shape, dtype = archive.header("__meta__")
+            if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+                return False
+            meta = json.loads(archive.read("__meta__").tobytes().decode("utf-8"))
+    except (NpzError, OSError, ValueError, RecursionError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
 
 
 def _fail(path: Any, what: str) -> ValueError:

@@ -73,6 +73,26 @@ class QuantizedModel:
         return qk.choose_qparams(lo, hi, self.dtype)
 
     @property
+    def name(self) -> str:
+        """The float model's name."""
+        return str(self.model.name)
+
+    @property
+    def input_shape(self) -> Any:
+        """The float model's input shape, (None, H, W, C) for an image model."""
+        return self.model.input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        """The float model's output shape."""
+        return self.model.output_shape
+
+    @property
+    def class_names(self) -> Any:
+        """The class names saved with the float model, if any."""
+        return getattr(self.model, "class_names", None)
+
+    @property
     def int_layers(self) -> list[str]:
         """Names of the layers that run as integer kernels."""
         steps = self.float_plan.steps
@@ -101,6 +121,14 @@ class QuantizedModel:
         from .int8_file import save_quantized
 
         save_quantized(self, path)
+
+    def export(self, path: Any, format: str = "onnx", **options: Any) -> Any:  # noqa: A002
+        """Write the int8 model for another runtime: ``format="onnx"`` (``opset`` 13 to 23,
+        default 17, ``layout``, ``dynamic_batch``; :func:`cnnkit.io.onnx_export.export_onnx`)
+        with integer operators ONNX Runtime computes to the same integers."""
+        from .. import exporters
+
+        return exporters.get(format)(self, path, **options)
 
     @classmethod
     def load(cls, path: Any) -> QuantizedModel:

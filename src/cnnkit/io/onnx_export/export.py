@@ -12,6 +12,7 @@ import numpy as np
 from ...files import atomic_write
 from .errors import OnnxExportError, require_onnx
 from .graph import Graph, Value, onnx_shape
+from .int8_walk import is_quantized, write_quantized
 from .layout import as_cf, as_last, in_order
 from .walk import Walker
 
@@ -106,13 +107,20 @@ def to_onnx(model: Any, opset: int = DEFAULT_OPSET, layout: str = "NCHW",
     onnx = require_onnx()
     opset, layout = _check_options(opset, layout)
     g = Graph(opset)
-    declared = _input_specs(model)[0][1][0]
+    int8 = is_quantized(model)
+    if int8 and training:
+        raise OnnxExportError("an int8 model exports for inference only: training=False")
+    source = model.model if int8 else model  # an int8 model's interface is its float model's
+    declared = _input_specs(source)[0][1][0]
     batch = "N" if dynamic_batch else int(declared or 1)
-    in_infos, inputs = _graph_inputs(g, model, layout, batch)
-    outs = Walker(g, bool(training)).write_model(model, inputs)
-    names = _output_names(model, len(outs))
+    in_infos, inputs = _graph_inputs(g, source, layout, batch)
+    if int8:
+        outs = write_quantized(g, model, inputs)
+    else:
+        outs = Walker(g, bool(training)).write_model(model, inputs)
+    names = _output_names(source, len(outs))
     out_infos = _graph_outputs(g, outs, names, layout, batch, {i.name for i in in_infos})
-    graph = onnx.helper.make_graph(g.nodes, model.name, in_infos, out_infos, g.initializers)
+    graph = onnx.helper.make_graph(g.nodes, source.name, in_infos, out_infos, g.initializers)
     ids = [onnx.helper.make_opsetid("", opset)]
     proto = onnx.helper.make_model(graph, opset_imports=ids, producer_name="cnnkit",
                                    ir_version=onnx.helper.find_min_ir_version_for(ids))
@@ -138,6 +146,10 @@ def export_onnx(model: Any, path: Any, opset: int = DEFAULT_OPSET, layout: str =
             (inference mode) for a framework that will train the file further.
         dynamic_batch: the batch axis is the symbol "N" (default), or fixed to the model's
             declared batch size (1 if none).
+
+    ``model`` may be an int8 model (``cnnkit.deploy.quantize``): its integer layers are
+    written as ConvInteger with a requantize chain that ONNX Runtime computes to the same
+    integers (:mod:`.int8_steps`), its float layers as in a float export; opset 13 or later.
 
     Raises OnnxExportError (a ValueError) for a layer without an ONNX form (naming it and
     its class), a subclassed model, or a bad option; ImportError when ``onnx`` is missing.
