@@ -197,7 +197,8 @@ int cnk_dense_rows(const float *x, int64_t n, int64_t k, const float *w, int64_t
     const idx_t mp = (m + CB - 1) / CB * CB, tail = m % CB;
     float *xpad = malloc(sizeof(float) * RB * (size_t)k);
     float *wpad = tail ? calloc((size_t)(CB * k), sizeof(float)) : NULL;
-    float *ybuf = malloc(sizeof(float) * (size_t)(NB * mp));
+    const idx_t rows = n < NB ? (n + RB - 1) / RB * RB : NB; /* partial sums held at once */
+    float *ybuf = malloc(sizeof(float) * (size_t)(rows * mp));
     if (!xpad || (tail && !wpad) || !ybuf) {
         free(xpad);
         free(wpad);
