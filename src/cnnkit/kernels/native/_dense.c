@@ -195,21 +195,22 @@ int cnk_dense_rows(const float *x, int64_t n, int64_t k, const float *w, int64_t
         return 0;
     }
     const idx_t mp = (m + CB - 1) / CB * CB, tail = m % CB;
-    float *xpad = malloc(sizeof(float) * RB * (size_t)k);
-    float *wpad = tail ? calloc((size_t)(CB * k), sizeof(float)) : NULL;
+    /* rows through the tiles: all, or (FMA builds) all but the last n mod RB, streamed */
+    const idx_t blocked = EXACT_MADD ? n - n % RB : n;
+    const int need_x = blocked % RB != 0, need_w = tail && blocked > 0;
     const idx_t rows = n < NB ? (n + RB - 1) / RB * RB : NB; /* partial sums held at once */
+    float *xpad = need_x ? malloc(sizeof(float) * RB * (size_t)k) : NULL;
+    float *wpad = need_w ? calloc((size_t)(CB * k), sizeof(float)) : NULL;
     float *ybuf = malloc(sizeof(float) * (size_t)(rows * mp));
-    if (!xpad || (tail && !wpad) || !ybuf) {
+    if ((need_x && !xpad) || (need_w && !wpad) || !ybuf) {
         free(xpad);
         free(wpad);
         free(ybuf);
         return -1;
     }
-    for (idx_t q = 0; tail && q < k; q++) /* the last columns, zero-padded */
+    for (idx_t q = 0; need_w && q < k; q++) /* the last columns, zero-padded */
         memcpy(wpad + q * CB, w + q * m + (m - tail), sizeof(float) * (size_t)tail);
-    idx_t blocked = n;
 #if EXACT_MADD
-    blocked = n - n % RB; /* the last rows one by one, streaming w */
     for (idx_t r = blocked; r < n; r++) row1(x + r * k, k, w, m, ybuf, y + r * m);
 #endif
     for (idx_t n0 = 0; n0 < blocked; n0 += NB)
