@@ -302,9 +302,11 @@ def test_hot_reload_during_load(models, tmp_path):
 
         def load():
             while not stop.is_set():
+                sent = time.monotonic()
                 st, _, doc = post(url, png_bytes(x[0]), "image/png")
                 seen.append((st, None if st != 200 else
-                             np.array(doc["predictions"][0]["outputs"], np.float32)))
+                             np.array(doc["predictions"][0]["outputs"], np.float32),
+                             sent, time.monotonic()))
 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
@@ -324,11 +326,14 @@ def test_hot_reload_during_load(models, tmp_path):
         for t in threads:
             t.join()
         fam = _scrape(s["url"])
-    assert all(st == 200 for st, _ in seen), {st for st, _ in seen}
+    assert all(st == 200 for st, *_ in seen), {st for st, *_ in seen}
     kinds = ["a" if np.array_equal(o, want_a) else "b" if np.array_equal(o, want_b) else "?"
-             for _, o in seen]
+             for _, o, *_ in seen]
     assert "?" not in kinds and kinds[0] == "a" and kinds[-1] == "b"
-    assert kinds == sorted(kinds)  # once the new model answers, the old one never does again
+    # once a new-model answer has arrived, no request sent after it gets the old model
+    first_b = min(got for (*_, got), k in zip(seen, kinds, strict=True) if k == "b")
+    assert all(sent < first_b for (_, _, sent, _), k in zip(seen, kinds, strict=True)
+               if k == "a")
     assert _count(fam, "cnnkit_model_reloads_total", model="live", result="ok") == 1
     assert _count(fam, "cnnkit_model_reloads_total", model="live", result="failed") >= 1
 
