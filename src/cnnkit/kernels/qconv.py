@@ -27,7 +27,7 @@ import numpy as np
 from . import parallel
 from .native import qconv as native
 
-__all__ = ["QuantConvParams", "pack_weights", "conv2d", "depthwise2d", "dense",
+__all__ = ["QuantConvParams", "pack_weights", "pack_weights_u8", "conv2d", "depthwise2d", "dense",
            "requantize", "im2col_int", "native_available"]
 
 NR = 16  # output channels per packed block (the C micro-kernel's width)
@@ -36,6 +36,8 @@ MR = 4  # output pixels per micro-kernel call: pieces start at multiples of it
 # costs ~50 us on a quiet machine and milliseconds on a loaded one
 PARALLEL_MIN_MACS = 8 << 20
 SMALL_DENSE_MACS = 1 << 16  # dense layers below this run the NumPy matmul (see dense)
+# weights within +-64 take the u8 x s8 kernel: a vpmaddubsw pair sum 2 * 255 * 64 < 2**15
+WQ_U8_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,34 @@ class QuantConvParams:
             object.__setattr__(self, "_native", cached)
         return cached
 
+    def fits_u8_path(self) -> bool:
+        """Whether every |wq| <= WQ_U8_MAX (the u8 x s8 kernel's exact range)."""
+        cached = self.__dict__.get("_fits_u8")
+        if cached is None:
+            cached = bool(np.abs(self.wq.astype(np.int16)).max(initial=0) <= WQ_U8_MAX)
+            object.__setattr__(self, "_fits_u8", cached)
+        return cached
+
+    def native_u8_constants(self, signed: bool) -> tuple:
+        """The u8 x s8 kernel's addresses (int8-quad packed weights, bias, mult), computed
+        once per input signedness: int8 input enters as x + 128, so its bias holds
+        - 128 sum wq[., o] more."""
+        key = f"_native_u8_{int(signed)}"
+        cached = self.__dict__.get(key)
+        if cached is None:
+            packed = self.__dict__.get("_packed_u8")
+            if packed is None:
+                packed = pack_weights_u8(self.wq)
+                object.__setattr__(self, "_packed_u8", packed)
+            bias = self.bias
+            if signed:
+                colsum = self.wq.astype(np.int64).reshape(-1, self.wq.shape[-1]).sum(axis=0)
+                bias = (bias.astype(np.int64) - 128 * colsum).astype(np.int32)
+            object.__setattr__(self, key + "_bias", bias)  # owns the adjusted bias
+            cached = native.constants(packed, bias, self.mult)
+            object.__setattr__(self, key, cached)
+        return cached
+
 
 def native_available() -> bool:
     """Whether the C helper runs the integer kernels."""
@@ -79,6 +109,17 @@ def pack_weights(wq: np.ndarray) -> np.ndarray:
     w = np.zeros((2 * kp, nb * NR), np.int16)
     w[:k, :cout] = wq.reshape(k, cout)
     return np.ascontiguousarray(w.reshape(kp, 2, nb, NR).transpose(2, 0, 3, 1))
+
+
+def pack_weights_u8(wq: np.ndarray) -> np.ndarray:
+    """wq (KH, KW, C, COUT) int8 -> int8 blocks [COUT/16][K/4][16][4] (K = KH*KW*C, both
+    zero padded), the u8 x s8 micro-kernel's layout (4 consecutive K values per column)."""
+    k = int(np.prod(wq.shape[:-1]))
+    cout = wq.shape[-1]
+    kq, nb = -(-k // 4), -(-cout // NR)
+    w = np.zeros((4 * kq, nb * NR), np.int8)
+    w[:k, :cout] = wq.reshape(k, cout)
+    return np.ascontiguousarray(w.reshape(kq, 4, nb, NR).transpose(2, 0, 3, 1))
 
 
 def requantize(acc: np.ndarray, bias: np.ndarray, mult: np.ndarray, out_dtype: Any,
@@ -160,13 +201,16 @@ def conv2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
     if _use_native(xq, use_native):
         oh, ow = _out_shape(xq, (kh, kw), strides, pads, dilation)
         out = np.empty((xq.shape[0], oh, ow, cout), out_dtype)
-        consts = p.native_constants()
         xq = np.ascontiguousarray(xq)
+        if p.fits_u8_path():
+            consts, run = p.native_u8_constants(xq.dtype == np.int8), native.conv_u8_rows
+        else:
+            consts, run = p.native_constants(), native.conv_rows
         geo = _geometry(pads, strides, dilation)
         m = out.shape[0] * oh * ow
         _run_pieces(m, kh * kw * c * 2 + cout * 4,
-                    lambda m0, m1: native.conv_rows(xq, consts, (kh, kw), cout, p.xz, out, geo,
-                                                    (p.yz, p.lo, p.hi), (m0, m1)),
+                    lambda m0, m1: run(xq, consts, (kh, kw), cout, p.xz, out, geo,
+                                       (p.yz, p.lo, p.hi), (m0, m1)),
                     m * kh * kw * c * cout)
         return out
     cols, (n, oh, ow) = im2col_int(xq, (kh, kw), strides, pads, dilation, p.xz)

@@ -254,6 +254,150 @@ int cnk_qconv2d_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t 
     return 0;
 }
 
+/* ---- u8 x s8 path: weights in [-64, 64], activations as bytes ----------------------------
+ *
+ * Packed weights: bq[nb][kq][16][4] int8, kq = ceil(K / 4) quads of the K axis (zero padded),
+ * 16 output channels per block; the patches stay bytes (uint8; int8 inputs are moved to
+ * uint8 by x + 128, and the caller's bias then holds - 128 sum wq[., o] more). The AVX2
+ * micro-kernel multiplies 4 byte pairs per lane with vpmaddubsw (u8 x s8 -> two s16 pair
+ * sums) and adds the pairs with vpmaddwd by ones: 32 multiply-adds for 3 instructions.
+ * vpmaddubsw saturates a pair sum to int16; with |w| <= 64 every pair sum is at most
+ * 255 * 64 * 2 = 32640 < 32767, so nothing saturates and acc is exact. */
+
+#define KQ(k) (((k) + 3) / 4)
+
+/* Row r of the byte patch matrix for output pixel m (kpad = 4 KQ(K); pad bytes 0, outside
+ * taps the input zero point as a byte; int8 input flipped to uint8 by xor 0x80). */
+static void gather_row_u8(const uint8_t *x, int is_signed, uint8_t xzb, const geom_t *g,
+                          int64_t m, uint8_t *a, int64_t kpad)
+{
+    int64_t per_img = g->oh * g->ow;
+    int64_t n = m / per_img, rem = m % per_img, oy = rem / g->ow, ox = rem % g->ow;
+    int64_t c = g->c, k = 0, ix0 = ox * g->sw - g->pl;
+    int whole = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t i = 0; i < g->kh; i++) {
+        int64_t iy = oy * g->sh + i * g->dh - g->pt;
+        if (iy < 0 || iy >= g->h) {
+            memset(a + k, xzb, (size_t)(g->kw * c));
+            k += g->kw * c;
+            continue;
+        }
+        const uint8_t *row = x + (n * g->h + iy) * g->w * c;
+        if (whole) {
+            memcpy(a + k, row + ix0 * c, (size_t)(g->kw * c));
+            k += g->kw * c;
+            continue;
+        }
+        for (int64_t j = 0; j < g->kw; j++, k += c) {
+            int64_t ix = ix0 + j * g->dw;
+            if (ix < 0 || ix >= g->w) memset(a + k, xzb, (size_t)c);
+            else memcpy(a + k, row + ix * c, (size_t)c);
+        }
+    }
+    if (is_signed)  /* the gathered bytes (taps and xzb alike) are x + 128 */
+        for (int64_t t = 0; t < k; t++) a[t] ^= 0x80;
+    for (; k < kpad; k++) a[k] = 0;
+}
+
+#if defined(__AVX2__)
+#define UB_STEP(r, x, b0, b1, c0, c1, ones) do { \
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones)); \
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones)); \
+    } while (0)
+
+/* acc (MR x NR int32) = rows a[0..MR) (kq quads of bytes) x bq (one packed column block). */
+static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *bq,
+                            int32_t *acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+    __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+    for (int64_t q = 0; q < kq; q++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bq + q * 4 * NR));
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bq + q * 4 * NR + 32));
+        int32_t v;
+        memcpy(&v, a0 + 4 * q, 4);
+        __m256i x = _mm256_set1_epi32(v);
+        UB_STEP(0, x, b0, b1, c00, c01, ones);
+        memcpy(&v, a1 + 4 * q, 4);
+        x = _mm256_set1_epi32(v);
+        UB_STEP(1, x, b0, b1, c10, c11, ones);
+        memcpy(&v, a2 + 4 * q, 4);
+        x = _mm256_set1_epi32(v);
+        UB_STEP(2, x, b0, b1, c20, c21, ones);
+        memcpy(&v, a3 + 4 * q, 4);
+        x = _mm256_set1_epi32(v);
+        UB_STEP(3, x, b0, b1, c30, c31, ones);
+    }
+    _mm256_storeu_si256((__m256i *)(acc + 0), c00);
+    _mm256_storeu_si256((__m256i *)(acc + 8), c01);
+    _mm256_storeu_si256((__m256i *)(acc + 16), c10);
+    _mm256_storeu_si256((__m256i *)(acc + 24), c11);
+    _mm256_storeu_si256((__m256i *)(acc + 32), c20);
+    _mm256_storeu_si256((__m256i *)(acc + 40), c21);
+    _mm256_storeu_si256((__m256i *)(acc + 48), c30);
+    _mm256_storeu_si256((__m256i *)(acc + 56), c31);
+}
+#else
+static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *bq,
+                            int32_t *acc)
+{
+    for (int r = 0; r < MR; r++) {
+        int32_t s[NR] = {0};
+        for (int64_t q = 0; q < kq; q++)
+            for (int l = 0; l < NR; l++)
+                for (int t = 0; t < 4; t++)
+                    s[l] += (int32_t)a[r][4 * q + t] * bq[(q * NR + l) * 4 + t];
+        memcpy(acc + r * NR, s, sizeof s);
+    }
+}
+#endif
+
+/* Output pixels [m0, m1) of the convolution by the u8 x s8 path (weights packed as above,
+ * every |wq| <= 64; for int8 input ``bias`` must include - 128 sum wq). A 1x1 stride-1
+ * unpadded convolution of uint8 input with C % 4 == 0 reads its rows in place. */
+int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
+                        int64_t is_signed, int64_t xz, const int8_t *bq, int64_t kh,
+                        int64_t kw, int64_t cout, const int32_t *bias, const float *mult,
+                        int64_t oh, int64_t ow, int64_t sh, int64_t sw, int64_t dh,
+                        int64_t dw, int64_t pt, int64_t pl, int64_t kind, int64_t yz,
+                        int64_t lo, int64_t hi, void *out, int64_t m0, int64_t m1)
+{
+    (void)n;
+    geom_t g = {h, w, c, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl};
+    int64_t k = kh * kw * c, kq = KQ(k), kpad = 4 * kq, nb = (cout + NR - 1) / NR;
+    int direct = !is_signed && kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0
+                 && pl == 0 && oh == h && ow == w && c % 4 == 0;
+    requant_t rq = {bias, mult, (int)kind, (int32_t)yz, (int32_t)lo, (int32_t)hi, out, cout};
+    uint8_t *buf = (uint8_t *)malloc((size_t)(MR * kpad));
+    if (buf == NULL) return -1;
+    uint8_t xzb = (uint8_t)(is_signed ? (int8_t)xz : xz);
+    int32_t acc[MR * NR];
+    const uint8_t *rows_p[MR];
+    for (int64_t m = m0; m < m1; m += MR) {
+        int rows = m1 - m < MR ? (int)(m1 - m) : MR;
+        for (int r = 0; r < MR; r++) {
+            uint8_t *a = buf + r * kpad;
+            if (r >= rows) { memset(a, 0, (size_t)kpad); rows_p[r] = a; }
+            else if (direct) rows_p[r] = x + (m + r) * c;
+            else { gather_row_u8(x, (int)is_signed, xzb, &g, m + r, a, kpad); rows_p[r] = a; }
+        }
+        for (int64_t b = 0; b < nb; b++) {
+            micro_kernel_u8(rows_p, kq, bq + b * kq * 4 * NR, acc);
+#if defined(__AVX2__)
+            if (rows == MR && b * NR + NR <= cout) {
+                store_block_vec(&rq, acc, m, b * NR);
+                continue;
+            }
+#endif
+            store_block(&rq, acc, m, rows, b * NR);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 /* Depthwise convolution (multiplier 1), output pixels [m0, m1): acc[m, c] = sum_{i, j}
  * xq[n, iy, ix, c] * wq[i, j, c] (outside taps read XZ), requantized as above. wq is int16
  * (KH, KW, C). */
