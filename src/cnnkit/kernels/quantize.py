@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .native import qarith as native
+
 __all__ = ["qrange", "choose_qparams", "weight_qmax", "symmetric_scales", "quantize", "dequantize",
            "quantize_weights", "fake_quantize_forward", "fake_quantize_backward"]
 
@@ -79,6 +81,11 @@ def quantize(x: np.ndarray, scale: Any, zero: Any, dtype: Any = np.uint8,
     """clamp(rint(x * (1 / s)) + z, qmin, qmax) as ``dtype`` (s, z per ``axis`` when
     arrays)."""
     qmin, qmax = qrange(dtype)
+    if np.ndim(scale) == 0 and np.ndim(zero) == 0 and native.available():
+        q = native.quantize(np.asarray(x), np.float32(1.0) / np.float32(scale), int(zero), qmin,
+                            qmax, np.dtype(dtype))
+        if q is not None:
+            return q
     inv = _bcast(np.float32(1.0) / np.asarray(scale, np.float32), x, axis)
     q = np.rint(np.asarray(x, np.float32) * inv) + _bcast(zero, x, axis)
     return np.clip(q, qmin, qmax).astype(dtype)
