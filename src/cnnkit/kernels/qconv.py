@@ -229,13 +229,16 @@ def depthwise2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
     if _use_native(xq, use_native):
         oh, ow = _out_shape(xq, (kh, kw), strides, pads, dilation)
         out = np.empty((xq.shape[0], oh, ow, c), out_dtype)
-        w16 = np.ascontiguousarray(p.wq, dtype=np.int16)
+        w32 = p.__dict__.get("_w32")
+        if w32 is None:  # the kernel's int32 weights, made once per layer
+            w32 = np.ascontiguousarray(p.wq, dtype=np.int32)
+            object.__setattr__(p, "_w32", w32)
         xq = np.ascontiguousarray(xq)
         geo = _geometry(pads, strides, dilation)
         m = out.shape[0] * oh * ow
 
         def rows(m0: int, m1: int) -> None:
-            native.depthwise_rows(xq, w16, p.xz, p.bias, p.mult, out, geo,
+            native.depthwise_rows(xq, w32, p.xz, p.bias, p.mult, out, geo,
                                   (p.yz, p.lo, p.hi), (m0, m1))
 
         if m * kh * kw * c < PARALLEL_MIN_MACS:

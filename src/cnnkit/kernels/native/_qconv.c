@@ -30,7 +30,7 @@
 #include <immintrin.h>
 #endif
 
-#define CNK_ABI_VERSION 1
+#define CNK_ABI_VERSION 2
 #include "cnk_abi.h"
 
 #define MR 4
@@ -266,32 +266,61 @@ int cnk_qconv2d_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t 
 
 #define KQ(k) (((k) + 3) / 4)
 
-/* Row r of the byte patch matrix for output pixel m (kpad = 4 KQ(K); pad bytes 0, outside
+/* The output pixel (n, oy, ox) of a flattened index, and the next one. */
+typedef struct { int64_t n, oy, ox; } pix_t;
+
+static inline pix_t pix_of(const geom_t *g, int64_t m)
+{
+    int64_t per_img = g->oh * g->ow, rem = m % per_img;
+    pix_t p = {m / per_img, rem / g->ow, rem % g->ow};
+    return p;
+}
+
+static inline void pix_next(pix_t *p, const geom_t *g)
+{
+    if (++p->ox == g->ow) {
+        p->ox = 0;
+        if (++p->oy == g->oh) { p->oy = 0; p->n++; }
+    }
+}
+
+/* memcpy / memset without a library call for the short runs of small channel counts */
+static inline void copy_bytes(uint8_t *d, const uint8_t *s, int64_t len)
+{
+    if (len >= 32) { memcpy(d, s, (size_t)len); return; }
+    for (int64_t t = 0; t < len; t++) d[t] = s[t];
+}
+
+static inline void fill_bytes(uint8_t *d, uint8_t v, int64_t len)
+{
+    if (len >= 32) { memset(d, v, (size_t)len); return; }
+    for (int64_t t = 0; t < len; t++) d[t] = v;
+}
+
+/* Row r of the byte patch matrix for output pixel p (kpad = 4 KQ(K); pad bytes 0, outside
  * taps the input zero point as a byte; int8 input flipped to uint8 by xor 0x80). */
 static void gather_row_u8(const uint8_t *x, int is_signed, uint8_t xzb, const geom_t *g,
-                          int64_t m, uint8_t *a, int64_t kpad)
+                          pix_t p, uint8_t *a, int64_t kpad)
 {
-    int64_t per_img = g->oh * g->ow;
-    int64_t n = m / per_img, rem = m % per_img, oy = rem / g->ow, ox = rem % g->ow;
-    int64_t c = g->c, k = 0, ix0 = ox * g->sw - g->pl;
+    int64_t c = g->c, k = 0, ix0 = p.ox * g->sw - g->pl;
     int whole = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
     for (int64_t i = 0; i < g->kh; i++) {
-        int64_t iy = oy * g->sh + i * g->dh - g->pt;
+        int64_t iy = p.oy * g->sh + i * g->dh - g->pt;
         if (iy < 0 || iy >= g->h) {
-            memset(a + k, xzb, (size_t)(g->kw * c));
+            fill_bytes(a + k, xzb, g->kw * c);
             k += g->kw * c;
             continue;
         }
-        const uint8_t *row = x + (n * g->h + iy) * g->w * c;
+        const uint8_t *row = x + (p.n * g->h + iy) * g->w * c;
         if (whole) {
-            memcpy(a + k, row + ix0 * c, (size_t)(g->kw * c));
+            copy_bytes(a + k, row + ix0 * c, g->kw * c);
             k += g->kw * c;
             continue;
         }
         for (int64_t j = 0; j < g->kw; j++, k += c) {
             int64_t ix = ix0 + j * g->dw;
-            if (ix < 0 || ix >= g->w) memset(a + k, xzb, (size_t)c);
-            else memcpy(a + k, row + ix * c, (size_t)c);
+            if (ix < 0 || ix >= g->w) fill_bytes(a + k, xzb, c);
+            else copy_bytes(a + k, row + ix * c, c);
         }
     }
     if (is_signed)  /* the gathered bytes (taps and xzb alike) are x + 128 */
@@ -375,13 +404,15 @@ int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64
     uint8_t xzb = (uint8_t)(is_signed ? (int8_t)xz : xz);
     int32_t acc[MR * NR];
     const uint8_t *rows_p[MR];
+    pix_t p = pix_of(&g, m0);
     for (int64_t m = m0; m < m1; m += MR) {
         int rows = m1 - m < MR ? (int)(m1 - m) : MR;
         for (int r = 0; r < MR; r++) {
             uint8_t *a = buf + r * kpad;
             if (r >= rows) { memset(a, 0, (size_t)kpad); rows_p[r] = a; }
             else if (direct) rows_p[r] = x + (m + r) * c;
-            else { gather_row_u8(x, (int)is_signed, xzb, &g, m + r, a, kpad); rows_p[r] = a; }
+            else { gather_row_u8(x, (int)is_signed, xzb, &g, p, a, kpad); rows_p[r] = a; }
+            if (r < rows) pix_next(&p, &g);
         }
         for (int64_t b = 0; b < nb; b++) {
             micro_kernel_u8(rows_p, kq, bq + b * kq * 4 * NR, acc);
@@ -399,45 +430,108 @@ int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64
 }
 
 /* Depthwise convolution (multiplier 1), output pixels [m0, m1): acc[m, c] = sum_{i, j}
- * xq[n, iy, ix, c] * wq[i, j, c] (outside taps read XZ), requantized as above. wq is int16
- * (KH, KW, C). */
+ * xq[n, iy, ix, c] * wq[i, j, c] (outside taps read XZ), requantized as above. wq is int32
+ * (KH, KW, C); AVX2 takes 8 channels per vector (vpmulld), the rest one at a time. */
+
+#if defined(__AVX2__)
+/* 8 accumulators (+ bias) requantized to out[0..8) (kind as store_one) */
+static inline void store8_vec(void *out, int kind, int64_t idx, __m256i acc, __m256 s,
+                              __m256i z, __m256i lo, __m256i hi)
+{
+    __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), s);
+    if (kind == 2) { _mm256_storeu_ps((float *)out + idx, t); return; }
+    __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(t), z);
+    q = _mm256_min_epi32(_mm256_max_epi32(q, lo), hi);
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    __m128i b = kind == 0 ? _mm_packus_epi16(w, w) : _mm_packs_epi16(w, w);
+    _mm_storel_epi64((__m128i *)((int8_t *)out + idx), b);
+}
+#endif
+
+/* One output pixel's channels [0, c) of the depthwise convolution; src[tap] is the input
+ * pixel the tap reads, or NULL outside the image (then it reads XZ). */
+static void depthwise_pixel(const uint8_t *const *src, int is_signed, int32_t xz,
+                            const int32_t *wq, int64_t taps, int64_t c, const requant_t *rq,
+                            int64_t m)
+{
+    int64_t t = 0;
+#if defined(__AVX2__)
+    __m256i z = _mm256_set1_epi32(rq->yz), lo = _mm256_set1_epi32(rq->lo);
+    __m256i hi = _mm256_set1_epi32(rq->hi), vxz = _mm256_set1_epi32(xz);
+#define DW_LOAD(p, off) (is_signed ? _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((p) + (off)))) \
+                                   : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)((p) + (off)))))
+    for (; t + 32 <= c; t += 32) {
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(rq->bias + t)), a1, a2, a3;
+        a1 = _mm256_loadu_si256((const __m256i *)(rq->bias + t + 8));
+        a2 = _mm256_loadu_si256((const __m256i *)(rq->bias + t + 16));
+        a3 = _mm256_loadu_si256((const __m256i *)(rq->bias + t + 24));
+        for (int64_t k = 0; k < taps; k++) {
+            const int32_t *wk = wq + k * c + t;
+            const uint8_t *p = src[k];
+            __m256i x0 = vxz, x1 = vxz, x2 = vxz, x3 = vxz;
+            if (p != NULL) {
+                x0 = DW_LOAD(p, t); x1 = DW_LOAD(p, t + 8);
+                x2 = DW_LOAD(p, t + 16); x3 = DW_LOAD(p, t + 24);
+            }
+            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(x0, _mm256_loadu_si256((const __m256i *)wk)));
+            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(x1, _mm256_loadu_si256((const __m256i *)(wk + 8))));
+            a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(x2, _mm256_loadu_si256((const __m256i *)(wk + 16))));
+            a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(x3, _mm256_loadu_si256((const __m256i *)(wk + 24))));
+        }
+        int64_t o = m * c + t;
+        store8_vec(rq->out, rq->kind, o, a0, _mm256_loadu_ps(rq->mult + t), z, lo, hi);
+        store8_vec(rq->out, rq->kind, o + 8, a1, _mm256_loadu_ps(rq->mult + t + 8), z, lo, hi);
+        store8_vec(rq->out, rq->kind, o + 16, a2, _mm256_loadu_ps(rq->mult + t + 16), z, lo, hi);
+        store8_vec(rq->out, rq->kind, o + 24, a3, _mm256_loadu_ps(rq->mult + t + 24), z, lo, hi);
+    }
+    for (; t + 8 <= c; t += 8) {
+        __m256i acc = _mm256_loadu_si256((const __m256i *)(rq->bias + t));
+        for (int64_t k = 0; k < taps; k++) {
+            __m256i xv = src[k] != NULL ? DW_LOAD(src[k], t) : vxz;
+            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(
+                xv, _mm256_loadu_si256((const __m256i *)(wq + k * c + t))));
+        }
+        store8_vec(rq->out, rq->kind, m * c + t, acc, _mm256_loadu_ps(rq->mult + t), z, lo, hi);
+    }
+#undef DW_LOAD
+#endif
+    for (; t < c; t++) {
+        int32_t acc = 0;
+        for (int64_t k = 0; k < taps; k++) {
+            int32_t v = xz;
+            if (src[k] != NULL)
+                v = is_signed ? (int32_t)(int8_t)src[k][t] : (int32_t)src[k][t];
+            acc += v * wq[k * c + t];
+        }
+        store_one(rq->out, rq->kind, m * c + t, acc + rq->bias[t], rq->mult[t], rq->yz,
+                  rq->lo, rq->hi);
+    }
+}
+
 int cnk_qdepthwise_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
-                        int64_t is_signed, int64_t xz, const int16_t *wq, int64_t kh,
+                        int64_t is_signed, int64_t xz, const int32_t *wq, int64_t kh,
                         int64_t kw, const int32_t *bias, const float *mult, int64_t oh,
                         int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                         int64_t pt, int64_t pl, int64_t kind, int64_t yz, int64_t lo,
                         int64_t hi, void *out, int64_t m0, int64_t m1)
 {
     (void)n;
-    int32_t *acc = (int32_t *)malloc((size_t)c * sizeof(int32_t));
-    int16_t *row = (int16_t *)malloc((size_t)c * sizeof(int16_t));
-    if (acc == NULL || row == NULL) { free(acc); free(row); return -1; }
-    int64_t per_img = oh * ow;
-    for (int64_t m = m0; m < m1; m++) {
-        int64_t b = m / per_img, rem = m % per_img, oy = rem / ow, ox = rem % ow;
-        for (int64_t t = 0; t < c; t++) acc[t] = bias[t];
+    geom_t g = {h, w, c, kh, kw, oh, ow, sh, sw, dh, dw, pt, pl};
+    requant_t rq = {bias, mult, (int)kind, (int32_t)yz, (int32_t)lo, (int32_t)hi, out, c};
+    const uint8_t **src = (const uint8_t **)malloc((size_t)(kh * kw) * sizeof(*src));
+    if (src == NULL) return -1;
+    pix_t p = pix_of(&g, m0);
+    for (int64_t m = m0; m < m1; m++, pix_next(&p, &g)) {
         for (int64_t i = 0; i < kh; i++) {
-            int64_t iy = oy * sh + i * dh - pt;
+            int64_t iy = p.oy * sh + i * dh - pt;
             for (int64_t j = 0; j < kw; j++) {
-                int64_t ix = ox * sw + j * dw - pl;
-                const int16_t *wt = wq + (i * kw + j) * c;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-                    for (int64_t t = 0; t < c; t++) acc[t] += (int32_t)xz * wt[t];
-                    continue;
-                }
-                const uint8_t *src = x + ((b * h + iy) * w + ix) * c;
-                if (is_signed)
-                    for (int64_t t = 0; t < c; t++) row[t] = (int8_t)src[t];
-                else
-                    for (int64_t t = 0; t < c; t++) row[t] = src[t];
-                for (int64_t t = 0; t < c; t++) acc[t] += (int32_t)row[t] * wt[t];
+                int64_t ix = p.ox * sw + j * dw - pl;
+                src[i * kw + j] = iy >= 0 && iy < h && ix >= 0 && ix < w
+                                  ? x + ((p.n * h + iy) * w + ix) * c : NULL;
             }
         }
-        for (int64_t t = 0; t < c; t++)
-            store_one(out, (int)kind, m * c + t, acc[t], mult[t], (int32_t)yz, (int32_t)lo,
-                      (int32_t)hi);
+        depthwise_pixel(src, (int)is_signed, (int32_t)xz, wq, kh * kw, c, &rq, m);
     }
-    free(acc);
-    free(row);
+    free(src);
     return 0;
 }

@@ -8,9 +8,9 @@ the same integers.
 ``x`` is uint8 or int8 (passed as bytes with a signed flag), channels-last, C-contiguous;
 the weights come packed by :func:`cnnkit.kernels.qconv.pack_weights` (int16 pairs, 16 output
 channels per block) or, for the u8 x s8 path (every |wq| <= 64: vpmaddubsw cannot saturate),
-by :func:`cnnkit.kernels.qconv.pack_weights_u8` (int8 quads). Each call computes output pixels [m0, m1) of the flattened (N, OH, OW),
-so the kernel threads (:mod:`cnnkit.kernels.parallel`) run pieces side by side (ctypes
-releases the GIL).
+by :func:`cnnkit.kernels.qconv.pack_weights_u8` (int8 quads). Each call computes output
+pixels [m0, m1) of the flattened (N, OH, OW), so the kernel threads
+(:mod:`cnnkit.kernels.parallel`) run pieces side by side (ctypes releases the GIL).
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ SIGNATURES = {
 # output dtype -> the kernels' kind code
 OUT_KINDS = {np.dtype(np.uint8): 0, np.dtype(np.int8): 1, np.dtype(np.float32): 2}
 
-_LIB = NativeLibrary("_qconv", SIGNATURES, baseline_fallback=False)
+# 2: the depthwise kernel takes int32 weights, cnk_qconv2d_u8_rows added
+ABI_VERSION = 2
+_LIB = NativeLibrary("_qconv", SIGNATURES, abi_version=ABI_VERSION, baseline_fallback=False)
 available = _LIB.available
 set_enabled = _LIB.set_enabled
 variant = _LIB.variant
@@ -106,14 +108,14 @@ def conv_u8_rows(x: np.ndarray, consts: tuple, kernel_hw: tuple[int, int], cout:
 def depthwise_rows(x: np.ndarray, wq: np.ndarray, xz: int, bias: np.ndarray,
                    mult: np.ndarray, out: np.ndarray, geometry: tuple,
                    requant: tuple[int, int, int], rows: tuple[int, int]) -> None:
-    """Output pixels rows[0] <= m < rows[1] of the int8 depthwise convolution (``wq`` int16
+    """Output pixels rows[0] <= m < rows[1] of the int8 depthwise convolution (``wq`` int32
     (KH, KW, C)) into ``out`` (N, OH, OW, C)."""
     lib = _LIB.load()
     assert lib is not None
     n, h, w, c = x.shape
     kind, optr = _out(out)
     if lib.cnk_qdepthwise_rows(_xptr(x), n, h, w, c, int(x.dtype == np.int8), xz,
-                               _ptr(wq, np.int16), wq.shape[0], wq.shape[1],
+                               _ptr(wq, np.int32), wq.shape[0], wq.shape[1],
                                _ptr(bias, np.int32), _ptr(mult, np.float32), out.shape[1],
                                out.shape[2], *geometry, kind, *requant, optr, *rows) != 0:
         raise MemoryError("native int8 depthwise convolution could not allocate its buffers")
