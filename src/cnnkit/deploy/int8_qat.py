@@ -8,7 +8,8 @@ calls (``fit``, ``model(x, training=True)``; inference keeps the float plan):
   symmetric per output channel to the int8 model's codes (``weight_bits``;
   ``ops.fake_quantize_weights``). With a batch norm after the layer this is exact too:
   per-channel symmetric quantization commutes with the folded per-channel scale
-  (q(W s) = q(W) for s > 0, rint(-v) = -rint(v) for s < 0), so the codes are those of the folded kernel the int8 graph uses;
+  (q(W s) = q(W) for s > 0, rint(-v) = -rint(v) for s < 0), so the codes are those of
+  the folded kernel the int8 graph uses;
 - each value the int8 graph holds as codes gets fake-quantized at the calibrated scale and
   zero point, on the output of the layer that produces it (after a fused batch norm and
   ReLU: the ReLU layer's output), or for a model input, on the input of its readers.
