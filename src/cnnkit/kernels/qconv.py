@@ -19,6 +19,7 @@ give the same integers. The NumPy path multiplies in float32 when every partial 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ MR = 4  # output pixels per micro-kernel call: pieces start at multiples of it
 # costs ~50 us on a quiet machine and milliseconds on a loaded one
 PARALLEL_MIN_MACS = 8 << 20
 SMALL_DENSE_MACS = 1 << 16  # dense layers below this run the NumPy matmul (see dense)
+_DENSE_GEOMETRY = (1, 1, 1, 1, 0, 0)  # a dense layer as a 1x1 convolution: strides, ...
 # weights within +-64 take the u8 x s8 kernel: a vpmaddubsw pair sum 2 * 255 * 64 < 2**15
 WQ_U8_MAX = 64
 
@@ -261,11 +263,19 @@ def dense(xq: np.ndarray, p: QuantConvParams, out_dtype: Any = np.uint8,
     ``use_native`` says unless it is True: a C call's set-up costs more there."""
     lead, c = xq.shape[:-1], xq.shape[-1]
     cout = p.wq.shape[-1]
-    rows = int(np.prod(lead, dtype=np.int64))
+    rows = math.prod(lead)
     if use_native is False or (use_native is None and rows * c * cout < SMALL_DENSE_MACS) \
             or not _use_native(xq, use_native):
         acc = _exact_matmul(xq.reshape(rows, c), p.wq.reshape(c, cout))
         return requantize(acc, p.bias, p.mult, out_dtype, p.yz, p.lo, p.hi).reshape(*lead, cout)
-    x4 = np.ascontiguousarray(xq).reshape(-1, 1, 1, c)
-    y = conv2d(x4, p, (1, 1), ((0, 0), (0, 0)), (1, 1), out_dtype, True)
-    return y.reshape(*lead, cout)
+    x4 = np.ascontiguousarray(xq).reshape(rows, 1, 1, c)
+    out = np.empty((rows, 1, 1, cout), out_dtype)
+    if p.fits_u8_path():
+        consts, run = p.native_u8_constants(x4.dtype == np.int8), native.conv_u8_rows
+    else:
+        consts, run = p.native_constants(), native.conv_rows
+    requant = (p.yz, p.lo, p.hi)
+    _run_pieces(rows, c * 2 + cout * 4,
+                lambda m0, m1: run(x4, consts, (1, 1), cout, p.xz, out, _DENSE_GEOMETRY,
+                                   requant, (m0, m1)), rows * c * cout)
+    return out.reshape(*lead, cout)

@@ -368,7 +368,47 @@ static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *b
     _mm256_storeu_si256((__m256i *)(acc + 48), c30);
     _mm256_storeu_si256((__m256i *)(acc + 56), c31);
 }
+
+/* acc[0..NR) = one row a (kq quads) x bq: the tail of a piece (batch-1 dense layers) */
+static void micro_kernel_u8_row(const uint8_t *a, int64_t kq, const int8_t *bq, int32_t *acc)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, d0 = c0, d1 = c0;
+    int64_t q = 0;
+    for (; q + 2 <= kq; q += 2) {  /* two chains: the adds do not wait on each other */
+        int32_t v, u;
+        memcpy(&v, a + 4 * q, 4);
+        memcpy(&u, a + 4 * q + 4, 4);
+        __m256i x = _mm256_set1_epi32(v), y = _mm256_set1_epi32(u);
+        const int8_t *b = bq + q * 4 * NR;
+        UB_STEP(0, x, _mm256_loadu_si256((const __m256i *)b),
+                _mm256_loadu_si256((const __m256i *)(b + 32)), c0, c1, ones);
+        UB_STEP(0, y, _mm256_loadu_si256((const __m256i *)(b + 64)),
+                _mm256_loadu_si256((const __m256i *)(b + 96)), d0, d1, ones);
+    }
+    for (; q < kq; q++) {
+        int32_t v;
+        memcpy(&v, a + 4 * q, 4);
+        __m256i x = _mm256_set1_epi32(v);
+        const int8_t *b = bq + q * 4 * NR;
+        UB_STEP(0, x, _mm256_loadu_si256((const __m256i *)b),
+                _mm256_loadu_si256((const __m256i *)(b + 32)), c0, c1, ones);
+    }
+    _mm256_storeu_si256((__m256i *)acc, _mm256_add_epi32(c0, d0));
+    _mm256_storeu_si256((__m256i *)(acc + 8), _mm256_add_epi32(c1, d1));
+}
 #else
+static void micro_kernel_u8_row(const uint8_t *a, int64_t kq, const int8_t *bq, int32_t *acc)
+{
+    for (int l = 0; l < NR; l++) {
+        int32_t s = 0;
+        for (int64_t q = 0; q < kq; q++)
+            for (int t = 0; t < 4; t++)
+                s += (int32_t)a[4 * q + t] * bq[(q * NR + l) * 4 + t];
+        acc[l] = s;
+    }
+}
+
 static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *bq,
                             int32_t *acc)
 {
@@ -407,15 +447,18 @@ int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64
     pix_t p = pix_of(&g, m0);
     for (int64_t m = m0; m < m1; m += MR) {
         int rows = m1 - m < MR ? (int)(m1 - m) : MR;
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             uint8_t *a = buf + r * kpad;
-            if (r >= rows) { memset(a, 0, (size_t)kpad); rows_p[r] = a; }
-            else if (direct) rows_p[r] = x + (m + r) * c;
+            if (direct) rows_p[r] = x + (m + r) * c;
             else { gather_row_u8(x, (int)is_signed, xzb, &g, p, a, kpad); rows_p[r] = a; }
-            if (r < rows) pix_next(&p, &g);
+            pix_next(&p, &g);
         }
         for (int64_t b = 0; b < nb; b++) {
-            micro_kernel_u8(rows_p, kq, bq + b * kq * 4 * NR, acc);
+            const int8_t *bb = bq + b * kq * 4 * NR;
+            if (rows == MR) micro_kernel_u8(rows_p, kq, bb, acc);
+            else  /* a short tail: no work on padding rows */
+                for (int r = 0; r < rows; r++)
+                    micro_kernel_u8_row(rows_p[r], kq, bb, acc + r * NR);
 #if defined(__AVX2__)
             if (rows == MR && b * NR + NR <= cout) {
                 store_block_vec(&rq, acc, m, b * NR);
