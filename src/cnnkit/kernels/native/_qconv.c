@@ -284,17 +284,29 @@ static inline void pix_next(pix_t *p, const geom_t *g)
     }
 }
 
-/* memcpy / memset without a library call for the short runs of small channel counts */
+/* memcpy / memset without a library call for the short runs of small channel counts: below
+ * 32 bytes one fixed-size move per set bit of len (a byte loop would be turned back into a
+ * memcpy call by the compiler) */
 static inline void copy_bytes(uint8_t *d, const uint8_t *s, int64_t len)
 {
     if (len >= 32) { memcpy(d, s, (size_t)len); return; }
-    for (int64_t t = 0; t < len; t++) d[t] = s[t];
+    int64_t t = 0;
+    if (len & 16) { memcpy(d, s, 16); t = 16; }
+    if (len & 8) { memcpy(d + t, s + t, 8); t += 8; }
+    if (len & 4) { memcpy(d + t, s + t, 4); t += 4; }
+    if (len & 2) { memcpy(d + t, s + t, 2); t += 2; }
+    if (len & 1) d[t] = s[t];
 }
 
 static inline void fill_bytes(uint8_t *d, uint8_t v, int64_t len)
 {
     if (len >= 32) { memset(d, v, (size_t)len); return; }
-    for (int64_t t = 0; t < len; t++) d[t] = v;
+    int64_t t = 0;
+    if (len & 16) { memset(d, v, 16); t = 16; }
+    if (len & 8) { memset(d + t, v, 8); t += 8; }
+    if (len & 4) { memset(d + t, v, 4); t += 4; }
+    if (len & 2) { memset(d + t, v, 2); t += 2; }
+    if (len & 1) d[t] = v;
 }
 
 /* Row r of the byte patch matrix for output pixel p (kpad = 4 KQ(K); pad bytes 0, outside
