@@ -195,3 +195,30 @@ def test_weight_bits_sets_the_symmetric_code_range():
         assert np.abs(wq).max() == qmax
     with pytest.raises(ValueError, match="weight_bits must be 7 or 8"):
         qk.weight_qmax(6)
+
+
+def test_quantize_weight_bits_choose_the_codes_and_both_models_run(tmp_path):
+    """weight_bits=7 gives codes within +-63 (the byte kernel's range) and weight_bits=8
+    within +-127; a dense layer's codes are rint(w / (max|w| / qmax)) per output channel,
+    the model stays close to the float model, and the file keeps it."""
+    from test_quantize import _cnn, _sqnr
+
+    from cnnkit.deploy import load_quantized, quantize
+
+    m, x = _cnn()
+    y = m.predict(x)
+    for bits, qmax in ((7, 63), (8, 127)):
+        q = quantize(m, x, method="minmax", weight_bits=bits)
+        for w in q.graph.weights.values():
+            assert np.abs(w.wq).max() == qmax
+        kernel = np.asarray(next(layer for layer in m.layers if layer.name == "d1").kernel.data)
+        (wq,) = [w.wq for w in q.graph.weights.values() if w.wq.shape[-2:] == kernel.shape]
+        step = (np.abs(kernel).max(axis=0) / qmax).astype(np.float32)  # d1 has no batch norm
+        np.testing.assert_array_equal(wq[0, 0], np.rint(kernel / step))
+        assert _sqnr(y, q.predict(x)) > 25
+        q.save(tmp_path / f"q{bits}.cnnkit")
+        np.testing.assert_array_equal(load_quantized(tmp_path / f"q{bits}.cnnkit").predict(x),
+                                      q.predict(x))
+    for bad in (6, 9, True, "7"):
+        with pytest.raises(ValueError, match="weight_bits must be 7 or 8"):
+            quantize(m, x, weight_bits=bad)

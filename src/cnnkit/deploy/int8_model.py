@@ -6,7 +6,9 @@
 2. The plan runs on the calibration batches; every value's range comes from the chosen
    method (:mod:`cnnkit.kernels.calibrate`: ``minmax``, ``percentile``, ``entropy``, ``mse``),
    and gives its scale and zero point (uint8 or int8 codes, the real 0 exact).
-3. Weights are quantized symmetric int8 per output channel (or per tensor), biases to int32
+3. Weights are quantized symmetric per output channel (or per tensor) to codes -63 .. 63
+   (``weight_bits=7``, the default: the AVX2 kernel then multiplies bytes with vpmaddubsw,
+   which cannot saturate) or -127 .. 127 (``weight_bits=8``), biases to int32
    at scale sx * sw, and the plan's steps are rewritten with integer steps
    (:mod:`.int8_graph`); layers named in ``keep_float`` stay in float.
 """

@@ -11,9 +11,11 @@ XZ read outside the image, so padding is the real value 0), wq the symmetric int
                 mult = sx sw[o]: the dequantized value)
 
 The requantization is a float32 scale (one rounding for the conversion, one for the product,
-rint half to even), not a fixed-point multiplier and shift: the C helper (``_qconv.c``, AVX2
-vpmaddwd over int16 pairs) and the NumPy path below do the same float32 operations, so they
-give the same integers. The NumPy path multiplies in float32 when every partial sum is below
+rint half to even), not a fixed-point multiplier and shift: the C helper (``_qconv.c``) and
+the NumPy path below do the same float32 operations, so they give the same integers. The C
+helper multiplies bytes with AVX2 ``vpmaddubsw`` when every |wq| <= 64 (``weight_bits=7``
+models: no pair sum can saturate int16), else int16 pairs with ``vpmaddwd`` (exact for any
+8-bit operands). The NumPy path multiplies in float32 when every partial sum is below
 2**24 (K * 255 * 128 <= 2**24: exact), else in float64 (exact below 2**53).
 """
 

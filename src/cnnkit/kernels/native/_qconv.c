@@ -13,6 +13,9 @@
  * is a float32 scale, not a fixed-point multiplier; the NumPy path (kernels/qconv.py) computes
  * the same float32 operations in the same order, so both give the same integers.
  *
+ * Two convolution paths: the byte path (cnk_qconv2d_u8_rows, below, for weights within
+ * +-64: vpmaddubsw) and this int16 one (any 8-bit weights).
+ *
  * The convolution is an implicit GEMM: for each block of MR output pixels the patches are
  * gathered (widened to int16) into a small buffer, and the AVX2 micro-kernel multiplies them
  * by the packed weights, 16 output channels at a time, with vpmaddwd (two int16 products
