@@ -5,6 +5,8 @@ docstrings evaluated with NumPy step by step. The C helper must give the same in
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,41 @@ def test_quantize_weight_bits_choose_the_codes_and_both_models_run(tmp_path):
     for bad in (6, 9, True, "7"):
         with pytest.raises(ValueError, match="weight_bits must be 7 or 8"):
             quantize(m, x, weight_bits=bad)
+
+
+@needs_qconv
+def test_vnni_self_check_catches_a_kernel_that_saturates(monkeypatch):
+    """The VNNI kernel is opt-in and checked at switch-on against the NumPy path. Routing
+    8-bit weights to the byte path without VNNI (the vpmaddubsw kernel, which saturates on
+    weights beyond +-64) is a wrong kernel the check must catch."""
+    monkeypatch.setitem(qconv._VNNI, "mode", 1)
+    monkeypatch.setitem(qconv._VNNI, "checked", True)
+    native_q.switch_vnni(False)
+    assert not qconv._vnni_self_check()
+    monkeypatch.setitem(qconv._VNNI, "mode", 0)
+    assert qconv._vnni_self_check()
+
+
+@needs_qconv
+def test_vnni_kernel_gives_the_integers_of_the_definition():
+    """Runs only on a CPU with AVX512-VNNI or AVX-VNNI (not the AMD Zen 3 it was written on,
+    and Debian's QEMU 7.2 cannot execute vpdpbusd): full 8-bit weights by the byte path."""
+    cpu_mode = native_q.switch_vnni(True)
+    native_q.switch_vnni(False)
+    if cpu_mode == 0:
+        pytest.skip("this CPU has neither AVX512-VNNI nor AVX-VNNI")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a failed self-check warns: fail here
+            assert qconv.set_vnni(True) == cpu_mode
+        for case in BYTE_CASES:
+            n, h, w, c, cout, kh, kw, strides, pads, dil, xdt = case
+            lo_in, hi_in = qk.qrange(xdt)
+            xq = RNG.integers(lo_in, hi_in + 1, (n, h, w, c)).astype(xdt)
+            wq = RNG.integers(-127, 128, (kh, kw, c, cout)).astype(np.int8)
+            p = _params(wq, int(RNG.integers(lo_in, hi_in)), np.float32)
+            want = _requant(_acc(xq, wq, p.xz, strides, pads, dil), p, np.float32)
+            got = qconv.conv2d(xq, p, strides, pads, dil, np.float32, use_native=True)
+            np.testing.assert_array_equal(got, want)
+    finally:
+        qconv.set_vnni(False)

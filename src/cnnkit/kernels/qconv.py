@@ -22,6 +22,8 @@ models: no pair sum can saturate int16), else int16 pairs with ``vpmaddwd`` (exa
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +32,8 @@ import numpy as np
 from . import parallel
 from .native import qconv as native
 
-__all__ = ["QuantConvParams", "pack_weights", "pack_weights_u8", "conv2d", "depthwise2d", "dense",
-           "requantize", "im2col_int", "native_available"]
+__all__ = ["QuantConvParams", "pack_weights", "pack_weights_u8", "conv2d", "depthwise2d",
+           "dense", "requantize", "im2col_int", "native_available", "vnni_mode", "set_vnni"]
 
 NR = 16  # output channels per packed block (the C micro-kernel's width)
 MR = 4  # output pixels per micro-kernel call: pieces start at multiples of it
@@ -102,6 +104,50 @@ class QuantConvParams:
 def native_available() -> bool:
     """Whether the C helper runs the integer kernels."""
     return native.available()
+
+
+_VNNI = {"checked": False, "mode": 0}
+
+
+def vnni_mode() -> int:
+    """0, or the VNNI kernel in force (1 AVX512-VNNI, 2 AVX-VNNI). Opt-in: only with
+    ``CNNKIT_INT8_VNNI=1`` (or :func:`set_vnni`), on a CPU that has it, and after a
+    self-check against the NumPy path passed (this kernel could not be run where it was
+    written; a mismatch switches it off with a warning)."""
+    if not _VNNI["checked"]:
+        _VNNI["checked"] = True
+        flag = os.environ.get("CNNKIT_INT8_VNNI", "").strip().lower()
+        if flag in ("1", "true", "yes", "on") and native.available():
+            set_vnni(True)
+    return _VNNI["mode"]
+
+
+def set_vnni(flag: bool) -> int:
+    """Switch the VNNI kernel on (where the CPU has it and the self-check passes) or off;
+    returns the mode in force (0: off)."""
+    _VNNI["checked"] = True
+    mode = native.switch_vnni(flag) if native.available() else 0
+    _VNNI["mode"] = mode
+    if mode and not _vnni_self_check():
+        _VNNI["mode"] = native.switch_vnni(False)
+        warnings.warn("cnnkit: the int8 VNNI kernel disagreed with the NumPy path on this CPU "
+                      "and was switched off", RuntimeWarning, stacklevel=2)
+    return _VNNI["mode"]
+
+
+def _vnni_self_check() -> bool:
+    """One convolution with full 8-bit weights and odd sizes (every loop's tail) through the
+    byte path, against the NumPy path: the same integers (float32 output, |acc| < 2**24)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 7, 6, 37)).astype(np.uint8)
+    wq = rng.integers(-127, 128, (3, 3, 37, 21)).astype(np.int8)
+    wq[0, 0, :2] = 127  # same-sign pairs that vpmaddubsw would saturate
+    p = QuantConvParams(wq, rng.integers(-999, 999, 21).astype(np.int32),
+                        np.ones(21, np.float32), 5)
+    pads = ((1, 1), (1, 1))
+    got = conv2d(x, p, (1, 1), pads, out_dtype=np.float32, use_native=True)
+    return bool(np.array_equal(got, conv2d(x, p, (1, 1), pads, out_dtype=np.float32,
+                                           use_native=False)))
 
 
 def pack_weights(wq: np.ndarray) -> np.ndarray:
@@ -206,7 +252,7 @@ def conv2d(xq: np.ndarray, p: QuantConvParams, strides: tuple[int, int],
         oh, ow = _out_shape(xq, (kh, kw), strides, pads, dilation)
         out = np.empty((xq.shape[0], oh, ow, cout), out_dtype)
         xq = np.ascontiguousarray(xq)
-        if p.fits_u8_path():
+        if p.fits_u8_path() or vnni_mode():
             consts, run = p.native_u8_constants(xq.dtype == np.int8), native.conv_u8_rows
         else:
             consts, run = p.native_constants(), native.conv_rows
@@ -272,7 +318,7 @@ def dense(xq: np.ndarray, p: QuantConvParams, out_dtype: Any = np.uint8,
         return requantize(acc, p.bias, p.mult, out_dtype, p.yz, p.lo, p.hi).reshape(*lead, cout)
     x4 = np.ascontiguousarray(xq).reshape(rows, 1, 1, c)
     out = np.empty((rows, 1, 1, cout), out_dtype)
-    if p.fits_u8_path():
+    if p.fits_u8_path() or vnni_mode():
         consts, run = p.native_u8_constants(x4.dtype == np.int8), native.conv_u8_rows
     else:
         consts, run = p.native_constants(), native.conv_rows

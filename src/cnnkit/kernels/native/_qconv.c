@@ -438,9 +438,73 @@ static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *b
 }
 #endif
 
+/* ---- VNNI (opt-in, see cnk_qconv_vnni) ----------------------------------------------------
+ * vpdpbusd adds the 4 products u8 x s8 of each lane's quad to its int32 accumulator with no
+ * intermediate saturation, so any 8-bit weights are exact; the packed quads are its operand
+ * layout. Two encodings: EVEX ymm (AVX512-VNNI + VL: Cascade Lake and later Xeons, Zen 4) and
+ * VEX (AVX-VNNI: Alder Lake, Sapphire Rapids). Compiled per function (target attribute), used
+ * only after cnk_qconv_vnni(1) found the CPU feature. */
+#if defined(__AVX2__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define CNK_VNNI 1
+#define VNNI_KERNEL(name, isa, DP) \
+__attribute__((target(isa))) static void name(const uint8_t *const *a, int64_t kq, \
+                                              const int8_t *bq, int32_t *acc) \
+{ \
+    __m256i c[2 * MR]; \
+    for (int r = 0; r < 2 * MR; r++) c[r] = _mm256_setzero_si256(); \
+    for (int64_t q = 0; q < kq; q++) { \
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)(bq + q * 4 * NR)); \
+        __m256i b1 = _mm256_loadu_si256((const __m256i *)(bq + q * 4 * NR + 32)); \
+        for (int r = 0; r < MR; r++) { \
+            int32_t v; \
+            memcpy(&v, a[r] + 4 * q, 4); \
+            __m256i x = _mm256_set1_epi32(v); \
+            c[2 * r] = DP(c[2 * r], x, b0); \
+            c[2 * r + 1] = DP(c[2 * r + 1], x, b1); \
+        } \
+    } \
+    for (int r = 0; r < 2 * MR; r++) _mm256_storeu_si256((__m256i *)(acc + 8 * r), c[r]); \
+}
+VNNI_KERNEL(micro_kernel_vnni512, "avx2,avx512f,avx512vl,avx512vnni", _mm256_dpbusd_epi32)
+VNNI_KERNEL(micro_kernel_avxvnni, "avx2,avxvnni", _mm256_dpbusd_avx_epi32)
+#endif
+
+static int vnni_mode;  /* 0 off, 1 AVX512-VNNI, 2 AVX-VNNI: set by cnk_qconv_vnni */
+
+/* Switch the VNNI micro-kernel on (want != 0, when the CPU has it) or off; returns the mode
+ * now in force (0 off, 1 AVX512-VNNI, 2 AVX-VNNI). Off by default. */
+int cnk_qconv_vnni(int64_t want)
+{
+    vnni_mode = 0;
+#if defined(CNK_VNNI)
+    if (want) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl"))
+            vnni_mode = 1;
+        else if (__builtin_cpu_supports("avxvnni"))
+            vnni_mode = 2;
+    }
+#else
+    (void)want;
+#endif
+    return vnni_mode;
+}
+
+/* acc (MR x NR) for rows a[0..MR) by the micro-kernel in force: VNNI when switched on (any
+ * 8-bit weights), else vpmaddubsw (|wq| <= 64 only). */
+static inline void block_u8(const uint8_t *const *a, int64_t kq, const int8_t *bq,
+                            int32_t *acc)
+{
+#if defined(CNK_VNNI)
+    if (vnni_mode == 1) { micro_kernel_vnni512(a, kq, bq, acc); return; }
+    if (vnni_mode == 2) { micro_kernel_avxvnni(a, kq, bq, acc); return; }
+#endif
+    micro_kernel_u8(a, kq, bq, acc);
+}
+
 /* Output pixels [m0, m1) of the convolution by the u8 x s8 path (weights packed as above,
- * every |wq| <= 64; for int8 input ``bias`` must include - 128 sum wq). A 1x1 stride-1
- * unpadded convolution of uint8 input with C % 4 == 0 reads its rows in place. */
+ * every |wq| <= 64 unless VNNI is on; for int8 input ``bias`` must include - 128 sum wq). A
+ * 1x1 stride-1 unpadded convolution of uint8 input with C % 4 == 0 reads its rows in place. */
 int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64_t c,
                         int64_t is_signed, int64_t xz, const int8_t *bq, int64_t kh,
                         int64_t kw, int64_t cout, const int32_t *bias, const float *mult,
@@ -462,15 +526,20 @@ int cnk_qconv2d_u8_rows(const uint8_t *x, int64_t n, int64_t h, int64_t w, int64
     pix_t p = pix_of(&g, m0);
     for (int64_t m = m0; m < m1; m += MR) {
         int rows = m1 - m < MR ? (int)(m1 - m) : MR;
-        for (int r = 0; r < rows; r++) {
+        for (int r = 0; r < MR; r++) {
             uint8_t *a = buf + r * kpad;
+            if (r >= rows) {  /* zero rows, read only by the VNNI kernel on a short tail */
+                if (vnni_mode) memset(a, 0, (size_t)kpad);
+                rows_p[r] = a;
+                continue;
+            }
             if (direct) rows_p[r] = x + (m + r) * c;
             else { gather_row_u8(x, (int)is_signed, xzb, &g, p, a, kpad); rows_p[r] = a; }
             pix_next(&p, &g);
         }
         for (int64_t b = 0; b < nb; b++) {
             const int8_t *bb = bq + b * kq * 4 * NR;
-            if (rows == MR) micro_kernel_u8(rows_p, kq, bb, acc);
+            if (rows == MR || vnni_mode) block_u8(rows_p, kq, bb, acc);
             else  /* a short tail: no work on padding rows */
                 for (int r = 0; r < rows; r++)
                     micro_kernel_u8_row(rows_p[r], kq, bb, acc + r * NR);

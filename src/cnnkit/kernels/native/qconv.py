@@ -22,6 +22,7 @@ import numpy as np
 from .loader import NativeLibrary
 
 __all__ = ["SIGNATURES", "available", "set_enabled", "variant", "conv_rows", "conv_u8_rows",
+           "switch_vnni",
            "depthwise_rows", "constants", "OUT_KINDS"]
 
 _P = ctypes.c_void_p
@@ -34,6 +35,7 @@ SIGNATURES = {
     "cnk_qconv2d_rows": (_INT, [_P, *[_I64] * 6, _P, *[_I64] * 3, *_TAIL]),
     "cnk_qdepthwise_rows": (_INT, [_P, *[_I64] * 6, _P, *[_I64] * 2, *_TAIL]),
     "cnk_qconv2d_u8_rows": (_INT, [_P, *[_I64] * 6, _P, *[_I64] * 3, *_TAIL]),
+    "cnk_qconv_vnni": (_INT, [_I64]),
 }
 # output dtype -> the kernels' kind code
 OUT_KINDS = {np.dtype(np.uint8): 0, np.dtype(np.int8): 1, np.dtype(np.float32): 2}
@@ -44,6 +46,13 @@ _LIB = NativeLibrary("_qconv", SIGNATURES, abi_version=ABI_VERSION, baseline_fal
 available = _LIB.available
 set_enabled = _LIB.set_enabled
 variant = _LIB.variant
+
+
+def switch_vnni(want: bool) -> int:
+    """Switch the byte path's VNNI micro-kernel on (when the CPU has AVX512-VNNI or
+    AVX-VNNI) or off; returns the mode now in force: 0 off, 1 AVX512-VNNI, 2 AVX-VNNI."""
+    lib = _LIB.load()
+    return 0 if lib is None else int(lib.cnk_qconv_vnni(int(bool(want))))
 
 
 def _ptr(a: np.ndarray, dtype: object) -> int:
