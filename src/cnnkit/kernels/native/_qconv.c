@@ -344,7 +344,7 @@ static void gather_row_u8(const uint8_t *x, int is_signed, uint8_t xzb, const ge
 }
 
 #if defined(__AVX2__)
-#define UB_STEP(r, x, b0, b1, c0, c1, ones) do { \
+#define UB_STEP(x, b0, b1, c0, c1, ones) do { \
         c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b0), ones)); \
         c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, b1), ones)); \
     } while (0)
@@ -363,16 +363,16 @@ static void micro_kernel_u8(const uint8_t *const *a, int64_t kq, const int8_t *b
         int32_t v;
         memcpy(&v, a0 + 4 * q, 4);
         __m256i x = _mm256_set1_epi32(v);
-        UB_STEP(0, x, b0, b1, c00, c01, ones);
+        UB_STEP(x, b0, b1, c00, c01, ones);
         memcpy(&v, a1 + 4 * q, 4);
         x = _mm256_set1_epi32(v);
-        UB_STEP(1, x, b0, b1, c10, c11, ones);
+        UB_STEP(x, b0, b1, c10, c11, ones);
         memcpy(&v, a2 + 4 * q, 4);
         x = _mm256_set1_epi32(v);
-        UB_STEP(2, x, b0, b1, c20, c21, ones);
+        UB_STEP(x, b0, b1, c20, c21, ones);
         memcpy(&v, a3 + 4 * q, 4);
         x = _mm256_set1_epi32(v);
-        UB_STEP(3, x, b0, b1, c30, c31, ones);
+        UB_STEP(x, b0, b1, c30, c31, ones);
     }
     _mm256_storeu_si256((__m256i *)(acc + 0), c00);
     _mm256_storeu_si256((__m256i *)(acc + 8), c01);
@@ -396,9 +396,9 @@ static void micro_kernel_u8_row(const uint8_t *a, int64_t kq, const int8_t *bq, 
         memcpy(&u, a + 4 * q + 4, 4);
         __m256i x = _mm256_set1_epi32(v), y = _mm256_set1_epi32(u);
         const int8_t *b = bq + q * 4 * NR;
-        UB_STEP(0, x, _mm256_loadu_si256((const __m256i *)b),
+        UB_STEP(x, _mm256_loadu_si256((const __m256i *)b),
                 _mm256_loadu_si256((const __m256i *)(b + 32)), c0, c1, ones);
-        UB_STEP(0, y, _mm256_loadu_si256((const __m256i *)(b + 64)),
+        UB_STEP(y, _mm256_loadu_si256((const __m256i *)(b + 64)),
                 _mm256_loadu_si256((const __m256i *)(b + 96)), d0, d1, ones);
     }
     for (; q < kq; q++) {
@@ -406,7 +406,7 @@ static void micro_kernel_u8_row(const uint8_t *a, int64_t kq, const int8_t *bq, 
         memcpy(&v, a + 4 * q, 4);
         __m256i x = _mm256_set1_epi32(v);
         const int8_t *b = bq + q * 4 * NR;
-        UB_STEP(0, x, _mm256_loadu_si256((const __m256i *)b),
+        UB_STEP(x, _mm256_loadu_si256((const __m256i *)b),
                 _mm256_loadu_si256((const __m256i *)(b + 32)), c0, c1, ones);
     }
     _mm256_storeu_si256((__m256i *)acc, _mm256_add_epi32(c0, d0));
