@@ -1,8 +1,9 @@
 """Build of cnnkit's optional native helpers (everything else is in pyproject.toml).
 
 ``cnnkit/kernels/native/_conv.c`` (direct and Winograd convolution kernels), ``_norm.c``
-(batch norm, ReLU, 2x2 pooling), ``_qconv.c`` (int8 convolutions) and ``_dense.c`` (a
-batch-invariant dense product) are plain C libraries (no Python C API) that cnnkit loads with
+(batch norm, ReLU, 2x2 pooling), ``_qconv.c`` (int8 convolutions), ``_qarith.c`` (int8
+add, quantize, max pooling) and ``_dense.c`` (a batch-invariant dense product) are plain C
+libraries (no Python C API) that cnnkit loads with
 ctypes (:mod:`cnnkit.kernels.native.loader`). They are optional extensions: when one cannot be
 compiled the install still succeeds and cnnkit uses its NumPy kernels.
 
@@ -34,8 +35,9 @@ X86_VARIANTS = {
                 "-mavx512bw", "-mavx512dq", "-mavx512vl"],
 }
 # library stem -> extra (compile, link) flags: _conv runs its own spinning thread pool
+# _qarith repeats NumPy's separately rounded float32 products and sums: no fused multiply-add
 LIBRARIES = {"_conv": (["-pthread"], ["-pthread"]), "_norm": ([], []), "_qconv": ([], []),
-             "_dense": ([], [])}
+             "_qarith": (["-ffp-contract=off"], []), "_dense": ([], [])}
 
 
 def variant_flags(machine: str | None = None,

@@ -14,7 +14,8 @@ x86 backend) of the same checkpoint next to cnnkit's.
   scored on the official 10,000 test images.
 
 Calibration: the first 512 training images (mnist5k, Fashion-MNIST) or the first 512 of the
-5,000 digits (checkpoint), per-channel weights, uint8 activations.
+5,000 digits (checkpoint), per-channel weights (7 bits, quantize's default, or
+``--weight-bits 8``), uint8 activations.
 """
 
 from __future__ import annotations
@@ -105,12 +106,15 @@ def _train_fashion(x: np.ndarray, y: np.ndarray, epochs: int) -> Any:
     return model
 
 
+WEIGHT_BITS = {"bits": 7}  # --weight-bits
+
+
 def _score(model: Any, calib: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     from cnnkit.deploy import quantize
 
     out = {"float32": float(np.mean(model.predict(x).argmax(-1) == y))}
     for m in METHODS:
-        q = quantize(model, calib, method=m)
+        q = quantize(model, calib, method=m, weight_bits=WEIGHT_BITS["bits"])
         out[m] = float(np.mean(q.predict(x).argmax(-1) == y))
         print(f"  {m}: {out[m]:.2%}", flush=True)
     return out
@@ -123,8 +127,11 @@ def main(argv: list[str] | None = None) -> None:
                     "fashion-mnist`")
     ap.add_argument("--fashion-train", type=int, help="train mnist_cnn on this many images")
     ap.add_argument("--fashion-epochs", type=int, default=2)
+    ap.add_argument("--weight-bits", type=int, choices=(7, 8), default=7,
+                    help="quantize's weight_bits (7: codes -63..63, the default)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
+    WEIGHT_BITS["bits"] = args.weight_bits
     from cnnkit import datasets
     from cnnkit.models import load_model
 

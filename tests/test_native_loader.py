@@ -186,7 +186,7 @@ def test_setup_builds_portable_variants():
         "": ["-march=native"]}
     names = sorted(e.name for e in setup.extensions("x86_64", env={}))
     assert names == sorted(f"cnnkit.kernels.native.{stem}{suffix}"
-                           for stem in ("_conv", "_norm", "_qconv", "_dense")
+                           for stem in ("_conv", "_norm", "_qconv", "_qarith", "_dense")
                            for _, suffix, _ in loader.VARIANTS)
     for ext in setup.extensions("x86_64", env={}):
         assert not any("native" in f for f in ext.extra_compile_args), ext.name

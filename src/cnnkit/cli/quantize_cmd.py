@@ -38,6 +38,9 @@ def add_parser(sub: Any, func: Any) -> None:
     q.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per layer instead of per output channel")
     q.add_argument("--activations", choices=("uint8", "int8"), default="uint8")
+    q.add_argument("--weight-bits", type=int, choices=(7, 8), default=7,
+                   help="weight codes -63..63 (7, default: exact in the AVX2 byte kernel) or "
+                        "-127..127 (8)")
     q.add_argument("--keep-float", nargs="+", default=[], metavar="LAYER",
                    help="layers to keep in float32")
     q.add_argument("--out", required=True, help="the int8 model file to write")
@@ -114,7 +117,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     q = quantize(model, calib, method=args.method, per_channel=not args.per_tensor,
                  activations=args.activations, keep_float=args.keep_float, batch_size=128,
-                 progress=progress)
+                 progress=progress, weight_bits=args.weight_bits)
     with about(f"--out {out}"):
         q.save(out)
     xv = xv.astype(np.float32)

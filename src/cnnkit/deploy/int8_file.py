@@ -116,8 +116,10 @@ def _check_fields(meta: dict, path: Any) -> None:
     opts = meta.get("options")
     if not isinstance(opts, dict) or opts.get("activations") not in ("uint8", "int8") or \
             not isinstance(opts.get("per_channel"), bool) or \
-            not isinstance(opts.get("keep_float", []), list):
-        raise _fail(path, "'options' must give activations, per_channel and keep_float")
+            not isinstance(opts.get("keep_float", []), list) or \
+            opts.get("weight_bits", 8) not in (7, 8) or isinstance(opts.get("weight_bits"), bool):
+        raise _fail(path, "'options' must give activations, per_channel, keep_float and "
+                          "weight_bits 7 or 8")
     ranges = meta.get("ranges")
     if not isinstance(ranges, list) or not all(
             isinstance(r, list) and len(r) == 3 and _is_int(r[0]) and r[0] >= 0 and

@@ -73,9 +73,9 @@ class IntWeights:
     bias: np.ndarray | None
 
 
-def weights_of_step(step: Any, kind: str, per_channel: bool) -> IntWeights:
+def weights_of_step(step: Any, kind: str, per_channel: bool, qmax: int = 127) -> IntWeights:
     """The step's layer weights with its batch norm folded in (runtime.compute), quantized
-    symmetric int8 per output channel (or per tensor)."""
+    symmetric (codes -qmax .. qmax) per output channel (or per tensor)."""
     from ..runtime.compute import folded_params
 
     layer = step.layer
@@ -86,7 +86,7 @@ def weights_of_step(step: Any, kind: str, per_channel: bool) -> IntWeights:
         w = w.reshape(w.shape[:3])
     elif kind == "dense":
         w = w.reshape(1, 1, *w.shape)
-    wq, scale = qk.quantize_weights(w, -1 if per_channel else None)
+    wq, scale = qk.quantize_weights(w, -1 if per_channel else None, qmax)
     return IntWeights(wq, scale, None if b is None else np.asarray(b, np.float32))
 
 

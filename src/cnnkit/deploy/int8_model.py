@@ -6,7 +6,9 @@
 2. The plan runs on the calibration batches; every value's range comes from the chosen
    method (:mod:`cnnkit.kernels.calibrate`: ``minmax``, ``percentile``, ``entropy``, ``mse``),
    and gives its scale and zero point (uint8 or int8 codes, the real 0 exact).
-3. Weights are quantized symmetric int8 per output channel (or per tensor), biases to int32
+3. Weights are quantized symmetric per output channel (or per tensor) to codes -63 .. 63
+   (``weight_bits=7``, the default: the AVX2 kernel then multiplies bytes with vpmaddubsw,
+   which cannot saturate) or -127 .. 127 (``weight_bits=8``), biases to int32
    at scale sx * sw, and the plan's steps are rewritten with integer steps
    (:mod:`.int8_graph`); layers named in ``keep_float`` stay in float.
 """
@@ -52,9 +54,10 @@ class QuantizedModel:
         self.float_plan = int8_float_plan(model)
         self.ranges = shared_concat_ranges(self.float_plan.node_list(), ranges)
         per_channel = bool(options["per_channel"])
+        qmax = qk.weight_qmax(int(options.get("weight_bits", 8)))
 
         def from_layers(i: int, step: Any, kind: str) -> IntWeights:
-            return weights_of_step(step, kind, per_channel)
+            return weights_of_step(step, kind, per_channel, qmax)
 
         graph = self.float_plan.graph
         assert graph is not None
@@ -139,7 +142,9 @@ class QuantizedModel:
 
 
 def _check_options(method: str, percentile: float, activations: str,
-                   keep_float: Sequence[str], model: Any) -> None:
+                   keep_float: Sequence[str], model: Any, weight_bits: Any = 8) -> None:
+    if isinstance(weight_bits, bool) or weight_bits not in (7, 8):
+        raise ValueError(f"weight_bits must be 7 or 8, got {weight_bits!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 0 < float(percentile) <= 100:
@@ -160,7 +165,8 @@ def _check_options(method: str, percentile: float, activations: str,
 def quantize(model: Any, calibration_data: Any, method: str = "percentile",
              percentile: float = 99.99, per_channel: bool = True, activations: str = "uint8",
              keep_float: Sequence[str] = (), batch_size: int = 128,
-             progress: Callable[[int, int], None] | None = None) -> QuantizedModel:
+             progress: Callable[[int, int], None] | None = None,
+             weight_bits: int = 7) -> QuantizedModel:
     """Static int8 quantization of a built model (module docstring).
 
     Args:
@@ -173,12 +179,15 @@ def quantize(model: Any, calibration_data: Any, method: str = "percentile",
         activations: "uint8" or "int8" codes (with zero points) for activations.
         keep_float: names of layers to keep in float32.
         progress: called as progress(done, total) after each calibration batch.
+        weight_bits: 7 (codes -63 .. 63, the default) or 8 (-127 .. 127). With 7 bits the
+            AVX2 kernel multiplies bytes by vpmaddubsw without saturating (~1.3x faster on
+            CPUs without VNNI; the activations keep all 8 bits).
     """
-    _check_options(method, percentile, activations, keep_float, model)
+    _check_options(method, percentile, activations, keep_float, model, weight_bits)
     batches = batches_of(calibration_data, batch_size)
     options = {"method": method, "percentile": float(percentile),
                "per_channel": bool(per_channel), "activations": activations,
-               "keep_float": list(keep_float)}
+               "keep_float": list(keep_float), "weight_bits": int(weight_bits)}
     plan = int8_float_plan(model)
     if plan.graph is None or plan.graph.n_inputs != 1:
         raise ValueError("quantize supports models with one input")

@@ -5,10 +5,11 @@ Post-training quantization runs first (calibration, the int8 graph). Then, in tr
 calls (``fit``, ``model(x, training=True)``; inference keeps the float plan):
 
 - each integer layer (convolution, depthwise, dense) uses its kernel fake-quantized
-  symmetric int8 per output channel (``ops.fake_quantize_weights``). With a batch norm after
-  the layer this is exact too: per-channel symmetric quantization commutes with the folded
-  per-channel scale (q(W s) = q(W) for s > 0, rint(-v) = -rint(v) for s < 0), so the codes
-  are those of the folded kernel the int8 graph uses;
+  symmetric per output channel to the int8 model's codes (``weight_bits``;
+  ``ops.fake_quantize_weights``). With a batch norm after the layer this is exact too:
+  per-channel symmetric quantization commutes with the folded per-channel scale
+  (q(W s) = q(W) for s > 0, rint(-v) = -rint(v) for s < 0), so the codes are those of
+  the folded kernel the int8 graph uses;
 - each value the int8 graph holds as codes gets fake-quantized at the calibrated scale and
   zero point, on the output of the layer that produces it (after a fused batch norm and
   ReLU: the ReLU layer's output), or for a model input, on the input of its readers.
@@ -62,6 +63,7 @@ class QATModel:
         self._hooked: list[Any] = []
         axis_of = {"conv": -1, "dense": -1, "depthwise": -2}
         per_channel = bool(self.options["per_channel"])
+        self.weight_qmax = qk.weight_qmax(int(self.options.get("weight_bits", 8)))
         weight_axis = {}
         steps = ptq.float_plan.steps
         for i, kind in ptq.graph.kinds.items():
@@ -96,7 +98,7 @@ class QATModel:
                 y = original(inputs, training=training, **kw)
             else:
                 kernel = layer.kernel
-                layer.kernel = ops.fake_quantize_weights(kernel, axis)
+                layer.kernel = ops.fake_quantize_weights(kernel, axis, self.weight_qmax)
                 try:
                     y = original(inputs, training=training, **kw)
                 finally:

@@ -14,16 +14,32 @@ from typing import Any
 
 import numpy as np
 
+from .native import qarith as native
 from .padding import resolve_padding
 
 __all__ = ["max_pool", "add", "clamp"]
 
 
-def max_pool(q: np.ndarray, pool: tuple, strides: tuple, padding: str, qmin: int
-             ) -> np.ndarray:
-    """Max over each window ``pool`` at ``strides`` of (N, *spatial, C) codes."""
+def max_pool(q: np.ndarray, pool: tuple, strides: tuple, padding: str, qmin: int,
+             limits: tuple[int, int] | None = None) -> np.ndarray:
+    """Max over each window ``pool`` at ``strides`` of (N, *spatial, C) codes, then clamped
+    to ``limits`` (a fused ReLU-type activation) when given."""
     spatial = q.shape[1:-1]
     pads = resolve_padding(padding, spatial, tuple(pool), tuple(strides), (1,) * len(pool))
+    if tuple(pool) == tuple(strides) == (2, 2) and not any(p for pair in pads for p in pair) \
+            and native.available():
+        lo, hi = limits if limits is not None else (-128, 127) if q.dtype == np.int8 \
+            else (0, 255)
+        y = native.max_pool_2x2(q, lo, hi)
+        if y is not None:
+            return y
+    out = _max_pool(q, pool, strides, pads, qmin)
+    return out if limits is None else clamp(out, *limits)
+
+
+def _max_pool(q: np.ndarray, pool: tuple, strides: tuple, pads: Any, qmin: int
+              ) -> np.ndarray:
+    spatial = q.shape[1:-1]
     if any(p for pair in pads for p in pair):
         padded = np.full((q.shape[0], *(n + a + b for n, (a, b) in zip(spatial, pads,
                                                                        strict=True)),
@@ -46,6 +62,10 @@ def add(a: np.ndarray, b: np.ndarray, qa: tuple[float, int], qb: tuple[float, in
     """The sum of two quantized tensors requantized to (sy, zy) (module docstring)."""
     ma = np.float32(np.float32(qa[0]) / np.float32(qy[0]))
     mb = np.float32(np.float32(qb[0]) / np.float32(qy[0]))
+    if native.available():
+        y = native.add(a, b, qa[1], qb[1], ma, mb, qy[1], lo, hi, np.dtype(out_dtype))
+        if y is not None:
+            return y
     t = (a.astype(np.int32) - qa[1]).astype(np.float32) * ma
     t += (b.astype(np.int32) - qb[1]).astype(np.float32) * mb
     q = np.rint(t).astype(np.int32) + qy[1]

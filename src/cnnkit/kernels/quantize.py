@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["qrange", "choose_qparams", "symmetric_scales", "quantize", "dequantize",
+from .native import qarith as native
+
+__all__ = ["qrange", "choose_qparams", "weight_qmax", "symmetric_scales", "quantize", "dequantize",
            "quantize_weights", "fake_quantize_forward", "fake_quantize_backward"]
 
 _RANGES = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127)}
@@ -45,15 +47,23 @@ def choose_qparams(lo: float, hi: float, dtype: Any = np.uint8) -> tuple[float, 
     return float(scale), zero
 
 
-def symmetric_scales(w: np.ndarray, axis: int | None = -1) -> np.ndarray:
+def weight_qmax(bits: int) -> int:
+    """The largest symmetric weight code of ``bits`` bits: 2**(bits - 1) - 1 (8: 127,
+    7: 63, the range the AVX2 u8 x s8 kernel multiplies exactly)."""
+    if bits not in (7, 8):
+        raise ValueError(f"weight_bits must be 7 or 8, got {bits!r}")
+    return (1 << (bits - 1)) - 1
+
+
+def symmetric_scales(w: np.ndarray, axis: int | None = -1, qmax: int = 127) -> np.ndarray:
     """Per-channel (along ``axis``) or per-tensor (axis None) symmetric scales
-    max|w| / 127 (1 for an all-zero channel), float32."""
+    max|w| / qmax (1 for an all-zero channel), float32."""
     if axis is None:
         m = np.abs(w).max(initial=0.0)
     else:
         axes = tuple(a for a in range(w.ndim) if a != axis % w.ndim)
         m = np.abs(w).max(axis=axes, initial=0.0)
-    m = np.asarray(m, np.float64) / 127.0
+    m = np.asarray(m, np.float64) / float(qmax)
     return np.where(m > 0, m, 1.0).astype(np.float32)
 
 
@@ -71,6 +81,11 @@ def quantize(x: np.ndarray, scale: Any, zero: Any, dtype: Any = np.uint8,
     """clamp(rint(x * (1 / s)) + z, qmin, qmax) as ``dtype`` (s, z per ``axis`` when
     arrays)."""
     qmin, qmax = qrange(dtype)
+    if np.ndim(scale) == 0 and np.ndim(zero) == 0 and native.available():
+        q = native.quantize(np.asarray(x), np.float32(1.0) / np.float32(scale), int(zero), qmin,
+                            qmax, np.dtype(dtype))
+        if q is not None:
+            return q
     inv = _bcast(np.float32(1.0) / np.asarray(scale, np.float32), x, axis)
     q = np.rint(np.asarray(x, np.float32) * inv) + _bcast(zero, x, axis)
     return np.clip(q, qmin, qmax).astype(dtype)
@@ -84,11 +99,12 @@ def dequantize(q: np.ndarray, scale: Any, zero: Any = 0, axis: int | None = None
                                                                 q, axis)
 
 
-def quantize_weights(w: np.ndarray, axis: int | None = -1) -> tuple[np.ndarray, np.ndarray]:
-    """(wq int8 in -127 .. 127, scales float32): symmetric, per channel along ``axis`` (or
+def quantize_weights(w: np.ndarray, axis: int | None = -1, qmax: int = 127
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(wq int8 in -qmax .. qmax, scales float32): symmetric, per channel along ``axis`` (or
     per tensor with axis None; the scale is then repeated per channel of the last axis)."""
-    s = symmetric_scales(w, axis)
-    q = np.clip(np.rint(w / _bcast(s, w, axis)), -127, 127).astype(np.int8)
+    s = symmetric_scales(w, axis, qmax)
+    q = np.clip(np.rint(w / _bcast(s, w, axis)), -qmax, qmax).astype(np.int8)
     if axis is None:
         s = np.full(w.shape[-1], s, np.float32)
     return q, s

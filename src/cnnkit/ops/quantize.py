@@ -35,10 +35,10 @@ def fake_quantize(x: Any, scale: Any, zero_point: Any, quant_min: int, quant_max
     return record(y, (x,), lambda g: (K.fake_quantize_backward(g, mask),), "fake_quantize")
 
 
-def fake_quantize_weights(w: Any, axis: int | None = -1) -> Tensor:
-    """Symmetric int8 fake quantization of weights, scale max|w| / 127 per channel along
-    ``axis`` (per tensor when None), the scale held constant."""
+def fake_quantize_weights(w: Any, axis: int | None = -1, qmax: int = 127) -> Tensor:
+    """Symmetric fake quantization of weights to codes -qmax .. qmax, scale max|w| / qmax
+    per channel along ``axis`` (per tensor when None), the scale held constant."""
     w = floating(w, "w")
-    s = K.symmetric_scales(w.data, axis)
+    s = K.symmetric_scales(w.data, axis, qmax)
     zero = np.zeros(s.shape, np.int32)
-    return fake_quantize(w, s, zero, -127, 127, None if axis is None else axis % w.ndim)
+    return fake_quantize(w, s, zero, -qmax, qmax, None if axis is None else axis % w.ndim)

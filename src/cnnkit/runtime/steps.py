@@ -388,7 +388,8 @@ class QuantizedMaxPool(Step):
             index = (slice(None), *(slice(None, None, s) for s in strides))
             fn: Fn = lambda q: q[index]  # noqa: E731
         else:
-            fn = lambda q: qarith.max_pool(q, pool, strides, padding, qmin)  # noqa: E731
+            limits = self.limits
+            return lambda q: qarith.max_pool(q, pool, strides, padding, qmin, limits)
         if self.limits is None:
             return fn
         lo, hi = self.limits
