@@ -1,14 +1,19 @@
 """Verification and one-shot learning on unseen classes: an embedding tower trained on digits
 0-4 of the embedded mnist5k, tested on pairs of digits 5-9 only.
 
-Training classes (none of them a digit 5-9): the 2,000 training digits 0-4, plus their quarter
-turns and mirror images as new classes (as Omniglot's characters are turned into new classes
-by Santoro et al. 2016 and Vinyals et al. 2016): 28 classes; and synthetic pen-stroke glyphs
-(``cnnkit.verification.stroke_glyphs``: random Bezier strokes made by a random generator, no
-image data): ``GLYPHS`` classes of ``PER_GLYPH`` instances. Every batch is randomly turned,
-shifted and scaled. A conv-BN tower (``cnnkit.zoo.siamese.conv_bn_backbone``) is pretrained
-with the normalised-softmax loss (``fit_cosine_softmax``), then fine-tuned once with the
-contrastive loss on balanced pairs and once with the batch-hard triplet loss on P-K batches.
+Training classes (none of them a digit 5-9, and no image of one):
+- the 2,000 training digits 0-4, plus their quarter turns and mirror images as new classes (as
+  Omniglot's characters are turned into new classes by Santoro et al. 2016 and Vinyals et al.
+  2016): 28 classes;
+- chimeras of those digits (``cnnkit.verification.chimera_classes``): the top half of one
+  digit 0-4 over the bottom half of another, or left and right halves, in quarter turns: 160
+  classes of ``PER_CHIMERA`` images;
+- synthetic pen-stroke glyphs (``cnnkit.verification.stroke_glyphs``: random Bezier strokes
+  from a random generator, no image data): ``GLYPHS`` classes of ``PER_GLYPH`` instances.
+Every batch is randomly turned, shifted and scaled. A conv-BN tower
+(``cnnkit.zoo.siamese.conv_bn_backbone``) is pretrained with the normalised-softmax loss
+(``fit_cosine_softmax``), then fine-tuned once with the contrastive loss on balanced pairs and
+once with the batch-hard triplet loss on P-K batches.
 
 For each tower: ROC AUC on 2,000 test pairs of digits 5-9 (test split, half same), on the
 embeddings themselves and after within-class whitening fitted on the training digits 0-4
@@ -17,7 +22,8 @@ split (classes seen in training, images not) and, as before, on pairs of digits 
 training split, with each threshold's accuracy on the test pairs; and the 5-way one-shot
 accuracy on the test split's digits 5-9. No digit 5-9 image is used in training or whitening.
 Writes verification_roc.png (the figure), verification_one_shot.png (one-shot trials) and
-verification_glyphs.png (the synthetic classes). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1)
+verification_extra_classes.png (chimeras
+and glyphs). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1)
 trains for a few seconds.
 
     nice python examples/verification_siamese.py [--quick] [--out DIR]
@@ -36,7 +42,7 @@ from cnnkit.random import seed as set_seed
 from cnnkit.train.schedules import CosineDecay
 from cnnkit.zoo.siamese import conv_bn_backbone, embedding_tower
 
-GLYPHS, PER_GLYPH = 600, 25
+GLYPHS, PER_GLYPH, PER_CHIMERA = 600, 15, 60
 EPOCHS, PAIRS, FINE_LR = 6, 8000, 2e-4
 
 
@@ -86,7 +92,7 @@ def evaluate(model, seen, thr_sets, test, trials):
     return out
 
 
-def plot(results, x_test, y_test, glyph_x, out: Path):
+def plot(results, x_test, y_test, extra, out: Path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
@@ -117,13 +123,14 @@ def plot(results, x_test, y_test, glyph_x, out: Path):
     fig.suptitle(f"5-way one-shot on unseen digits ({best}, whitened)")
     fig.savefig(out / "verification_one_shot.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    per = len(glyph_x) // GLYPHS if len(glyph_x) >= GLYPHS else 1
     fig, axes = plt.subplots(6, 8, figsize=(7, 5.5))
-    for k, a in enumerate(axes.ravel()):  # 4 instances each of 12 classes
-        a.imshow(glyph_x[min((k // 4) * per + k % 4, len(glyph_x) - 1), ..., 0], cmap="gray")
+    for k, a in enumerate(axes.ravel()):  # 4 instances each of 6 chimera, 6 glyph classes
+        x, y = extra[k // 24]
+        c = (k % 24) // 4 * (7 if k < 24 else 1)  # chimeras: every 7th class, mixed turns
+        a.imshow(x[np.flatnonzero(y == c)[k % 4], ..., 0], cmap="gray")
         a.set_xticks([]), a.set_yticks([])
-    fig.suptitle("synthetic stroke classes (4 instances per class)")
-    fig.savefig(out / "verification_glyphs.png", dpi=100, bbox_inches="tight")
+    fig.suptitle("extra training classes: chimeras of digits 0-4 (top), stroke glyphs")
+    fig.savefig(out / "verification_extra_classes.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -145,11 +152,17 @@ def main():
     seen = (xtr[ytr < 5], ytr[ytr < 5])  # the only digits trained on
     thr_sets = {"seen": (xte[yte < 5], yte[yte < 5]), "val": (xtr[ytr >= 5], ytr[ytr >= 5])}
     test = (xte[yte >= 5], yte[yte >= 5])
+    if quick:  # fewer images to embed
+        thr_sets = {k: (x[:300], y[:300]) for k, (x, y) in thr_sets.items()}
+        test = (test[0][:300], test[1][:300])
     n = 300 if quick else len(seen[1])
     x_fit, y_fit = turned_classes(seen[0][:n], seen[1][:n])
     gx, gy = verification.stroke_glyphs(20 if quick else GLYPHS, 8 if quick else PER_GLYPH,
                                         np.random.default_rng(11))
-    x_fit, y_fit = np.concatenate([x_fit, gx]), np.concatenate([y_fit, gy + y_fit.max() + 1])
+    cx, cy = verification.chimera_classes(seen[0], seen[1], 4 if quick else PER_CHIMERA,
+                                          np.random.default_rng(13))
+    x_fit = np.concatenate([x_fit, gx, cx])
+    y_fit = np.concatenate([y_fit, gy + y_fit.max() + 1, cy + y_fit.max() + 1 + gy.max() + 1])
     print(f"training on {len(x_fit)} images of {y_fit.max() + 1} classes")
     affine = RandomAffine(degrees=12, translate=(0.08, 0.08), scale=(0.9, 1.1))
 
@@ -178,7 +191,7 @@ def main():
         results[f"+ {name}"] = evaluate(model, seen, thr_sets, test, 100 if quick else 2000)
         report(f"+ {name}", results[f"+ {name}"], time.perf_counter() - t0)
     out.mkdir(parents=True, exist_ok=True)
-    plot(results, *test, gx, out)
+    plot(results, *test, [(cx, cy), (gx, gy)], out)
     print(f"pictures written to {out.resolve()}")
 
 

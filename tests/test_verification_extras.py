@@ -9,7 +9,7 @@ import pytest
 
 from cnnkit import verification
 from cnnkit.autograd import Tensor
-from cnnkit.verification import glyphs
+from cnnkit.verification import synthetic as glyphs
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.35])
@@ -100,3 +100,33 @@ def test_glyph_classes():
     assert d[same & ~np.eye(72, dtype=bool)].mean() < 0.8 * d[~same].mean()
     with pytest.raises(ValueError, match="n_classes"):
         glyphs.stroke_glyphs(0, 3, np.random.default_rng(0))
+
+
+def test_conv_bn_backbone_parameter_count():
+    from cnnkit.zoo.siamese import conv_bn_backbone, embedding_tower
+
+    w = 8
+    tower = embedding_tower((28, 28, 1), embedding_dim=16, backbone=conv_bn_backbone(w))
+    convs = 9 * (1 * w + w * 2 * w + 2 * w * 4 * w)  # 3x3 kernels, no bias
+    bn = 4 * (w + 2 * w + 4 * w)  # gamma, beta, moving mean and variance
+    dense = 4 * w * 16 + 16
+    assert tower.count_params() == convs + bn + dense
+    assert verification.embed(tower, np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 16)
+    with pytest.raises(ValueError, match="width"):
+        conv_bn_backbone(0)
+
+
+def test_chimera_classes_join_halves_in_the_documented_order():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    x = np.broadcast_to(labels[:, None, None, None], (6, 4, 4, 1)).astype(np.float32)
+    cx, cy = verification.chimera_classes(x, labels, 3, np.random.default_rng(0))
+    order = [(axis, a, b, k) for axis in (1, 2) for a in range(3) for b in range(3) if a != b
+             for k in range(4)]
+    assert cx.shape == (len(order) * 3, 4, 4, 1) and np.bincount(cy).tolist() == [3] * 48
+    for c, (axis, a, b, k) in enumerate(order):
+        for im in cx[cy == c]:
+            back = np.rot90(im, -k, axes=(0, 1))[..., 0]
+            first, second = (back[:2], back[2:]) if axis == 1 else (back[:, :2], back[:, 2:])
+            assert np.all(first == a) and np.all(second == b), (c, axis, a, b, k)
+    with pytest.raises(ValueError, match="2 labels"):
+        verification.chimera_classes(x[:2], labels[:2], 3, np.random.default_rng(0))

@@ -121,7 +121,8 @@ def fit_cosine_softmax(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int 
                          f"{labels.size} labels (min {labels.min()})")
     n_classes = int(labels.max()) + 1
     dim = int(embed(model, x[:1]).shape[1])
-    w = Tensor(rng.standard_normal((dim, n_classes)).astype(np.float32), requires_grad=True)
+    w = Tensor(0.1 * rng.standard_normal((dim, n_classes)).astype(np.float32),
+               requires_grad=True)
     optimizer, history = Adam([*model.parameters(), w], lr=lr), []
     for epoch in range(epochs):
         order, losses = rng.permutation(len(x)), []

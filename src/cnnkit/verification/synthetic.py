@@ -1,18 +1,23 @@
-"""Synthetic pen-stroke classes for metric learning: many extra training classes drawn from
-nothing but a random generator (no image data), in the spirit of Omniglot's characters.
+"""Extra training classes for metric learning, made without any image of the classes tested.
 
-A class is a prototype of 1-3 cubic Bezier strokes, B(t) = (1-t)^3 P0 + 3(1-t)^2 t P1 +
-3(1-t) t^2 P2 + t^3 P3, with control points uniform in a 20 x 20 square. An instance moves
+:func:`stroke_glyphs`: synthetic pen-stroke classes drawn from nothing but a random generator
+(no image data), in the spirit of Omniglot's characters. A class is a prototype of 1-3 cubic
+Bezier strokes, B(t) = (1-t)^3 P0 + 3(1-t)^2 t P1 + 3(1-t) t^2 P2 + t^3 P3, with control
+points uniform in a 20 x 20 square. An instance moves
 every control point by N(0, jitter^2) pixels, is scaled so that its larger side spans
 ``box`` pixels and centred (as MNIST digits are), and is drawn with a pen of radius r:
 pixel value clip(1 + r - dist(pixel, stroke), 0, 1).
+
+:func:`chimera_classes`: new classes joined from halves of the given labelled images (the
+top half of one label's image over the bottom half of another's, or left and right), each
+also in quarter turns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stroke_glyphs"]
+__all__ = ["stroke_glyphs", "chimera_classes"]
 
 
 def _bezier(cp: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -58,3 +63,33 @@ def stroke_glyphs(n_classes: int, per_class: int, rng: np.random.Generator, size
         xs.append(_draw(pts, rng.uniform(*radius, per_class).astype(np.float32), size))
     x = np.concatenate(xs)[..., None].astype(np.float32)
     return x, np.repeat(np.arange(n_classes), per_class)
+
+
+def chimera_classes(x: np.ndarray, y: np.ndarray, per_class: int, rng: np.random.Generator,
+                    turns: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y): for each split (rows, then columns), each ordered pair of distinct labels
+    (a, b) and each of ``turns`` quarter turns k, one class of ``per_class`` images: the
+    first half (top rows or left columns) of a random image of label a joined to the second
+    half of a random image of label b, turned k times; ids 0..C-1 in that order. ``x`` is
+    (N, H, W[, C]); the same joined images are used for every turn."""
+    x, y = np.asarray(x), np.asarray(y).reshape(-1)
+    if x.ndim < 3 or len(x) != y.size:
+        raise ValueError(f"chimera_classes expects images (N, H, W[, C]) with one label each, "
+                         f"got shape {x.shape} and {y.size} labels")
+    labels = np.unique(y)
+    if labels.size < 2 or per_class < 1 or not 1 <= turns <= 4:
+        raise ValueError(f"chimera_classes needs >= 2 labels, per_class >= 1 and 1 <= turns "
+                         f"<= 4, got {labels.size}, {per_class} and {turns}")
+    xs = []
+    for axis in (1, 2):
+        half = x.shape[axis] // 2
+        for a in labels:
+            for b in labels[labels != a]:
+                im = x[rng.choice(np.flatnonzero(y == a), per_class)].copy()
+                second = x[rng.choice(np.flatnonzero(y == b), per_class)]
+                if axis == 1:
+                    im[:, half:] = second[:, half:]
+                else:
+                    im[:, :, half:] = second[:, :, half:]
+                xs += [np.rot90(im, k, axes=(1, 2)) for k in range(turns)]
+    return np.concatenate(xs), np.repeat(np.arange(len(xs)), per_class)
