@@ -1,16 +1,30 @@
-"""Verification and one-shot learning on unseen classes: a Siamese embedding trained on digits
+"""Verification and one-shot learning on unseen classes: an embedding tower trained on digits
 0-4 of the embedded mnist5k, tested on pairs of digits 5-9 only.
 
-Two towers are trained, one with the contrastive loss on balanced pairs and one with the
-batch-hard triplet loss (soft margin) on P-K batches, both on randomly turned, shifted and
-scaled digits. The 2,000 training digits also make new classes by
-quarter turns and mirroring (as Omniglot's characters are turned into new classes by Santoro
-et al. 2016 and Vinyals et al. 2016): 28 classes, none of them a 5-9. For each tower: ROC AUC
-on test pairs of digits 5-9 (test split), the distance threshold chosen on validation pairs of
-digits 5-9 (train split) and its accuracy on the test pairs, and 5-way one-shot accuracy on
-the test split's digits 5-9.
-Writes verification_roc.png (the figure) and verification_one_shot.png (a picture of one-shot
-trials). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1) trains for a few seconds.
+Training classes (none of them a digit 5-9, and no image of one):
+- the 2,000 training digits 0-4, plus their quarter turns and mirror images as new classes (as
+  Omniglot's characters are turned into new classes by Santoro et al. 2016 and Vinyals et al.
+  2016): 28 classes;
+- chimeras of those digits (``cnnkit.verification.chimera_classes``): the top half of one
+  digit 0-4 over the bottom half of another, or left and right halves, in quarter turns: 160
+  classes of ``PER_CHIMERA`` images;
+- synthetic pen-stroke glyphs (``cnnkit.verification.stroke_glyphs``: random Bezier strokes
+  from a random generator, no image data): ``GLYPHS`` classes of ``PER_GLYPH`` instances.
+Every batch is randomly turned, shifted and scaled. A conv-BN tower
+(``cnnkit.zoo.siamese.conv_bn_backbone``) is pretrained with the normalised-softmax loss
+(``fit_cosine_softmax``), then fine-tuned once with the contrastive loss on balanced pairs and
+once with the batch-hard triplet loss on P-K batches.
+
+For each tower: ROC AUC on 2,000 test pairs of digits 5-9 (test split, half same), on the
+embeddings themselves and after within-class whitening fitted on the training digits 0-4
+(``WithinClassWhitening``); the distance threshold chosen on pairs of digits 0-4 of the test
+split (classes seen in training, images not) and, as before, on pairs of digits 5-9 of the
+training split, with each threshold's accuracy on the test pairs; and the 5-way one-shot
+accuracy on the test split's digits 5-9. No digit 5-9 image is used in training or whitening.
+Writes verification_roc.png (the figure), verification_one_shot.png (one-shot trials) and
+verification_extra_classes.png (chimeras
+and glyphs). ``--quick`` (or CNNKIT_EXAMPLE_SMALL=1)
+trains for a few seconds.
 
     nice python examples/verification_siamese.py [--quick] [--out DIR]
 """
@@ -21,20 +35,20 @@ from pathlib import Path
 import numpy as np
 from _small import quick_and_out
 
-from cnnkit import layers, verification
+from cnnkit import verification
 from cnnkit.data.augment import RandomAffine
 from cnnkit.datasets import mnist5k
-from cnnkit.models import Sequential
 from cnnkit.random import seed as set_seed
-from cnnkit.zoo.siamese import embedding_tower
+from cnnkit.train.schedules import CosineDecay
+from cnnkit.zoo.siamese import conv_bn_backbone, embedding_tower
+
+GLYPHS, PER_GLYPH, PER_CHIMERA = 600, 15, 60
+EPOCHS, PAIRS, FINE_LR = 6, 8000, 2e-4
 
 
 def tower():
-    backbone = Sequential([
-        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, activation="relu"), layers.Flatten()])
-    return embedding_tower((28, 28, 1), embedding_dim=64, backbone=backbone, l2_normalize=True)
+    return embedding_tower((28, 28, 1), embedding_dim=64, backbone=conv_bn_backbone(32),
+                           l2_normalize=True)
 
 
 def turned_classes(x, y):
@@ -50,36 +64,50 @@ def turned_classes(x, y):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def evaluate(model, val, test, rng, trials):
-    """AUC, threshold (val), test pair accuracy, 5-way one-shot accuracy, ROC points."""
+def pair_distances(e, y, rng, n=2000):
+    i, j, same = verification.make_pairs(y, n, rng)
+    return np.linalg.norm(e[i] - e[j], axis=1), same
+
+
+def evaluate(model, seen, thr_sets, test, trials):
+    """Per view (embeddings, whitened): AUC, thresholds and their test pair accuracy, 5-way
+    one-shot accuracy, ROC points."""
+    white = verification.WithinClassWhitening().fit(verification.embed(model, seen[0]), seen[1])
+    raw = {k: verification.embed(model, x) for k, (x, _) in [*thr_sets.items(), ("test", test)]}
     out = {}
-    for name, (x, y) in (("val", val), ("test", test)):
-        e = verification.embed(model, x)
-        i, j, same = verification.make_pairs(y, 2000, rng)
-        out[name] = (e, y, np.linalg.norm(e[i] - e[j], axis=1), same, (i, j))
-    _, _, d_val, s_val, _ = out["val"]
-    e, y, d, same, ij = out["test"]
-    t, _ = verification.best_threshold(d_val, s_val)
-    fpr, tpr, _ = verification.roc_curve(-d, same)
-    return {"auc": verification.auc(fpr, tpr), "threshold": t,
-            "pair_accuracy": verification.pair_accuracy(d, same, t),
-            "one_shot_5way": verification.one_shot_accuracy(e, y, 5, trials, rng),
-            "roc": (fpr, tpr), "embeddings": e}
+    for view, f in (("plain", lambda e: e), ("whitened", white.transform)):
+        emb = {k: f(v) for k, v in raw.items()}
+        e = emb["test"]
+        d, same = pair_distances(e, test[1], np.random.default_rng(1))
+        fpr, tpr, _ = verification.roc_curve(-d, same)
+        r = {"auc": verification.auc(fpr, tpr), "roc": (fpr, tpr), "embeddings": e,
+             "one_shot_5way": verification.one_shot_accuracy(e, test[1], 5, trials,
+                                                             np.random.default_rng(2))}
+        for k, (_, y) in thr_sets.items():
+            t, _ = verification.best_threshold(*pair_distances(emb[k], y,
+                                                               np.random.default_rng(3)))
+            r[f"threshold_{k}"] = t
+            r[f"pair_accuracy_{k}"] = verification.pair_accuracy(d, same, t)
+        out[view] = r
+    return out
 
 
-def plot(results, x_test, y_test, out: Path):
+def plot(results, x_test, y_test, extra, out: Path):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, r in results.items():
-        ax.plot(*r["roc"], label=f"{name} (AUC {r['auc']:.3f})")
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    for (name, r), colour in zip(results.items(), ("C0", "C1", "C2"), strict=False):
+        for view, style in (("whitened", "-"), ("plain", ":")):
+            ax.plot(*r[view]["roc"], style, color=colour,
+                    label=f"{name}, {view} (AUC {r[view]['auc']:.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate",
            title="Verification ROC, unseen digits 5-9")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     fig.savefig(out / "verification_roc.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    e = results["contrastive"]["embeddings"]
+    best = max(results, key=lambda k: results[k]["whitened"]["auc"])
+    e = results[best]["whitened"]["embeddings"]
     rng = np.random.default_rng(7)
     fig, axes = plt.subplots(4, 6, figsize=(7, 5))
     for row in axes:
@@ -92,9 +120,28 @@ def plot(results, x_test, y_test, out: Path):
         row[0].set_ylabel("query")
         row[1 + guess].set_title("nearest", fontsize=8,
                                  color="green" if y_test[support[guess]] == y_test[q] else "red")
-    fig.suptitle("5-way one-shot on unseen digits (contrastive tower)")
+    fig.suptitle(f"5-way one-shot on unseen digits ({best}, whitened)")
     fig.savefig(out / "verification_one_shot.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    fig, axes = plt.subplots(6, 8, figsize=(7, 5.5))
+    for k, a in enumerate(axes.ravel()):  # 4 instances each of 6 chimera, 6 glyph classes
+        x, y = extra[k // 24]
+        c = (k % 24) // 4 * (7 if k < 24 else 1)  # chimeras: every 7th class, mixed turns
+        a.imshow(x[np.flatnonzero(y == c)[k % 4], ..., 0], cmap="gray")
+        a.set_xticks([]), a.set_yticks([])
+    fig.suptitle("extra training classes: chimeras of digits 0-4 (top), stroke glyphs")
+    fig.savefig(out / "verification_extra_classes.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def report(name, r, seconds):
+    for view in ("plain", "whitened"):
+        v = r[view]
+        print(f"{name} ({view}): test ROC AUC {v['auc']:.4f}, 5-way one-shot accuracy "
+              f"{v['one_shot_5way']:.4f}; threshold on 0-4 pairs {v['threshold_seen']:.3f}: "
+              f"test pair accuracy {v['pair_accuracy_seen']:.4f}; threshold on 5-9 "
+              f"train-split pairs {v['threshold_val']:.3f}: {v['pair_accuracy_val']:.4f}")
+    print(f"  ({seconds:.0f} s)", flush=True)
 
 
 def main():
@@ -102,36 +149,49 @@ def main():
     (xtr, ytr), (xte, yte) = mnist5k.load_data()
     xtr = (xtr[..., None] / 255.0).astype(np.float32)
     xte = (xte[..., None] / 255.0).astype(np.float32)
-    seen, unseen_tr, unseen_te = ytr < 5, ytr >= 5, yte >= 5
-    x_fit, y_fit = xtr[seen], ytr[seen]
-    val, test = (xtr[unseen_tr], ytr[unseen_tr]), (xte[unseen_te], yte[unseen_te])
-    if quick:
-        x_fit, y_fit = x_fit[:300], y_fit[:300]
-    x_fit, y_fit = turned_classes(x_fit, y_fit)
+    seen = (xtr[ytr < 5], ytr[ytr < 5])  # the only digits trained on
+    thr_sets = {"seen": (xte[yte < 5], yte[yte < 5]), "val": (xtr[ytr >= 5], ytr[ytr >= 5])}
+    test = (xte[yte >= 5], yte[yte >= 5])
+    if quick:  # fewer images to embed
+        thr_sets = {k: (x[:300], y[:300]) for k, (x, y) in thr_sets.items()}
+        test = (test[0][:300], test[1][:300])
+    n = 300 if quick else len(seen[1])
+    x_fit, y_fit = turned_classes(seen[0][:n], seen[1][:n])
+    gx, gy = verification.stroke_glyphs(20 if quick else GLYPHS, 8 if quick else PER_GLYPH,
+                                        np.random.default_rng(11))
+    cx, cy = verification.chimera_classes(seen[0], seen[1], 4 if quick else PER_CHIMERA,
+                                          np.random.default_rng(13))
+    x_fit = np.concatenate([x_fit, gx, cx])
+    y_fit = np.concatenate([y_fit, gy + y_fit.max() + 1, cy + y_fit.max() + 1 + gy.max() + 1])
+    print(f"training on {len(x_fit)} images of {y_fit.max() + 1} classes")
     affine = RandomAffine(degrees=12, translate=(0.08, 0.08), scale=(0.9, 1.1))
 
     def augment(xb, rng):
         return affine(xb, rng=rng)[0]
 
-    results = {}
-    for name in ("contrastive", "triplet"):
-        set_seed(0)
-        rng, model, t0 = np.random.default_rng(0), tower(), time.perf_counter()
+    results, epochs, t0 = {}, 1 if quick else EPOCHS, time.perf_counter()
+    set_seed(0)
+    base, rng = tower(), np.random.default_rng(0)
+    verification.fit_cosine_softmax(base, x_fit, y_fit, epochs=epochs, scale=16.0,
+                                    lr=CosineDecay(2e-3, epochs * (len(x_fit) // 64)),
+                                    rng=rng, augment=augment, log=print)
+    results["normalised softmax"] = evaluate(base, seen, thr_sets, test, 100 if quick else 2000)
+    report("normalised softmax", results["normalised softmax"], time.perf_counter() - t0)
+    for name in ("contrastive", "triplet"):  # fine-tuned from the pretrained tower
+        t0, model, rng = time.perf_counter(), tower(), np.random.default_rng(1)
+        verification.embed(model, x_fit[:1])  # builds the weights
+        model.set_weights(base.get_weights())
         if name == "contrastive":
-            verification.fit_contrastive(model, x_fit, y_fit, epochs=1 if quick else 6,
-                                         margin=1.0, pairs_per_epoch=256 if quick else 6000,
-                                         rng=rng, augment=augment, log=print)
-        else:  # the soft margin: softplus(d_ap - d_an)
-            verification.fit_triplet(model, x_fit, y_fit, epochs=1 if quick else 20, p=8,
-                                     k=6, margin=0.0, soft=True, rng=rng, augment=augment,
-                                     log=print)
-        r = evaluate(model, val, test, np.random.default_rng(1), 100 if quick else 2000)
-        results[name] = r
-        print(f"{name}: test ROC AUC {r['auc']:.4f}, threshold {r['threshold']:.3f} (val), "
-              f"test pair accuracy {r['pair_accuracy']:.4f}, 5-way one-shot accuracy "
-              f"{r['one_shot_5way']:.4f}, {time.perf_counter() - t0:.0f} s")
+            verification.fit_contrastive(model, x_fit, y_fit, epochs=1,
+                                         pairs_per_epoch=256 if quick else PAIRS, margin=1.0,
+                                         lr=FINE_LR, rng=rng, augment=augment, log=print)
+        else:
+            verification.fit_triplet(model, x_fit, y_fit, epochs=1, p=16, k=4, margin=0.2,
+                                     lr=FINE_LR, rng=rng, augment=augment, log=print)
+        results[f"+ {name}"] = evaluate(model, seen, thr_sets, test, 100 if quick else 2000)
+        report(f"+ {name}", results[f"+ {name}"], time.perf_counter() - t0)
     out.mkdir(parents=True, exist_ok=True)
-    plot(results, *test, out)
+    plot(results, *test, [(cx, cy), (gx, gy)], out)
     print(f"pictures written to {out.resolve()}")
 
 

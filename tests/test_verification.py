@@ -93,7 +93,7 @@ def _tower(seed):
                        layers.Dense(4)])
 
 
-@pytest.mark.parametrize("loss", ["contrastive", "triplet"])
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "cosine"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_training_separates_clusters(loss, seed):
     rng = np.random.default_rng(seed)
@@ -105,13 +105,18 @@ def test_training_separates_clusters(loss, seed):
 
     def auc():
         e = verification.embed(model, x)
+        if loss == "cosine":  # it trains directions only
+            e = e / np.linalg.norm(e, axis=1, keepdims=True)
         return verification.roc_auc(-np.linalg.norm(e[i] - e[j], axis=1), same)
 
     before = auc()
     if loss == "contrastive":
         hist = verification.fit_contrastive(model, x, y, epochs=10, pairs_per_epoch=256,
                                             batch_size=32, lr=1e-2, rng=rng)
-    else:
+    elif loss == "triplet":
         hist = verification.fit_triplet(model, x, y, epochs=20, p=4, k=6, lr=1e-2, rng=rng)
+    else:
+        hist = verification.fit_cosine_softmax(model, x, y, epochs=20, batch_size=16,
+                                               lr=3e-2, rng=rng)
     assert hist[-1] < hist[0]
     assert auc() > max(before + 0.02, 0.95), (before, auc())

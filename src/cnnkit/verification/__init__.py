@@ -1,10 +1,16 @@
 """Verification and one-shot learning with embedding (Siamese) networks: pair and P-K batch
 sampling, training with the contrastive or the batch-hard triplet loss (``cnnkit.ops``), ROC
-curve and AUC, the distance threshold chosen on validation pairs, N-way one-shot accuracy."""
+curve and AUC, the distance threshold chosen on validation pairs, N-way one-shot accuracy;
+the normalised-softmax (cosine-margin) loss; within-class whitening of embeddings; synthetic
+extra training classes (stroke glyphs, chimeras of half images)."""
 
 from .pairs import make_pairs, one_shot_accuracy, pk_batches
 from .roc import auc, best_threshold, pair_accuracy, roc_auc, roc_curve
-from .training import embed, fit_contrastive, fit_triplet
+from .synthetic import chimera_classes, stroke_glyphs
+from .training import cosine_softmax_loss, embed, fit_contrastive, fit_cosine_softmax, fit_triplet
+from .whitening import WithinClassWhitening
 
 __all__ = ["make_pairs", "one_shot_accuracy", "pk_batches", "auc", "best_threshold",
-           "pair_accuracy", "roc_auc", "roc_curve", "embed", "fit_contrastive", "fit_triplet"]
+           "pair_accuracy", "roc_auc", "roc_curve", "embed", "fit_contrastive", "fit_triplet",
+           "fit_cosine_softmax", "cosine_softmax_loss", "stroke_glyphs", "chimera_classes",
+           "WithinClassWhitening"]

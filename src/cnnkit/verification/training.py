@@ -1,5 +1,9 @@
 """Training loops for an embedding model (one tower, shared weights): pairs with the
-contrastive loss, or P-K batches with the batch-hard triplet loss; and embedding a data set."""
+contrastive loss, P-K batches with the batch-hard triplet loss, or plain batches with the
+normalised-softmax (cosine-margin) loss; and embedding a data set.
+
+``lr`` is a float or a schedule (a callable step -> rate, e.g. ``cnnkit.train.schedules.
+CosineDecay``), as Adam takes it."""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..autograd import no_grad
+from ..autograd import Tensor, as_tensor, no_grad
 from ..train.optimizers import Adam
 from .pairs import make_pairs, pk_batches
 
-__all__ = ["embed", "fit_contrastive", "fit_triplet"]
+__all__ = ["embed", "fit_contrastive", "fit_triplet", "fit_cosine_softmax",
+           "cosine_softmax_loss"]
 
 
 def embed(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -77,4 +82,55 @@ def fit_triplet(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5, p:
         history.append(float(np.mean(losses)))
         if log:
             log(f"epoch {epoch + 1}: batch-hard triplet loss {history[-1]:.4f}")
+    return history
+
+
+def _unit(t: Any, axis: int) -> Any:
+    return t / ops.sqrt(ops.sum(ops.square(t), axis=axis, keepdims=True) + 1e-12)
+
+
+def cosine_softmax_loss(embeddings: Any, weights: Any, labels: Any, scale: float = 16.0,
+                        margin: float = 0.0) -> Any:
+    """-mean_i log softmax_c(scale (cos(e_i, w_c) - margin [c = y_i]))_{y_i}: embeddings
+    (N, D), class weights (D, C) (one column per class), labels in 0..C-1. The normalised
+    softmax (NormFace) at ``margin=0``, CosFace's additive cosine margin otherwise."""
+    y = np.asarray(labels).reshape(-1)
+    cos = ops.matmul(_unit(as_tensor(embeddings), -1), _unit(as_tensor(weights), 0))
+    if cos.shape[0] != y.size:
+        raise ValueError(f"cosine_softmax_loss expects one label per row: {cos.shape[0]} "
+                         f"rows, {y.size} labels")
+    shift = np.zeros(cos.shape, dtype=cos.dtype)
+    shift[np.arange(y.size), y] = margin
+    return ops.softmax_cross_entropy((cos - shift) * scale, y)
+
+
+def fit_cosine_softmax(model: Any, x: np.ndarray, y: np.ndarray, *, epochs: int = 5,
+                       batch_size: int = 64, scale: float = 16.0, margin: float = 0.0,
+                       lr: Any = 2e-3, rng: np.random.Generator | None = None,
+                       augment: Augment | None = None,
+                       log: Callable[[str], None] | None = None) -> list[float]:
+    """Adam on the normalised-softmax loss with an additive cosine margin (CosFace, Wang et
+    al. 2018; ``margin=0``: NormFace): with unit embeddings e_i and unit class weights w_c
+    (one learnt column per label 0..C-1, dropped after training),
+    L = -mean_i log softmax_c(scale (cos(e_i, w_c) - margin [c = y_i]))_{y_i}.
+    Returns the mean loss of each epoch (one pass over shuffled ``x``)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    labels = np.asarray(y).reshape(-1)
+    if labels.size != len(x) or labels.min() < 0:
+        raise ValueError(f"fit_cosine_softmax expects one label >= 0 per row: {len(x)} rows, "
+                         f"{labels.size} labels (min {labels.min()})")
+    n_classes = int(labels.max()) + 1
+    dim = int(embed(model, x[:1]).shape[1])
+    w = Tensor(0.1 * rng.standard_normal((dim, n_classes)).astype(np.float32),
+               requires_grad=True)
+    optimizer, history = Adam([*model.parameters(), w], lr=lr), []
+    for epoch in range(epochs):
+        order, losses = rng.permutation(len(x)), []
+        for s in range(0, max(len(x) - batch_size + 1, 1), batch_size):  # full batches
+            b = order[s:s + batch_size]
+            losses.append(_step(model, optimizer, lambda e, b=b: cosine_softmax_loss(
+                e, w, labels[b], scale, margin), x[b], augment, rng))
+        history.append(float(np.mean(losses)))
+        if log:
+            log(f"epoch {epoch + 1}: cosine-softmax loss {history[-1]:.4f}")
     return history

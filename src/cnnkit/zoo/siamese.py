@@ -21,8 +21,25 @@ from ..models import Model, Sequential
 from ..models import register as register_layer
 from .registry import register
 
-__all__ = ["siamese", "embedding_tower", "L2Normalize", "pair_distance", "contrastive_loss",
-           "triplet_loss"]
+__all__ = ["siamese", "embedding_tower", "conv_bn_backbone", "L2Normalize", "pair_distance",
+           "contrastive_loss", "triplet_loss"]
+
+
+def conv_bn_backbone(width: int = 32, name: str = "embedding") -> Sequential:
+    """Three blocks of conv3x3 (no bias) -> batch norm -> ReLU with ``width``, 2 x ``width``
+    and 4 x ``width`` filters, a 2x2 max-pool after the first two: 28x28 -> 7x7 features,
+    which :func:`embedding_tower` averages globally."""
+    if int(width) < 1:
+        raise ValueError(f"conv_bn_backbone: width must be >= 1, got {width}")
+    blocks = []
+    for k, filters in enumerate((width, 2 * width, 4 * width), start=1):
+        blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                                 name=f"{name}_conv{k}"),
+                   layers.BatchNormalization(name=f"{name}_bn{k}"),
+                   layers.Activation("relu", name=f"{name}_relu{k}")]
+        if k < 3:
+            blocks.append(layers.MaxPooling2D(2, name=f"{name}_pool{k}"))
+    return Sequential(blocks, name=f"{name}_backbone")
 
 
 def embedding_tower(input_shape: Sequence[int], embedding_dim: int = 64,
