@@ -4,6 +4,7 @@ here), label smoothing in the sparse cross-entropy (PyTorch), the small residual
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -192,3 +193,40 @@ def test_small_resnet_parameter_count_and_shape(widths, blocks, shape):
     assert out.shape == (2, 7)
     with pytest.raises(ValueError, match="one entry per stage"):
         zoo.get("small_resnet", widths=(8, 16), blocks=(1,))
+
+
+# ----- the command line's recipe options -----------------------------------------------------
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _moved(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """out[i, j] = x[i - dy, j - dx], zero outside: a window of the 1-pixel zero-padded x."""
+    h, w = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return padded[:, 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
+
+
+def test_train_with_label_smoothing_and_shift_tta(tmp_path, capsys):
+    from cnnkit.cli import main
+    from cnnkit.datasets import mnist5k
+    from cnnkit.models import load_model
+
+    out_dir = tmp_path / "run"
+    code = main(["train", "--model", "lenet5", "--epochs", "1", "--quiet", "--augment",
+                 "light-erase", "--label-smoothing", "0.1", "--tta", "shift", "--out",
+                 str(out_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and "with shift TTA:" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["recipe"]["label_smoothing"] == 0.1 and metrics["recipe"]["tta"] == "shift"
+    assert metrics["train_cpu_seconds"] > 0
+    # the TTA accuracy again: the saved model's softmax averaged over the five views
+    model = load_model(out_dir / "model.cnnkit")
+    (_, _), (xv, yv) = mnist5k.load_data()
+    xv = xv.reshape(-1, 28, 28, 1).astype(np.float32)
+    views = [xv] + [_moved(xv, dy, dx) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    mean = np.mean([_softmax(np.asarray(model.predict(v), np.float64)) for v in views], 0)
+    assert metrics["test_accuracy_tta"] == pytest.approx((mean.argmax(-1) == yv).mean())
+    assert metrics["test_accuracy"] > 0.4  # one epoch of LeNet-5 on raw pixels; chance is 0.1
