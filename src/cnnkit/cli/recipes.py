@@ -21,7 +21,7 @@ DEFAULTS = {
     "folder": {"model": "mnist_cnn", "epochs": 15, "batch_size": 32, "lr": 1e-3,
                "schedule": "cosine", "augment": "flip", "label_smoothing": 0.0, "tta": "none"},
 }
-AUGMENTS = ("none", "light", "light-erase", "flip", "flip-erase", "standard")
+AUGMENTS = ("none", "light", "light-erase", "elastic", "strong", "flip", "flip-erase", "standard")
 TTAS = ("none", "flip", "shift")
 SCHEDULES = ("none", "constant", "cosine", "onecycle", "step", "exponential")
 
@@ -55,6 +55,9 @@ def augmentation(kind: str, image_shape: Sequence[int]) -> Any:
     pipelines = {
         "light": [affine],
         "light-erase": [affine, erase],
+        "elastic": [affine, data.RandomElastic(alpha=34.0, sigma=4.0, p=0.5)],
+        "strong": [data.RandomAffine(degrees=12, translate=(0.1, 0.1), scale=(0.85, 1.15),
+                                     shear=(-10, 10, -10, 10))],
         "flip": [data.RandomFlip("horizontal"), data.RandomCrop(h, w, padding=2)],
         "flip-erase": [data.RandomFlip("horizontal"), data.RandomCrop(h, w, padding=2), erase],
         "standard": [data.RandomFlip("horizontal"), affine],

@@ -24,6 +24,7 @@ from .augment import (
     serialize,
 )
 from .color import hsv_to_rgb, normalize, rgb_to_hsv
+from .elastic import RandomElastic
 from .erasing import RandomErasing
 from .files import decode_image, image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
@@ -44,8 +45,7 @@ __all__ = [
     "Augmentation", "Compose", "Pipeline", "serialize", "deserialize", "Normalize", "Rescaling",
     "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation",
     "RandomTranslation", "RandomZoom", "RandomAffine", "ColorJitter", "Cutout", "RandomErasing",
-    "Mixup",
-    "CutMix", "RandAugment", "tta_predict",
+    "RandomElastic", "Mixup", "CutMix", "RandAugment", "tta_predict",
     # functional transforms
     "normalize", "rgb_to_hsv", "hsv_to_rgb", "one_hot", "affine_transform", "affine", "rotate",
     "translate", "zoom", "resize", "crop_and_resize",
