@@ -12,7 +12,8 @@ import pytest
 from helpers import torch_or_skip
 
 from cnnkit import zoo
-from cnnkit.data import RandomErasing, deserialize, serialize
+from cnnkit.data import RandomElastic, RandomErasing, deserialize, serialize
+from cnnkit.data.elastic import gaussian_smooth
 from cnnkit.train import losses as L
 
 
@@ -114,6 +115,39 @@ def test_random_erasing_rejects_bad_arguments(kwargs, message):
         RandomErasing(scale=0.2)
     with pytest.raises(ValueError, match="3 entries, the images 1 channels"):
         RandomErasing(value=(1, 2, 3))(np.zeros((2, 5, 5, 1)), rng=0)
+
+
+# ----- elastic distortion -------------------------------------------------------------------
+def test_gaussian_smooth_matches_scipy():
+    ndimage = pytest.importorskip("scipy.ndimage", reason="scipy is not installed")
+    f = np.random.default_rng(0).uniform(-1, 1, (3, 28, 20))
+    for sigma in (0.8, 4.0):
+        ref = np.stack([ndimage.gaussian_filter(g, sigma, mode="mirror") for g in f])
+        np.testing.assert_allclose(gaussian_smooth(f, sigma), ref, atol=1e-12)
+
+
+def test_random_elastic_moves_pixels_as_scipy_map_coordinates():
+    ndimage = pytest.importorskip("scipy.ndimage", reason="scipy is not installed")
+    x = np.random.default_rng(1).uniform(0, 255, (4, 28, 28, 2)).astype(np.float32)
+    aug = RandomElastic(alpha=34.0, sigma=4.0, p=0.5, fill_value=3.0)
+    out, _ = aug(x, rng=np.random.default_rng(7))
+    dy, dx = aug.displacements(4, 28, 28, np.random.default_rng(7))  # the same draws
+    assert np.abs(dy).max() > 0.5 and np.abs(dx).max() > 0.5  # pixels really move
+    rows, cols = np.mgrid[0:28, 0:28].astype(np.float64)
+    for n in range(4):
+        for c in range(2):
+            ref = ndimage.map_coordinates(x[n, ..., c].astype(np.float64),
+                                          [rows + dy[n], cols + dx[n]], order=1,
+                                          mode="grid-constant", cval=3.0)
+            np.testing.assert_allclose(out[n, ..., c], ref, rtol=1e-5, atol=1e-3)
+    assert out.dtype == np.float32
+    assert (RandomElastic(alpha=0.0)(x, rng=0)[0] == x).all()
+    assert (RandomElastic(p=0.0)(x, rng=0)[0] == x).all()
+    assert serialize(deserialize(serialize(aug))) == serialize(aug)
+    for kwargs, message in (({"alpha": -1}, "alpha"), ({"sigma": 0}, "sigma"),
+                            ({"p": 2}, "p must")):
+        with pytest.raises(ValueError, match=message):
+            RandomElastic(**kwargs)
 
 
 # ----- label smoothing -----------------------------------------------------------------------
