@@ -4,7 +4,6 @@ time (wall and CPU) per run.
 
     python -m bench.recipes                          # the default (mnist5k), seeds 0 1 2
     python -m bench.recipes --dataset fashion-mnist  # the Fashion-MNIST default
-    python -m bench.recipes --dataset fashion-mnist --long   # the longer Fashion recipe
     python -m bench.recipes --seeds 0 --extra --epochs 3     # any other cnnkit train options
 
 Each run is a fresh ``cnnkit train`` process (2 kernel threads, as a user gets it); nothing
@@ -25,8 +24,6 @@ from pathlib import Path
 from . import common as C
 
 FASHION_DIR = C.REPO.parent / "shared" / "datasets" / "fashion-mnist"
-# the longer Fashion-MNIST recipe the README publishes (on top of the data set's defaults)
-LONG_FASHION = ["--model", "small_resnet", "--epochs", "30", "--augment", "flip-erase"]
 
 
 def _run(dataset: str, seed: int, extra: list[str], out: Path) -> dict:
@@ -51,11 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--long", action="store_true", help="the longer Fashion-MNIST recipe")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="further cnnkit train options (last on the line)")
     opts = ap.parse_args(argv)
-    extra = (LONG_FASHION if opts.long else []) + opts.extra
+    extra = opts.extra
     print(f"cnnkit train --dataset {opts.dataset} {' '.join(extra)}; {C.machine_info()['CPU']}")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -97,12 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
         return 0
     checks.make_out_dir(out)
-    procs = f", {init_group_size()} processes" if distributed else ""
-    print(f"cnnkit train: {model.name} on {args.dataset} ({len(xt)} train, {len(xv)} test "
-          f"images, {len(names)} classes), {recipe['epochs']} epochs, batch "
-          f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
-          f"augment {recipe['augment']}, label smoothing {recipe['label_smoothing']:g}, "
-          f"test-time augmentation {recipe['tta']}{procs}; output in {out}")
+    _announce(args, model, recipe, (len(xt), len(xv), len(names)), distributed, out)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
                         validation_data=_held_out(val, xv, yv), callbacks=[
@@ -110,10 +105,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                         distributed=distributed)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     test = _test_scores(model, xv.astype(np.float32), yv, recipe["tta"])
-    tta = f"  with {recipe['tta']} TTA: {test['accuracy_tta']:.4f}" if "accuracy_tta" in test \
-        else ""
-    print(f"test accuracy: {test['accuracy']:.4f}  test loss: {test['loss']:.4f}{tta}  "
-          f"({elapsed:.1f} s training)")
+    tta = f"  with {recipe['tta']} TTA: {test.get('accuracy_tta', 0):.4f}"
+    print(f"test accuracy: {test['accuracy']:.4f}  test loss: {test['loss']:.4f}"
+          f"{tta if 'accuracy_tta' in test else ''}  ({elapsed:.1f} s training)")
     with about(f"--out {out}"):
         model.save(out / "model.cnnkit")
         _write_json(out / "metrics.json", {
@@ -127,6 +121,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
+              distributed: bool, out: Path) -> None:
+    """The recipe line printed before training; counts: (train, test images, classes)."""
+    procs = f", {init_group_size()} processes" if distributed else ""
+    print(f"cnnkit train: {model.name} on {args.dataset} ({counts[0]} train, {counts[1]} test "
+          f"images, {counts[2]} classes), {recipe['epochs']} epochs, batch "
+          f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
+          f"augment {recipe['augment']}, label smoothing {recipe['label_smoothing']:g}, "
+          f"test-time augmentation {recipe['tta']}{procs}; output in {out}")
 
 
 def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,

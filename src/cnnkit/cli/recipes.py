@@ -11,11 +11,12 @@ import numpy as np
 from .errors import UsageError
 
 DEFAULTS = {
-    "mnist5k": {"model": "mnist_cnn", "epochs": 15, "batch_size": 64, "lr": 2e-3,
-                "schedule": "cosine", "augment": "light", "label_smoothing": 0.0, "tta": "none"},
-    "fashion-mnist": {"model": "mnist_cnn", "epochs": 10, "batch_size": 128, "lr": 2e-3,
-                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.0,
-                      "tta": "none"},
+    "mnist5k": {"model": "small_resnet", "epochs": 12, "batch_size": 64, "lr": 2e-3,
+                "schedule": "cosine", "augment": "light", "label_smoothing": 0.1,
+                "tta": "shift"},
+    "fashion-mnist": {"model": "mnist_cnn", "epochs": 5, "batch_size": 128, "lr": 3e-3,
+                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.1,
+                      "tta": "flip"},
     "mnist": {"model": "mnist_cnn", "epochs": 4, "batch_size": 128, "lr": 2e-3,
               "schedule": "cosine", "augment": "none", "label_smoothing": 0.0, "tta": "none"},
     "folder": {"model": "mnist_cnn", "epochs": 15, "batch_size": 32, "lr": 1e-3,

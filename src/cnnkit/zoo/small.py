@@ -97,7 +97,7 @@ def _residual(x: Any, filters: int, strides: int, name: str) -> Any:
 
 @register("small_resnet")
 def small_resnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
-                 widths: Sequence[int] = (32, 64, 128), blocks: Sequence[int] = (1, 1, 1),
+                 widths: Sequence[int] = (24, 48, 96), blocks: Sequence[int] = (1, 1, 1),
                  stem_pool: bool = True, dropout: float = 0.0,
                  name: str = "small_resnet") -> Any:
     """A small residual network for small images (28x28 digits and clothes): pixels/255 ->
