@@ -14,8 +14,10 @@ DEFAULTS = {
     "mnist5k": {"model": "small_resnet", "epochs": 12, "batch_size": 64, "lr": 2e-3,
                 "schedule": "cosine", "augment": "light", "label_smoothing": 0.1,
                 "tta": "none"},  # shift TTA measured 98.63% against 98.70% without
-    "fashion-mnist": {"model": "mnist_cnn", "epochs": 5, "batch_size": 128, "lr": 3e-3,
-                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.1,
+    # 5 epochs, 3e-3, label smoothing 0.1 scored 90.3% (seeds 0, 1) in 3.2 min: below these
+    # 10 epochs' 92.1%, so the training stays as it was; flip TTA added 0.2 points there
+    "fashion-mnist": {"model": "mnist_cnn", "epochs": 10, "batch_size": 128, "lr": 2e-3,
+                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.0,
                       "tta": "flip"},
     "mnist": {"model": "mnist_cnn", "epochs": 4, "batch_size": 128, "lr": 2e-3,
               "schedule": "cosine", "augment": "none", "label_smoothing": 0.0, "tta": "none"},
