@@ -24,8 +24,9 @@ CHECK_CLASSES = 10  # classes of the shape-only build made before the data is re
 # ----- train -----------------------------------------------------------------------------------
 def _recipe(args: argparse.Namespace, kind: str) -> dict:
     recipe = dict(DEFAULTS[kind])  # kind: a DEFAULTS key
-    for key in ("model", "epochs", "batch_size", "lr", "schedule", "augment"):
-        if getattr(args, key) is not None:
+    for key in ("model", "epochs", "batch_size", "lr", "schedule", "augment", "label_smoothing",
+                "tta"):
+        if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
 
@@ -96,32 +97,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         model.fit(batches, epochs=recipe["epochs"], verbose=0, distributed=True)
         return 0
     checks.make_out_dir(out)
-    procs = f", {init_group_size()} processes" if distributed else ""
-    print(f"cnnkit train: {model.name} on {args.dataset} ({len(xt)} train, {len(xv)} test "
-          f"images, {len(names)} classes), {recipe['epochs']} epochs, batch "
-          f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
-          f"augment {recipe['augment']}{procs}; output in {out}")
-    start = time.perf_counter()
+    _announce(args, model, recipe, (len(xt), len(xv), len(names)), distributed, out)
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
                         validation_data=_held_out(val, xv, yv), callbacks=[
                             _LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))],
                         distributed=distributed)
-    elapsed = time.perf_counter() - start
-    test = model.evaluate(xv.astype(np.float32), yv, batch_size=256, verbose=0,
-                          return_dict=True)
-    print(f"test accuracy: {test['accuracy']:.4f}  test loss: {test['loss']:.4f}  "
-          f"({elapsed:.1f} s training)")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    test = _test_scores(model, xv.astype(np.float32), yv, recipe["tta"])
+    tta = f"  with {recipe['tta']} TTA: {test.get('accuracy_tta', 0):.4f}"
+    print(f"test accuracy: {test['accuracy']:.4f}  test loss: {test['loss']:.4f}"
+          f"{tta if 'accuracy_tta' in test else ''}  ({elapsed:.1f} s training)")
     with about(f"--out {out}"):
         model.save(out / "model.cnnkit")
         _write_json(out / "metrics.json", {
             "dataset": args.dataset, "model": recipe["model"], "recipe": recipe,
             "seed": args.seed, "train_seconds": round(elapsed, 2),
+            "train_cpu_seconds": round(cpu, 2),
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+            **({"test_accuracy_tta": test["accuracy_tta"]} if "accuracy_tta" in test else {}),
             "class_names": names, "history": history.history})
         _maybe_plot_history(history.history, out / "training_curve.png")
         profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
+              distributed: bool, out: Path) -> None:
+    """The recipe line printed before training; counts: (train, test images, classes)."""
+    procs = f", {init_group_size()} processes" if distributed else ""
+    print(f"cnnkit train: {model.name} on {args.dataset} ({counts[0]} train, {counts[1]} test "
+          f"images, {counts[2]} classes), {recipe['epochs']} epochs, batch "
+          f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
+          f"augment {recipe['augment']}, label smoothing {recipe['label_smoothing']:g}, "
+          f"test-time augmentation {recipe['tta']}{procs}; output in {out}")
 
 
 def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
@@ -139,8 +149,29 @@ def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
     # Keras's for an optimizer built without parameters)
     extra = {"formula": "torch"} if args.optimizer.lower() != "sgd" else {}
     model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr, **extra),
-                  loss=_loss_for(model), metrics=["accuracy"], seed=args.seed)
+                  loss=_loss_for(model, recipe["label_smoothing"]), metrics=["accuracy"],
+                  seed=args.seed)
     return batches
+
+
+def _test_scores(model: Any, x: np.ndarray, y: np.ndarray, tta: str) -> dict:
+    """Test loss and accuracy, plus the accuracy of the mean softmax over the recipe's
+    test-time views (``tta`` not "none")."""
+    from ..data import tta_predict
+    from .recipes import tta_views
+
+    test = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    if tta == "none":
+        return test
+
+    def probs(v: np.ndarray) -> np.ndarray:
+        z = np.asarray(model.predict(v, batch_size=256), np.float64)
+        if _loss_for(model).from_logits:
+            z = np.exp(z - z.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
+
+    mean = tta_predict(probs, x, tta_views(tta))
+    return {**test, "accuracy_tta": float((mean.argmax(-1) == np.asarray(y)).mean())}
 
 
 def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:
@@ -175,12 +206,13 @@ def _write_profile(model: Any, images: np.ndarray, model_path: Path) -> Path:
     return path
 
 
-def _loss_for(model: Any) -> Any:
+def _loss_for(model: Any, label_smoothing: float = 0.0) -> Any:
     from ..train import losses
 
     last = model.layers[-1] if getattr(model, "layers", None) else None
     probs = last is not None and getattr(last, "activation_name", None) == "softmax"
-    return losses.SparseCategoricalCrossentropy(from_logits=not probs)
+    return losses.SparseCategoricalCrossentropy(from_logits=not probs,
+                                                label_smoothing=label_smoothing)
 
 
 def _write_json(path: Path, obj: Any) -> None:

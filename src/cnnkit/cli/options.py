@@ -71,7 +71,7 @@ def _add_train(sub: Any, func: Callable) -> None:
                        description="Train a CNN and write model.cnnkit, metrics.json, "
                        "history.csv and training_curve.png to an output folder.")
     t.add_argument("--model", help="zoo architecture name (see `cnnkit summary --list`) or a "
-                   "saved .cnnkit model to continue from (default: mnist_cnn)")
+                   "saved .cnnkit model to continue from (default: the data set's recipe)")
     t.add_argument("--dataset", default="mnist5k", help="mnist5k (embedded, default), "
                    "fashion-mnist, mnist, or a folder with one sub-folder per class")
     t.add_argument("--data-dir", help="the folder holding the Fashion-MNIST/MNIST IDX files")
@@ -81,7 +81,14 @@ def _add_train(sub: Any, func: Callable) -> None:
     t.add_argument("--lr", type=float_in("--lr", 0.0, MAX_LR, True, False),
                    help=f"peak learning rate, in (0, {MAX_LR:g}]")
     t.add_argument("--schedule", help="none, cosine, onecycle, step or exponential")
-    t.add_argument("--augment", help="none, light (affine), flip (flip + crop) or standard")
+    t.add_argument("--augment", help="none, light (affine), light-erase (affine + random "
+                   "erasing), flip (flip + crop), flip-erase (flip + crop + random erasing) or "
+                   "standard (flip + affine)")
+    t.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0, False,
+                                                      True),
+                   help="train against (1 - e) one-hot + e / classes, e in [0, 1)")
+    t.add_argument("--tta", help="test-time augmentation of the final test accuracy: none, "
+                   "flip (mean of the image and its mirror) or shift (mean over 1-pixel shifts)")
     t.add_argument("--val-split", type=float_in("--val-split", 0.0, 1.0, False, True), default=0.0,
                    help="fraction of the training images held out for validation, in [0, 1)")
     t.add_argument("--image-size", type=int_in(1, MAX_IMAGE_SIDE), nargs=2, metavar=("H", "W"),

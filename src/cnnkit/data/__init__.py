@@ -24,6 +24,8 @@ from .augment import (
     serialize,
 )
 from .color import hsv_to_rgb, normalize, rgb_to_hsv
+from .elastic import RandomElastic
+from .erasing import RandomErasing
 from .files import decode_image, image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
 from .iterator import BatchIterator
@@ -42,8 +44,8 @@ __all__ = [
     # augmentation objects
     "Augmentation", "Compose", "Pipeline", "serialize", "deserialize", "Normalize", "Rescaling",
     "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation",
-    "RandomTranslation", "RandomZoom", "RandomAffine", "ColorJitter", "Cutout", "Mixup",
-    "CutMix", "RandAugment", "tta_predict",
+    "RandomTranslation", "RandomZoom", "RandomAffine", "ColorJitter", "Cutout", "RandomErasing",
+    "RandomElastic", "Mixup", "CutMix", "RandAugment", "tta_predict",
     # functional transforms
     "normalize", "rgb_to_hsv", "hsv_to_rgb", "one_hot", "affine_transform", "affine", "rotate",
     "translate", "zoom", "resize", "crop_and_resize",

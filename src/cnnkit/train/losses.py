@@ -128,18 +128,26 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
     return _categorical_from_probs(t, p, axis)
 
 
-def _sparse_ce(y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | None
-               ) -> tuple[Tensor, np.ndarray | None]:
+def _sparse_ce(y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | None,
+               label_smoothing: float = 0.0) -> tuple[Tensor, np.ndarray | None]:
     owner = "sparse_categorical_crossentropy"
     p = _prediction(owner, y_pred)
     labels, mask = _class_ids(owner, y_true, p, ignore_class)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{owner}: label_smoothing must lie in [0, 1], got {label_smoothing}")
+    e = float(label_smoothing)
     if from_logits and mask is not None:  # ignored positions get t = 0, not 0 * inf later
         onehot = (labels[..., None] == np.arange(p.shape[-1])) & mask[..., None]
-        values = ops.softmax_cross_entropy(p, onehot.astype(p.dtype), reduction="none")
+        t = onehot.astype(p.dtype)
+        if e:
+            t = (t * (1 - e) + e / p.shape[-1]) * mask[..., None]
+        values = ops.softmax_cross_entropy(p, t.astype(p.dtype), reduction="none")
     elif from_logits:
-        values = ops.softmax_cross_entropy(p, labels, reduction="none")
+        values = ops.softmax_cross_entropy(p, labels, label_smoothing=e, reduction="none")
     else:
         onehot = (labels[..., None] == np.arange(p.shape[-1])).astype(p.dtype)
+        if e:
+            onehot = (onehot * (1 - e) + e / p.shape[-1]).astype(p.dtype)
         values = _categorical_from_probs(onehot, p, -1)
     if mask is not None:
         values = ops.multiply(values, mask.astype(p.dtype))
@@ -147,10 +155,13 @@ def _sparse_ce(y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | 
 
 
 def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
-                                    ignore_class: int | None = None) -> Tensor:
-    """-log p[label] per position; ``y_true`` integer ids of shape y_pred.shape[:-1] (or with
-    a trailing 1). Positions labelled ``ignore_class`` give 0."""
-    return _sparse_ce(y_true, y_pred, from_logits, ignore_class)[0]
+                                    ignore_class: int | None = None,
+                                    label_smoothing: float = 0.0) -> Tensor:
+    """-sum_c t_c log p_c per position with t the one-hot of the integer label; ``y_true``
+    integer ids of shape y_pred.shape[:-1] (or with a trailing 1). Label smoothing e uses
+    t = (1 - e) t + e / C (PyTorch's ``cross_entropy(label_smoothing=e)``). Positions
+    labelled ``ignore_class`` give 0."""
+    return _sparse_ce(y_true, y_pred, from_logits, ignore_class, label_smoothing)[0]
 
 
 def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
@@ -257,26 +268,35 @@ class LossFunctionWrapper(Loss):
 
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy with integer labels; ``y_pred`` probabilities, or logits with
-    ``from_logits=True``. Labels equal to ``ignore_class`` are left out (the mean is over the
-    remaining positions)."""
+    ``from_logits=True``. ``label_smoothing`` e trains against (1 - e) one-hot + e / C (as
+    PyTorch's ``CrossEntropyLoss(label_smoothing=e)``). Labels equal to ``ignore_class`` are
+    left out (the mean is over the remaining positions)."""
 
     def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
                  reduction: str | None = "sum_over_batch_size",
-                 name: str = "sparse_categorical_crossentropy"):
+                 name: str = "sparse_categorical_crossentropy", label_smoothing: float = 0.0):
         super().__init__(name, reduction)
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"SparseCategoricalCrossentropy: label_smoothing must lie in "
+                             f"[0, 1], got {label_smoothing}")
         self.from_logits = bool(from_logits)
         self.ignore_class = ignore_class
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true: Any, y_pred: Any) -> Tensor:
         return sparse_categorical_crossentropy(y_true, y_pred, self.from_logits,
-                                               self.ignore_class)
+                                               self.ignore_class, self.label_smoothing)
 
     def _values(self, y_true: Any, y_pred: Any) -> tuple[Tensor, np.ndarray | None]:
-        return _sparse_ce(y_true, y_pred, self.from_logits, self.ignore_class)
+        return _sparse_ce(y_true, y_pred, self.from_logits, self.ignore_class,
+                          self.label_smoothing)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "from_logits": self.from_logits,
-                "ignore_class": self.ignore_class}
+        config = {**super().get_config(), "from_logits": self.from_logits,
+                  "ignore_class": self.ignore_class}
+        if self.label_smoothing:  # absent at 0, so configs written before it stay equal
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
 
 class CategoricalCrossentropy(Loss):
