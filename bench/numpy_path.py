@@ -15,14 +15,20 @@ from . import common as C
 from . import workloads as W
 from .steps import cnnkit_train_step, load_torch, randomize_bn, torch_train_step
 
+# timing per spec form: (warm-up calls, min rounds, max rounds, budget seconds); "smoke"
+# checks the plumbing only (the tests)
+TIMING = {"": (2, 5, 15, 10.0), "quick": (2, 3, 5, 3.0), "smoke": (1, 1, 1, 0.0)}
 
-def workload_of(spec: str) -> W.Workload:
-    """``W1`` or ``W1:quick`` -> the workload (its quick form for ``:quick``)."""
+
+def workload_of(spec: str) -> tuple[W.Workload, str]:
+    """``W1``, ``W1:quick`` or ``W1:smoke`` -> (the workload, its quick form for the last
+    two; the form)."""
     key, _, form = spec.partition(":")
-    if key not in W.BY_KEY:
-        raise ValueError(f"unknown workload {key!r} in probe spec {spec!r}")
+    if key not in W.BY_KEY or form not in TIMING:
+        raise ValueError(f"probe spec must be W<n>[:quick|:smoke] of {list(W.BY_KEY)}, got "
+                         f"{spec!r}")
     w = W.BY_KEY[key]
-    return w.quick_form() if form == "quick" else w
+    return (w.quick_form() if form else w), form
 
 
 def numpy_probe(spec: str) -> dict[str, Any]:
@@ -30,7 +36,7 @@ def numpy_probe(spec: str) -> dict[str, Any]:
     alternately (the parent's timing rules; fewer rounds for ``:quick``)."""
     from cnnkit.kernels import native
 
-    w = workload_of(spec)
+    w, form = workload_of(spec)
     if native.available() or native.norm.available():
         raise RuntimeError("the C helper is still on: CNNKIT_NATIVE=0 did not reach the child")
     load_torch()
@@ -38,10 +44,9 @@ def numpy_probe(spec: str) -> dict[str, Any]:
     randomize_bn(case.pt)
     W.copy_torch_to_cnnkit(case.ck, case.pt)
     case.pt.train()
-    quick = spec.endswith(":quick")
+    warmup, lo, hi, budget = TIMING[form]
     fns = {"cnnkit": cnnkit_train_step(case), "torch": torch_train_step(case)}
-    t = C.alternate(fns, warmup=2, min_repeats=3 if quick else 5,
-                    max_repeats=5 if quick else 15, budget_s=3.0 if quick else 10.0)
+    t = C.alternate(fns, warmup=warmup, min_repeats=lo, max_repeats=hi, budget_s=budget)
     med = {k: C.median(v) for k, v in t.items()}
     return {"spec": spec, "cnnkit_s": med["cnnkit"], "torch_s": med["torch"],
             "ratio": med["cnnkit"] / med["torch"],
@@ -49,11 +54,12 @@ def numpy_probe(spec: str) -> dict[str, Any]:
             "spread_cnnkit": C.spread(t["cnnkit"]), "spread_torch": C.spread(t["torch"])}
 
 
-def run_numpy_probe(w: W.Workload, quick: bool) -> dict[str, Any] | None:
-    """:func:`numpy_probe` in a child with ``CNNKIT_NATIVE=0``; None when it fails."""
+def run_numpy_probe(w: W.Workload, form: str = "") -> dict[str, Any] | None:
+    """:func:`numpy_probe` in a child with ``CNNKIT_NATIVE=0`` (``form``: "", "quick" or
+    "smoke"); None when it fails."""
     env = dict(os.environ, CNNKIT_NATIVE="0")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(C.REPO), env.get("PYTHONPATH")]))
-    spec = f"{w.key}:quick" if quick else w.key
+    spec = f"{w.key}:{form}" if form else w.key
     try:
         res = subprocess.run([sys.executable, "-m", "bench.run", "--numpy-probe", spec],
                              cwd=C.REPO, env=env, capture_output=True, text=True, timeout=900,

@@ -35,7 +35,6 @@ from .memory import mem_probe, run_mem_probe
 from .numpy_path import numpy_probe, run_numpy_probe
 from .profiling import profile
 from .render import render_w6, render_workloads
-from .targets import print_targets, render_targets
 from .steps import (
     cnnkit_infer_call,
     cnnkit_infer_predict,
@@ -45,6 +44,7 @@ from .steps import (
     torch_infer,
     torch_train_step,
 )
+from .targets import print_targets, render_targets
 from .w6 import w6
 
 
@@ -339,7 +339,7 @@ def _add_numpy_path(results: list[dict[str, Any]], chosen: list[W.Workload],
     for res, w in zip(results, chosen, strict=True):
         if w.key not in NUMPY_PATH_WORKLOADS:
             continue
-        probe = run_numpy_probe(w, quick)
+        probe = run_numpy_probe(w, "quick" if quick else "")
         res["numpy_path"] = probe
         if probe:
             print(f"{w.key} NumPy path (CNNKIT_NATIVE=0) train: cnnkit "
