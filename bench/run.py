@@ -31,6 +31,7 @@ from . import ort
 from . import workloads as W
 from .agreement import agreement
 from .convrate import conv_rate
+from .layer_profile import layer_table
 from .memory import mem_probe, run_mem_probe
 from .numpy_path import numpy_probe, run_numpy_probe
 from .profiling import profile
@@ -312,6 +313,11 @@ def _run_profile(opts: argparse.Namespace, write: bool) -> int:
     for w in chosen:
         text, md = profile(w)
         print(text + "\n", flush=True)
+        if "train" in w.modes:
+            case = W.make_case(w, frameworks=("cnnkit",))
+            layers_md = layer_table(w, cnnkit_train_step(case), case.ck)
+            print(layers_md + "\n", flush=True)
+            md += "\n\n" + layers_md
         blocks[f"profile-{w.key}"] = md
     if write:
         _write(blocks)
