@@ -232,6 +232,9 @@ def bench_workload(w: W.Workload, opts: argparse.Namespace, peak: float) -> dict
     randomize_bn(case.pt)
     W.copy_torch_to_cnnkit(case.ck, case.pt)
     agree = agreement(case, w)
+    # the check's training passes moved the batch-norm running statistics (cnnkit's twice,
+    # PyTorch's once): the same weights again for the timing and the ONNX export
+    W.copy_torch_to_cnnkit(case.ck, case.pt)
     _print_case(w, case, agree, load)
     ort_fn, ort_meta = _ort_for(case, w, opts)
     rows: list[dict[str, Any]] = []
