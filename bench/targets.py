@@ -89,6 +89,11 @@ def render_targets(results: list[dict[str, Any]], peak: tuple[float, float], qui
               "ORT | conv layers, share of SGEMM | NumPy path train / PyTorch | train peak "
               "memory cnnkit / PyTorch |", "|---|---|---|---|---|---|---|"]
     lines += [target_row(res) for res in results]
+    onnx = [f"{res['workload']} {res['ort']['source']}, {res['ort']['diff']:.1e}"
+            for res in results if res.get("ort")]
+    if onnx:
+        lines += ["", "ONNX models (where from; ORT's logits max abs diff against PyTorch's): "
+                  + "; ".join(onnx) + "."]
     lines += ["", *HOW]
     return "\n".join(lines)
 
