@@ -391,7 +391,8 @@ def _bench(opts: argparse.Namespace, argv: list[str] | None, write: bool) -> int
         blocks["workloads"] = render_workloads(
             info, peak, results, opts.quick, None if full else
             C.read_block(C.family_section(), "workloads"), argv_s)
-        blocks["targets"] = render_targets(results, peak, opts.quick, info)
+        blocks["targets"] = render_targets(results, peak, opts.quick, info, None if full
+                                           else C.read_block(C.family_section(), "targets"))
     if want_w6:
         blocks["w6"] = render_w6(w6(opts))
         print(blocks["w6"])

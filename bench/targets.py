@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import workloads as W
+
 # (what, limit, lower is better): the issue's bounds
 LIMITS = {"train": 0.9, "infer": 0.9, "ort": 1.0, "conv": 0.6, "numpy": 2.0, "mem": 1.2}
 
@@ -73,10 +75,25 @@ def target_row(res: dict[str, Any]) -> str:
             f"{_cell(_mem_ratio(train), 'mem')} |")
 
 
+KEPT = " (kept from an earlier run)"
+
+
+def _old_rows(old: str | None, measured: set[str]) -> dict[str, str]:
+    """{workload: its line} from the old block for workloads not measured now."""
+    rows: dict[str, str] = {}
+    for line in (old or "").splitlines():
+        key = line[2:].split(" ", 1)[0] if line.startswith("| W") else ""
+        if key and key not in measured and key in W.BY_KEY:
+            first, sep, rest = line[2:].partition(" | ")
+            mark = "" if first.endswith(KEPT) else KEPT
+            rows[key] = f"| {first}{mark}{sep}{rest}"
+    return rows
+
+
 def render_targets(results: list[dict[str, Any]], peak: tuple[float, float], quick: bool,
-                   info: dict[str, str]) -> str:
-    """The targets block: one line per workload measured in this run, and how each figure is
-    measured."""
+                   info: dict[str, str], old: str | None = None) -> str:
+    """The targets block: one line per workload measured in this run (lines of the others
+    kept from ``old``, the block as it was), and how each figure is measured."""
     lines = (["**`--quick` run: a check of the plumbing, not final figures.**", ""]
              if quick else [])
     lines += [f"Targets of issue 19 on {info.get('CPU', '?')}, load average at start "
@@ -88,7 +105,9 @@ def render_targets(results: list[dict[str, Any]], peak: tuple[float, float], qui
               "| workload | train cnnkit / PyTorch | infer cnnkit / PyTorch | infer cnnkit / "
               "ORT | conv layers, share of SGEMM | NumPy path train / PyTorch | train peak "
               "memory cnnkit / PyTorch |", "|---|---|---|---|---|---|---|"]
-    lines += [target_row(res) for res in results]
+    rows = {res["workload"]: target_row(res) for res in results}
+    rows.update(_old_rows(old, set(rows)))
+    lines += [rows[w.key] for w in W.WORKLOADS if w.key in rows]
     onnx = [f"{res['workload']} {res['ort']['source']}, {res['ort']['diff']:.1e}"
             for res in results if res.get("ort")]
     if onnx:
