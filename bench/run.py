@@ -1,8 +1,9 @@
 """Workload benchmark: cnnkit against PyTorch on the same CPU, the same models, the same
 weights and the same inputs.
 
-    python -m bench [--quick] [--only W1,W3] [--no-write] [--no-mem]
-    python -m bench --profile W1,W3        # cProfile of cnnkit's training step
+    python -m bench [--quick] [--only W1,W3] [--no-write] [--no-mem] [--no-ort]
+                    [--no-numpy-path]
+    python -m bench --profile W1,W2,W3     # cProfile and per-layer times of the training step
     python -m bench --w6 [--only W6]       # time to 91% test accuracy on Fashion-MNIST (long)
 
 For each workload the cnnkit model (channels-last, float32) and its PyTorch twin (NCHW,
@@ -12,8 +13,12 @@ same computation is timed. Then the steps are timed alternately (cnnkit, PyTorch
 PyTorch, ...) after a warm-up, and medians are reported with the ratio cnnkit / PyTorch,
 the achieved GFLOP/s (2 x multiply-adds of the conv and dense layers; a training step counts
 3 x the forward pass) next to NumPy's float32 2048x2048 matmul rate measured in the same run,
-and the peak memory of one step. Results go to the section "## Workloads (python -m bench)"
-of bench/RESULTS.md (only the marked blocks; other sections and hand-written text are kept).
+and the peak memory of one step. Inference is also timed against ONNX Runtime (bench.ort),
+the conv layers' rate is set against the SGEMM rate (bench.convrate), the NumPy path alone is
+timed in a child (bench.numpy_path), and the issue's targets are tabled (bench.targets).
+Results go to the section of this machine's CPU family, "## Workloads, <vendor>: <model>
+[<flags>] (python -m bench)", of bench/RESULTS.md (only the marked blocks; other sections
+and hand-written text are kept), so Intel and AMD runs keep separate tables.
 """
 
 from __future__ import annotations
