@@ -67,11 +67,32 @@ def _openblas_runtime() -> str | None:
     return None
 
 
+ISA_FLAGS = ("avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+             "amx_bf16")
+
+
+def cpu_isa() -> tuple[str, str, list[str]]:
+    """(vendor "Intel" / "AMD" / other, model name, the ISA flags that matter for float32
+    kernels), from /proc/cpuinfo."""
+    cpu = _cpuinfo()
+    model = cpu.get("model name", platform.processor() or "unknown")
+    flags = set(cpu.get("flags", "").split())
+    vendor = "Intel" if "intel" in model.lower() else "AMD" if "amd" in model.lower() \
+        else model.split()[0] if model.split() else "unknown"
+    return vendor, model, [f for f in ISA_FLAGS if f in flags]
+
+
+def family_section(prefix: str = "Workloads") -> str:
+    """The RESULTS.md heading of this machine's family: vendor, model and ISA flags, so that
+    runs on Intel and on AMD (or with other vector units) keep separate tables."""
+    vendor, model, isa = cpu_isa()
+    return f"## {prefix}, {vendor}: {model} [{' '.join(isa) or 'no AVX2'}] (python -m bench)"
+
+
 def machine_info() -> dict[str, str]:
     """CPU model, ISA, cores, memory, NumPy and its BLAS, PyTorch and its threads."""
     cpu = _cpuinfo()
-    flags = set(cpu.get("flags", "").split())
-    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    _, _, isa = cpu_isa()
     info = {"CPU": f"{cpu.get('model name', platform.processor() or 'unknown')} (family "
                    f"{cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}; "
                    f"{' '.join(isa) or 'no AVX2'})",

@@ -1,5 +1,5 @@
 """Peak memory of one step, measured in a fresh process per framework and step
-(``python -m bench.run --mem-probe W:step:framework``)."""
+(``python -m bench.run --mem-probe W:step:framework[:quick]``)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from .steps import (
 def mem_probe(spec: str) -> dict[str, Any]:
     """Run in a fresh process: build one framework's model for workload:mode, then measure
     the peak RSS of its first step above the RSS before it."""
-    key, mode, fw = spec.split(":")
-    w = W.BY_KEY[key]
+    key, mode, fw, *form = spec.split(":")
+    w = W.BY_KEY[key].quick_form() if form == ["quick"] else W.BY_KEY[key]
     if fw == "torch":
         load_torch()
     case = W.make_case(w, frameworks=(fw,))

@@ -15,7 +15,7 @@ for the time-to-accuracy recipe, where cnnkit's own initial weights go cnnkit ->
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -133,9 +133,14 @@ def cnnkit_mobilenet_v2(input_shape: Sequence[int] = (224, 224, 3), classes: int
     return Model(inputs, x, name="mobilenet_v2")
 
 
-def cnnkit_model(key: str) -> tuple[Any, str]:
-    """(cnnkit model, where it came from) for a model key."""
+def cnnkit_model(key: str, input_shape: Sequence[int] | None = None) -> tuple[Any, str]:
+    """(cnnkit model, where it came from) for a model key (``input_shape``: the ImageNet
+    models' (H, W, C), for the quick forms; default 224x224x3)."""
     from cnnkit import zoo
+
+    shape = tuple(input_shape or (224, 224, 3))
+    if key == "resnet50":
+        return zoo.get("resnet50", input_shape=shape), "cnnkit.zoo.get('resnet50')"
 
     if key in ("simple_cnn", "lenet5", "mnist_cnn"):
         return zoo.get(key), f"cnnkit.zoo.get({key!r})"
@@ -145,10 +150,10 @@ def cnnkit_model(key: str) -> tuple[Any, str]:
             return m, "cnnkit.zoo.get('resnet20') (option A)"
         return cnnkit_resnet_cifar(20), "bench/workloads.py (option A)"
     if key == "mobilenet_v2":
-        m = _zoo_model("mobilenet_v2", "mobilenet")
+        m = _zoo_model("mobilenet_v2", "mobilenet", input_shape=shape)
         if m is not None:
             return m, "cnnkit.zoo.get('mobilenet_v2')"
-        return cnnkit_mobilenet_v2(), "bench/workloads.py (torchvision structure)"
+        return cnnkit_mobilenet_v2(shape), "bench/workloads.py (torchvision structure)"
     raise ValueError(f"unknown model key {key!r}")
 
 
@@ -188,6 +193,8 @@ def torch_model(key: str) -> Any:
         return TorchResNetCifar(20)
     if key == "mobilenet_v2":
         return TorchMobileNetV2()
+    if key == "resnet50":
+        return TorchResNet50()
     raise ValueError(f"unknown model key {key!r}")
 
 
@@ -277,6 +284,61 @@ def _torch_mobilenet_class() -> type:
             return self.classifier(self.features(x).mean((2, 3)))
 
     return MobileNetV2
+
+
+def _torch_resnet50_class() -> type:
+    """torch ResNet-50 (v1.5: the stride on the bottleneck's 3x3) with torchvision's module
+    names: conv1, bn1, layer1-4.{j}.conv1-3 / bn1-3 / downsample.0-1, fc."""
+    import torch
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin: int, width: int, stride: int):
+            super().__init__()
+            cout = 4 * width
+            self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.relu(self.bn1(self.conv1(x)))
+            y = self.relu(self.bn2(self.conv2(y)))
+            y = self.bn3(self.conv3(y))
+            return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class ResNet50(nn.Module):
+        def __init__(self, classes: int = 1000):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1, self.relu = nn.BatchNorm2d(64), nn.ReLU()
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            cin = 64
+            for i, (width, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3),
+                                               strict=True)):
+                blocks = []
+                for j in range(n):
+                    blocks.append(Bottleneck(cin, width, 2 if i > 0 and j == 0 else 1))
+                    cin = 4 * width
+                setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            self.fc = nn.Linear(2048, classes)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(x.mean((2, 3)))
+
+    return ResNet50
+
+
+def TorchResNet50(classes: int = 1000) -> Any:  # noqa: N802
+    """torchvision's ``resnet50()`` structure and module names, written out here."""
+    return _torch_resnet50_class()(classes)
 
 
 def TorchResNetCifar(depth: int = 20, classes: int = 10) -> Any:  # noqa: N802
@@ -396,23 +458,44 @@ class Workload:
     batch: int
     modes: tuple[str, ...]  # "train", "infer"
     notes: list[str] = field(default_factory=list)
+    quick: tuple[tuple[int, int, int], int] | None = None  # --quick: (input shape, batch)
+    conv_rate: bool = False  # report the conv layers' GFLOP/s against the SGEMM rate
+    grad_batch: int | None = None  # samples of the batch in the float64 gradient check
+
+    def quick_form(self) -> Workload:
+        """The workload as ``--quick`` runs it: smaller inputs and batch where ``quick`` is
+        set (the title says so), else itself."""
+        if self.quick is None:
+            return self
+        shape, batch = self.quick
+        return replace(self, title=f"{self.title} [quick: {shape[0]}x{shape[1]}, batch "
+                                   f"{batch}]", input_shape=shape, batch=batch, quick=None)
 
 
 WORKLOADS = [
     Workload("W1", "SimpleCNN 28x28x1, batch 128", "simple_cnn", (28, 28, 1), 128,
-             ("train", "infer")),
+             ("train", "infer"), conv_rate=True),
     Workload("W2", "LeNet-5 28x28x1, batch 128", "lenet5", (28, 28, 1), 128,
              ("train", "infer")),
     Workload("W3", "ResNet-20 (CIFAR) 32x32x3, batch 128", "resnet20", (32, 32, 3), 128,
-             ("train", "infer")),
+             ("train", "infer"), conv_rate=True),
     Workload("W4", "MobileNet v2 224x224x3, batch 8", "mobilenet_v2", (224, 224, 3), 8,
              ("infer",)),
     Workload("W5a", "LeNet-5 28x28x1, batch 1 (latency)", "lenet5", (28, 28, 1), 1,
              ("infer",)),
     Workload("W5b", "ResNet-20 32x32x3, batch 1 (latency)", "resnet20", (32, 32, 3), 1,
              ("infer",)),
+    Workload("W7", "ResNet-50 224x224x3, batch 16", "resnet50", (224, 224, 3), 16,
+             ("train",), quick=((64, 64, 3), 2), conv_rate=True, grad_batch=2),
+    Workload("W8", "MobileNet v2 224x224x3, batch 16", "mobilenet_v2", (224, 224, 3), 16,
+             ("train",), quick=((64, 64, 3), 2), grad_batch=2),
+    Workload("W9a", "ResNet-50 224x224x3, batch 1", "resnet50", (224, 224, 3), 1,
+             ("infer",), quick=((64, 64, 3), 1)),
+    Workload("W9b", "ResNet-50 224x224x3, batch 8", "resnet50", (224, 224, 3), 8,
+             ("infer",), quick=((64, 64, 3), 2)),
 ]
 BY_KEY = {w.key: w for w in WORKLOADS}
+IMAGENET_MODELS = ("mobilenet_v2", "resnet50")
 
 
 def make_case(w: Workload, frameworks: Sequence[str] = ("cnnkit", "torch"), seed: int = 0,
@@ -421,7 +504,8 @@ def make_case(w: Workload, frameworks: Sequence[str] = ("cnnkit", "torch"), seed
     built) and one batch of random inputs and labels."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((w.batch, *w.input_shape), dtype=np.float32)
-    y = rng.integers(0, 10 if w.model != "mobilenet_v2" else 1000, w.batch).astype(np.int64)
+    classes = 1000 if w.model in IMAGENET_MODELS else 10
+    y = rng.integers(0, classes, w.batch).astype(np.int64)
     case = Case(w.model, w.batch, x, y)
     if "torch" in frameworks:
         import torch
@@ -431,7 +515,7 @@ def make_case(w: Workload, frameworks: Sequence[str] = ("cnnkit", "torch"), seed
         case.xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         case.yt = torch.from_numpy(y)
     if "cnnkit" in frameworks:
-        case.ck, case.source = cnnkit_model(w.model)
+        case.ck, case.source = cnnkit_model(w.model, w.input_shape)
         case.macs = int(sum(row[4] for row in case.ck.layer_table()))
         case.dropout = any(type(la).__name__ == "Dropout" for la in _leaf_layers(case.ck))
         if case.pt is not None and copy_weights:
