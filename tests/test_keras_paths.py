@@ -52,6 +52,9 @@ DELIBERATE = {
         "Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
         "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
         "KLDivergence", "sparse_categorical_crossentropy", "binary_crossentropy")},
+    **{f"losses.{n}": {**_DTYPE, "axis": "class axis is the last one",
+                       "label_smoothing": "cnnkit: smoothing for integer labels too"}
+       for n in ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy")},
     "losses.deserialize": {"config": "one argument", "name": "Keras names it config",
                            "custom_objects": "not implemented"},
     **{f"metrics.{n}": dict(_DTYPE) for n in (
