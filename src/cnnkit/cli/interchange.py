@@ -78,9 +78,15 @@ def _is_int8(model: Any) -> bool:
     return isinstance(model, QuantizedModel)
 
 
-def _onnx_options(args: argparse.Namespace) -> dict:
-    return {"opset": args.opset, "layout": args.layout.upper(), "training": args.training,
+def _onnx_options(args: argparse.Namespace, model: Any) -> dict:
+    opts = {"opset": args.opset, "layout": args.layout.upper(), "training": args.training,
             "dynamic_batch": not args.static_batch}
+    if _is_int8(model):
+        opts["int8_format"] = args.int8_format or "integer"
+    elif args.int8_format is not None:
+        raise UsageError(f"{args.model}: --int8-format applies to int8 models (cnnkit "
+                         f"quantize); this one is float")
+    return opts
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -90,9 +96,11 @@ def cmd_export(args: argparse.Namespace) -> int:
                          f"(`cnnkit convert` writes the other formats)")
     _check_out(args.out, args.model)
     model = _load(args)
+    options = _onnx_options(args, model)
     with about(args.out):
-        _formats().save_any(model, args.out, **_onnx_options(args))
-    kind = "int8 integer operators, " if _is_int8(model) else ""
+        _formats().save_any(model, args.out, **options)
+    kind = {"integer": "int8 integer operators, ", "qdq": "int8 QDQ operators, "}.get(
+        options.get("int8_format", ""), "")
     print(f"wrote {args.out} ({kind}ONNX opset {args.opset}, {args.layout.upper()} interface"
           f"{', training form' if args.training else ''})")
     return 0
@@ -105,9 +113,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if kind == "torch":
         raise UsageError(f"{args.out}: cnnkit does not write .pth files (a pickle can run code "
                          f"when loaded); write .safetensors instead")
-    onnx_opts = args.opset is not None or args.layout is not None or args.training
+    onnx_opts = (args.opset is not None or args.layout is not None or args.training
+                 or args.int8_format is not None)
     if onnx_opts and kind != "onnx":
-        raise UsageError(f"{args.out}: --opset, --layout and --training apply to .onnx output")
+        raise UsageError(f"{args.out}: --opset, --layout, --training and --int8-format apply "
+                         f"to .onnx output")
     _check_out(args.out, args.model)
     model = _load(args)
     if _is_int8(model) and kind not in ("onnx", "cnnkit"):
@@ -117,7 +127,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if kind == "onnx":
         args.opset = 17 if args.opset is None else args.opset
         args.layout = args.layout or "nchw"
-        options = _onnx_options(args)
+        options = _onnx_options(args, model)
     with about(args.out):
         _formats().save_any(model, args.out, **options)
     print(f"wrote {args.out}")

@@ -168,6 +168,9 @@ def _onnx_flags(p: Any, default_opset: int | None, default_layout: str | None) -
                    help="keep batch-norm and dropout nodes (for further training)")
     p.add_argument("--static-batch", action="store_true",
                    help="a fixed batch size (the model's, or 1) instead of a dynamic one")
+    p.add_argument("--int8-format", choices=("integer", "qdq"), default=None,
+                   help="an int8 model's operators: integer (ConvInteger, default) or qdq "
+                   "(QuantizeLinear / DequantizeLinear pairs, fused by ONNX Runtime)")
 
 
 def _add_interchange(sub: Any, commands: dict[str, Callable]) -> None:

@@ -105,18 +105,22 @@ def _act_limits(act: Any, q: QuantParams, dtype: Any) -> tuple[int, int]:
 def conv_params(w: IntWeights, kind: str, qx: QuantParams, qy: QuantParams | None,
                 act: Any, dtype: Any) -> qconv.QuantConvParams:
     """The integer layer's constants: bias_q = rint(b / (sx sw)) - zx sum wq, mult =
-    sx sw / sy (sx sw for float output), output limits from the activation."""
+    sx sw / sy (sx sw for float output), output limits from the activation.
+
+    mult is float32(sx) * float32(sw) / float32(sy), each operation rounded to float32, as
+    ONNX Runtime's QLinearConv / QGemm compute it, so a QDQ export requantizes alike."""
     sx, zx = qx
     acc_scale = np.float64(sx) * w.scale.astype(np.float64)
     colsum = w.wq.astype(np.int64).reshape(-1, w.wq.shape[-1]).sum(axis=0)
     b = np.zeros(w.wq.shape[-1]) if w.bias is None else w.bias.astype(np.float64)
     bias = np.rint(b / acc_scale).astype(np.int64) - zx * colsum
     bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    acc32 = np.float32(sx) * w.scale.astype(np.float32)
     if qy is None:
-        return qconv.QuantConvParams(w.wq, bias, acc_scale.astype(np.float32), zx)
+        return qconv.QuantConvParams(w.wq, bias, acc32, zx)
     lo, hi = _act_limits(act, qy, dtype)
     packed = qconv.pack_weights(w.wq) if kind != "depthwise" else None
-    return qconv.QuantConvParams(w.wq, bias, (acc_scale / qy[0]).astype(np.float32), zx,
+    return qconv.QuantConvParams(w.wq, bias, acc32 / np.float32(qy[0]), zx,
                                  qy[1], lo, hi, packed)
 
 

@@ -127,8 +127,10 @@ class QuantizedModel:
 
     def export(self, path: Any, format: str = "onnx", **options: Any) -> Any:  # noqa: A002
         """Write the int8 model for another runtime: ``format="onnx"`` (``opset`` 13 to 23,
-        default 17, ``layout``, ``dynamic_batch``; :func:`cnnkit.io.onnx_export.export_onnx`)
-        with integer operators ONNX Runtime computes to the same integers."""
+        default 17, ``layout``, ``dynamic_batch``, ``int8_format`` "integer" (ConvInteger)
+        or "qdq" (QuantizeLinear / DequantizeLinear pairs);
+        :func:`cnnkit.io.onnx_export.export_onnx`), which ONNX Runtime computes to the same
+        integers."""
         from .. import exporters
 
         return exporters.get(format)(self, path, **options)

@@ -12,7 +12,7 @@ import numpy as np
 from ...files import atomic_write
 from .errors import OnnxExportError, require_onnx
 from .graph import Graph, Value, onnx_shape
-from .int8_walk import is_quantized, write_quantized
+from .int8_walk import INT8_FORMATS, is_quantized, write_quantized
 from .layout import as_cf, as_last, in_order
 from .walk import Walker
 
@@ -101,13 +101,17 @@ def _graph_outputs(g: Graph, outs: list[Value], names: list[str], layout: str, b
 
 
 def to_onnx(model: Any, opset: int = DEFAULT_OPSET, layout: str = "NCHW",
-            training: bool = False, dynamic_batch: bool = True) -> Any:
+            training: bool = False, dynamic_batch: bool = True,
+            int8_format: str = "integer") -> Any:
     """The ONNX ``ModelProto`` of a functional or Sequential ``model`` (see
     :func:`export_onnx`)."""
     onnx = require_onnx()
     opset, layout = _check_options(opset, layout)
     g = Graph(opset)
     int8 = is_quantized(model)
+    if int8_format not in INT8_FORMATS or (int8_format != "integer" and not int8):
+        raise OnnxExportError(f"int8_format is 'integer' or 'qdq' (for an int8 model), got "
+                              f"{int8_format!r}" + ("" if int8 else " for a float model"))
     if int8 and training:
         raise OnnxExportError("an int8 model exports for inference only: training=False")
     source = model.model if int8 else model  # an int8 model's interface is its float model's
@@ -115,7 +119,7 @@ def to_onnx(model: Any, opset: int = DEFAULT_OPSET, layout: str = "NCHW",
     batch = "N" if dynamic_batch else int(declared or 1)
     in_infos, inputs = _graph_inputs(g, source, layout, batch)
     if int8:
-        outs = write_quantized(g, model, inputs)
+        outs = write_quantized(g, model, inputs, int8_format)
     else:
         outs = Walker(g, bool(training)).write_model(model, inputs)
     names = _output_names(source, len(outs))
@@ -132,7 +136,8 @@ def to_onnx(model: Any, opset: int = DEFAULT_OPSET, layout: str = "NCHW",
 
 
 def export_onnx(model: Any, path: Any, opset: int = DEFAULT_OPSET, layout: str = "NCHW",
-                training: bool = False, dynamic_batch: bool = True) -> Any:
+                training: bool = False, dynamic_batch: bool = True,
+                int8_format: str = "integer") -> Any:
     """Write ``model`` as an ONNX file at ``path`` (atomically) and return the ``ModelProto``.
 
     Args:
@@ -147,14 +152,19 @@ def export_onnx(model: Any, path: Any, opset: int = DEFAULT_OPSET, layout: str =
         dynamic_batch: the batch axis is the symbol "N" (default), or fixed to the model's
             declared batch size (1 if none).
 
-    ``model`` may be an int8 model (``cnnkit.deploy.quantize``): its integer layers are
-    written as ConvInteger with a requantize chain that ONNX Runtime computes to the same
-    integers (:mod:`.int8_steps`), its float layers as in a float export; opset 13 or later.
+    ``model`` may be an int8 model (``cnnkit.deploy.quantize``): its float layers are
+    written as in a float export, its integer layers (opset 13 or later) in ``int8_format``
+    "integer" (default): ConvInteger with a requantize chain (:mod:`.int8_steps`), or "qdq":
+    DequantizeLinear -> Conv / Gemm / Add / Concat -> QuantizeLinear with cnnkit's scales and
+    zero points (:mod:`.qdq_steps`), which ONNX Runtime fuses into QLinearConv, QGemm,
+    QLinearAdd, QLinearConcat. Either way ONNX Runtime computes cnnkit's integers (QDQ: with
+    7-bit weights, quantize's default; 8-bit weights warn, as ONNX Runtime on AVX2 CPUs
+    without VNNI saturates them).
 
     Raises OnnxExportError (a ValueError) for a layer without an ONNX form (naming it and
     its class), a subclassed model, or a bad option; ImportError when ``onnx`` is missing.
     """
-    proto = to_onnx(model, opset, layout, training, dynamic_batch)
+    proto = to_onnx(model, opset, layout, training, dynamic_batch, int8_format)
     with atomic_write(Path(path)) as f:
         f.write(proto.SerializeToString())
     return proto

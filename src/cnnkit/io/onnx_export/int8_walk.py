@@ -2,28 +2,33 @@
 here by its attributes: ``io`` does not import ``deploy``).
 
 The walk goes through the int8 plan's steps (:mod:`cnnkit.deploy.int8_graph`) in order. The
-integer steps are written by :mod:`.int8_steps` in forms that make ONNX Runtime compute the
-same integers; views and concatenations on codes are Reshape / Concat. A step that stays in
-float (a layer kept in float, average pooling, softmax, ...) is written layer by layer with
-the float exporter's writers: the layer calls it fused are found in the model's layer graph,
-from the step's output slot back to its input slot. Shapes come from one dry run of the
-int8 plan on a batch of zeros, so the input size must be fixed.
+integer steps are written by :mod:`.int8_steps` (form "integer": ConvInteger and a float
+requantize chain) or :mod:`.qdq_steps` (form "qdq": DequantizeLinear / QuantizeLinear pairs
+around float operators, which ONNX Runtime fuses into QLinearConv, QGemm, QLinearAdd, ...),
+both giving ONNX Runtime the same integers; views and concatenations on codes are Reshape /
+Concat. A step that stays in float (a layer kept in float, average pooling, softmax, ...) is
+written layer by layer with the float exporter's writers: the layer calls it fused are
+found in the model's layer graph, from the step's output slot back to its input slot. Shapes
+come from one dry run of the int8 plan on a batch of zeros, so the input size must be fixed.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ...runtime import steps as S
 from . import int8_steps as W
+from . import qdq_steps as Q
 from .errors import OnnxExportError
 from .graph import Graph, Value, onnx_axis
 from .layout import as_last, flatten_order, same_layout
 from .walk import Walker
 
 MIN_INT8_OPSET = 13  # QuantizeLinear / DequantizeLinear 13, Clip on integers 12
+INT8_FORMATS = ("integer", "qdq")
 
 
 def is_quantized(model: Any) -> bool:
@@ -55,8 +60,10 @@ def dry_run_shapes(q: Any) -> dict[int, tuple[tuple, Any]]:
 
 
 class _Int8Walk:
-    def __init__(self, g: Graph, q: Any):
-        self.g, self.q = g, q
+    def __init__(self, g: Graph, q: Any, form: str = "integer"):
+        self.g, self.q, self.qdq = g, q, form == "qdq"
+        nodes = q.float_plan.node_list()
+        self.sw = {nodes[i].outs[0]: w.scale for i, w in q.graph.weights.items()}
         self.info = dry_run_shapes(q)
         self.graph = q.float_plan.graph
         self.producer = {s: gn for gn in self.graph.nodes for s in gn.outs}
@@ -91,11 +98,17 @@ class _Int8Walk:
             return W.dequantize(g, xs[0], step.scale, step.zero, f"{base}/dequantize")
         shapes = (self.shape(nd.args) if isinstance(nd.args, int) else None,
                   self.shape(nd.outs[0]))
+        if isinstance(step, S.QuantizedConv) and self.qdq:
+            slot_q = self.q.graph.slot_q
+            return Q.qdq_layer(g, step, xs[0], *shapes, base, slot_q[nd.args],
+                               slot_q.get(nd.outs[0]), self.sw[nd.outs[0]])
         if isinstance(step, S.QuantizedConv):
             return W.integer_layer(g, step, xs[0], *shapes, base)
         if isinstance(step, S.QuantizedMaxPool):
             return W.max_pool(g, step, xs[0], *shapes, f"{base}/int8_max_pool")
         if isinstance(step, S.QuantizedAdd):
+            if self.qdq:
+                return Q.qdq_add(g, step, same_layout(g, xs), f"{base}/int8_add")
             return W.add(g, step, same_layout(g, xs), f"{base}/int8_add")
         if isinstance(step, S.QuantizedClamp):
             return W.clamp(g, xs[0], (step.lo, step.hi), f"{base}/int8_clamp")
@@ -103,6 +116,9 @@ class _Int8Walk:
             return None
         if isinstance(step, S.Concat):
             xs = same_layout(g, xs)
+            if self.qdq:
+                return Q.qdq_concat(g, xs, self.q.graph.slot_q[_as_list(nd.args)[0]],
+                                    onnx_axis(step.axis, xs[0]), f"{base}/int8_concat")
             return xs[0].named(g.node("Concat", [v.name for v in xs], f"{base}/int8_concat",
                                       axis=onnx_axis(step.axis, xs[0])))
         if isinstance(step, (S.View, S.Identity)):
@@ -149,7 +165,30 @@ class _Int8Walk:
             vals[s] = local[s]
 
 
-def write_quantized(g: Graph, q: Any, inputs: list[Value]) -> list[Value]:
-    """The output values of int8 model ``q`` written into ``g`` (module docstring)."""
+def write_quantized(g: Graph, q: Any, inputs: list[Value], form: str = "integer"
+                    ) -> list[Value]:
+    """The output values of int8 model ``q`` written into ``g`` (module docstring) in
+    ``form`` "integer" (:mod:`.int8_steps`) or "qdq" (:mod:`.qdq_steps`)."""
+    if form not in INT8_FORMATS:
+        raise OnnxExportError(f"int8_format must be 'integer' or 'qdq', got {form!r}")
     g.need(MIN_INT8_OPSET, "the int8 model's QuantizeLinear / DequantizeLinear")
-    return _Int8Walk(g, q).run(inputs)
+    if form == "qdq":
+        warn_8bit_weights(q)
+    return _Int8Walk(g, q, form).run(inputs)
+
+
+def warn_8bit_weights(q: Any) -> bool:
+    """Warn (and return True) when an integer layer has weight codes beyond +-63: ONNX
+    Runtime's fused u8 x s8 kernels on x86 CPUs without VNNI (AVX2) add byte products in
+    pairs into int16, which saturates with 8-bit weights, so its outputs can differ."""
+    steps = q.float_plan.steps
+    big = [steps[i].step.layer.name for i, w in sorted(q.graph.weights.items())
+           if int(np.abs(w.wq.astype(np.int16)).max()) > 63]
+    if big:
+        warnings.warn(f"int8_format='qdq' with 8-bit weights (layers {', '.join(big[:3])}"
+                      f"{', ...' if len(big) > 3 else ''}): ONNX Runtime on x86 CPUs without "
+                      f"VNNI (AVX2) saturates u8 x s8 pair sums, so its outputs can differ from "
+                      f"cnnkit's; quantize with weight_bits=7 (the default) for a QDQ file that "
+                      f"runs with the same results there, or export int8_format='integer'",
+                      UserWarning, stacklevel=4)
+    return bool(big)
