@@ -244,6 +244,42 @@ def test_digit_checkpoint_on_5000_digits(tmp_path):
     assert np.array_equal(top_ort, top_q) and np.mean(top_q == y) > 0.99
 
 
+def _unit_of(q, slot):
+    """One integer step of the value in ``slot`` (a model output)."""
+    s = next(s for s in q.plan.steps if slot in (s.outs if isinstance(s.outs, list)
+                                                 else [s.outs]))
+    if isinstance(s.step, S.QuantizedConv):
+        return s.step.params.mult.astype(np.float64)
+    return np.float64(s.step.scale)  # a Dequantize
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_nhwc_dense_on_feature_maps_and_two_outputs(opset, tmp_path):
+    """A dense layer on (N, H, W, C) codes, a concatenation that is a model output, the NHWC
+    interface; the fused graph at opsets 13 and 21."""
+    import onnx
+
+    from cnnkit.io.onnx_export import to_onnx
+
+    inp = layers.Input((6, 6, 3))
+    h = layers.Dense(5, activation="relu")(layers.Conv2D(8, 3, padding="same",
+                                                         activation="relu")(inp))
+    m = Model(inp, [layers.Dense(3)(h), layers.Concatenate()([h, layers.Conv2D(5, 1)(h)])])
+    x = _data(m, 32, seed=6)
+    q = quantize(m, x)
+    ort = ort_or_skip()
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    sess = ort.InferenceSession(to_onnx(q, opset=opset, layout="NHWC", int8_format="qdq")
+                                .SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})
+    ops = Counter(nd.op_type for nd in onnx.load(tmp_path / "optimized.onnx").graph.node)
+    assert ops["QLinearConv"] == 2 and ops["QGemm"] == 2 and ops["QLinearConcat"] == 1
+    for g, w, slot in zip(got, q.predict(x), q.float_plan.graph.outputs, strict=True):
+        assert g.shape == w.shape
+        assert np.max(np.abs(g.astype(np.float64) - w) / _unit_of(q, slot)) < 0.5
+
+
 def test_cli_int8_format(tmp_path, capsys):
     ort = ort_or_skip()
     import onnx
