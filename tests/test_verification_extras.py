@@ -130,3 +130,41 @@ def test_chimera_classes_join_halves_in_the_documented_order():
             assert np.all(first == a) and np.all(second == b), (c, axis, a, b, k)
     with pytest.raises(ValueError, match="2 labels"):
         verification.chimera_classes(x[:2], labels[:2], 3, np.random.default_rng(0))
+
+
+class _Linear:
+    """A stand-in embedding model: e = flatten(x) W."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return Tensor(np.asarray(x, np.float64).reshape(len(x), -1) @ self.w)
+
+
+def _shifted(x, dx, dy):
+    """out[i, j] = x[i - dy, j - dx], zero outside (integer shifts)."""
+    out = np.zeros_like(x)
+    h, w = x.shape[1:3]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        x[:, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def test_embed_tta_against_shifts_and_turns_made_here():
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 6, 6, 1)).astype(np.float32)
+    model = _Linear(rng.standard_normal((36, 4)))
+    views = [(0, 0, 0), (0, 1, 0), (0, -2, 0), (0, 0, 1), (0, 1, -1), (90, 0, 0)]
+    images = [_shifted(x, dx, dy) for _, dx, dy in views[:-1]] + [np.rot90(x, 1, axes=(1, 2))]
+    e = [model(im).data for im in images]
+    m = sum(v / np.linalg.norm(v, axis=1, keepdims=True) for v in e)
+    want = m / np.linalg.norm(m, axis=1, keepdims=True)
+    np.testing.assert_allclose(verification.embed_tta(model, x, views, batch_size=2), want,
+                               atol=1e-5)
+    plain = model(x).data
+    np.testing.assert_allclose(verification.embed_tta(model, x, [(0, 0, 0)]),
+                               plain / np.linalg.norm(plain, axis=1, keepdims=True), atol=1e-6)
+    assert len(verification.tta_views()) == 5 and len(verification.tta_views(1, 5)) == 7
+    with pytest.raises(ValueError, match="triples"):
+        verification.embed_tta(model, x, [(0, 1)])
