@@ -31,7 +31,7 @@ def _model():
     return m
 
 
-@pytest.mark.parametrize("decay, start", [(0.9, 0), (0.5, -2), (0.0, 1)])
+@pytest.mark.parametrize("decay, start", [(0.9, 0), (0.5, -2), (0.0, 1), (0.99, 1)])
 def test_final_weights_are_the_moving_average(decay, start):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 6)).astype(np.float32), rng.integers(0, 3, 40)
@@ -42,8 +42,9 @@ def test_final_weights_are_the_moving_average(decay, start):
     first = start if start >= 0 else 3 + start
     prev = before if first == 0 else [s for e, s in rec.seen if e == first - 1][-1]
     avg = [p.astype(np.float64) for p in prev]  # the weights when the first epoch averaged began
-    for _, ws in (s for s in rec.seen if s[0] >= first):
-        avg = [a + (1 - decay) * (w - a) for a, w in zip(avg, ws, strict=True)]
+    for t, (_, ws) in enumerate((s for s in rec.seen if s[0] >= first), 1):
+        d = min(decay, (1 + t) / (10 + t))
+        avg = [a + (1 - d) * (w - a) for a, w in zip(avg, ws, strict=True)]
     got = [w.data for w in model.weights]
     assert len(got) == 8  # two dense (kernel, bias), BN (gamma, beta, moving mean, variance)
     for g, a in zip(got, avg, strict=True):
