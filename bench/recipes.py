@@ -5,6 +5,7 @@ time (wall and CPU) per run.
     python -m bench.recipes                          # the default (mnist5k), seeds 0 1 2
     python -m bench.recipes --dataset fashion-mnist  # the Fashion-MNIST default
     python -m bench.recipes --seeds 0 --extra --epochs 3     # any other cnnkit train options
+    python -m bench.recipes --extra --val-split 0.25 --tta shift  # choose on held-out images
 
 Each run is a fresh ``cnnkit train`` process (2 kernel threads, as a user gets it); nothing
 else should run meanwhile when the times matter.
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--keep", help="write the runs (seed0, seed1, ...) under this folder")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="further cnnkit train options (last on the line)")
     opts = ap.parse_args(argv)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, held_out = [], "--val-split" in extra
     with tempfile.TemporaryDirectory() as tmp:
         for seed in opts.seeds:
-            m = _run(opts.dataset, seed, extra, Path(tmp) / f"seed{seed}")
+            m = _run(opts.dataset, seed, extra, Path(opts.keep or tmp) / f"seed{seed}")
             runs.append(m)
             tta = m.get("test_accuracy_tta")
             val = _val_line(m) if held_out else ""

@@ -56,3 +56,35 @@ def test_final_weights_are_the_moving_average(decay, start):
 def test_decay_out_of_range():
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(1.0)
+
+
+def test_cli_ema_and_validation_scores_of_the_saved_model(tmp_path, capsys):
+    """``--ema`` and ``--weight-decay`` reach the recipe; metrics.json's val_* figures are the
+    saved model's accuracy on the held-out images, recomputed here with NumPy."""
+    import json
+
+    from cnnkit.cli import main
+    from cnnkit.cli.checks import load_trained
+    from cnnkit.cli.data import load_dataset, split_validation
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "simple_cnn", "--epochs", "1", "--quiet", "--augment",
+                 "none", "--val-split", "0.25", "--ema", "0.9", "--weight-decay", "1e-4",
+                 "--tta", "shift", "--seed", "3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["recipe"]["ema"] == 0.9 and m["recipe"]["weight_decay"] == 1e-4
+    (xt, yt), _, _ = load_dataset("mnist5k", None, None, False)
+    _, (xv, yv) = split_validation(xt, yt, 0.25, 3)
+    assert len(yv) == 1000
+    model = load_trained(str(out / "model.cnnkit"))
+    x = xv.astype(np.float32)
+    logits = model.predict(x)
+    assert m["val_accuracy"] == pytest.approx(float((logits.argmax(-1) == yv).mean()), abs=1e-9)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))  # the image and its 1-pixel shifts
+    views = [padded[:, 1 + dy:29 + dy, 1 + dx:29 + dx] for dy, dx in
+             ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))]
+    z = np.stack([model.predict(v) for v in views]).astype(np.float64)
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p = (p / p.sum(-1, keepdims=True)).mean(0)
+    assert m["val_accuracy_tta"] == pytest.approx(float((p.argmax(-1) == yv).mean()), abs=1e-9)
