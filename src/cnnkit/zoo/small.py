@@ -99,19 +99,18 @@ def _residual(x: Any, filters: int, strides: int, name: str) -> Any:
 def small_resnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
                  widths: Sequence[int] = (24, 48, 96), blocks: Sequence[int] = (1, 1, 1),
                  stem_pool: bool = True, dropout: float = 0.0,
-                 name: str = "small_resnet", stem_strides: int = 1) -> Any:
+                 name: str = "small_resnet") -> Any:
     """A small residual network for small images (28x28 digits and clothes): pixels/255 ->
     conv3x3(widths[0])-BN-ReLU [-> maxpool 2] -> stages of ``blocks[i]`` basic residual blocks
     of ``widths[i]`` channels (every stage after the first starts with stride 2, a 1x1
     projection shortcut where the shape changes) -> global average pool [-> dropout] ->
-    classes (logits). 28x28x1 with the defaults: 14x14 -> 14x14 -> 7x7 -> 4x4.
-    ``stem_strides`` 2 with ``stem_pool`` False reaches 14x14 by a strided stem instead."""
+    classes (logits). 28x28x1 with the defaults: 14x14 -> 14x14 -> 7x7 -> 4x4."""
     if len(widths) != len(blocks) or not widths:
         raise ValueError(f"small_resnet: widths {tuple(widths)} and blocks {tuple(blocks)} "
                          f"need one entry per stage")
     inputs = layers.Input(tuple(input_shape), name="input")
     x = layers.Rescaling(1 / 255.0, name="rescale")(inputs)
-    x = _conv_bn(x, int(widths[0]), int(stem_strides), "stem")
+    x = _conv_bn(x, int(widths[0]), 1, "stem")
     if stem_pool:
         x = layers.MaxPooling2D(2, name="stem.pool")(x)
     for i, (w, n) in enumerate(zip(widths, blocks, strict=True)):
@@ -122,12 +121,3 @@ def small_resnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
         x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(classes, name="fc")(x)
     return Model(inputs, x, name=name)
-
-
-@register("small_resnet_s2")
-def small_resnet_s2(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
-                    widths: Sequence[int] = (24, 48, 96), blocks: Sequence[int] = (1, 1, 1),
-                    dropout: float = 0.0, name: str = "small_resnet_s2") -> Any:
-    """``small_resnet`` with a stride-2 stem convolution in place of the stem's max pool (a
-    quarter of the stem's work)."""
-    return small_resnet(input_shape, classes, widths, blocks, False, dropout, name, 2)
