@@ -82,8 +82,9 @@ def _add_train(sub: Any, func: Callable) -> None:
                    help=f"peak learning rate, in (0, {MAX_LR:g}]")
     t.add_argument("--schedule", help="none, cosine, onecycle, step or exponential")
     t.add_argument("--augment", help="none, light (affine), light-erase (affine + random "
-                   "erasing), flip (flip + crop), flip-erase (flip + crop + random erasing) or "
-                   "standard (flip + affine)")
+                   "erasing), elastic (affine + elastic), strong (affine with shear), flip "
+                   "(flip + crop), flip-erase (flip + crop + random erasing) or standard "
+                   "(flip + affine)")
     t.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0, False,
                                                       True),
                    help="train against (1 - e) one-hot + e / classes, e in [0, 1)")
