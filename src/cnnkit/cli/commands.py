@@ -140,7 +140,10 @@ def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
           f"images, {counts[2]} classes), {recipe['epochs']} epochs, batch "
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
           f"augment {recipe['augment']}, label smoothing {recipe['label_smoothing']:g}, "
-          f"test-time augmentation {recipe['tta']}{procs}; output in {out}")
+          f"test-time augmentation {recipe['tta']}"
+          + (f", weight decay {recipe['weight_decay']:g}" if recipe["weight_decay"] else "")
+          + (f", weight average {recipe['ema']:g}" if recipe["ema"] else "")
+          + f"{procs}; output in {out}")
 
 
 def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
