@@ -150,8 +150,8 @@ def test_summary_of_architecture(capsys):
     assert code == 0 and "mnist_cnn" in out.split()
 
 
-@pytest.mark.parametrize("kind", ["none", "light", "light-erase", "flip", "flip-erase",
-                                  "standard"])
+@pytest.mark.parametrize("kind", ["none", "light", "light-erase", "strong", "elastic", "flip",
+                                  "flip-erase", "standard"])
 def test_every_augmentation_runs_and_keeps_shapes(kind):
     from cnnkit.cli import augmentation
 

@@ -248,9 +248,9 @@ def test_train_with_label_smoothing_and_shift_tta(tmp_path, capsys):
     from cnnkit.models import load_model
 
     out_dir = tmp_path / "run"
-    code = main(["train", "--model", "lenet5", "--epochs", "1", "--quiet", "--augment",
-                 "light-erase", "--label-smoothing", "0.1", "--tta", "shift", "--out",
-                 str(out_dir)])
+    code = main(["train", "--model", "lenet5", "--epochs", "1", "--lr", "2e-3", "--quiet",
+                 "--augment", "light-erase", "--label-smoothing", "0.1", "--tta", "shift",
+                 "--out", str(out_dir)])
     out = capsys.readouterr().out
     assert code == 0 and "with shift TTA:" in out
     metrics = json.loads((out_dir / "metrics.json").read_text())

@@ -23,9 +23,9 @@ CHECK_CLASSES = 10  # classes of the shape-only build made before the data is re
 
 # ----- train -----------------------------------------------------------------------------------
 def _recipe(args: argparse.Namespace, kind: str) -> dict:
-    recipe = dict(DEFAULTS[kind])  # kind: a DEFAULTS key
+    recipe = {"ema": 0.0, "weight_decay": 0.0, **DEFAULTS[kind]}  # kind: a DEFAULTS key
     for key in ("model", "epochs", "batch_size", "lr", "schedule", "augment", "label_smoothing",
-                "tta"):
+                "tta", "ema", "weight_decay"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
@@ -67,7 +67,6 @@ def _arch_check(spec: str, shape: tuple, purpose: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import random as crandom
-    from ..train import callbacks
 
     status = relaunch(args)
     if status is not None:
@@ -100,8 +99,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _announce(args, model, recipe, (len(xt), len(xv), len(names)), distributed, out)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
-                        validation_data=_held_out(val, xv, yv), callbacks=[
-                            _LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))],
+                        validation_data=_held_out(val, xv, yv),
+                        callbacks=_callbacks(recipe, out),
                         distributed=distributed)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     test = _test_scores(model, xv.astype(np.float32), yv, recipe["tta"])
@@ -116,11 +115,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             "train_cpu_seconds": round(cpu, 2),
             "test_accuracy": test["accuracy"], "test_loss": test["loss"],
             **({"test_accuracy_tta": test["accuracy_tta"]} if "accuracy_tta" in test else {}),
+            **_val_scores(model, val, recipe["tta"]),
             "class_names": names, "history": history.history})
         _maybe_plot_history(history.history, out / "training_curve.png")
         profile = _write_profile(model, val[0] if val else xt, out / "model.cnnkit")
     print(f"wrote {out / 'model.cnnkit'}, {out / 'metrics.json'}, {profile}")
     return 0
+
+
+def _callbacks(recipe: dict, out: Path) -> list:
+    """The learning-rate log, the CSV history and the recipe's weight average."""
+    from ..train import callbacks
+    from ..train.callback_average import WeightAverage
+
+    cbs = [_LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))]
+    return cbs + ([WeightAverage(recipe["ema"])] if recipe["ema"] else [])
 
 
 def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
@@ -131,7 +140,10 @@ def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
           f"images, {counts[2]} classes), {recipe['epochs']} epochs, batch "
           f"{recipe['batch_size']}, {args.optimizer} lr {recipe['lr']} ({recipe['schedule']}), "
           f"augment {recipe['augment']}, label smoothing {recipe['label_smoothing']:g}, "
-          f"test-time augmentation {recipe['tta']}{procs}; output in {out}")
+          f"test-time augmentation {recipe['tta']}"
+          + (f", weight decay {recipe['weight_decay']:g}" if recipe["weight_decay"] else "")
+          + (f", weight average {recipe['ema']:g}" if recipe["ema"] else "")
+          + f"{procs}; output in {out}")
 
 
 def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
@@ -148,6 +160,8 @@ def _compiled_with_batches(args: argparse.Namespace, model: Any, recipe: dict,
     # the recipes were measured with torch's epsilon placement (formula="auto" would pick
     # Keras's for an optimizer built without parameters)
     extra = {"formula": "torch"} if args.optimizer.lower() != "sgd" else {}
+    if recipe["weight_decay"]:
+        extra["weight_decay"] = recipe["weight_decay"]
     model.compile(optimizer=optimizers.get(args.optimizer, learning_rate=lr, **extra),
                   loss=_loss_for(model, recipe["label_smoothing"]), metrics=["accuracy"],
                   seed=args.seed)
@@ -172,6 +186,15 @@ def _test_scores(model: Any, x: np.ndarray, y: np.ndarray, tta: str) -> dict:
 
     mean = tta_predict(probs, x, tta_views(tta))
     return {**test, "accuracy_tta": float((mean.argmax(-1) == np.asarray(y)).mean())}
+
+
+def _val_scores(model: Any, val: Any, tta: str) -> dict:
+    """The saved model's scores on the --val-split images (the figures to choose a recipe by,
+    keeping the test set for confirming); none without a split."""
+    if not val:
+        return {}
+    scores = _test_scores(model, val[0].astype(np.float32), val[1], tta)
+    return {f"val_{k}": v for k, v in scores.items()}
 
 
 def _held_out(val: Any, xv: np.ndarray, yv: np.ndarray) -> tuple:

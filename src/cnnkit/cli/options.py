@@ -82,11 +82,17 @@ def _add_train(sub: Any, func: Callable) -> None:
                    help=f"peak learning rate, in (0, {MAX_LR:g}]")
     t.add_argument("--schedule", help="none, cosine, onecycle, step or exponential")
     t.add_argument("--augment", help="none, light (affine), light-erase (affine + random "
-                   "erasing), flip (flip + crop), flip-erase (flip + crop + random erasing) or "
-                   "standard (flip + affine)")
+                   "erasing), elastic (affine + elastic), strong (affine with shear), flip "
+                   "(flip + crop), flip-erase (flip + crop + random erasing) or standard "
+                   "(flip + affine)")
     t.add_argument("--label-smoothing", type=float_in("--label-smoothing", 0.0, 1.0, False,
                                                       True),
                    help="train against (1 - e) one-hot + e / classes, e in [0, 1)")
+    t.add_argument("--ema", type=float_in("--ema", 0.0, 1.0, False, True),
+                   help="decay d of an exponential moving average of the weights, the model "
+                   "trained (a <- a + (1 - d)(w - a) per batch); 0: none")
+    t.add_argument("--weight-decay", type=float_in("--weight-decay", 0.0, 1.0, False, True),
+                   help="the optimizer's weight decay (decoupled for adamw)")
     t.add_argument("--tta", help="test-time augmentation of the final test accuracy: none, "
                    "flip (mean of the image and its mirror) or shift (mean over 1-pixel shifts)")
     t.add_argument("--val-split", type=float_in("--val-split", 0.0, 1.0, False, True), default=0.0,

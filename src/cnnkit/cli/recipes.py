@@ -11,9 +11,11 @@ import numpy as np
 from .errors import UsageError
 
 DEFAULTS = {
-    "mnist5k": {"model": "small_resnet", "epochs": 12, "batch_size": 64, "lr": 2e-3,
-                "schedule": "cosine", "augment": "light", "label_smoothing": 0.1,
-                "tta": "none"},  # shift TTA measured 98.63% against 98.70% without
+    # chosen on 1,000 held-out training digits (--val-split 0.25, seeds 0-2): 98.87% against
+    # 98.43% for 2e-3 with light affine; shift TTA +0.15 points there (mean of 27 paired runs)
+    "mnist5k": {"model": "small_resnet", "epochs": 12, "batch_size": 64, "lr": 4e-3,
+                "schedule": "cosine", "augment": "strong", "label_smoothing": 0.1,
+                "tta": "shift"},
     # 5 epochs, 3e-3, label smoothing 0.1 scored 90.3% (seeds 0, 1) in 3.2 min: below these
     # 10 epochs' 92.1%, so the training stays as it was; flip TTA added 0.2 points there
     "fashion-mnist": {"model": "mnist_cnn", "epochs": 10, "batch_size": 128, "lr": 2e-3,
