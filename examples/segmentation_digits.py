@@ -33,12 +33,14 @@ from cnnkit.segmentation import (
     NUM_CLASSES,
     CombinedLoss,
     dice_score,
+    digit_crops,
     iou_score,
     load_backgrounds,
     make_scenes,
     overlay,
     pair_transform,
     predict_masks,
+    pretrain_encoder,
 )
 from cnnkit.train import optimizers, schedules
 
@@ -53,7 +55,13 @@ def args():
     p.add_argument("--train-scenes", type=int, default=64 if QUICK else 2000)
     p.add_argument("--test-scenes", type=int, default=16 if QUICK else 500)
     p.add_argument("--epochs", type=int, default=1 if QUICK else 10)
-    p.add_argument("--base-filters", type=int, default=4 if QUICK else 8)
+    p.add_argument("--base-filters", type=int, default=4 if QUICK else 16)
+    p.add_argument("--depth", type=int, default=3, help="U-Net poolings")
+    p.add_argument("--pretrain", type=int, default=64 if QUICK else 4000,
+                   help="single-digit crops for pretraining the encoder as a classifier "
+                        "(0: none)")
+    p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 4)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--dice-weight", type=float, default=1.0,
                    help="weight of the Dice loss next to cross-entropy (0: cross-entropy only)")
     p.add_argument("--fg-weight", type=float, default=5.0,
@@ -99,15 +107,20 @@ def main():
     bg = load_backgrounds(a.backgrounds)
     x, m = make_scenes(a.train_scenes, a.seed, "train", backgrounds=bg)
     xv, mv = make_scenes(a.test_scenes, 2026, "test", backgrounds=bg)
-    model = zoo.get("unet", input_shape=(64, 64, 3), classes=NUM_CLASSES, depth=3,
+    model = zoo.get("unet", input_shape=(64, 64, 3), classes=NUM_CLASSES, depth=a.depth,
                     base_filters=a.base_filters, batch_norm=True, rescale=1 / 255)
+    start = time.perf_counter()
+    if a.pretrain:  # the encoder first learns digits as a classifier of 48 x 48 crops
+        px, py = digit_crops(a.pretrain, a.seed + 7, "train", backgrounds=bg)
+        acc = pretrain_encoder(model, px, py, a.pretrain_epochs, a.depth, a.base_filters,
+                               seed=a.seed)
+        print(f"encoder pretrained on {len(px)} digit crops: training accuracy {acc:.3f}")
     batches = BatchIterator(x.astype(np.float32), m, batch_size=32, shuffle=True, seed=a.seed,
                             transform=pair_transform())
-    lr = schedules.CosineDecay(3e-3, len(batches) * a.epochs, alpha=0.02)
+    lr = schedules.CosineDecay(a.lr, len(batches) * a.epochs, alpha=0.02)
     model.compile(optimizer=optimizers.Adam(learning_rate=lr),
                   loss=CombinedLoss(dice_weight=a.dice_weight,
                                     class_weights=[1.0] + [a.fg_weight] * 10))
-    start = time.perf_counter()
     history = model.fit(batches, epochs=a.epochs, verbose=2)
     train_s = time.perf_counter() - start
     pred = predict_masks(model, xv)
