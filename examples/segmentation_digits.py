@@ -32,6 +32,7 @@ from cnnkit.segmentation import (
     CLASS_NAMES,
     NUM_CLASSES,
     CombinedLoss,
+    component_vote,
     dice_score,
     digit_crops,
     iou_score,
@@ -44,6 +45,7 @@ from cnnkit.segmentation import (
 )
 from cnnkit.train import optimizers, schedules
 
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 QUICK = "--quick" in sys.argv or os.environ.get("CNNKIT_EXAMPLE_SMALL") == "1"
 
 
@@ -52,21 +54,25 @@ def args():
     p.add_argument("--quick", action="store_true", help="tiny run (seconds)")
     p.add_argument("--small", action="store_true", help="the same as --quick")
     p.add_argument("--out", default="runs/segmentation-quick" if QUICK else "runs/segmentation")
-    p.add_argument("--train-scenes", type=int, default=64 if QUICK else 2000)
+    p.add_argument("--train-scenes", type=int, default=64 if QUICK else 4000)
     p.add_argument("--test-scenes", type=int, default=16 if QUICK else 500)
-    p.add_argument("--epochs", type=int, default=1 if QUICK else 10)
+    p.add_argument("--epochs", type=int, default=1 if QUICK else 7)
     p.add_argument("--base-filters", type=int, default=4 if QUICK else 16)
     p.add_argument("--depth", type=int, default=3, help="U-Net poolings")
-    p.add_argument("--pretrain", type=int, default=64 if QUICK else 4000,
+    p.add_argument("--pretrain", type=int, default=64 if QUICK else 8000,
                    help="single-digit crops for pretraining the encoder as a classifier "
                         "(0: none)")
     p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 4)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--permute-channels", type=int, default=1,
+                   help="1: augment with a random order of the colour channels")
     p.add_argument("--dice-weight", type=float, default=1.0,
                    help="weight of the Dice loss next to cross-entropy (0: cross-entropy only)")
     p.add_argument("--fg-weight", type=float, default=5.0,
                    help="cross-entropy weight of digit pixels (background: 1)")
-    p.add_argument("--backgrounds", help="a folder of photos (default: matplotlib's sample)")
+    p.add_argument("--backgrounds", default=str(SHARED_IMAGES) if SHARED_IMAGES.is_dir() else None,
+                   help="a folder of photos (default: ../shared/images beside the checkout "
+                        "when present, else matplotlib's sample photograph)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -116,7 +122,7 @@ def main():
                                seed=a.seed)
         print(f"encoder pretrained on {len(px)} digit crops: training accuracy {acc:.3f}")
     batches = BatchIterator(x.astype(np.float32), m, batch_size=32, shuffle=True, seed=a.seed,
-                            transform=pair_transform())
+                            transform=pair_transform(permute_channels=a.permute_channels))
     lr = schedules.CosineDecay(a.lr, len(batches) * a.epochs, alpha=0.02)
     model.compile(optimizer=optimizers.Adam(learning_rate=lr),
                   loss=CombinedLoss(dice_weight=a.dice_weight,
@@ -125,20 +131,24 @@ def main():
     train_s = time.perf_counter() - start
     pred = predict_masks(model, xv)
     per_class = dice_score(pred, mv, NUM_CLASSES, average=None)
+    voted = component_vote(pred, NUM_CLASSES)
     scores = {"dice_macro": dice_score(pred, mv, NUM_CLASSES),
               "dice_micro": dice_score(pred, mv, NUM_CLASSES, average="micro"),
               "dice_macro_per_image": dice_score(pred, mv, NUM_CLASSES, per_image=True),
               "iou_macro": iou_score(pred, mv, NUM_CLASSES),
-              "iou_micro": iou_score(pred, mv, NUM_CLASSES, average="micro")}
+              "iou_micro": iou_score(pred, mv, NUM_CLASSES, average="micro"),
+              "dice_foreground": dice_score(pred > 0, mv > 0, 2),
+              "dice_macro_blob_vote": dice_score(voted, mv, NUM_CLASSES)}
     print(f"held-out ({len(xv)} scenes): " + ", ".join(f"{k} {v:.4f}"
                                                          for k, v in scores.items())
-          + f"; training {train_s:.0f} s")
+          + f"; training {train_s:.0f} s, process CPU so far {time.process_time():.0f} s")
     print("Dice per class:", " ".join(f"{n.split()[-1]}:{d:.3f}"
                                       for n, d in zip(CLASS_NAMES[1:], per_class, strict=True)))
     model.save(out / "unet.cnnkit")
     save_png(out / "scene.png", xv[0])
     with atomic_write(out / "metrics.json", "w") as f:
         json.dump({**scores, "dice_per_class": per_class.tolist(), "train_seconds": train_s,
+                   "cpu_seconds": time.process_time(),
                    "loss": history.history["loss"], "test_scenes": len(xv)}, f, indent=1)
     figure(per_class, history.history["loss"], out / "dice.png")
     picture(xv, mv, pred, out / "overlays.png")

@@ -180,6 +180,25 @@ def test_augment_pair_moves_mask_with_image():
     np.testing.assert_allclose(x0, images, atol=1e-4)
 
 
+def test_augment_pair_permutes_colour_channels_of_images_only():
+    from cnnkit.segmentation.data import augment_pair
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 255, (16, 8, 8, 3)).astype(np.float32)
+    masks = rng.integers(0, 11, (16, 8, 8)).astype(np.uint8)
+    x, m = augment_pair(images, masks, rng, rotation=0, zoom=(1, 1), translate=0,
+                        brightness=0, permute_channels=True)
+    np.testing.assert_array_equal(m, masks)
+    orders = set()
+    for i in range(16):  # each output channel is one input channel, each used once
+        src = [int(np.argmin([np.abs(x[i, ..., c] - images[i, ..., k]).max()
+                              for k in range(3)])) for c in range(3)]
+        assert sorted(src) == [0, 1, 2]
+        np.testing.assert_allclose(x[i], images[i][..., src], atol=1e-3)
+        orders.add(tuple(src))
+    assert len(orders) > 2
+
+
 def test_scenes_are_seeded_and_masks_cover_strokes():
     pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
     pytest.importorskip("matplotlib", reason="the default background ships with matplotlib")
