@@ -1,13 +1,16 @@
 """Semantic segmentation: the zoo's U-Net labels every pixel of 64 x 64 photo crops with
 painted real handwritten digits: background or digit 0-9 (11 classes).
 
-Backgrounds are crops of the photograph matplotlib ships (training: its left 60%, test: its
+Backgrounds are crops of real photographs (--backgrounds: ../shared/images beside the checkout
+when present, else the one matplotlib ships; training: the left 60% of each photo, test: the
 right 40%); digits come from mnist5k (training: the 4,000 training digits, test: the 1,000
-held-out ones). Training uses the combined cross-entropy + Dice loss and augments images and
-masks together (rotation, zoom, shift; brightness on the image only). Writes to --out
-(default runs/segmentation): unet.cnnkit, metrics.json, dice.png (the figure: per-class Dice on
-the held-out scenes and the loss per epoch), overlays.png (the picture: test scenes, true
-masks, predicted masks) and scene.png. Then try:  cnnkit segment
+held-out ones). The U-Net's encoder is first trained as a classifier of single digits painted
+on photo crops (the same photo regions and digits as training), then the whole network trains
+with the combined cross-entropy + Dice loss, augmenting images and masks together (rotation,
+zoom, shift; brightness and colour-channel order on the image only). Writes to --out (default
+runs/segmentation): unet.cnnkit, metrics.json, dice.png (the figure: per-class Dice on the
+held-out scenes and the loss per epoch), overlays.png (the picture: test scenes, true masks,
+predicted masks) and scene.png. Then try:  cnnkit segment
 runs/segmentation/unet.cnnkit runs/segmentation/scene.png
 
     python examples/segmentation_digits.py            # full run (README figures)
