@@ -180,6 +180,25 @@ def test_augment_pair_moves_mask_with_image():
     np.testing.assert_allclose(x0, images, atol=1e-4)
 
 
+def test_augment_pair_permutes_colour_channels_of_images_only():
+    from cnnkit.segmentation.data import augment_pair
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 255, (16, 8, 8, 3)).astype(np.float32)
+    masks = rng.integers(0, 11, (16, 8, 8)).astype(np.uint8)
+    x, m = augment_pair(images, masks, rng, rotation=0, zoom=(1, 1), translate=0,
+                        brightness=0, permute_channels=True)
+    np.testing.assert_array_equal(m, masks)
+    orders = set()
+    for i in range(16):  # each output channel is one input channel, each used once
+        src = [int(np.argmin([np.abs(x[i, ..., c] - images[i, ..., k]).max()
+                              for k in range(3)])) for c in range(3)]
+        assert sorted(src) == [0, 1, 2]
+        np.testing.assert_allclose(x[i], images[i][..., src], atol=1e-3)
+        orders.add(tuple(src))
+    assert len(orders) > 2
+
+
 def test_scenes_are_seeded_and_masks_cover_strokes():
     pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
     pytest.importorskip("matplotlib", reason="the default background ships with matplotlib")
@@ -192,3 +211,134 @@ def test_scenes_are_seeded_and_masks_cover_strokes():
     assert x1.shape == (6, 64, 64, 3) and m1.shape == (6, 64, 64)
     assert (m1.reshape(6, -1) > 0).any(axis=1).all()  # every scene has a digit
     assert m1.max() <= 10
+
+
+def _recognizer(torch, path):
+    """The shared PyTorch MNIST CNN (see ../shared/README.md), rebuilt around its state_dict."""
+    nn = torch.nn
+    net = nn.Module()
+    net.conv_layers = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                    nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                    nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    net.fc_layers = nn.Sequential(nn.Linear(1152, 256), nn.ReLU(), nn.Linear(256, 10))
+    net.load_state_dict(torch.load(path, map_location="cpu"))
+    return lambda x: net.fc_layers(net.conv_layers(x).flatten(1))
+
+
+def _mnist_frame(torch, stroke):
+    """A binary stroke mask as MNIST draws digits: its bounding box squared, scaled to 20 x 20
+    and centred in 28 x 28, normalised as the recognizer expects."""
+    ys, xs = np.nonzero(stroke)
+    b = stroke[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32)
+    s = max(b.shape)
+    sq = np.zeros((s, s), np.float32)
+    sq[(s - b.shape[0]) // 2:][:b.shape[0], (s - b.shape[1]) // 2:][:, :b.shape[1]] = b
+    small = torch.nn.functional.interpolate(torch.tensor(sq)[None, None], size=(20, 20),
+                                            mode="bilinear")[0, 0]
+    out = torch.zeros(28, 28)
+    out[4:24, 4:24] = small
+    return (out - 0.1307) / 0.3081
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_mask_classes_are_the_digits_drawn(split):
+    """Each class's mask, read by an independent MNIST classifier, is that digit: the masks'
+    labels line up with what the strokes show."""
+    from helpers import shared_path, torch_or_skip
+
+    torch = torch_or_skip()
+    pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
+    pytest.importorskip("matplotlib", reason="the default background ships with matplotlib")
+    from cnnkit.segmentation.data import make_scenes
+
+    net = _recognizer(torch, shared_path("weights", "digit_recognizer_handwriting_model.pth"))
+    _, masks = make_scenes(60, 5, split)
+    frames, labels = [], []
+    for m in masks:
+        for k in np.unique(m[m > 0]):
+            ys, xs = np.nonzero(m == k)
+            if max(np.ptp(ys), np.ptp(xs)) < 44:  # one digit of class k, not two
+                frames.append(_mnist_frame(torch, m == k))
+                labels.append(k - 1)
+    with torch.no_grad():
+        read = net(torch.stack(frames)[:, None]).argmax(1).numpy()
+    assert len(labels) > 60
+    assert (read == np.array(labels)).mean() > 0.85
+
+
+# ----- connected components and the per-blob vote ------------------------------------------
+def _flood(fg):
+    """Component partition by a depth-first flood fill (8-neighbours), written out here."""
+    out = -np.ones(fg.shape, np.int64)
+    c = 0
+    for start in zip(*np.nonzero(fg), strict=True):
+        if out[start] >= 0:
+            continue
+        out[start], stack = c, [start]
+        while stack:
+            i, y, x = stack.pop()
+            for v, u in ((y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
+                if 0 <= v < fg.shape[1] and 0 <= u < fg.shape[2] and fg[i, v, u] \
+                        and out[i, v, u] < 0:
+                    out[i, v, u] = c
+                    stack.append((i, v, u))
+        c += 1
+    return out
+
+
+def test_connected_components_match_flood_fill():
+    from cnnkit.segmentation.components import connected_components
+
+    fg = np.random.default_rng(0).random((4, 17, 23)) < 0.45
+    got, want = connected_components(fg), _flood(fg)
+    assert ((got >= 0) == fg).all()
+    pairs = set(zip(got[fg].tolist(), want[fg].tolist(), strict=True))
+    assert len(pairs) == len(np.unique(got[fg])) == len(np.unique(want[fg]))  # a bijection
+
+
+def test_component_vote_gives_each_blob_its_majority_class():
+    from cnnkit.segmentation.components import component_vote
+
+    m = np.zeros((1, 6, 8), np.int64)
+    m[0, 1:5, 1:3] = [[3, 3], [3, 5], [3, 3], [5, 3]]  # blob A: six 3s, two 5s
+    m[0, 1:3, 5:7] = [[4, 2], [2, 2]]  # blob B: three 2s, one 4
+    want = np.zeros_like(m)
+    want[0, 1:5, 1:3], want[0, 1:3, 5:7] = 3, 2
+    np.testing.assert_array_equal(component_vote(m, 6), want)
+    scores = np.zeros((1, 6, 8, 6))
+    scores[0, 1, 5, 4] = 10.0  # one confident pixel outvotes three
+    assert (component_vote(m, 6, scores)[0, 1:3, 5:7] == 4).all()
+
+
+# ----- encoder pretraining --------------------------------------------------------------------
+def test_digit_crops_are_seeded_single_digits():
+    pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
+    pytest.importorskip("matplotlib", reason="the default background ships with matplotlib")
+    from cnnkit.segmentation.pretrain import digit_crops
+
+    x1, y1 = digit_crops(20, 4, "test")
+    x2, y2 = digit_crops(20, 4, "test")
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+    assert x1.shape == (20, 48, 48, 3) and x1.dtype == np.uint8
+    assert y1.min() >= 0 and y1.max() <= 9 and len(np.unique(y1)) > 3
+    with pytest.raises(ValueError, match="split"):
+        digit_crops(2, 0, "val")
+
+
+def test_pretrained_encoder_weights_land_in_the_unet():
+    from cnnkit import zoo
+    from cnnkit.segmentation.pretrain import copy_encoder, encoder_classifier
+
+    clf = encoder_classifier((32, 32, 3), depth=2, base_filters=4)
+    net = zoo.get("unet", input_shape=(64, 64, 3), classes=11, depth=2, base_filters=4,
+                  batch_norm=True, rescale=1 / 255)
+    rng = np.random.default_rng(0)
+    for layer in clf.layers:
+        layer.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                           for w in layer.get_weights()])
+    assert copy_encoder(clf, net) == 4 * 3  # (conv, BN) x 2 in down1, down2, bottleneck
+    for name in ("down1.conv1", "down2.bn2", "bottleneck.conv2"):
+        for a, b in zip(clf.get_layer(name).get_weights(), net.get_layer(name).get_weights(),
+                        strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -3,13 +3,17 @@
 augmentation that moves images and masks together, and mask overlays. The zoo's ``unet``
 (``cnnkit.zoo.get("unet")``) is the network these were built for."""
 
-from . import data, losses, metrics, predict
+from . import components, data, losses, metrics, predict, pretrain
+from .components import component_vote, connected_components
 from .data import CLASS_NAMES, NUM_CLASSES, augment_pair, load_backgrounds, make_scenes
 from .losses import CombinedLoss, DiceLoss, FocalLoss
 from .metrics import confusion_counts, dice_score, iou_score
 from .predict import overlay, pair_transform, palette, predict_masks
+from .pretrain import copy_encoder, digit_crops, encoder_classifier, pretrain_encoder
 
-__all__ = ["data", "losses", "metrics", "predict", "CLASS_NAMES", "NUM_CLASSES",
-           "augment_pair", "load_backgrounds", "make_scenes", "CombinedLoss", "DiceLoss",
-           "FocalLoss", "confusion_counts", "dice_score", "iou_score", "overlay",
-           "pair_transform", "palette", "predict_masks"]
+__all__ = ["components", "data", "losses", "metrics", "predict", "pretrain", "CLASS_NAMES",
+           "NUM_CLASSES", "augment_pair", "load_backgrounds", "make_scenes", "CombinedLoss",
+           "DiceLoss", "FocalLoss", "component_vote", "confusion_counts",
+           "connected_components", "dice_score", "iou_score", "overlay", "pair_transform",
+           "palette", "predict_masks", "copy_encoder", "digit_crops", "encoder_classifier",
+           "pretrain_encoder"]

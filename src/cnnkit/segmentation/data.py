@@ -136,12 +136,13 @@ def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
 
 def augment_pair(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
                  rotation: float = 10.0, zoom: tuple[float, float] = (0.9, 1.1),
-                 translate: float = 0.1, brightness: float = 0.15
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 translate: float = 0.1, brightness: float = 0.15,
+                 permute_channels: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The same random affine warp (rotation in degrees, zoom, translation as a fraction of
     the size) applied to images (bilinear) and masks (nearest, so class ids stay ids), borders
-    reflected in both; then a brightness change of the images only. Returns float32 images
-    and masks of the masks' dtype."""
+    reflected in both; then a brightness change of the images only, and (``permute_channels``)
+    a random order of their colour channels per image. Returns float32 images and masks of
+    the masks' dtype."""
     images, masks = np.asarray(images), np.asarray(masks)
     if images.ndim != 4 or masks.shape != images.shape[:3]:
         raise ValueError(f"augment_pair expects images (N, H, W, C) and masks (N, H, W), got "
@@ -155,4 +156,7 @@ def augment_pair(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator
     x = warp_forward(images.astype(np.float32), fwd, "bilinear", "reflect", 0.0)
     m = warp_forward(masks[..., None].astype(np.float32), fwd, "nearest", "reflect", 0.0)
     x = x * rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
+    if permute_channels:
+        order = np.argsort(rng.random((n, x.shape[-1])), axis=1)
+        x = np.take_along_axis(x, order[:, None, None, :], axis=-1)
     return np.clip(x, 0, 255), np.rint(m[..., 0]).astype(masks.dtype)
