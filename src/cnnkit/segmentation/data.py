@@ -110,18 +110,25 @@ def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, digit:
     mask[top:top + side, left:left + side][stroke] = label
 
 
+def scene_sources(caller: str, seed: int, split: str, size: int,
+                  backgrounds: list[np.ndarray] | None
+                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.random.Generator]:
+    """(photos, digits, labels, rng) of ``split`` for a scene generator, its arguments checked."""
+    if split not in ("train", "test"):
+        raise ValueError(f"{caller}: split must be 'train' or 'test', got {split!r}")
+    if size < 48:
+        raise ValueError(f"{caller}: size must be >= 48 pixels, got {size}")
+    photos = load_backgrounds() if backgrounds is None else backgrounds
+    (xt, yt), (xv, yv) = mnist5k.load_data()
+    x, y = (xt, yt) if split == "train" else (xv, yv)
+    return photos, x, y, np.random.default_rng(seed)
+
+
 def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
                 backgrounds: list[np.ndarray] | None = None, max_digits: int = 3
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, size, size, 3), masks uint8 (n, size, size) of class ids)."""
-    if split not in ("train", "test"):
-        raise ValueError(f"make_scenes: split must be 'train' or 'test', got {split!r}")
-    if size < 48:
-        raise ValueError(f"make_scenes: size must be >= 48 pixels, got {size}")
-    photos = load_backgrounds() if backgrounds is None else backgrounds
-    (xt, yt), (xv, yv) = mnist5k.load_data()
-    x, y = (xt, yt) if split == "train" else (xv, yv)
-    rng = np.random.default_rng(seed)
+    photos, x, y, rng = scene_sources("make_scenes", seed, split, size, backgrounds)
     images = np.zeros((n, size, size, 3), np.uint8)
     masks = np.zeros((n, size, size), np.uint8)
     for i in range(n):

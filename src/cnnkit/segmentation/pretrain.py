@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from .. import layers
-from ..datasets import mnist5k
 from ..models import Model
 from ..zoo.unet import double_conv
-from .data import _crop, _paint, load_backgrounds
+from .data import _crop, _paint, scene_sources
 
 __all__ = ["digit_crops", "encoder_classifier", "copy_encoder", "pretrain_encoder"]
 
@@ -30,14 +29,7 @@ def digit_crops(n: int, seed: int, split: str = "train", size: int = 48,
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, size, size, 3), labels int64 (n,) in 0..9): one digit (a frame of
     30-44 pixels at a random spot) on a photo crop, with the scenes' colours and noise."""
-    if split not in ("train", "test"):
-        raise ValueError(f"digit_crops: split must be 'train' or 'test', got {split!r}")
-    if size < 48:
-        raise ValueError(f"digit_crops: size must be >= 48 pixels, got {size}")
-    photos = load_backgrounds() if backgrounds is None else backgrounds
-    (xt, yt), (xv, yv) = mnist5k.load_data()
-    x, y = (xt, yt) if split == "train" else (xv, yv)
-    rng = np.random.default_rng(seed)
+    photos, x, y, rng = scene_sources("digit_crops", seed, split, size, backgrounds)
     images = np.zeros((n, size, size, 3), np.uint8)
     labels = np.zeros(n, np.int64)
     mask = np.zeros((size, size), np.uint8)

@@ -75,18 +75,23 @@ def _conv_kernel(wq: np.ndarray, kind: str) -> np.ndarray:
     return np.ascontiguousarray(wq.transpose(3, 2, 0, 1))  # (KH, KW, C, CO)
 
 
+def dense_codes(g: Graph, wq: np.ndarray, x: Value) -> tuple[np.ndarray, Value]:
+    """(a dense layer's weight codes as (c, cout), its input): rows reordered to follow an
+    input whose features lie in another order, else the input brought to channels-last."""
+    wq = wq.reshape(wq.shape[-2:])
+    if x.order is not None and x.rank == 2:  # features in another order: rows follow
+        return wq[x.order], x
+    return wq, as_last(g, x)
+
+
 def _accumulate(g: Graph, step: Any, x: Value, last_shape: tuple, base: str
                 ) -> tuple[str, Any]:
     """(the int32 sums of the layer, channels-first, the Value it was computed from)."""
     p, kind = step.params, step.kind
     zx = g.const(p.xz, "x_zero_point", x.dtype)
     if kind == "dense":
-        c, cout = p.wq.shape[-2:]
-        wq = p.wq.reshape(c, cout)
-        if x.order is not None and x.rank == 2:  # features in another order: rows follow
-            wq = wq[x.order]
-        else:
-            x = as_last(g, x)
+        wq, x = dense_codes(g, p.wq, x)
+        c, cout = wq.shape
         x4 = g.node("Reshape", [x.name, g.ints([-1, c, 1, 1], "shape")], f"{base}/as_1x1")
         w = g.weight(None, _conv_kernel(wq.reshape(1, 1, c, cout), "conv"), f"{base}.kernel")
         acc = g.node("ConvInteger", [x4, w, zx], f"{base}/acc", kernel_shape=[1, 1])

@@ -26,8 +26,8 @@ import numpy as np
 from ...kernels import quantize as qk
 from ...runtime.compute import pads_resolver
 from .graph import Graph, Value
-from .int8_steps import _bias, _conv_kernel
-from .layout import as_cf, as_last
+from .int8_steps import _bias, _conv_kernel, dense_codes
+from .layout import as_cf
 
 QParams = tuple[float, int]
 
@@ -75,12 +75,8 @@ def _dense(g: Graph, step: Any, x: Value, last_shape: tuple, qx: QParams, sw: np
            base: str) -> tuple[str, list[int] | None]:
     """(the float Gemm output (rows, cout), the shape to restore, or None)."""
     p = step.params
-    c, cout = p.wq.shape[-2:]
-    wq = p.wq.reshape(c, cout)
-    if x.order is not None and x.rank == 2:  # features in another order: rows follow
-        wq = wq[x.order]
-    else:
-        x = as_last(g, x)
+    wq, x = dense_codes(g, p.wq, x)
+    c, cout = wq.shape
     rows, lead = x.name, None
     if x.rank != 2:
         lead = [-1, *(int(d) for d in last_shape[1:-1]), int(cout)]
