@@ -37,7 +37,7 @@ import numpy as np
 from _small import quick_and_out
 
 from cnnkit import verification
-from cnnkit.data.augment import RandomAffine
+from cnnkit.data import RandomAffine
 from cnnkit.datasets import mnist5k
 from cnnkit.random import seed as set_seed
 from cnnkit.train.schedules import CosineDecay

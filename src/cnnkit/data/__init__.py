@@ -6,18 +6,12 @@ from . import augment, color, geometry, transforms
 from .augment import (
     Augmentation,
     CenterCrop,
-    ColorJitter,
     Compose,
-    Cutout,
     Normalize,
     Pipeline,
-    RandomAffine,
     RandomCrop,
     RandomFlip,
     RandomResizedCrop,
-    RandomRotation,
-    RandomTranslation,
-    RandomZoom,
     Rescaling,
     Resize,
     deserialize,
@@ -25,15 +19,17 @@ from .augment import (
 )
 from .color import hsv_to_rgb, normalize, rgb_to_hsv
 from .elastic import RandomElastic
-from .erasing import RandomErasing
+from .erasing import Cutout, RandomErasing
 from .files import decode_image, image_dataset_from_directory, load_csv, load_image, load_npz
 from .geometry import affine, affine_transform, crop_and_resize, resize, rotate, translate, zoom
 from .iterator import BatchIterator
+from .jitter import ColorJitter
 from .loader import DataLoader, Subset, TensorDataset
 from .mix import CutMix, Mixup, one_hot
 from .randaugment import RandAugment
 from .split import train_val_split
 from .tta import tta_predict
+from .warps import RandomAffine, RandomRotation, RandomTranslation, RandomZoom
 
 __all__ = [
     # files and splitting

@@ -19,13 +19,17 @@ import numpy as np
 
 from .. import random as crandom
 from . import color, geometry
-from .geometry import FILL_MODES, INTERPOLATIONS, as_float, check_choice, check_images
+from .geometry import INTERPOLATIONS, as_float, check_choice, check_images
 
 __all__ = [
     "Augmentation", "Compose", "Pipeline", "serialize", "deserialize", "Normalize", "Rescaling",
-    "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop", "RandomRotation",
-    "RandomTranslation", "RandomZoom", "RandomAffine", "ColorJitter", "Cutout",
+    "RandomFlip", "RandomCrop", "CenterCrop", "Resize", "RandomResizedCrop",
 ]
+
+# Moved to their own modules; still importable from here (module ``__getattr__`` below).
+_MOVED = {"RandomRotation": "warps", "RandomTranslation": "warps", "RandomZoom": "warps",
+          "RandomAffine": "warps", "ColorJitter": "jitter", "Cutout": "erasing",
+          "box_masks": "erasing"}
 
 Batch = tuple[np.ndarray, Any]
 
@@ -66,7 +70,8 @@ def symmetric_range(value: Any, name: str, where: str) -> tuple[float, float]:
     return (lo, hi)
 
 
-def _uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -> np.ndarray:
+def draw_uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -> np.ndarray:
+    """n draws from U(lo, hi); n copies of lo when lo == hi (no draw)."""
     lo, hi = bounds
     return np.full(n, lo) if lo == hi else rng.uniform(lo, hi, n)
 
@@ -341,246 +346,10 @@ class RandomResizedCrop(Augmentation):
                 "ratio": self.ratio, "interpolation": self.interpolation}
 
 
-# ----- affine warps (float out) --------------------------------------------------------------
-class _Warp(Augmentation):
-    """Shared sampling options of the affine augmentations."""
+def __getattr__(name: str) -> Any:
+    """The augmentations that moved to ``warps``, ``jitter`` and ``erasing``."""
+    if name in _MOVED:
+        import importlib
 
-    def __init__(self, interpolation: str, fill_mode: str, fill_value: float):
-        where = type(self).__name__
-        self.interpolation = check_choice(where, "interpolation", interpolation, INTERPOLATIONS)
-        self.fill_mode = check_choice(where, "fill_mode", fill_mode, FILL_MODES)
-        self.fill_value = float(fill_value)
-
-    def forward(self, n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
-
-    def apply(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> Batch:
-        n, h, w, _ = x.shape
-        fwd = self.forward(n, h, w, rng)
-        return geometry._warp_forward(x, fwd, self.interpolation, self.fill_mode,
-                                      self.fill_value), y
-
-    def _warp_config(self) -> dict[str, Any]:
-        return {"interpolation": self.interpolation, "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value}
-
-
-class RandomRotation(_Warp):
-    """Rotate each image about its centre by a random angle, counter-clockwise positive.
-
-    Give ``factor`` as in Keras (a fraction of a full turn: f -> [-f, f] * 360 degrees, or a
-    (low, high) pair) or ``degrees`` (d -> [-d, d], or a pair), not both.
-    """
-
-    def __init__(self, factor: Any = None, degrees: Any = None, interpolation: str = "bilinear",
-                 fill_mode: str = "constant", fill_value: float = 0.0):
-        super().__init__(interpolation, fill_mode, fill_value)
-        if (factor is None) == (degrees is None):
-            raise ValueError("RandomRotation: give exactly one of factor (fraction of a turn) "
-                             "or degrees")
-        self.factor = None if factor is None else symmetric_range(factor, "factor",
-                                                                  "RandomRotation")
-        self.degrees = None if degrees is None else symmetric_range(degrees, "degrees",
-                                                                    "RandomRotation")
-        self._range = ((self.factor[0] * 360, self.factor[1] * 360) if self.factor is not None
-                       else self.degrees)
-
-    def forward(self, n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-        return geometry.affine_matrix(n, angle=_uniform(rng, self._range, n))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"factor": self.factor, "degrees": self.degrees, **self._warp_config()}
-
-
-class RandomTranslation(_Warp):
-    """Shift each image by a random fraction of its size, as Keras: ``height_factor`` f ->
-    [-f, f] * H pixels down (negative = up), or a (low, high) pair; likewise
-    ``width_factor`` for the shift right."""
-
-    def __init__(self, height_factor: Any, width_factor: Any, interpolation: str = "bilinear",
-                 fill_mode: str = "constant", fill_value: float = 0.0):
-        super().__init__(interpolation, fill_mode, fill_value)
-        self.height_factor = symmetric_range(height_factor, "height_factor", "RandomTranslation")
-        self.width_factor = symmetric_range(width_factor, "width_factor", "RandomTranslation")
-
-    def forward(self, n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-        dy = _uniform(rng, self.height_factor, n) * h
-        dx = _uniform(rng, self.width_factor, n) * w
-        return geometry.affine_matrix(n, tx=dx, ty=dy)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"height_factor": self.height_factor, "width_factor": self.width_factor,
-                **self._warp_config()}
-
-
-class RandomZoom(_Warp):
-    """Zoom each image about its centre, as Keras: a factor z drawn from ``height_factor``
-    (f -> [-f, f], or a (low, high) pair, values > -1) shows a region (1 + z) times the
-    image's size, so positive = zoom out, negative = zoom in. ``width_factor`` None keeps the
-    aspect ratio (the same z for both axes)."""
-
-    def __init__(self, height_factor: Any, width_factor: Any = None,
-                 interpolation: str = "bilinear", fill_mode: str = "constant",
-                 fill_value: float = 0.0):
-        super().__init__(interpolation, fill_mode, fill_value)
-        self.height_factor = symmetric_range(height_factor, "height_factor", "RandomZoom")
-        self.width_factor = (None if width_factor is None
-                             else symmetric_range(width_factor, "width_factor", "RandomZoom"))
-        for f in (self.height_factor, self.width_factor):
-            if f is not None and f[0] <= -1:
-                raise ValueError(f"RandomZoom: factors must be > -1, got {f}")
-
-    def forward(self, n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-        zh = _uniform(rng, self.height_factor, n)
-        zw = zh if self.width_factor is None else _uniform(rng, self.width_factor, n)
-        return geometry.affine_matrix(n, scale_x=1 / (1 + zw), scale_y=1 / (1 + zh))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"height_factor": self.height_factor, "width_factor": self.width_factor,
-                **self._warp_config()}
-
-
-class RandomAffine(_Warp):
-    """Random rotation, translation, scale and shear in one warp, as torchvision:
-    ``degrees`` d -> [-d, d] (or a pair); ``translate`` (a, b) -> dx in [-a W, a W],
-    dy in [-b H, b H]; ``scale`` (low, high); ``shear`` in degrees: s -> x-shear in [-s, s],
-    (lo, hi) -> x-shear in it, (xlo, xhi, ylo, yhi) -> both axes."""
-
-    def __init__(self, degrees: Any = 0.0, translate: tuple[float, float] | None = None,
-                 scale: tuple[float, float] | None = None, shear: Any = None,
-                 interpolation: str = "bilinear", fill_mode: str = "constant",
-                 fill_value: float = 0.0):
-        super().__init__(interpolation, fill_mode, fill_value)
-        self.degrees = symmetric_range(degrees, "degrees", "RandomAffine")
-        if translate is not None:
-            translate = tuple(float(t) for t in translate)
-            if len(translate) != 2 or not all(0 <= t <= 1 for t in translate):
-                raise ValueError(f"RandomAffine: translate must be (a, b) in [0, 1], got "
-                                 f"{translate}")
-        self.translate = translate
-        if scale is not None:
-            scale = tuple(float(s) for s in scale)
-            if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
-                raise ValueError(f"RandomAffine: scale must be (low, high) with 0 < low <= "
-                                 f"high, got {scale}")
-        self.scale = scale
-        self.shear = shear if shear is None or np.ndim(shear) == 0 else tuple(shear)
-        if shear is None:
-            self._shear = ((0.0, 0.0), (0.0, 0.0))
-        elif np.ndim(shear) == 0 or len(shear) == 2:
-            self._shear = (symmetric_range(shear, "shear", "RandomAffine"), (0.0, 0.0))
-        elif len(shear) == 4:
-            self._shear = (symmetric_range(shear[:2], "shear", "RandomAffine"),
-                           symmetric_range(shear[2:], "shear", "RandomAffine"))
-        else:
-            raise ValueError(f"RandomAffine: shear must be a number or 2 or 4 numbers, got "
-                             f"{shear}")
-
-    def forward(self, n: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-        angle = _uniform(rng, self.degrees, n)
-        a, b = self.translate or (0.0, 0.0)
-        dx = _uniform(rng, (-a * w, a * w), n)
-        dy = _uniform(rng, (-b * h, b * h), n)
-        s = _uniform(rng, self.scale or (1.0, 1.0), n)
-        shx = np.tan(np.deg2rad(_uniform(rng, self._shear[0], n)))
-        shy = np.tan(np.deg2rad(_uniform(rng, self._shear[1], n)))
-        return geometry.affine_matrix(n, angle, dx, dy, s, s, shx, shy)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"degrees": self.degrees, "translate": self.translate, "scale": self.scale,
-                "shear": self.shear, **self._warp_config()}
-
-
-# ----- colour --------------------------------------------------------------------------------
-def _factor_range(value: Any, name: str) -> tuple[float, float]:
-    """b -> (max(0, 1 - b), 1 + b); (lo, hi) -> itself."""
-    if np.ndim(value) == 0:
-        b = float(value)
-        if b < 0:
-            raise ValueError(f"ColorJitter: {name} must be >= 0, got {b}")
-        return (max(0.0, 1 - b), 1 + b)
-    lo, hi = (float(v) for v in value)
-    if not 0 <= lo <= hi:
-        raise ValueError(f"ColorJitter: {name} must be (low, high) with 0 <= low <= high, got "
-                         f"{tuple(value)}")
-    return (lo, hi)
-
-
-class ColorJitter(Augmentation):
-    """Random brightness, contrast, saturation and hue per image, in that fixed order, as
-    torchvision: factors from ``brightness`` b -> [max(0, 1 - b), 1 + b] (or a pair), likewise
-    contrast and saturation; hue h -> shift in [-h, h] turns (h <= 0.5). Pixel values are taken
-    in ``value_range`` (Keras's default (0, 255); use (0, 1) for unit images) and clipped to it.
-    Single-channel images get brightness and contrast only. Returns float."""
-
-    def __init__(self, brightness: Any = 0.0, contrast: Any = 0.0, saturation: Any = 0.0,
-                 hue: Any = 0.0, value_range: tuple[float, float] = (0, 255)):
-        self.brightness = _factor_range(brightness, "brightness")
-        self.contrast = _factor_range(contrast, "contrast")
-        self.saturation = _factor_range(saturation, "saturation")
-        self.hue = symmetric_range(hue, "hue", "ColorJitter")
-        if not -0.5 <= self.hue[0] <= self.hue[1] <= 0.5:
-            raise ValueError(f"ColorJitter: hue must lie in [-0.5, 0.5], got {hue}")
-        self.value_range = tuple(float(v) for v in value_range)
-
-    def apply(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> Batch:
-        c = x.shape[-1]
-        if c not in (1, 3):
-            raise ValueError(f"ColorJitter expects images with 1 or 3 channels, got {c} "
-                             f"(shape {x.shape})")
-        n = x.shape[0]
-        u = color.to_unit(x, self.value_range)
-        if self.brightness != (1.0, 1.0):
-            u = color.adjust_brightness(u, _uniform(rng, self.brightness, n))
-        if self.contrast != (1.0, 1.0):
-            u = color.adjust_contrast(u, _uniform(rng, self.contrast, n))
-        if c == 3 and self.saturation != (1.0, 1.0):
-            u = color.adjust_saturation(u, _uniform(rng, self.saturation, n))
-        if c == 3 and self.hue != (0.0, 0.0):
-            u = color.adjust_hue(u, _uniform(rng, self.hue, n))
-        return color.from_unit(u, self.value_range), y
-
-    def get_config(self) -> dict[str, Any]:
-        return {"brightness": self.brightness, "contrast": self.contrast,
-                "saturation": self.saturation, "hue": self.hue, "value_range": self.value_range}
-
-
-# ----- occlusion -----------------------------------------------------------------------------
-def box_masks(n: int, h: int, w: int, cy: np.ndarray, cx: np.ndarray, bh: np.ndarray,
-              bw: np.ndarray) -> np.ndarray:
-    """Boolean masks (N, H, W), True inside the union over k of boxes
-    rows [cy - bh // 2, cy - bh // 2 + bh) x cols [cx - bw // 2, cx - bw // 2 + bw), clipped
-    to the image; cy, cx, bh, bw are integer arrays (N, K)."""
-    y0, x0 = cy - bh // 2, cx - bw // 2
-    r = np.arange(h)[None, None, :]
-    c = np.arange(w)[None, None, :]
-    rin = (r >= y0[..., None]) & (r < (y0 + bh)[..., None])  # (N, K, H)
-    cin = (c >= x0[..., None]) & (c < (x0 + bw)[..., None])  # (N, K, W)
-    return (rin[..., :, None] & cin[..., None, :]).any(axis=1)
-
-
-class Cutout(Augmentation):
-    """Cutout (DeVries & Taylor 2017): set ``n_holes`` squares of side ``length`` (or
-    (height, width) boxes) centred at uniform random pixels to ``fill_value``; holes may be
-    clipped by the border. The dtype is kept."""
-
-    def __init__(self, length: int | tuple[int, int] = 16, n_holes: int = 1,
-                 fill_value: float = 0.0):
-        self.length = int(length) if np.ndim(length) == 0 else tuple(int(v) for v in length)
-        lh, lw = (self.length, self.length) if isinstance(self.length, int) else self.length
-        if lh < 1 or lw < 1:
-            raise ValueError(f"Cutout: length must be positive, got {length}")
-        if int(n_holes) < 1:
-            raise ValueError(f"Cutout: n_holes must be >= 1, got {n_holes}")
-        self.n_holes, self.fill_value, self._hw = int(n_holes), fill_value, (lh, lw)
-
-    def apply(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> Batch:
-        n, h, w, _ = x.shape
-        k = self.n_holes
-        cy, cx = rng.integers(0, h, (n, k)), rng.integers(0, w, (n, k))
-        mask = box_masks(n, h, w, cy, cx, np.full((n, k), self._hw[0]),
-                         np.full((n, k), self._hw[1]))
-        return np.where(mask[..., None], np.asarray(self.fill_value).astype(x.dtype), x), y
-
-    def get_config(self) -> dict[str, Any]:
-        return {"length": self.length, "n_holes": self.n_holes, "fill_value": self.fill_value}
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,6 @@
-"""Random erasing (Zhong et al. 2017, "Random Erasing Data Augmentation"), with the sampling
-rule of torchvision's ``transforms.RandomErasing``."""
+"""Occlusion: Cutout (DeVries & Taylor 2017, fixed-size holes) and random erasing (Zhong et al.
+2017, "Random Erasing Data Augmentation"), with the sampling rule of torchvision's
+``transforms.RandomErasing``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from .augment import Augmentation, Batch
 
-__all__ = ["RandomErasing"]
+__all__ = ["Cutout", "RandomErasing", "box_masks"]
 
 ATTEMPTS = 10  # torchvision's number of tries for a box that fits
 
@@ -91,3 +92,43 @@ class RandomErasing(Augmentation):
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p, "scale": self.scale, "ratio": self.ratio, "value": self.value}
+
+
+def box_masks(n: int, h: int, w: int, cy: np.ndarray, cx: np.ndarray, bh: np.ndarray,
+              bw: np.ndarray) -> np.ndarray:
+    """Boolean masks (N, H, W), True inside the union over k of boxes
+    rows [cy - bh // 2, cy - bh // 2 + bh) x cols [cx - bw // 2, cx - bw // 2 + bw), clipped
+    to the image; cy, cx, bh, bw are integer arrays (N, K)."""
+    y0, x0 = cy - bh // 2, cx - bw // 2
+    r = np.arange(h)[None, None, :]
+    c = np.arange(w)[None, None, :]
+    rin = (r >= y0[..., None]) & (r < (y0 + bh)[..., None])  # (N, K, H)
+    cin = (c >= x0[..., None]) & (c < (x0 + bw)[..., None])  # (N, K, W)
+    return (rin[..., :, None] & cin[..., None, :]).any(axis=1)
+
+
+class Cutout(Augmentation):
+    """Cutout (DeVries & Taylor 2017): set ``n_holes`` squares of side ``length`` (or
+    (height, width) boxes) centred at uniform random pixels to ``fill_value``; holes may be
+    clipped by the border. The dtype is kept."""
+
+    def __init__(self, length: int | tuple[int, int] = 16, n_holes: int = 1,
+                 fill_value: float = 0.0):
+        self.length = int(length) if np.ndim(length) == 0 else tuple(int(v) for v in length)
+        lh, lw = (self.length, self.length) if isinstance(self.length, int) else self.length
+        if lh < 1 or lw < 1:
+            raise ValueError(f"Cutout: length must be positive, got {length}")
+        if int(n_holes) < 1:
+            raise ValueError(f"Cutout: n_holes must be >= 1, got {n_holes}")
+        self.n_holes, self.fill_value, self._hw = int(n_holes), fill_value, (lh, lw)
+
+    def apply(self, x: np.ndarray, y: Any, rng: np.random.Generator) -> Batch:
+        n, h, w, _ = x.shape
+        k = self.n_holes
+        cy, cx = rng.integers(0, h, (n, k)), rng.integers(0, w, (n, k))
+        mask = box_masks(n, h, w, cy, cx, np.full((n, k), self._hw[0]),
+                         np.full((n, k), self._hw[1]))
+        return np.where(mask[..., None], np.asarray(self.fill_value).astype(x.dtype), x), y
+
+    def get_config(self) -> dict[str, Any]:
+        return {"length": self.length, "n_holes": self.n_holes, "fill_value": self.fill_value}

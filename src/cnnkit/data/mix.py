@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .augment import Augmentation, Batch, box_masks
+from .augment import Augmentation, Batch
+from .erasing import box_masks
 from .geometry import as_float
 
 __all__ = ["Mixup", "CutMix", "one_hot"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import random as crandom
 from ..autograd import Tensor
-from . import augment
+from . import augment, jitter, warps
 
 __all__ = ["Compose", "ToTensor", "Normalize", "Resize", "CenterCrop", "RandomCrop",
            "RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomRotation",
@@ -159,15 +159,15 @@ class RandomVerticalFlip(_OnBatch):
 
 class RandomRotation(_OnBatch):
     def __init__(self, degrees: Any, fill: float = 0.0):
-        super().__init__(augment.RandomRotation(degrees=degrees, fill_value=fill))
+        super().__init__(warps.RandomRotation(degrees=degrees, fill_value=fill))
 
 
 class RandomAffine(_OnBatch):
     def __init__(self, degrees: Any, translate: tuple[float, float] | None = None,
                  scale: tuple[float, float] | None = None, shear: Any = None,
                  fill: float = 0.0):
-        super().__init__(augment.RandomAffine(degrees, translate, scale, shear,
-                                              fill_value=fill))
+        super().__init__(warps.RandomAffine(degrees, translate, scale, shear,
+                                            fill_value=fill))
 
 
 class ColorJitter(_OnBatch):
@@ -177,11 +177,11 @@ class ColorJitter(_OnBatch):
     def __init__(self, brightness: Any = 0.0, contrast: Any = 0.0, saturation: Any = 0.0,
                  hue: Any = 0.0):
         self.args = (brightness, contrast, saturation, hue)
-        super().__init__(augment.ColorJitter(*self.args))
+        super().__init__(jitter.ColorJitter(*self.args))
 
     def __call__(self, img: Any) -> Any:
         top = 1 if isinstance(img, Tensor) else 255
-        self.aug = augment.ColorJitter(*self.args, value_range=(0, top))
+        self.aug = jitter.ColorJitter(*self.args, value_range=(0, top))
         return super().__call__(img)
 
 
