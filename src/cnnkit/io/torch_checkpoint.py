@@ -7,7 +7,7 @@ little-endian file per tensor storage under ``<name>/data/``. The pickle is run 
 torch's tensor and parameter rebuild functions, and the ``torch.*Storage`` names - and refuses
 every other global, and every object-building opcode, before anything is called.
 
-What is accepted: tensors of the dtypes in ``_STORAGE_DTYPES`` (bfloat16 widened to float32)
+What is accepted: tensors of the dtypes in ``STORAGE_DTYPES`` (bfloat16 widened to float32)
 in dicts, OrderedDicts, lists and tuples nested at most ``MAX_DEPTH`` deep, with ints, floats,
 strings, bytes, bools and None beside them. A tensor's layout (offset, size, stride) must be
 one a real storage backs: offset and strides >= 0 and the furthest element inside the storage.
@@ -26,7 +26,6 @@ import collections
 import contextlib
 import errno
 import lzma
-import math
 import os
 import re
 import struct
@@ -40,19 +39,13 @@ import numpy as np
 
 from ._pickle_vm import MAX_DEPTH, Global, RestrictedUnpickler
 from .errors import CheckpointFormatError, MemoryBudget, UnsafeCheckpointError, short
+from .torch_tensors import STORAGE_DTYPES, StorageRef, TensorSpec, build, layout
 
 __all__ = ["load_torch_checkpoint", "load_state_dict", "UnsafeCheckpointError",
            "CheckpointFormatError", "MAX_DEPTH"]
 
-_STORAGE_DTYPES = {
-    "FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2",
-    "BFloat16Storage": "<u2", "LongStorage": "<i8", "IntStorage": "<i4",
-    "ShortStorage": "<i2", "CharStorage": "<i1", "ByteStorage": "<u1", "BoolStorage": "|b1",
-}
 _STORAGE_NAME = re.compile(r"[A-Za-z0-9_]{1,40}Storage")
 _STORAGE_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
-MAX_DIMS = 32
-_MAX_SPAN = 1 << 58  # elements a shape may span (zero dims aside)
 _MAX_SMALL_MEMBER = 64
 _CHUNK = 1 << 20
 # pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2): the magic number legacy torch.save writes
@@ -60,20 +53,6 @@ _LEGACY_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, struct.error,
                ValueError, NotImplementedError, RuntimeError, zlib.error, lzma.LZMAError,
                OverflowError, IndexError, KeyError, TypeError, AttributeError)
-
-
-class _StorageRef:
-    """A storage the pickle names: type, zip member key, element count (not read yet)."""
-
-    def __init__(self, type_name: str, key: str, numel: int):
-        self.type_name, self.key, self.numel = type_name, key, numel
-
-
-class _TensorSpec:
-    """The arguments of one ``_rebuild_tensor_v2`` call, checked and read after unpickling."""
-
-    def __init__(self, args: tuple):
-        self.args = args
 
 
 @contextlib.contextmanager
@@ -125,7 +104,7 @@ class _Checkpoint:
 
     def __init__(self, source: str):
         self.source = source
-        self.storages: dict[str, _StorageRef] = {}
+        self.storages: dict[str, StorageRef] = {}
 
     def ordered_dict(self, args: tuple) -> collections.OrderedDict:
         if args:
@@ -133,8 +112,8 @@ class _Checkpoint:
                                         f"arguments, not 0")
         return collections.OrderedDict()
 
-    def parameter(self, args: tuple) -> _TensorSpec:
-        if not args or not isinstance(args[0], _TensorSpec):
+    def parameter(self, args: tuple) -> TensorSpec:
+        if not args or not isinstance(args[0], TensorSpec):
             raise CheckpointFormatError(f"{self.source}: a parameter rebuilt from something "
                                         f"other than a tensor")
         return args[0]
@@ -146,7 +125,7 @@ class _Checkpoint:
         if (module, name) == ("collections", "OrderedDict"):
             return Global(module, name, self.ordered_dict)
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return Global(module, name, _TensorSpec)
+            return Global(module, name, TensorSpec)
         if module == "torch._utils" and name in ("_rebuild_parameter",
                                                  "_rebuild_parameter_with_state"):
             return Global(module, name, self.parameter)
@@ -157,7 +136,7 @@ class _Checkpoint:
             f"checkpoint may only hold tensors in (ordered) dicts, lists and tuples; this file "
             f"names other code")
 
-    def persistent(self, pid: Any) -> _StorageRef:
+    def persistent(self, pid: Any) -> StorageRef:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                 and isinstance(pid[1], Global) and pid[1].module == "torch"):
             raise UnsafeCheckpointError(f"{self.source}: refusing to load persistent id "
@@ -169,7 +148,7 @@ class _Checkpoint:
         if type(numel) is not int or numel < 0:
             raise CheckpointFormatError(f"{self.source}: storage {key} declares "
                                         f"{short(numel)} elements")
-        ref = self.storages.setdefault(key, _StorageRef(stype.name, key, numel))
+        ref = self.storages.setdefault(key, StorageRef(stype.name, key, numel))
         if (ref.type_name, ref.numel) != (stype.name, numel):
             raise CheckpointFormatError(
                 f"{self.source}: storage {key} is declared as {ref.numel} x {ref.type_name} "
@@ -177,82 +156,9 @@ class _Checkpoint:
         return ref
 
 
-def _ints(values: Any) -> bool:
-    return isinstance(values, tuple) and all(type(v) is int for v in values)
-
-
-def _layout(spec: _TensorSpec, where: str) -> tuple[_StorageRef, int, tuple, tuple, int]:
-    """(storage, offset, size, stride, numel) after checking the bytes back every element:
-    offset, strides >= 0 and ``offset + sum((size - 1) * stride) < storage numel``."""
-    args = spec.args
-    if not 4 <= len(args) <= 7:
-        raise CheckpointFormatError(f"{where}: rebuilt from {len(args)} arguments, not 4 to 7")
-    ref, offset, size, stride = args[:4]
-    if not isinstance(ref, _StorageRef):
-        raise UnsafeCheckpointError(f"{where}: built from a {type(ref).__name__}, not a storage")
-    if ref.type_name not in _STORAGE_DTYPES:
-        raise CheckpointFormatError(
-            f"{where} has dtype {ref.type_name}, which cnnkit does not read "
-            f"(it reads {', '.join(_STORAGE_DTYPES)})")
-    if type(offset) is not int or not _ints(size) or not _ints(stride):
-        raise CheckpointFormatError(f"{where}: offset {short(offset)}, size {short(size)} and "
-                                    f"stride {short(stride)} must be an int and int tuples")
-    if len(size) != len(stride) or len(size) > MAX_DIMS:
-        raise CheckpointFormatError(f"{where}: size {short(size)} and stride {short(stride)} "
-                                    f"differ in length or pass {MAX_DIMS} dimensions")
-    if offset < 0 or min(stride, default=0) < 0 or min(size, default=0) < 0:
-        raise UnsafeCheckpointError(
-            f"{where}: size {short(size)}, stride {short(stride)}, offset {short(offset)}: "
-            f"negative values address memory before the storage")
-    if math.prod(max(n, 1) for n in size) > _MAX_SPAN:
-        raise CheckpointFormatError(f"{where}: size {short(size)} is impossibly large")
-    numel = math.prod(size)
-    if numel:
-        last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-        if last >= ref.numel:
-            raise UnsafeCheckpointError(
-                f"{where}: size {short(size)}, stride {short(stride)}, offset {short(offset)} "
-                f"reach element {short(last)} of storage {ref.key}, which holds {ref.numel}")
-    return ref, offset, size, stride, numel
-
-
-def _is_whole(base: np.ndarray, offset: int, size: tuple, stride: tuple, numel: int) -> bool:
-    """Whether the tensor is its whole storage in C order (the usual case: no copy needed)."""
-    expected = 1
-    for n, s in zip(reversed(size), reversed(stride), strict=True):
-        if n > 1 and s != expected:
-            return False
-        expected *= n
-    return offset == 0 and numel == base.size and base.dtype.isnative
-
-
-def _build(base: np.ndarray, offset: int, size: tuple, stride: tuple, numel: int,
-           bf16: bool, alone: bool) -> np.ndarray:
-    """A C-ordered copy of the checked view ``base[offset + sum(i_k * stride_k)]`` (``base``
-    itself, reshaped, when it is the tensor's whole storage and no other tensor's)."""
-    native = base.dtype.newbyteorder("=")
-    if numel == 0:
-        out = np.zeros(size, dtype=native)
-    elif alone and _is_whole(base, offset, size, stride, numel):
-        out = base.reshape(size)
-    else:  # size-1 dims get stride 0: same element, and no stride overflows a byte count
-        strides = tuple(s * base.itemsize if n > 1 else 0
-                        for n, s in zip(size, stride, strict=True))
-        view = np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=strides,
-                                               writeable=False)
-        out = np.array(view, dtype=native)
-    if native.kind == "b":  # bytes other than 0 and 1 read as True, as torch reads them
-        out = out.view(np.uint8) != 0
-    if bf16:
-        wide = out.astype(np.uint32)
-        wide <<= 16
-        out = wide.view(np.float32)
-    return out
-
-
 def _collect(obj: Any, path: str, seen: set[int], specs: list, source: str) -> None:
     """(path, spec) of every tensor under ``obj``, each once; refuse stray placeholders."""
-    if isinstance(obj, _TensorSpec):
+    if isinstance(obj, TensorSpec):
         if id(obj) not in seen:
             seen.add(id(obj))
             specs.append((path, obj))
@@ -264,14 +170,14 @@ def _collect(obj: Any, path: str, seen: set[int], specs: list, source: str) -> N
         for k, v in items:
             key = k if isinstance(k, str) else short(k, 40)
             _collect(v, f"{path}/{key}" if path else key, seen, specs, source)
-    elif isinstance(obj, (_StorageRef, Global)):
+    elif isinstance(obj, (StorageRef, Global)):
         raise CheckpointFormatError(f"{source}: '{path}' holds a bare storage or type; only "
                                     f"tensors are read")
 
 
 def _replace(obj: Any, arrays: dict[int, np.ndarray], done: dict[int, Any]) -> Any:
     """``obj`` with every tensor placeholder swapped for its array (shared parts stay shared)."""
-    if isinstance(obj, _TensorSpec):
+    if isinstance(obj, TensorSpec):
         return arrays[id(obj)]
     if not isinstance(obj, (dict, list, tuple)):
         return obj
@@ -287,12 +193,12 @@ def _replace(obj: Any, arrays: dict[int, np.ndarray], done: dict[int, Any]) -> A
 def _materialize(obj: Any, archive: zipfile.ZipFile, prefix: str, source: str,
                  budget: MemoryBudget) -> Any:
     """Check every tensor's layout, charge storages and arrays to the budget, then read."""
-    specs: list[tuple[str, _TensorSpec]] = []
+    specs: list[tuple[str, TensorSpec]] = []
     _collect(obj, "", set(), specs, source)
     plans, refs = [], {}
     for path, spec in specs:
-        ref, offset, size, stride, numel = plan = _layout(spec, f"{source}: tensor '{path}'")
-        item = np.dtype(_STORAGE_DTYPES[ref.type_name]).itemsize
+        ref, offset, size, stride, numel = plan = layout(spec, f"{source}: tensor '{path}'")
+        item = np.dtype(STORAGE_DTYPES[ref.type_name]).itemsize
         if ref.key not in refs:
             budget.charge(ref.numel * item, f"storage {ref.key} ({ref.numel} x {ref.type_name})")
             refs[ref.key] = ref
@@ -305,11 +211,11 @@ def _materialize(obj: Any, archive: zipfile.ZipFile, prefix: str, source: str,
     for spec, (ref, off, size, stride, numel), bf16 in plans:  # grouped: a storage is freed
         if ref.key not in bases:                              # once its tensors are built
             bases.clear()
-            dtype = np.dtype(_STORAGE_DTYPES[ref.type_name])
+            dtype = np.dtype(STORAGE_DTYPES[ref.type_name])
             raw = _read_member(archive, f"{prefix}data/{ref.key}", ref.numel * dtype.itemsize,
                                source)
             bases[ref.key] = np.frombuffer(raw, dtype=dtype)
-        arrays[id(spec)] = _build(bases[ref.key], off, size, stride, numel, bf16,
+        arrays[id(spec)] = build(bases[ref.key], off, size, stride, numel, bf16,
                                   users[ref.key] == 1)
     return _replace(obj, arrays, {})
 
