@@ -123,17 +123,21 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
 
         return run_depthwise
     groups = conv.groups
-    pointwise = all(k == 1 for k in conv.kernel_size) and all(st == 1 for st in strides) \
-        and groups == 1
+    pointwise = all(k == 1 for k in conv.kernel_size) and groups == 1
+    step = tuple(slice(None, None, st) for st in strides) if any(st > 1 for st in strides) \
+        else None
     piece = act.piece if act is not None else None
 
     def run(x: np.ndarray) -> np.ndarray:
         f = folded_cached(cache, conv, bn)
         w, b = f.w, f.b
         pads = pads_for(x.shape)
-        if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
-            z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
-            return z if piece is not None else finish(z, act)
+        if pointwise and x.ndim >= 3 and not any(p for pair in pads for p in pair):
+            if step is not None:  # a strided 1x1: the GEMM on the kept pixels
+                x = np.ascontiguousarray(x[(slice(None), *step)])
+            if x.flags.c_contiguous:
+                z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
+                return z if piece is not None else finish(z, act)
         if x.ndim == 4 and groups == 1:
             z = conv_inference.small_conv2d(x, w, b, strides, pads, dilation)
             if z is not None:
@@ -300,11 +304,13 @@ def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads:
 
     if depthwise or conv.groups != 1 or x.ndim != 4 or not native.available():
         return False
+    if all(k == 1 for k in conv.kernel_size):
+        return False  # 1x1: a GEMM
     w, b = folded_params(conv, bn)
     pads = pads_resolver(conv, extra_pads)(x.shape)
     strides, dilation = conv.strides, conv.dilation_rate
-    if all(k == 1 for k in conv.kernel_size) and all(s == 1 for s in strides):
-        return False  # 1x1: a GEMM
+    if any(conv_inference.small_conv_applies(a, w, strides, pads, dilation) for a in (x, x[:1])):
+        return False  # a GEMM at batch 1 or N
     whole = dispatch.native_plan(x, w, b, strides, pads, dilation, 1)
     return whole is not None and whole == dispatch.native_plan(x[:1], w, b, strides, pads,
                                                                dilation, 1)

@@ -22,19 +22,28 @@ Piece = Callable[[np.ndarray, np.ndarray], None]  # piece(out, x): writes f(x) i
 
 
 
+def small_conv_applies(x: np.ndarray, w: np.ndarray, strides: Any, pads: Any,
+                       dilation: Any) -> bool:
+    """Whether :func:`small_conv2d` takes this convolution (see there)."""
+    t = dispatch.THRESHOLDS
+    if x.dtype == np.float32 and w.size < t.small_conv_gemm_weights and native.available():
+        return False
+    ho, wo = conv_output_sizes(x.shape[1:3], w.shape[:2], strides, pads, dilation)
+    return x.shape[0] * ho * wo <= t.small_conv_pixels and \
+        x.shape[-1] >= t.small_conv_channels and not any(p < 0 for pair in pads for p in pair)
+
+
 def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Any,
                  pads: Any, dilation: Any) -> np.ndarray | None:
     """Z[n, o] = sum_{i, j, c} Xpad[n, o*S + (i, j)*D, c] K[i, j, c, :] + b as
-    cols (N*Ho*Wo, KH*KW*C) @ K (KH*KW*C, C_out), for small jobs (None otherwise)."""
-    if x.dtype == np.float32 and native.available():
-        return None  # the C helper's direct/Winograd kernels are faster at every size
+    cols (N*Ho*Wo, KH*KW*C) @ K (KH*KW*C, C_out), for small jobs (None otherwise): few output
+    pixels, and where the C kernels are built only kernels of many weights (there the C
+    kernels are faster at other sizes; see ``dispatch.THRESHOLDS``)."""
+    if not small_conv_applies(x, w, strides, pads, dilation):
+        return None
     n, h, wd, c = x.shape
     kh, kw, _, cout = w.shape
     ho, wo = conv_output_sizes((h, wd), (kh, kw), strides, pads, dilation)
-    if n * ho * wo > dispatch.THRESHOLDS.small_conv_pixels or \
-            c < dispatch.THRESHOLDS.small_conv_channels or \
-            any(p < 0 for pair in pads for p in pair):
-        return None
     (pt, pb), (pl, pr) = pads
     xp = x
     if pt or pb or pl or pr:
