@@ -82,6 +82,15 @@ class ConvThresholds:
     # GEMMs below this many MACs call NumPy directly (OpenBLAS uses one thread there anyway)
     small_gemm_macs: int = 1 << 18
 
+    def __hash__(self) -> int:
+        """The fields' hash, computed once (native_plan's cache key holds the thresholds;
+        a frozen dataclass would hash its ~30 fields on every convolution, ~3 us)."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(dataclasses.astuple(self))
+            object.__setattr__(self, "_hash", h)
+        return h
+
 
 THRESHOLDS = ConvThresholds()
 

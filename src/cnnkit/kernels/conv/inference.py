@@ -26,7 +26,7 @@ def small_conv_applies(x: np.ndarray, w: np.ndarray, strides: Any, pads: Any,
                        dilation: Any) -> bool:
     """Whether :func:`small_conv2d` takes this convolution (see there)."""
     t = dispatch.THRESHOLDS
-    if x.dtype == np.float32 and w.size < t.small_conv_gemm_weights and native.available():
+    if w.size < t.small_conv_gemm_weights and x.dtype == np.float32 and native.available():
         return False
     ho, wo = conv_output_sizes(x.shape[1:3], w.shape[:2], strides, pads, dilation)
     return x.shape[0] * ho * wo <= t.small_conv_pixels and \
