@@ -78,3 +78,15 @@ def test_batch_invariant_plan_matches_one_sample_predictions(c_big):
     for i in range(len(x)):
         assert np.array_equal(whole[i:i + 1], plan(x[i:i + 1]))
     np.testing.assert_allclose(whole, reference(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape, c_out", [((1, 3, 3, 40), 96), ((2, 9, 9, 24), 16)])
+def test_pointwise_column_and_row_blocks(shape, c_out):
+    """Fewer pixels than output channels: column blocks (bias and ReLU per block); else rows."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((shape[-1], c_out)).astype(np.float32)
+    b = rng.standard_normal(c_out).astype(np.float32)
+    with dispatch.overridden(small_gemm_macs=0):
+        z = conv_inference.pointwise_conv(x, w, b, lambda o, a: np.maximum(a, 0, out=o))
+    want = np.maximum(direct(x, w[None, None], b, 1, ((0, 0), (0, 0))), 0)
+    np.testing.assert_allclose(z, want, rtol=1e-5, atol=1e-5)

@@ -65,8 +65,10 @@ def small_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: An
 def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                    piece: Piece | None = None) -> np.ndarray:
     """piece(x W + b) over the rows of x (N, ..., C_in) for a 1x1 convolution (w of shape
-    (C_in, C_out)), block by block over the kernel threads; ``piece`` (optional) is an
-    elementwise activation written in place."""
+    (C_in, C_out)), block by block over the kernel threads (row blocks; column blocks where
+    there are fewer rows than output channels: ResNet-50 at batch 1, 7x7 x 512 -> 2048 2.0 vs
+    1.85 ms, 14x14 x 256 -> 1024 1.55 vs 1.46); ``piece`` (optional) is an elementwise
+    activation written in place."""
     cin, cout = w.shape
     rows = x.size // cin
     x2 = x.reshape(rows, cin)
@@ -78,6 +80,20 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
             z2 += b
         if piece is not None:
             piece(z2, z2)
+        return z
+    if rows < cout:  # few pixels (batch 1, late stages): one column block per thread
+        cols = parallel.split(cout, parallel.get_num_threads())
+
+        def body(i: int, _: Any) -> None:
+            c0, c1 = cols[i]
+            zb = z2[:, c0:c1]
+            np.matmul(x2, w[:, c0:c1], out=zb)
+            if b is not None:
+                zb += b[c0:c1]
+            if piece is not None:
+                piece(zb, zb)
+
+        parallel.run_blocks(len(cols), body, blas=True)
         return z
     per = max(1, dispatch.THRESHOLDS.pointwise_block_bytes // (cout * z.itemsize))
     blocks = parallel.split(rows, max(-(-rows // per), parallel.get_num_threads()))
