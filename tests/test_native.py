@@ -18,6 +18,7 @@ from cnnkit.kernels import conv as KC
 from cnnkit.kernels import native
 from cnnkit.kernels import parallel as P
 from cnnkit.kernels.conv import dispatch
+from cnnkit.kernels.native import loader
 from cnnkit.kernels.padding import resolve_padding
 
 pytestmark = pytest.mark.skipif(
@@ -235,6 +236,7 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
 def test_native_off_by_environment(monkeypatch):
     """CNNKIT_NATIVE=0 switches the helper off, in-process and in a fresh interpreter."""
     monkeypatch.setenv("CNNKIT_NATIVE", "0")
+    loader.reread_env()  # the variable is read once; a change in-process is re-read
     assert not native.available()
 
     def boom(*_):
@@ -247,12 +249,15 @@ def test_native_off_by_environment(monkeypatch):
     z, _ = KC.conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     KC.conv_backward(np.ones_like(z), x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     monkeypatch.setenv("CNNKIT_NATIVE", "1")
+    loader.reread_env()
     assert native.available()
     env = {**os.environ, "CNNKIT_NATIVE": "0"}
     code = "import cnnkit.kernels.native as n; print(n.available(), n.library_path() is None)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+    monkeypatch.undo()
+    loader.reread_env()
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c[0] <= 2], ids=_ids)

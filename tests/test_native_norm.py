@@ -16,6 +16,7 @@ from helpers import assert_close_scaled
 
 from cnnkit.kernels import norm as KN
 from cnnkit.kernels import parallel as P
+from cnnkit.kernels.native import loader
 from cnnkit.kernels.native import norm as native_norm
 
 pytestmark = pytest.mark.skipif(
@@ -202,6 +203,7 @@ def test_native_off_by_environment(monkeypatch):
     NumPy path still gives the same values."""
     x, g, gamma, beta = _data((2, 5, 5, 16))
     monkeypatch.setenv("CNNKIT_NATIVE", "0")
+    loader.reread_env()  # the variable is read once; a change in-process is re-read
     assert not native_norm.available()
 
     def boom(*_, **__):
@@ -212,6 +214,7 @@ def test_native_off_by_environment(monkeypatch):
                           strict=True):
         assert_close_scaled(a, b, tol=2e-5, what=name)
     monkeypatch.setenv("CNNKIT_NATIVE", "1")
+    loader.reread_env()
     assert native_norm.available()
     env = {**os.environ, "CNNKIT_NATIVE": "0"}
     code = ("import cnnkit.kernels.native.norm as n; "
@@ -219,6 +222,8 @@ def test_native_off_by_environment(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+    monkeypatch.undo()
+    loader.reread_env()
 
 
 def test_donated_gradient_is_overwritten():

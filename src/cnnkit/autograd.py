@@ -93,10 +93,16 @@ class Tensor:
     ``Tensor(data, requires_grad=False, dtype=None)``: NumPy arrays keep their dtype; Python
     numbers and lists of floats become float32. ``.grad`` is a NumPy array accumulated over
     ``backward()`` calls until it is set to ``None`` (or ``zero_grad()``).
+
+    ``version`` changes whenever the array may have been written: on every assignment to
+    ``.data`` and on every access to it (``t.data[...] = v`` and ``t.data -= d`` included),
+    ``numpy()`` and ``mark_changed()``. Caches derived from a Tensor (the inference plan's
+    folded weights) read it through :meth:`peek` and are valid while the version stands.
+    Code that writes through an array reference kept from earlier calls ``mark_changed()``.
     """
 
     __array_priority__ = 1000.0
-    __slots__ = ("data", "requires_grad", "grad", "_node", "name", "__weakref__")
+    __slots__ = ("_data", "_version", "requires_grad", "grad", "_node", "name", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None):
@@ -104,39 +110,65 @@ class Tensor:
         if requires_grad and not np.issubdtype(arr.dtype, np.floating):
             raise TypeError(
                 f"only floating-point Tensors can require gradients, got dtype {arr.dtype}")
-        self.data: np.ndarray = arr
+        self._data: np.ndarray = arr
+        self._version = 0
         self.requires_grad: bool = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self._node: Node | None = None
         self.name = name
 
+    # ----- the array and its version -----------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The array (shared; the caller may write into it, so the version moves on)."""
+        self._version += 1
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value
+        self._version += 1
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the array may have been written (see the class)."""
+        return self._version
+
+    def peek(self) -> tuple[np.ndarray, int]:
+        """(array, version) for a reader that will not write into the array."""
+        return self._data, self._version
+
+    def mark_changed(self) -> None:
+        """Say that the array was written through a reference kept from earlier."""
+        self._version += 1
+
     # ----- array facts -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self) -> bool:
         return self._node is None
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({np.array2string(self.data, precision=4, threshold=20)}{grad})"
+        return f"Tensor({np.array2string(self._data, precision=4, threshold=20)}{grad})"
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
@@ -146,10 +178,10 @@ class Tensor:
         return self.data
 
     def item(self) -> float:
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return self._data.tolist()
 
     def detach(self) -> Tensor:
         """A Tensor sharing the data, cut from the graph."""

@@ -162,10 +162,16 @@ def _flat_pieces(out: np.ndarray, fn: Any, *arrays: np.ndarray) -> np.ndarray:
     return out
 
 
+# Below this many values relu_into calls np.maximum: np.clip's Python wrappers cost ~3 us
+# (measured 2.0 vs 5.1 us on 120 values, 3.1 vs 5.5 on 1,600, 5.1 vs 6.2 on 4,704).
+RELU_CLIP_MIN_SIZE = 4096
+
+
 def relu_into(o: np.ndarray, a: np.ndarray) -> None:
     """o = max(a, 0) (NaN stays NaN), as clip(a, 0, inf): NumPy's maximum against a scalar runs
-    a slow loop (measured ~2.7x slower than clip, or than maximum against an array of zeros)."""
-    if a.dtype.kind == "f":
+    a slow loop (measured ~2.7x slower than clip, or than maximum against an array of zeros);
+    small arrays take maximum (see RELU_CLIP_MIN_SIZE)."""
+    if a.dtype.kind == "f" and a.size >= RELU_CLIP_MIN_SIZE:
         np.clip(a, 0, np.inf, out=o)
     else:
         np.maximum(a, 0, out=o)

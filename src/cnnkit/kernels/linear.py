@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import parallel
+from .native import dense
 
 
 def dense_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None
@@ -77,8 +78,6 @@ def dense_rows(x: np.ndarray, kernel: np.ndarray) -> np.ndarray | None:
     so each row of a batch equals that row's product alone, bit for bit, whatever the batch
     (the C helper ``_dense``; a BLAS GEMM does not promise this). None where the helper does
     not apply (not built or switched off, not float32): the caller keeps its own path."""
-    from .native import dense
-
     if x.dtype != np.float32 or kernel.dtype != np.float32 or kernel.ndim != 2 or \
             not dense.available():
         return None

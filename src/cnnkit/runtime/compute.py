@@ -8,11 +8,12 @@ Batch-norm folding (inference statistics mu, var, scale gamma, offset beta):
     W' = W * s                              (over the kernel's output-channel axis)
     b' = (b - mu) * s + beta                (b = 0 without a bias)
 
-so that conv(x, W') + b' = BN(conv(x, W) + b). The folded weights are recomputed on every
-call from the layers' current arrays (six small array operations per layer, ~7 us; about 5%
-of ResNet-20 at batch 1), so a plan follows training, ``set_weights`` and in-place edits
-without any cache to invalidate. Nothing here keeps state between calls except a cache of
-resolved pads per input shape (idempotent), so the functions may run on several threads.
+so that conv(x, W') + b' = BN(conv(x, W) + b). Each step keeps what it derives from the
+weights (the folded W' and b', the Winograd transform of W', a batch-norm's s and t) in a
+:class:`.param_cache.StepCache`, recomputed when a source Tensor's array or version changed,
+so a plan follows training, ``set_weights`` and ``t.data[...] = v`` edits (see
+:mod:`.param_cache`). Besides those caches and one of resolved pads per input shape (both
+idempotent), nothing is kept between calls, so the functions may run on several threads.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..kernels.conv import inference as conv_inference
 from ..kernels.padding import resolve_padding
 from . import activations
 from .activations import Act, finish
+from .param_cache import StepCache, read
 
 Fn = Callable[[Any], Any]
 Pads = tuple[tuple[int, int], ...]
@@ -39,9 +41,33 @@ Pads = tuple[tuple[int, int], ...]
 
 def bn_scale_shift(bn: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     """(s, t) with BN(z) = z * s + t for a batch-norm layer's moving statistics."""
-    return norm_kernels.infer_scale_shift(None if bn.gamma is None else bn.gamma.data,
-                                None if bn.beta is None else bn.beta.data,
-                                bn.moving_mean.data, bn.moving_variance.data, bn.epsilon, dtype)
+    return norm_kernels.infer_scale_shift(read(bn.gamma), read(bn.beta), read(bn.moving_mean),
+                                          read(bn.moving_variance), bn.epsilon, dtype)
+
+
+def bn_sources(bn: Any | None) -> tuple:
+    """The Tensors a batch-norm's inference form is computed from (empty for None)."""
+    if bn is None:
+        return ()
+    return bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance
+
+
+class Folded:
+    """A layer's folded (W', b') and the forms the kernels derive from W' (``transforms``,
+    filled on first use: the Winograd U)."""
+
+    __slots__ = ("w", "b", "transforms")
+
+    def __init__(self, wb: tuple[np.ndarray, np.ndarray | None]) -> None:
+        self.w, self.b = wb
+        self.transforms: dict = {}
+
+
+def folded_cached(cache: StepCache, layer: Any, bn: Any | None,
+                  channel_shape: tuple[int, ...] | None = None) -> Folded:
+    """:func:`folded_params` through ``cache`` (recomputed when a weight changed)."""
+    return cache.get((layer.kernel, layer.bias, *bn_sources(bn)),
+                     lambda: Folded(folded_params(layer, bn, channel_shape)))
 
 
 def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | None = None
@@ -49,8 +75,7 @@ def folded_params(layer: Any, bn: Any | None, channel_shape: tuple[int, ...] | N
     """(W', b') of ``layer`` with ``bn`` folded in (the layer's own arrays without ``bn``).
     ``channel_shape``: how the output channels lie on the kernel's last axes ((C, M) for a
     depthwise kernel)."""
-    w = layer.kernel.data
-    b = layer.bias.data if layer.bias is not None else None
+    w, b = read(layer.kernel), read(layer.bias)
     if bn is None:
         return w, b
     s, t = bn_scale_shift(bn, w.dtype)
@@ -88,29 +113,37 @@ def conv_fn(conv: Any, depthwise: bool, bn: Any | None, act: Act | None,
     the convolution's pads and an in-place activation applied on the new buffer."""
     pads_for = pads_resolver(conv, extra_pads)
     strides, dilation = conv.strides, conv.dilation_rate
+    cache = StepCache()
     if depthwise:
         def run_depthwise(x: np.ndarray) -> np.ndarray:
-            w, b = folded_params(conv, bn, conv.kernel.shape[-2:])
+            f = folded_cached(cache, conv, bn, conv.kernel.shape[-2:])
+            w, b = f.w, f.b
             z = conv_kernels.depthwise_conv_forward(x, w, b, strides, pads_for(x.shape), dilation)
             return finish(z, act)
 
         return run_depthwise
     groups = conv.groups
-    pointwise = all(k == 1 for k in conv.kernel_size) and all(st == 1 for st in strides) \
-        and groups == 1
+    pointwise = all(k == 1 for k in conv.kernel_size) and groups == 1
+    step = tuple(slice(None, None, st) for st in strides) if any(st > 1 for st in strides) \
+        else None
     piece = act.piece if act is not None else None
 
     def run(x: np.ndarray) -> np.ndarray:
-        w, b = folded_params(conv, bn)
+        f = folded_cached(cache, conv, bn)
+        w, b = f.w, f.b
         pads = pads_for(x.shape)
-        if pointwise and x.flags.c_contiguous and not any(p for pair in pads for p in pair):
-            z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
-            return z if piece is not None else finish(z, act)
+        if pointwise and x.ndim >= 3 and not any(p for pair in pads for p in pair):
+            if step is not None:  # a strided 1x1: the GEMM on the kept pixels
+                x = np.ascontiguousarray(x[(slice(None), *step)])
+            if x.flags.c_contiguous:
+                z = conv_inference.pointwise_conv(x, w.reshape(w.shape[-2:]), b, piece)
+                return z if piece is not None else finish(z, act)
         if x.ndim == 4 and groups == 1:
             z = conv_inference.small_conv2d(x, w, b, strides, pads, dilation)
             if z is not None:
                 return finish(z, act)
-        z, _ = conv_kernels.conv_forward(x, w, b, strides, pads, dilation, groups, keep_cols=False)
+        z, _ = conv_kernels.conv_forward(x, w, b, strides, pads, dilation, groups,
+                                         keep_cols=False, transforms=f.transforms)
         return finish(z, act)
 
     return run
@@ -120,8 +153,11 @@ def dense_fn(dense: Any, bn: Any | None, act: Act | None, rows: bool = False) ->
     """x -> act(BN(x W + b)) with BN folded into W and b. One sample (and every batch when
     ``rows``) goes through ``linear.dense_rows`` where it applies: each row summed alike, so
     a batch-invariant plan (``rows``) gives every sample what predicting it alone gives."""
+    cache = StepCache()
+
     def run(x: np.ndarray) -> np.ndarray:
-        w, b = folded_params(dense, bn)
+        f = folded_cached(cache, dense, bn)
+        w, b = f.w, f.b
         if rows or len(x) == 1:
             y = linear_kernels.dense_rows(x, w)
             if y is not None:
@@ -143,8 +179,8 @@ def dense_rows_apply(dense: Any, bn: Any | None, x: np.ndarray) -> bool:
     (the C helper is there and takes these dtypes)."""
     from ..kernels.native import dense as native_dense
 
-    w = dense.kernel.data
-    dtype = w.dtype if bn is None else np.result_type(w, bn.moving_variance.data)
+    w = read(dense.kernel)
+    dtype = w.dtype if bn is None else np.result_type(w, read(bn.moving_variance))
     return x.dtype == np.float32 and dtype == np.float32 and native_dense.available()
 
 
@@ -157,8 +193,10 @@ def affine_fn(bn: Any, act: Act | None, inplace: bool) -> Fn:
         if act is not None and act.piece is not None:
             act.piece(o, o)
 
+    cache = StepCache()
+
     def run(x: np.ndarray) -> np.ndarray:
-        s, t = bn_scale_shift(bn, x.dtype)
+        s, t = cache.get(bn_sources(bn), lambda: bn_scale_shift(bn, x.dtype), x.dtype)
         c = x.shape[-1]
         ip = inplace and x.flags.c_contiguous
         out = x if ip else np.empty(x.shape, np.result_type(x, s))
@@ -266,11 +304,13 @@ def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads:
 
     if depthwise or conv.groups != 1 or x.ndim != 4 or not native.available():
         return False
+    if all(k == 1 for k in conv.kernel_size):
+        return False  # 1x1: a GEMM
     w, b = folded_params(conv, bn)
     pads = pads_resolver(conv, extra_pads)(x.shape)
     strides, dilation = conv.strides, conv.dilation_rate
-    if all(k == 1 for k in conv.kernel_size) and all(s == 1 for s in strides):
-        return False  # 1x1: a GEMM
+    if any(conv_inference.small_conv_applies(a, w, strides, pads, dilation) for a in (x, x[:1])):
+        return False  # a GEMM at batch 1 or N
     whole = dispatch.native_plan(x, w, b, strides, pads, dilation, 1)
     return whole is not None and whole == dispatch.native_plan(x[:1], w, b, strides, pads,
                                                                dilation, 1)

@@ -5,8 +5,10 @@
 the peak is a few activations, not all of them, and a step may write into an input that
 nobody reads later and that the plan made (not a caller's array, no view of it alive).
 
-The steps read the layers' weight arrays at call time, so a plan follows training and
-``set_weights`` without recompiling. Each call keeps its values in its own list, so several
+The steps read the layers' weight arrays at call time and keep what they derive from them
+(folded batch-norm, Winograd transforms) until a weight Tensor's version moves
+(:mod:`.param_cache`), so a plan follows training, ``set_weights`` and ``t.data[...] = v``
+without recompiling. Each call keeps its values in its own list, so several
 threads can share one plan. ``run_batched`` splits a large input into batches;
 ``run_requests`` joins small requests (a server's queue) into shared batches.
 """

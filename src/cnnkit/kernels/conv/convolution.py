@@ -28,19 +28,21 @@ def _as_depthwise(w: np.ndarray, groups: int) -> np.ndarray:
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
-                 pads: Pads, dilation: Ints, groups: int = 1, keep_cols: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+                 pads: Pads, dilation: Ints, groups: int = 1, keep_cols: bool = True,
+                 transforms: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Z[n, o, g*Og + k] = sum_{t, c} X[n, o*S + t*D - P, g*Cg + c] K[t, c, g*Og + k] + b.
 
     x (N, *spatial, C_in), w (*K, C_in/groups, C_out), b (C_out,) or None. Returns Z and, for
     a 1x1 convolution with ``keep_cols``, its im2col matrix (x itself) as the backward's cache
-    for dK; otherwise None (the backward rebuilds the im2col blocks).
+    for dK; otherwise None (the backward rebuilds the im2col blocks). ``transforms``: the
+    caller's store of forms derived from this very ``w`` (the Winograd U), kept there for
+    later calls with the same, unchanged ``w``.
     """
     plan = dispatch.native_plan(x, w, b, strides, pads, dilation, groups) \
         if native.available() else None
     if plan is not None:  # the C kernels, with the checks cached
         out, st, dl, _, wino = plan
-        return direct.forward(x, w, b, st, pads, dl, out, wino), None
+        return direct.forward(x, w, b, st, pads, dl, out, wino, transforms), None
     if is_depthwise(x.shape, groups):
         return depthwise.depthwise_conv_forward(x, _as_depthwise(w, groups), b, strides, pads,
                                                 dilation), None

@@ -36,12 +36,20 @@ def _run_blocks(blocks: list[tuple[int, int]], body: Any) -> None:
 
 def run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
                 strides: Ints, dilation: Ints, tl: tuple[int, int],
-                wino: bool | None = None) -> None:
+                wino: bool | None = None, transforms: dict | None = None) -> None:
     """z = conv(x, w) + b (direct, or Winograd where :func:`.dispatch.use_winograd` or
-    ``wino`` says): small batches in row pieces on the library's pool, else batch blocks."""
+    ``wino`` says): small batches in row pieces on the library's pool, else batch blocks.
+    ``transforms``: where the Winograd U of this ``w`` is kept between calls (the caller
+    empties it when ``w`` changes)."""
     if wino is None:
         wino = dispatch.use_winograd(w.shape, strides, dilation, x.shape[0], z.shape[2])
-    u = winograd.transform(w) if wino else None
+    u = None
+    if wino:
+        u = None if transforms is None else transforms.get("winograd")
+        if u is None:
+            u = winograd.transform(w)
+            if transforms is not None:
+                transforms["winograd"] = u
     st, dl = tuple(strides), tuple(dilation)
     macs = z.size * w.size // w.shape[-1]
     per = dispatch.pool_pieces(x.shape[0], macs)
@@ -60,13 +68,14 @@ def run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarra
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints, pads: Pads,
-            dilation: Ints, out_sizes: Ints, wino: bool | None = None) -> np.ndarray:
-    """Z of the convolution by the C kernels (:func:`run_forward`)."""
+            dilation: Ints, out_sizes: Ints, wino: bool | None = None,
+            transforms: dict | None = None) -> np.ndarray:
+    """Z of the convolution by the C kernels (:func:`run_forward`; ``transforms`` there)."""
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     b = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
     z = np.empty((x.shape[0], *out_sizes, w.shape[-1]), dtype=np.float32)
-    run_forward(x, w, b, z, strides, dilation, (pads[0][0], pads[1][0]), wino)
+    run_forward(x, w, b, z, strides, dilation, (pads[0][0], pads[1][0]), wino, transforms)
     return z
 
 

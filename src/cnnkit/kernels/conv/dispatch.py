@@ -70,11 +70,26 @@ class ConvThresholds:
     # 8x8x64 layers; slower from ~800 pixels; the C kernel wins where it is built)
     small_conv_pixels: int = 256
     small_conv_channels: int = 16
+    # ... and, with the C kernels built, for kernels of at least this many weights (KH x KW x
+    # C_in x C_out): their row pieces re-read weights that no cache holds, one output row at a
+    # time. Batch 1, AVX2, 2 threads, ms C vs GEMM: 3x3 512->512 at 7x7 out 10.0 vs 4.2,
+    # stride 2 14->7 10.3 vs 4.0, 14x14 17.6 vs 12.0; 256->256 (590k weights) at 14x14 3.2
+    # vs 3.1, 10x10 1.5 vs 1.7
+    small_conv_gemm_weights: int = 1 << 20
     # inference 1x1 convolutions: GEMM row blocks of about this many output bytes, each
     # followed by its bias and activation while still in cache
     pointwise_block_bytes: int = 1 << 20
     # GEMMs below this many MACs call NumPy directly (OpenBLAS uses one thread there anyway)
     small_gemm_macs: int = 1 << 18
+
+    def __hash__(self) -> int:
+        """The fields' hash, computed once (native_plan's cache key holds the thresholds;
+        a frozen dataclass would hash its ~30 fields on every convolution, ~3 us)."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(dataclasses.astuple(self))
+            object.__setattr__(self, "_hash", h)
+        return h
 
 
 THRESHOLDS = ConvThresholds()

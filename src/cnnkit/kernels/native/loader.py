@@ -8,7 +8,9 @@ loaded (``CNNKIT_NATIVE_VARIANT=baseline|avx2|avx512`` caps the choice). A libra
 ``cnnkit_abi_version()`` differs from :data:`ABI_VERSION` (an old build next to new Python
 code) or that lacks a declared function is refused with a warning, and the kernels keep their
 NumPy path. ``CNNKIT_NATIVE=0`` (or false / no / off) switches every helper off;
-:meth:`NativeLibrary.set_enabled` does the same at run time.
+:meth:`NativeLibrary.set_enabled` does the same at run time. The variable is read once, on
+first use (a kernel call asks ``available()`` dozens of times); after changing it in a
+running process, call :func:`reread_env`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ABI_VERSION", "VARIANTS", "NativeLibrary", "Signatures", "env_enabled",
-           "pick_variants"]
+           "pick_variants", "reread_env"]
 
 # The signature version the tables in conv.py / norm.py are written for (CNK_ABI_VERSION in
 # the C files): bump both together whenever an exported function changes.
@@ -35,10 +37,21 @@ VARIANTS = (("avx512", "_avx512", 2), ("avx2", "_avx2", 1), ("baseline", "", 0))
 Signatures = Mapping[str, tuple[Any, list[Any]]]
 
 
-def env_enabled() -> bool:
-    """False when ``CNNKIT_NATIVE`` is 0 / false / no / off, else True."""
-    return os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no",
+_ENV: list[bool] = []  # CNNKIT_NATIVE as read (empty: not read yet)
+
+
+def reread_env() -> bool:
+    """Read ``CNNKIT_NATIVE`` again (after a change in this process); its new value."""
+    flag = os.environ.get("CNNKIT_NATIVE", "1").strip().lower() not in ("0", "false", "no",
                                                                       "off")
+    _ENV[:] = [flag]
+    return flag
+
+
+def env_enabled() -> bool:
+    """False when ``CNNKIT_NATIVE`` is 0 / false / no / off, else True (as read on first use
+    or by the last :func:`reread_env`)."""
+    return _ENV[0] if _ENV else reread_env()
 
 
 def pick_variants(cpu_level: int, built: set[str], cap: str | None = None,
