@@ -246,6 +246,100 @@ void cnk_bn_grad_input(const float *g, const float *restrict x, int64_t rows,
     }
 }
 
+/* ---- batch norm fused with the ReLU (act 1) or ReLU6 (act 2) that reads only its output ----
+ * Forward: y = act((x - mu) * a + b), act the clip of cnk_relu_forward (NaN and -0 kept).
+ * Backward: the activation's error g times its mask m = [0 < y] (ReLU) or [0 < y < 6] (ReLU6)
+ * (y in (0, 6) exactly where the batch norm's output is), then the batch-norm backward on
+ * g * m: the same float32 products as the two kernels one after the other, without the
+ * masked error ever being stored. */
+static inline float act_clip(float v, int act)
+{
+    v = v < 0.0f ? 0.0f : v;
+    return (act == 2 && v > 6.0f) ? 6.0f : v;
+}
+
+/* The activation's mask as 0 / 1, one loop per activation (the compiler vectorises each). */
+#define MASK_RELU(y) ((y) > 0.0f ? 1.0f : 0.0f)
+#define MASK_RELU6(y) ((((y) > 0.0f) & ((y) < 6.0f)) ? 1.0f : 0.0f)
+
+void cnk_bn_normalize_act(const float *restrict x, int64_t rows, int64_t c,
+                          const float *restrict mu, const float *restrict a,
+                          const float *restrict b, float *restrict y, int64_t act)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *yr = y + r * c;
+        for (int64_t j = 0; j < c; j++)
+            yr[j] = act_clip((xr[j] - mu[j]) * a[j] + b[j], (int)act);
+    }
+}
+
+/* gm = g * mask(y) for one tile of rows (channels-last, row length c), into scratch. */
+static void masked_tile(const float *restrict g, const float *restrict y, int64_t n, int64_t c,
+                        int act, float *restrict gm)
+{
+    if (act == 2)
+        for (int64_t i = 0; i < n * c; i++)
+            {
+                float m = MASK_RELU6(y[i]); /* a variable: as one expression, not vectorised */
+                gm[i] = g[i] * m;
+            }
+    else
+        for (int64_t i = 0; i < n * c; i++)
+            {
+                float m = MASK_RELU(y[i]);
+                gm[i] = g[i] * m;
+            }
+}
+
+/* cnk_bn_grad_sums on g * mask(y), tile by tile through an L1-sized scratch of gm. */
+void cnk_bn_grad_sums_act(const float *g, const float *y, const float *x, int64_t rows,
+                          int64_t c, const float *mu, double *sg, double *sgx, int64_t act,
+                          float *scratch)
+{
+    int64_t full = c - c % CHUNK, quads = c - c % 4;
+    for (int64_t j = 0; j < c; j++) {
+        sg[j] = 0.0;
+        sgx[j] = 0.0;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        int64_t n = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        const float *xt = x + r0 * c;
+        masked_tile(g + r0 * c, y + r0 * c, n, c, (int)act, scratch);
+        for (int64_t c0 = 0; c0 < full; c0 += CHUNK)
+            grad_chunk(scratch, xt, n, c, c0, mu, sg, sgx);
+        for (int64_t c0 = full; c0 < quads; c0 += 4)
+            grad_quad(scratch, xt, n, c, c0, mu, sg, sgx);
+        if (quads < c)
+            grad_tail(scratch, xt, n, c, quads, mu, sg, sgx);
+    }
+}
+
+/* dx = (g * mask(y)) * k1 + (x - mu) * k2 + k3 on rows [0, rows) for one mask. */
+#define GRAD_INPUT_ACT(MASK)                                                                  \
+    for (int64_t r = 0; r < rows; r++) {                                                      \
+        const float *gr = g + r * c, *yr = y + r * c, *xr = x + r * c;                        \
+        float *dr = dx + r * c;                                                               \
+        for (int64_t j = 0; j < c; j++) {                                                     \
+            float m = MASK(yr[j]);                                                            \
+            float gm = gr[j] * m;                                                             \
+            dr[j] = gm * k1[j] + (xr[j] - mu[j]) * k2[j] + k3[j];                             \
+        }                                                                                     \
+    }
+
+/* dx = (g * mask(y)) * k1 + (x - mu) * k2 + k3; dx may be g itself. */
+void cnk_bn_grad_input_act(const float *g, const float *y, const float *restrict x,
+                           int64_t rows, int64_t c, const float *restrict mu,
+                           const float *restrict k1, const float *restrict k2,
+                           const float *restrict k3, float *dx, int64_t act)
+{
+    if (act == 2) {
+        GRAD_INPUT_ACT(MASK_RELU6)
+    } else {
+        GRAD_INPUT_ACT(MASK_RELU)
+    }
+}
+
 /* ReLU backward, the step that usually follows batch norm's forward in reverse:
  * o[i] = g[i] * (x[i] > 0 ? 1 : 0) (as NumPy's g * (x > 0): NaN or infinite g gives NaN where
  * x <= 0, a negative g gives -0); o may be g itself. */
