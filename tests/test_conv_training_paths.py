@@ -1,6 +1,6 @@
-"""1x1 convolutions at strides > 1 (ResNet's shortcut projections) run as the 1x1 stride-1
-GEMM of the strided subset of x (kernels/conv/convolution.py): forward, dX, dK and db
-against PyTorch in float64."""
+"""Paths the training round of 2026-12-03 added, against PyTorch in float64: 1x1
+convolutions at strides > 1 (ResNet's shortcut projections) as the 1x1 stride-1 GEMM of the
+strided subset of x (forward, dX, dK, db), and Winograd dK on images up to 64x64."""
 
 from __future__ import annotations
 
@@ -40,3 +40,22 @@ def test_strided_1x1_matches_torch(n, h, w, cin, cout, s, pads):
     assert_close_scaled(dx_only, xt.grad.numpy().transpose(0, 2, 3, 1), 1e-5, "dX alone")
     assert_close_scaled(dk, kt.grad.numpy().transpose(2, 3, 1, 0), 1e-5, "dK")
     assert_close_scaled(db, bt.grad.numpy(), 1e-5, "db")
+
+
+@pytest.mark.parametrize("n,h,c", [(2, 40, 32), (1, 64, 32), (2, 33, 48)])
+def test_winograd_dk_on_larger_images_matches_torch(n, h, c):
+    torch = torch_or_skip()
+    from cnnkit.kernels.conv import dispatch
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, h, h, c)).astype(np.float32)
+    k = rng.standard_normal((3, 3, c, c)).astype(np.float32)
+    g = rng.standard_normal((n, h, h, c)).astype(np.float32)
+    assert dispatch.winograd_dk(k.shape, (1, 1), (1, 1), h * h)
+    _, dk, _ = KC.conv_backward(g, x, k, None, (1, 1), ((1, 1), (1, 1)), (1, 1),
+                                need_dx=False, need_db=False)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2).astype(np.float64))
+    kt = torch.tensor(k.transpose(3, 2, 0, 1).astype(np.float64), requires_grad=True)
+    torch.nn.functional.conv2d(xt, kt, padding=1).backward(
+        torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
+    assert_close_scaled(dk, kt.grad.numpy().transpose(2, 3, 1, 0), 1e-5, "dK")
