@@ -59,3 +59,26 @@ def test_winograd_dk_on_larger_images_matches_torch(n, h, c):
     torch.nn.functional.conv2d(xt, kt, padding=1).backward(
         torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
     assert_close_scaled(dk, kt.grad.numpy().transpose(2, 3, 1, 0), 1e-5, "dK")
+
+
+@pytest.mark.parametrize("xs,ks,s,pads", [
+    ((2, 15, 15, 16), (3, 3, 16, 24), 2, ((0, 1), (0, 1))),
+    ((2, 16, 16, 8), (3, 3, 8, 8), 2, ((1, 1), (1, 1))),
+    ((1, 23, 23, 3), (7, 7, 3, 16), 2, ((2, 3), (2, 3))),
+])
+def test_strided_dk_by_im2col_matches_torch(xs, ks, s, pads):
+    """Strided layers' dK by im2col + GEMM (dispatch.im2col_dk), dX by the C kernels."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(xs).astype(np.float32)
+    k = rng.standard_normal(ks).astype(np.float32)
+    z, cols = KC.conv_forward(x, k, None, (s, s), pads, (1, 1))
+    g = rng.standard_normal(z.shape).astype(np.float32)
+    dx, dk, _ = KC.conv_backward(g, x, k, cols, (s, s), pads, (1, 1), need_db=False)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2).astype(np.float64), requires_grad=True)
+    kt = torch.tensor(k.transpose(3, 2, 0, 1).astype(np.float64), requires_grad=True)
+    xp = torch.nn.functional.pad(xt, (pads[1][0], pads[1][1], pads[0][0], pads[0][1]))
+    torch.nn.functional.conv2d(xp, kt, stride=s).backward(
+        torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
+    assert_close_scaled(dx, xt.grad.numpy().transpose(0, 2, 3, 1), 1e-5, "dX")
+    assert_close_scaled(dk, kt.grad.numpy().transpose(2, 3, 1, 0), 1e-5, "dK")

@@ -27,24 +27,6 @@ def _as_depthwise(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(*w.shape[:-2], groups, w.shape[-1] // groups)
 
 
-def _strided_1x1(x_shape: tuple[int, ...], w: np.ndarray, strides: Ints, pads: Pads,
-                 dilation: Ints, groups: int) -> tuple[slice, ...] | None:
-    """For a 1x1 convolution at a stride > 1 whose every output pixel reads an input pixel
-    (o*S, no padding before): the slices picking those pixels, else None. It is then the
-    1x1 stride-1 convolution (one GEMM) of that strided subset of x (ResNet's shortcut
-    projections: ~2x the direct kernel's rate)."""
-    nd = len(x_shape) - 2
-    if (groups != 1 or len(x_shape) != 4 or any(k != 1 for k in w.shape[:nd])
-            or all(s == 1 for s in strides) or any(p[0] != 0 for p in pads)):
-        return None
-    out = conv_output_sizes(x_shape[1:-1], w.shape[:nd], strides, pads, dilation)
-    if any(o < 1 or (o - 1) * s >= n for o, s, n in zip(out, strides, x_shape[1:-1],
-                                                         strict=True)):
-        return None
-    return (slice(None),) + tuple(slice(0, (o - 1) * s + 1, s)
-                                  for o, s in zip(out, strides, strict=True))
-
-
 def _subset(x: np.ndarray, picks: tuple[slice, ...]) -> np.ndarray:
     return np.ascontiguousarray(x[picks])
 
@@ -62,7 +44,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     a 1x1 convolution with ``keep_cols``, its im2col matrix (x itself) as the backward's cache
     for dK; otherwise None (the backward rebuilds the im2col blocks).
     """
-    picks = _strided_1x1(x.shape, w, strides, pads, dilation, groups)
+    picks = dispatch.strided_pointwise(x.shape, w.shape, strides, pads, dilation, groups) \
+        if w.shape[0] == 1 and w.ndim == 4 else None
     if picks is not None:
         return conv_forward(_subset(x, picks), w, b, _ONES, _NO_PADS, _ONES, 1, False)[0], None
     plan = dispatch.native_plan(x, w, b, strides, pads, dilation, groups) \
@@ -96,7 +79,7 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stri
     :func:`.dispatch.native_dx_ok`.
     """
     x_shape = tuple(x_shape)
-    picks = _strided_1x1(x_shape, w, strides, pads, dilation, groups)
+    picks = dispatch.strided_pointwise(x_shape, w.shape, strides, pads, dilation, groups)
     if picks is not None and method == "auto":
         dx = np.zeros(x_shape, dtype=np.result_type(g, w))
         sub = dx[picks]
@@ -133,7 +116,7 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
                 np.zeros(w.shape, dtype) if need_dw else None,
                 np.zeros(g.shape[-1], g.dtype) if need_db else None)
     db = im2col.bias_grad(g) if need_db else None
-    picks = _strided_1x1(x.shape, w, strides, pads, dilation, groups)
+    picks = dispatch.strided_pointwise(x.shape, w.shape, strides, pads, dilation, groups)
     if picks is not None:
         dx = conv_input_grad(g, w, x.shape, strides, pads, dilation) if need_dx else None
         dw = im2col.backward(g, _subset(x, picks), w, None, _ONES, _NO_PADS, _ONES, 1, False,
@@ -141,7 +124,11 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
         return dx, dw, db
     if (dispatch.native_wins(w.shape) or not need_dw) and dispatch.use_native(
             x.shape, (x.dtype, g.dtype), w, groups, strides, pads, g.shape[1:-1]):
-        dw = direct.kernel_grad(g, x, w.shape, strides, pads, dilation) if need_dw else None
+        if need_dw and dispatch.im2col_dk(strides):
+            dw = im2col.backward(g, x, w, cols, strides, pads, dilation, groups, False, True)[1]
+        else:
+            dw = direct.kernel_grad(g, x, w.shape, strides, pads, dilation) if need_dw \
+                else None
         dx = conv_input_grad(g, w, x.shape, strides, pads, dilation, groups) if need_dx \
             else None
         return dx, dw, db
