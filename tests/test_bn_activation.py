@@ -1,7 +1,8 @@
-"""Batch norm fused with the ReLU / ReLU6 that reads it (``ops.batch_norm(activation=)``, the
-C kernels ``cnk_bn_*_act`` and the training-time fusion in models/fusion.py): against PyTorch
-(float64 batch norm then ReLU / hardtanh(0, 6)), against central differences, and the
-models' fused training step against the same layers called one by one."""
+"""Batch norm, and the sum of a residual block, fused with the ReLU / ReLU6 that reads it
+(``ops.batch_norm(activation=)`` with the C kernels ``cnk_bn_*_act``, ``ops.add(activation=)``,
+and the training-time fusion in models/fusion.py): against PyTorch (float64 batch norm or sum
+then ReLU / hardtanh(0, 6)), against central differences, and the models' fused training step
+against the same layers called one by one."""
 
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ def _functional():
     d = layers.Add()([layers.ReLU()(c), c])
     e = layers.BatchNormalization()(d)
     e = layers.ReLU(negative_slope=0.1)(e)                 # not a plain ReLU: not fused
+    e = layers.ReLU()(layers.Add()([e, d]))                # fused: add + relu
     out = layers.Dense(3)(layers.GlobalAveragePooling2D()(e))
     return Model(inp, out)
 
@@ -145,8 +147,12 @@ def test_model_training_step_fuses_with_the_same_results():
     fused, plain = _grads_by_steps(model, x, True), _grads_by_steps(model, x, False)
     for a, b in zip(fused, plain, strict=True):
         np.testing.assert_array_equal(a, b)
-    names = [type(model._nodes[j].layer).__name__ for j in model._fusion_pairs().values()]
-    assert names.count("ReLU") + names.count("Activation") == len(names) >= 2
+    from cnnkit.models import fusion
+
+    nodes = model._nodes
+    firsts = sorted(type(nodes[i].layer).__name__ for i, j in model._fusion_pairs().items()
+                    if fusion.fused_activation(nodes[i].layer, nodes[j].layer))
+    assert firsts == ["Add", "BatchNormalization", "BatchNormalization"]
 
 
 def test_sequential_fuses_with_the_same_results():
@@ -166,3 +172,23 @@ def test_sequential_fuses_with_the_same_results():
     np.testing.assert_array_equal(y.data, h.data)
     for a, p in zip(got, model.parameters(), strict=True):
         np.testing.assert_array_equal(a, p.grad)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_add_activation_matches_torch(act):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(6)
+    a, b, g = (rng.standard_normal((2, 5, 5, 8)).astype(np.float32) * 4 for _ in range(3))
+    at, bt = Tensor(a.copy(), requires_grad=True), Tensor(b.copy(), requires_grad=True)
+    y = ops.add(at, bt, activation=act)
+    (y * Tensor(g)).sum().backward()
+    ta = torch.tensor(a.astype(np.float64), requires_grad=True)
+    tb = torch.tensor(b.astype(np.float64), requires_grad=True)
+    s = ta + tb
+    ty = torch.relu(s) if act == "relu" else torch.nn.functional.hardtanh(s, 0.0, 6.0)
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    assert_close_scaled(y.data, ty.detach().numpy(), 1e-6, "y")
+    assert_close_scaled(at.grad, ta.grad.numpy(), 1e-6, "da")
+    assert_close_scaled(bt.grad, tb.grad.numpy(), 1e-6, "db")
+    with pytest.raises(ValueError, match="fuses"):
+        ops.add(at, Tensor(b[:1]), activation=act)

@@ -1,7 +1,8 @@
-"""Training-time fusion: a BatchNormalization whose output only a plain ReLU / ReLU6 layer
-reads computes that activation itself (``ops.batch_norm(..., activation=)``: one pass fewer
-each way, and the batch norm's own output is never stored). Results are the same bits as the
-two layers one after the other; inference goes through the runtime's plan instead."""
+"""Training-time fusion: a BatchNormalization (or an Add) whose output only a plain ReLU /
+ReLU6 layer reads computes that activation itself (``ops.batch_norm(..., activation=)``,
+``ops.add(..., activation=)``: a pass fewer, and the layer's own output is never stored).
+Results are the same bits as the two layers one after the other; inference goes through the
+runtime's plan instead."""
 
 from __future__ import annotations
 
@@ -9,21 +10,25 @@ from typing import Any
 
 from ..layers.base import Layer, Node
 from ..layers.core import plain_activation
+from ..layers.merge import Add
 from ..layers.normalization import BatchNormalization
 from ..ops.activation import guided_relu_active
 
+_FUSES = (BatchNormalization, Add)  # layers whose call takes ``activation=``
+
 
 def fused_activation(norm: Layer, act: Layer) -> str | None:
-    """The activation ``norm`` may compute for ``act`` (None: run both layers)."""
-    if type(norm) is not BatchNormalization or norm.activity_regularizer is not None \
+    """The activation ``norm`` (a batch norm or an Add) may compute for ``act`` (None: run
+    both layers)."""
+    if type(norm) not in _FUSES or norm.activity_regularizer is not None \
             or guided_relu_active():
         return None
     return plain_activation(act)
 
 
 def graph_pairs(nodes: list[Node], outputs: list[Any]) -> dict[int, int]:
-    """{i: j}: node i is a batch norm whose one output only node j reads, as its one input,
-    and is no model output; node j's layer may be an activation to fuse."""
+    """{i: j}: node i is a batch norm or an Add whose one output only node j reads, as its
+    one input, and is no model output; node j's layer may be an activation to fuse."""
     readers: dict[int, list[int]] = {}
     for j, node in enumerate(nodes):
         for t in node.input_tensors:
@@ -31,7 +36,7 @@ def graph_pairs(nodes: list[Node], outputs: list[Any]) -> dict[int, int]:
     out_ids = {id(t) for t in outputs}
     pairs: dict[int, int] = {}
     for i, node in enumerate(nodes):
-        if not isinstance(node.layer, BatchNormalization) or node.kwargs \
+        if type(node.layer) not in _FUSES or node.kwargs \
                 or len(node.output_tensors) != 1:
             continue
         key = id(node.output_tensors[0])
