@@ -212,19 +212,7 @@ class Tensor:
                 if donated:
                     _donate(None)
             del gt
-            for p, pg in zip(node.parents, parent_grads, strict=True):
-                if p is None or pg is None or not p.requires_grad:
-                    continue
-                if pg.shape != p.shape:
-                    raise RuntimeError(
-                        f"backward of '{node.name}' gave a gradient of shape {pg.shape} "
-                        f"for an input of shape {p.shape}")
-                key = id(p)
-                if key in grads:
-                    grads[key] = _accumulate(grads[key], pg, key in owned)
-                    owned.add(key)
-                else:
-                    grads[key] = pg
+            _route(node, parent_grads, grads, owned)
             if not retain_graph:
                 t._node = _freed(node)
             del node, parent_grads
@@ -235,6 +223,24 @@ class Tensor:
 
     def argmax(self, axis: int | None = None) -> np.ndarray:
         return self.data.argmax(axis=axis)
+
+
+def _route(node: Node, parent_grads: Sequence[np.ndarray | None],
+           grads: dict[int, np.ndarray], owned: set[int]) -> None:
+    """Add each parent's gradient from ``node``'s backward into ``grads`` (by id)."""
+    for p, pg in zip(node.parents, parent_grads, strict=True):
+        if p is None or pg is None or not p.requires_grad:
+            continue
+        if pg.shape != p.shape:
+            raise RuntimeError(
+                f"backward of '{node.name}' gave a gradient of shape {pg.shape} "
+                f"for an input of shape {p.shape}")
+        key = id(p)
+        if key in grads:
+            grads[key] = _accumulate(grads[key], pg, key in owned)
+            owned.add(key)
+        else:
+            grads[key] = pg
 
 
 def _freed(node: Node) -> Node:
