@@ -177,3 +177,17 @@ def test_donated_gradient_arrays(monkeypatch):
     assert_close_scaled(x.grad, ref, tol=1e-6)
     assert True in seen  # some ReLU backward wrote into its donated gradient
     assert False in seen  # and the shared ones were not donated
+
+
+def test_backward_frees_the_graph_unless_retained():
+    """Saved arrays go once used (PyTorch's default); retain_graph=True keeps them, and the
+    gradients of two backward passes add up: d(sum(x * x))/dx = 2x, twice = 4x."""
+    import pytest
+
+    x = Tensor(np.array([1.0, -2.0, 3.0], np.float32), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad, 4 * x.data)
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()

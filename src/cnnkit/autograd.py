@@ -195,10 +195,14 @@ class Tensor:
         return self
 
     # ----- backward ----------------------------------------------------------------------
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` defaults to 1 for a one-element Tensor; otherwise it must match the shape.
+        As in PyTorch, each operation's saved arrays are let go as soon as its backward has
+        run (the peak memory of a training step is then that of the forward pass, not of both
+        passes); a second backward through the same graph needs ``retain_graph=True`` on the
+        first.
         """
         if not self.requires_grad:
             raise RuntimeError("backward() called on a Tensor that does not require grad")
@@ -217,7 +221,8 @@ class Tensor:
         order = _topological_order(self)
         grads: dict[int, np.ndarray] = {id(self): g}
         owned: set[int] = set()  # keys whose array was made here by a sum (safe to add into)
-        for t in reversed(order):
+        while order:
+            t = order.pop()  # outputs before inputs; nothing here holds t once it is done
             gt = grads.pop(id(t), None)
             if gt is None:
                 continue
@@ -238,19 +243,11 @@ class Tensor:
             finally:
                 if donated:
                     _donate(None)
-            for p, pg in zip(node.parents, parent_grads, strict=True):
-                if p is None or pg is None or not p.requires_grad:
-                    continue
-                if pg.shape != p.shape:
-                    raise RuntimeError(
-                        f"backward of '{node.name}' gave a gradient of shape {pg.shape} "
-                        f"for an input of shape {p.shape}")
-                key = id(p)
-                if key in grads:
-                    grads[key] = _accumulate(grads[key], pg, key in owned)
-                    owned.add(key)
-                else:
-                    grads[key] = pg
+            del gt
+            _route(node, parent_grads, grads, owned)
+            if not retain_graph:
+                t._node = _freed(node)
+            del node, parent_grads
 
     # ----- operators -------------------------------------------------------------------
     # + - * / @ ** unary -, indexing, reshape, transpose, T, sum and mean are installed by
@@ -258,6 +255,35 @@ class Tensor:
 
     def argmax(self, axis: int | None = None) -> np.ndarray:
         return self.data.argmax(axis=axis)
+
+
+def _route(node: Node, parent_grads: Sequence[np.ndarray | None],
+           grads: dict[int, np.ndarray], owned: set[int]) -> None:
+    """Add each parent's gradient from ``node``'s backward into ``grads`` (by id)."""
+    for p, pg in zip(node.parents, parent_grads, strict=True):
+        if p is None or pg is None or not p.requires_grad:
+            continue
+        if pg.shape != p.shape:
+            raise RuntimeError(
+                f"backward of '{node.name}' gave a gradient of shape {pg.shape} "
+                f"for an input of shape {p.shape}")
+        key = id(p)
+        if key in grads:
+            grads[key] = _accumulate(grads[key], pg, key in owned)
+            owned.add(key)
+        else:
+            grads[key] = pg
+
+
+def _freed(node: Node) -> Node:
+    """What stays of ``node`` after its backward ran: its name, and a backward that says the
+    saved arrays are gone (no parents, so the graph behind it is let go too)."""
+    name = node.name
+
+    def gone(_: np.ndarray) -> Sequence[np.ndarray | None]:
+        raise RuntimeError(f"backward through '{name}' a second time: its saved arrays were "
+                           f"freed; pass retain_graph=True to the first backward()")
+    return Node((), gone, name)
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

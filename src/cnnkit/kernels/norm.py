@@ -1,4 +1,4 @@
-"""Batch normalisation and dropout.
+"""Batch normalisation (dropout: :mod:`.dropout`).
 
 Batch normalisation normalises every channel (the ``axis`` kept, channels-last: the last one)
 over all other axes, M values per channel:
@@ -9,9 +9,6 @@ over all other axes, M values per channel:
 Training uses the batch's mu and var; inference uses the moving averages, which training moves
 as Keras 3 does: moving = moving * momentum + batch * (1 - momentum), with the *biased* batch
 variance (Keras ``ops.moments``; PyTorch's running_var uses the unbiased one instead).
-
-Dropout (inverted): y = x * m / (1 - rate), m ~ Bernoulli(1 - rate) drawn with the shape
-``noise_shape`` (broadcast over the axes where it is 1); dL/dx = dL/dy * m / (1 - rate).
 """
 
 from __future__ import annotations
@@ -173,8 +170,27 @@ def _affine_2d(x2: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return y
 
 
+ACTIVATIONS = (None, "relu", "relu6")  # what batch norm fuses: y = act(bn(x))
+
+
+def act_into(y: np.ndarray, activation: str | None) -> np.ndarray:
+    """y = relu(y) or relu6(y) in place (NumPy's clip: NaN and -0 kept)."""
+    if activation is not None:
+        np.clip(y, 0, 6 if activation == "relu6" else np.inf, out=y)
+    return y
+
+
+def act_mask(g: np.ndarray, y: np.ndarray, activation: str) -> np.ndarray:
+    """g * [0 < y] (ReLU) or g * [0 < y < 6] (ReLU6), y the activation's output."""
+    m = y > 0
+    if activation == "relu6":
+        m &= y < 6
+    return np.multiply(g, m, dtype=g.dtype)
+
+
 def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
-                             epsilon: float = 1e-3, axis: int | Sequence[int] = -1
+                             epsilon: float = 1e-3, axis: int | Sequence[int] = -1,
+                             activation: str | None = None
                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, BNCache]:
     """y = gamma * (x - mu) / sqrt(var + eps) + beta with the batch mean mu and biased var.
 
@@ -183,14 +199,18 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     backward. Channels-last: the statistics take one read of x (:func:`_train_stats_2d`) and
     y = x * a + b (a = gamma / std, b = beta - mu * a) one more, piece by piece in parallel;
     float32 with the C helper (:mod:`.native.norm`, off with ``CNNKIT_NATIVE=0``): the same two
-    passes in C, sums in float64, y = (x - mu) * a + beta.
+    passes in C, sums in float64, y = (x - mu) * a + beta. ``activation`` "relu" / "relu6":
+    y = that activation of the result (in the same pass in C; the backward then needs y).
     """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"batch norm fuses {ACTIVATIONS[1:]}, got {activation!r}")
     _, red = bn_axes(x.ndim, axis)
     eps = x.dtype.type(epsilon)
     if _channels_last(red, x.ndim):
         c = x.shape[-1]
         if _use_native(x):
-            y2, mu, var, istd = native_norm.train_forward(x.reshape(-1, c), gamma, beta, epsilon)
+            y2, mu, var, istd = native_norm.train_forward(x.reshape(-1, c), gamma, beta, epsilon,
+                                                          activation)
             shape = (1,) * (x.ndim - 1) + (c,)
             return (y2.reshape(x.shape), mu.reshape(shape), var.reshape(shape),
                     (x, mu.reshape(shape), istd.reshape(shape)))
@@ -201,7 +221,7 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
         b = -mean * a
         if beta is not None:
             b += beta.reshape(c)
-        y = _affine_2d(x2, a, b).reshape(x.shape)
+        y = act_into(_affine_2d(x2, a, b), activation).reshape(x.shape)
         shape = (1,) * (x.ndim - 1) + (c,)
         return y, mean.reshape(shape), var.reshape(shape), (x, mean.reshape(shape),
                                                             inv_std.reshape(shape))
@@ -213,7 +233,7 @@ def batch_norm_train_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.n
     y = xc * (inv_std if gamma is None else gamma * inv_std)
     if beta is not None:
         y += beta
-    return y, mean, var, (x, mean, inv_std)
+    return act_into(y, activation), mean, var, (x, mean, inv_std)
 
 
 def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarray,
@@ -263,7 +283,8 @@ def _train_backward_2d(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.nd
 
 
 def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BNCache,
-                              axis: int | Sequence[int] = -1
+                              axis: int | Sequence[int] = -1, activation: str | None = None,
+                              y: np.ndarray | None = None
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients through the batch statistics (M values per channel, x_hat = (x - mu)/std):
 
@@ -272,12 +293,18 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
     Returns dx, dgamma, dbeta (the last two in the broadcast shape). Channels-last: one read
     of g and x for the two sums (x - mu formed per piece, in cache) and one for dx; float32
     with the C helper (:mod:`.native.norm`): the same two passes in C, dx written into g
-    when autograd donated it.
+    when autograd donated it. With ``activation``, g is the error of y = act(bn(x)) (the
+    forward's output): the same with g * [0 < y] (ReLU) or g * [0 < y < 6] (ReLU6), masked
+    on the fly in C.
     """
     x, mean, inv_std = cache
     _, red = bn_axes(g.ndim, axis)
     m = g.dtype.type(g.size // inv_std.size)
     scale = inv_std if gamma is None else gamma * inv_std
+    act = activation
+    if act is not None and not (_use_native(g) and _use_native(x) and _use_native(y)
+                                and scale.dtype == np.float32 and _channels_last(red, g.ndim)):
+        g, act = act_mask(g, y, act), None
     if _channels_last(red, g.ndim):
         c = g.shape[-1]
         args = (g.reshape(-1, c), x.reshape(-1, c), mean.reshape(c), scale.reshape(c),
@@ -285,7 +312,8 @@ def batch_norm_train_backward(g: np.ndarray, gamma: np.ndarray | None, cache: BN
         if _use_native(g) and _use_native(x) and scale.dtype == np.float32:
             # into g itself when autograd donated it (no fresh output to stream in)
             out = args[0] if may_overwrite(g) else None
-            dx, dgamma, dbeta = native_norm.train_backward(*args, out=out)
+            dx, dgamma, dbeta = native_norm.train_backward(
+                *args, out=out, act=act, y2=None if act is None else y.reshape(-1, c))
         else:
             dx, dgamma, dbeta = _train_backward_2d(*args, m)
         shape = (1,) * (g.ndim - 1) + (c,)
@@ -354,29 +382,3 @@ def batch_norm_infer_backward(g: np.ndarray, x: np.ndarray, gamma: np.ndarray | 
 def moving_average(moving: np.ndarray, batch: np.ndarray, momentum: float) -> np.ndarray:
     """Keras update: moving * momentum + batch * (1 - momentum)."""
     return moving * moving.dtype.type(momentum) + batch * batch.dtype.type(1.0 - momentum)
-
-
-# ----- dropout ----------------------------------------------------------------------------------
-def dropout_mask(shape: Sequence[int], rate: float, rng: np.random.Generator,
-                 noise_shape: Sequence[int] | None = None, dtype: Any = np.float32
-                 ) -> np.ndarray:
-    """m / (1 - rate) with m ~ Bernoulli(1 - rate) (kept where u >= rate, u ~ U[0, 1)).
-
-    The mask has shape ``noise_shape`` (default ``shape``), which must broadcast to ``shape``.
-    """
-    dtype = np.dtype(dtype)
-    mshape = tuple(shape) if noise_shape is None else tuple(noise_shape)
-    draw = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    u = rng.random(mshape, dtype=draw)
-    keep = u >= draw.type(rate)
-    return keep * dtype.type(1.0 / (1.0 - rate))
-
-
-def dropout_forward(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """y = x * mask (the mask already carries the 1/(1 - rate) scale)."""
-    return x * mask
-
-
-def dropout_backward(g: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """dL/dx = dL/dy * mask."""
-    return g * mask

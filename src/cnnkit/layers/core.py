@@ -228,6 +228,18 @@ class Activation(Layer):
         return {**super().get_config(), "activation": self.activation_name or "linear"}
 
 
+def plain_activation(layer: Layer) -> str | None:
+    """"relu" / "relu6" when ``layer`` computes just that (a ReLU or Activation layer, no
+    activity regularizer), which a batch norm before it may then compute instead."""
+    if layer.activity_regularizer is not None:
+        return None
+    if type(layer) is ReLU and layer.negative_slope == 0 and layer.threshold == 0:
+        return {None: "relu", 6: "relu6"}.get(layer.max_value)
+    if type(layer) is Activation and layer.activation_name in ("relu", "relu6"):
+        return str(layer.activation_name)
+    return None
+
+
 class ReLU(Layer):
     """max(x, 0), optionally capped at ``max_value``; ``negative_slope`` below ``threshold``."""
 

@@ -101,6 +101,19 @@ class Add(_Merge):
 
     _ufunc = np.add
 
+    def call(self, inputs: Any, training: bool = False,
+             activation: str | None = None) -> Tensor:
+        """``activation`` "relu" / "relu6": that activation of the sum (a model passes it for
+        the ReLU layer that alone reads this layer's output; one fused op for two inputs of
+        one shape)."""
+        xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if activation is not None and len(xs) == 2 and xs[0].shape == xs[1].shape:
+            return ops.add(xs[0], xs[1], activation=activation)
+        out = super().call(inputs, training)
+        if activation is None:
+            return out
+        return ops.relu6(out) if activation == "relu6" else ops.relu(out)
+
     def _merge(self, xs: list[Tensor]) -> Tensor:
         out = xs[0]
         for x in xs[1:]:

@@ -28,6 +28,13 @@ from .base import Layer
 __all__ = ["BatchNormalization", "SyncBatchNormalization", "LocalResponseNormalization"]
 
 
+def _activate(y: Tensor, activation: str | None) -> Tensor:
+    """relu(y) / relu6(y) / y for ``activation`` "relu" / "relu6" / None."""
+    if activation is None:
+        return y
+    return ops.relu6(y) if activation == "relu6" else ops.relu(y)
+
+
 class BatchNormalization(Layer):
     """Normalise each channel with batch (training) or moving (inference) statistics.
 
@@ -129,17 +136,21 @@ class BatchNormalization(Layer):
         last = axis == -1 or (rank is not None and axis == rank - 1)
         return steps.ChannelAffine(self) if last else None
 
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+    def call(self, inputs: Tensor, training: bool = False,
+             activation: str | None = None) -> Tensor:
+        """``activation`` "relu" / "relu6": return that activation of the result (a model
+        passes it for the ReLU layer that alone reads this layer's output; one fused op)."""
         use_batch_stats = bool(training) and self.trainable
         group = collective.get_group() if self.synchronized else None
         if use_batch_stats and group is not None and group.size > 1:
-            return self._call_synchronized(inputs)
+            return _activate(self._call_synchronized(inputs), activation)
         if use_batch_stats and self.unbiased_variance:
-            return self._call_unbiased(inputs)
+            return _activate(self._call_unbiased(inputs), activation)
         return ops.batch_norm(inputs, self.gamma, self.beta, self.moving_mean,
                               self.moving_variance, training=use_batch_stats,
                               momentum=self.momentum, epsilon=self.epsilon,
-                              axis=self.axis if isinstance(self.axis, int) else list(self.axis))
+                              axis=self.axis if isinstance(self.axis, int) else list(self.axis),
+                              activation=activation)
 
     def _call_unbiased(self, inputs: Tensor) -> Tensor:
         """Training step whose moving variance takes var * n / (n - 1): the op's update

@@ -15,7 +15,7 @@ from ..autograd import Tensor, is_grad_enabled
 from ..layers import shape_inference
 from ..layers.base import KerasTensor, Layer, Node
 from ..layers.core import Input, InputLayer
-from . import serialization
+from . import fusion, serialization
 from .inference import InferenceMixin
 from .persistence import PersistenceMixin
 from .torch_habits import TorchHabitsMixin
@@ -255,15 +255,25 @@ class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, L
             values[id(t)] = x
         # without a graph to keep, each value is dropped after its last reader
         release = self._release_lists() if not is_grad_enabled() else None
+        pairs = self._fusion_pairs() if training and is_grad_enabled() else {}
+        skip: set[int] = set()
         for i, node in enumerate(self._nodes):
-            if isinstance(node.layer, InputLayer):
+            if isinstance(node.layer, InputLayer) or i in skip:
                 continue
             args = node.inputs
             if isinstance(args, (list, tuple)):
                 arg_values: Any = [values[id(t)] for t in args]
             else:
                 arg_values = values[id(args)]
-            out = node.layer(arg_values, training=training, **node.kwargs)
+            act_node = self._nodes[pairs[i]] if i in pairs else None
+            act = None if act_node is None else fusion.fused_activation(node.layer,
+                                                                        act_node.layer)
+            if act is not None:  # batch norm + the ReLU reading it, one op
+                out = node.layer(arg_values, training=training, activation=act)
+                skip.add(pairs[i])
+                node = act_node  # whose output this is
+            else:
+                out = node.layer(arg_values, training=training, **node.kwargs)
             del arg_values
             for t, v in zip(node.output_tensors, _as_list(out), strict=True):
                 values[id(t)] = v
@@ -272,6 +282,14 @@ class Model(TorchHabitsMixin, TrainingMixin, InferenceMixin, PersistenceMixin, L
                     values.pop(key, None)
         outs = [values[id(t)] for t in self._outputs]
         return outs[0] if self._single_output else outs
+
+    def _fusion_pairs(self) -> dict[int, int]:
+        """:func:`.fusion.graph_pairs` of this graph, cached."""
+        cached = getattr(self, "_fusion_cache", None)
+        if cached is None or cached[0] is not self._nodes:
+            cached = (self._nodes, fusion.graph_pairs(self._nodes, self._outputs))
+            self._fusion_cache = cached
+        return cached[1]
 
     def _release_lists(self) -> list[list[int]]:
         """For node i, the ids of the symbolic tensors whose last reader is node i (model
@@ -450,10 +468,7 @@ class Sequential(Model):
             out = self._run_plan(inputs)
             if out is not None:
                 return out
-        x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
-        return x
+        return fusion.run_chain(self._layers, inputs, training, training and is_grad_enabled())
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         shape = input_shape

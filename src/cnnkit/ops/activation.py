@@ -14,7 +14,7 @@ from ._core import Tensor, floating, record
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid",
            "tanh", "silu", "swish", "hard_swish", "softplus", "softmax", "log_softmax",
-           "get_activation"]
+           "get_activation", "guided_relu_active"]
 
 
 def _elementwise(name: str, x: Any, forward: Callable, backward: Callable,
@@ -39,6 +39,11 @@ class guided_relu:  # noqa: N801 - a context manager, named as no_grad
 
     def __exit__(self, *exc: object) -> None:
         _GUIDED[0] = self._prev
+
+
+def guided_relu_active() -> bool:
+    """Inside ``guided_relu()``: ReLU must keep its own op (its backward is guided)."""
+    return _GUIDED[0]
 
 
 def relu(x: Any) -> Tensor:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import add_activation as KAA
 from ..kernels import arith as K
 from ._core import Tensor, floating, floating_operands, operands, record
 
@@ -13,9 +14,16 @@ __all__ = ["add", "subtract", "multiply", "divide", "power", "negative", "matmul
            "mean", "max", "exp", "log", "sqrt", "abs", "square", "clip", "cast"]
 
 
-def add(x1: Any, x2: Any) -> Tensor:
-    """x1 + x2 (argument names as keras.ops)."""
+def add(x1: Any, x2: Any, activation: str | None = None) -> Tensor:
+    """x1 + x2 (argument names as keras.ops); ``activation`` "relu" / "relu6": that
+    activation of the sum as one op (operands of one shape; the sum itself is never kept)."""
     a, b = operands("add", x1, x2)
+    if activation is not None:
+        if activation not in ("relu", "relu6") or a.shape != b.shape:
+            raise ValueError(f"add fuses activation 'relu' or 'relu6' for operands of one "
+                             f"shape, got {activation!r} for shapes {a.shape}, {b.shape}")
+        y = KAA.add_act_forward(a.data, b.data, activation)
+        return record(y, (a, b), lambda g: KAA.add_act_backward(g, y, activation), "add_act")
     return record(a.data + b.data, (a, b),
                   lambda g: K.add_backward(g, a.shape, b.shape), "add")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import dropout as KD
 from ..kernels import norm as K
 from ._core import Tensor, as_tensor, floating, record, same_dtype
 
@@ -76,39 +77,43 @@ def _check_momentum_epsilon(op: str, momentum: float, epsilon: float) -> None:
 
 def _bn_train(x: Tensor, gam: np.ndarray | None, bet: np.ndarray | None,
               mm: np.ndarray | None, mv: np.ndarray | None, momentum: float, epsilon: float,
-              axis: int | Sequence[int]) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+              axis: int | Sequence[int], activation: str | None
+              ) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """Normalise with the batch statistics, move the moving ones in place
     (moving = moving * momentum + batch * (1 - momentum)); (y, g -> (dx, dgamma, dbeta))."""
-    y, mean, var, cache = K.batch_norm_train_forward(x.data, gam, bet, epsilon, axis)
+    y, mean, var, cache = K.batch_norm_train_forward(x.data, gam, bet, epsilon, axis,
+                                                     activation)
     if mm is not None:
         mm[...] = K.moving_average(mm, mean.reshape(mm.shape), momentum)
     if mv is not None:
         mv[...] = K.moving_average(mv, var.reshape(mv.shape), momentum)
 
     def backward(g: np.ndarray) -> Any:
-        return K.batch_norm_train_backward(g, gam, cache, axis)
+        return K.batch_norm_train_backward(g, gam, cache, axis, activation, y)
     return y, backward
 
 
 def _bn_infer(op: str, x: Tensor, gam: np.ndarray | None, bet: np.ndarray | None,
               mm: np.ndarray | None, mv: np.ndarray | None, bshape: tuple[int, ...],
-              epsilon: float, axis: int | Sequence[int]
+              epsilon: float, axis: int | Sequence[int], activation: str | None
               ) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """Normalise with the moving statistics (copied now); (y, g -> (dx, dgamma, dbeta))."""
     if mm is None or mv is None:
         raise ValueError(f"{op} in inference mode (training=False) needs moving_mean and "
                          f"moving_var, got None")
     mean, var = mm.reshape(bshape).copy(), mv.reshape(bshape).copy()
-    y = K.batch_norm_infer_forward(x.data, gam, bet, mean, var, epsilon)
+    y = K.act_into(K.batch_norm_infer_forward(x.data, gam, bet, mean, var, epsilon), activation)
 
     def backward(g: np.ndarray) -> Any:
+        if activation is not None:
+            g = K.act_mask(g, y, activation)
         return K.batch_norm_infer_backward(g, x.data, gam, mean, var, epsilon, axis)
     return y, backward
 
 
 def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
                training: bool, momentum: float = 0.99, epsilon: float = 1e-3,
-               axis: int | Sequence[int] = -1) -> Tensor:
+               axis: int | Sequence[int] = -1, activation: str | None = None) -> Tensor:
     """Batch normalisation of x over every axis but ``axis`` (the channel axis).
 
     Args:
@@ -120,6 +125,8 @@ def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
         training: batch statistics (True) or the moving statistics (False).
         momentum, epsilon: Keras defaults 0.99 and 1e-3.
         axis: channel axis (or axes) kept; -1 for channels-last.
+        activation: None, "relu" or "relu6": return relu(bn(x)) / relu6(bn(x)) as one op
+            (one pass fewer each way, and the batch norm's own output is never stored).
     Returns the normalised Tensor; gradients flow to x, gamma and beta.
     """
     op = "batch_norm"
@@ -131,12 +138,16 @@ def batch_norm(x: Any, gamma: Any, beta: Any, moving_mean: Any, moving_var: Any,
     mm = _moving(op, "moving_mean", moving_mean, x, pshape, bshape)
     mv = _moving(op, "moving_var", moving_var, x, pshape, bshape)
     _check_momentum_epsilon(op, momentum, epsilon)
+    if activation not in K.ACTIVATIONS:
+        raise ValueError(f"{op} fuses activation None, 'relu' or 'relu6', got {activation!r}")
     gam = None if g_t is None else g_t.data.reshape(bshape)
     bet = None if b_t is None else b_t.data.reshape(bshape)
     if training:
-        y, kernel_backward = _bn_train(x, gam, bet, mm, mv, momentum, epsilon, axis)
+        y, kernel_backward = _bn_train(x, gam, bet, mm, mv, momentum, epsilon, axis,
+                                       activation)
     else:
-        y, kernel_backward = _bn_infer(op, x, gam, bet, mm, mv, bshape, epsilon, axis)
+        y, kernel_backward = _bn_infer(op, x, gam, bet, mm, mv, bshape, epsilon, axis,
+                                       activation)
 
     def backward(g: np.ndarray) -> tuple[Any, ...]:
         dx, dgamma, dbeta = kernel_backward(g)
@@ -164,9 +175,9 @@ def _check_rng(op: str, rng: Any) -> np.random.Generator:
 
 def _drop(op: str, x: Tensor, rate: float, noise_shape: tuple[int, ...],
           rng: np.random.Generator) -> Tensor:
-    mask = K.dropout_mask(x.shape, rate, rng, noise_shape, x.dtype)
-    return record(K.dropout_forward(x.data, mask), (x,),
-                  lambda g: (K.dropout_backward(g, mask),), op)
+    mask = KD.dropout_mask(x.shape, rate, rng, noise_shape, x.dtype)
+    return record(KD.dropout_forward(x.data, mask), (x,),
+                  lambda g: (KD.dropout_backward(g, mask),), op)
 
 
 def dropout(x: Any, rate: float, training: bool = False, noise_shape: Any = None,

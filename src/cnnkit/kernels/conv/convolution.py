@@ -27,6 +27,14 @@ def _as_depthwise(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(*w.shape[:-2], groups, w.shape[-1] // groups)
 
 
+def _subset(x: np.ndarray, picks: tuple[slice, ...]) -> np.ndarray:
+    return np.ascontiguousarray(x[picks])
+
+
+_ONES = (1, 1)
+_NO_PADS = ((0, 0), (0, 0))
+
+
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
                  pads: Pads, dilation: Ints, groups: int = 1, keep_cols: bool = True,
                  transforms: dict | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -38,6 +46,10 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     caller's store of forms derived from this very ``w`` (the Winograd U), kept there for
     later calls with the same, unchanged ``w``.
     """
+    picks = dispatch.strided_pointwise(x.shape, w.shape, strides, pads, dilation, groups) \
+        if w.shape[0] == 1 and w.ndim == 4 else None
+    if picks is not None:
+        return conv_forward(_subset(x, picks), w, b, _ONES, _NO_PADS, _ONES, 1, False)[0], None
     plan = dispatch.native_plan(x, w, b, strides, pads, dilation, groups) \
         if native.available() else None
     if plan is not None:  # the C kernels, with the checks cached
@@ -69,6 +81,12 @@ def conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], stri
     :func:`.dispatch.native_dx_ok`.
     """
     x_shape = tuple(x_shape)
+    picks = dispatch.strided_pointwise(x_shape, w.shape, strides, pads, dilation, groups)
+    if picks is not None and method == "auto":
+        dx = np.zeros(x_shape, dtype=np.result_type(g, w))
+        sub = dx[picks]
+        dx[picks] = conv_input_grad(g, w, sub.shape, _ONES, _NO_PADS, _ONES)
+        return dx
     if method == "auto" and is_depthwise(x_shape, groups):
         x0 = np.empty(x_shape, dtype=g.dtype)  # only its shape is read
         return depthwise.depthwise_conv_backward(g, x0, _as_depthwise(w, groups), strides,
@@ -100,9 +118,19 @@ def conv_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, cols: np.ndarray 
                 np.zeros(w.shape, dtype) if need_dw else None,
                 np.zeros(g.shape[-1], g.dtype) if need_db else None)
     db = im2col.bias_grad(g) if need_db else None
+    picks = dispatch.strided_pointwise(x.shape, w.shape, strides, pads, dilation, groups)
+    if picks is not None:
+        dx = conv_input_grad(g, w, x.shape, strides, pads, dilation) if need_dx else None
+        dw = im2col.backward(g, _subset(x, picks), w, None, _ONES, _NO_PADS, _ONES, 1, False,
+                             True)[1] if need_dw else None
+        return dx, dw, db
     if (dispatch.native_wins(w.shape) or not need_dw) and dispatch.use_native(
             x.shape, (x.dtype, g.dtype), w, groups, strides, pads, g.shape[1:-1]):
-        dw = direct.kernel_grad(g, x, w.shape, strides, pads, dilation) if need_dw else None
+        if need_dw and dispatch.im2col_dk(strides):
+            dw = im2col.backward(g, x, w, cols, strides, pads, dilation, groups, False, True)[1]
+        else:
+            dw = direct.kernel_grad(g, x, w.shape, strides, pads, dilation) if need_dw \
+                else None
         dx = conv_input_grad(g, w, x.shape, strides, pads, dilation, groups) if need_dx \
             else None
         return dx, dw, db

@@ -52,14 +52,18 @@ class ConvThresholds:
     native_dx_out_channels: tuple[int, int] = (3, 8)
     # ... and at larger strides (the scatter kernel) from this many input channels
     native_dx_strided_min_in_channels: int = 8
+    # strides >= this: dK by im2col + GEMM, not the C kernel (AVX2 EPYC, one thread, batch
+    # 16: 1.4-3.9x on ResNet-50's 3x3 stride-2 layers and 1.9x on its 7x7 stem)
+    im2col_dk_min_stride: int = 2
     # C dX by one KW*Cin row run per kernel row: few input and output channels
     rowrun_max_in_channels: int = 6
     rowrun_max_out_channels: int = 16
     # Winograd F(2x2, 3x3) forward / dX from this many input and output channels
     winograd_min_channels: int = 16
-    # Winograd dK F(3x3, 2x2) from this many channels, images up to this many pixels
+    # Winograd dK F(3x3, 2x2) from this many channels, images up to this many pixels (AVX2
+    # EPYC: 1.4-2.2x the direct dK at 48x48 to 64x64, ResNet-50's 56x56x64 layers included)
     winograd_dk_min_channels: int = 32
-    winograd_dk_max_pixels: int = 32 * 32
+    winograd_dk_max_pixels: int = 64 * 64
     # batches under winograd_narrow_min_batch take Winograd only from this output width
     winograd_min_width: int = 12
     winograd_narrow_min_batch: int = 8
@@ -204,6 +208,11 @@ def native_dx_ok(strides: Ints, c_in: int, c_out: int) -> bool:
     return c_in >= t.native_dx_strided_min_in_channels
 
 
+def im2col_dk(strides: Ints) -> bool:
+    """dK of a C-kernel convolution by im2col + GEMM instead (strided layers)."""
+    return max(strides) >= THRESHOLDS.im2col_dk_min_stride
+
+
 def use_rowrun(w_shape: tuple[int, ...], strides: Ints, dilation: Ints) -> bool:
     """dX by ``native.input_grad_rowrun`` at stride 1 for few input and output channels."""
     kw, cin, cout = w_shape[1], w_shape[2], w_shape[3]
@@ -211,6 +220,23 @@ def use_rowrun(w_shape: tuple[int, ...], strides: Ints, dilation: Ints) -> bool:
     return (all(s == 1 for s in strides) and dilation[1] == 1
             and cin <= t.rowrun_max_in_channels and cout <= t.rowrun_max_out_channels
             and kw * cin <= native.ROWRUN_MAX)
+
+
+def strided_pointwise(x_shape: tuple[int, ...], w_shape: tuple[int, ...], strides: Ints,
+                      pads: Pads, dilation: Ints, groups: int) -> tuple[slice, ...] | None:
+    """For a 2-D 1x1 convolution at a stride > 1 whose every output pixel reads an input
+    pixel (o*S, no padding before): the slices picking those pixels, else None. It is then
+    the 1x1 stride-1 convolution (one GEMM) of that strided subset of x (ResNet's shortcut
+    projections: ~1.6x the C kernels, forward + dX + dK)."""
+    if (groups != 1 or len(x_shape) != 4 or any(k != 1 for k in w_shape[:2])
+            or all(s == 1 for s in strides) or any(p[0] != 0 for p in pads)):
+        return None
+    out = conv_output_sizes(x_shape[1:-1], w_shape[:2], strides, pads, dilation)
+    if any(o < 1 or (o - 1) * s >= n for o, s, n in zip(out, strides, x_shape[1:-1],
+                                                         strict=True)):
+        return None
+    return (slice(None),) + tuple(slice(0, (o - 1) * s + 1, s)
+                                  for o, s in zip(out, strides, strict=True))
 
 
 def winograd_fits(ksize: Ints, strides: Ints, dilation: Ints, c_in: int, c_out: int) -> bool:
@@ -246,8 +272,9 @@ _NO_PLAN = object()
 
 def _make_plan(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
                pads: Pads, dilation: Ints, groups: int) -> Plan | None:
-    if x.ndim != 4 or x.shape[0] == 0 or is_depthwise(x.shape, groups):
-        return None
+    if x.ndim != 4 or x.shape[0] == 0 or is_depthwise(x.shape, groups) \
+            or strided_pointwise(x.shape, w.shape, strides, pads, dilation, groups):
+        return None  # (a strided 1x1 convolution is a GEMM: no plan)
     out = conv_output_sizes(x.shape[1:-1], w.shape[:2], strides, pads, dilation)
     dtypes = (x.dtype,) if b is None else (x.dtype, b.dtype)
     if not (native_wins(w.shape) and use_native(x.shape, dtypes, w, groups, strides, pads,

@@ -17,11 +17,14 @@
  *   cnk_avgpool2x2_*   2x2 average pooling at stride 2 and its backward (see below)
  *
  * The sums run over tiles of TILE_ROWS rows (in L1 after the first chunk reads them) and
- * chunks of CHUNK channels whose float64 accumulators stay in registers for a tile.
+ * chunks of CHUNK channels, 4 at a time, whose float64 accumulators stay in registers.
  */
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #define CNK_ABI_VERSION 1
 #include "cnk_abi.h"
@@ -29,60 +32,66 @@
 #define CHUNK 16
 #define TILE_ROWS 64
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef double v8d __attribute__((vector_size(64)));
+/* The float64 sums use 4-double vectors (32 bytes): AVX2's width. 8-double generic vectors
+ * were kept in memory and moved through general registers on targets without 512-bit
+ * registers (the AVX2 and baseline builds), ~5x slower than the loads they sum. Each chunk
+ * of 16 channels is summed as 4 groups of 4 in turn (sumq_* below), each in registers. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
 
-/* 8 floats from p (any alignment) widened to doubles. */
-static inline v8d load8(const float *p)
+/* 4 floats from p (any alignment) widened to doubles. */
+static inline v4d load4(const float *p)
 {
-    v8f v;
+#if defined(__AVX__)
+    return (v4d)_mm256_cvtps_pd(_mm_loadu_ps(p));
+#else
+    v4f v;
     memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, v8d);
+    return __builtin_convertvector(v, v4d);
+#endif
 }
 
-static inline v8d loadd(const double *p)
+static inline v4d loadd(const double *p)
 {
-    v8d v;
+    v4d v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void stored(double *p, v8d v) { memcpy(p, &v, sizeof v); }
+static inline void stored(double *p, v4d v) { memcpy(p, &v, sizeof v); }
 
-/* s1 += sum (x - t), s2 += sum (x - t)^2 over rows [0, n) and channels [c0, c0 + CHUNK):
- * 8-wide double vectors, two rows at a time into separate accumulators (short add chains),
- * the two summed at the end (a fixed order: results do not depend on anything but n). */
-static void stats_chunk(const float *restrict x, int64_t n, int64_t c, int64_t c0,
-                        const float *restrict t, double *restrict s1, double *restrict s2)
+/* s1 += sum (x - t), s2 += sum (x - t)^2 over rows [0, n) and channels [c0, c0 + 4): even
+ * and odd rows into separate accumulators (short add chains), summed at the end (a fixed
+ * order: results depend on n only, and are those of every build). */
+static void stats_quad(const float *restrict x, int64_t n, int64_t c, int64_t c0,
+                       const float *restrict t, double *restrict s1, double *restrict s2)
 {
-    const v8d z = {0};
-    v8d sh0 = load8(t + c0), sh1 = load8(t + c0 + 8);
-    v8d a0 = z, a1 = z, b0 = z, b1 = z, e0 = z, e1 = z, f0 = z, f1 = z;
+    const v4d z = {0};
+    v4d sh = load4(t + c0);
+    v4d a = z, b = z, e = z, f = z;
     const float *xr = x + c0;
     int64_t r = 0;
     for (; r + 1 < n; r += 2, xr += 2 * c) {
-        v8d d0 = load8(xr) - sh0, d1 = load8(xr + 8) - sh1;
-        v8d g0 = load8(xr + c) - sh0, g1 = load8(xr + c + 8) - sh1;
-        a0 += d0;
-        a1 += d1;
-        b0 += d0 * d0;
-        b1 += d1 * d1;
-        e0 += g0;
-        e1 += g1;
-        f0 += g0 * g0;
-        f1 += g1 * g1;
+        v4d d = load4(xr) - sh, g = load4(xr + c) - sh;
+        a += d;
+        b += d * d;
+        e += g;
+        f += g * g;
     }
     if (r < n) {
-        v8d d0 = load8(xr) - sh0, d1 = load8(xr + 8) - sh1;
-        a0 += d0;
-        a1 += d1;
-        b0 += d0 * d0;
-        b1 += d1 * d1;
+        v4d d = load4(xr) - sh;
+        a += d;
+        b += d * d;
     }
-    stored(s1 + c0, loadd(s1 + c0) + (a0 + e0));
-    stored(s1 + c0 + 8, loadd(s1 + c0 + 8) + (a1 + e1));
-    stored(s2 + c0, loadd(s2 + c0) + (b0 + f0));
-    stored(s2 + c0 + 8, loadd(s2 + c0 + 8) + (b1 + f1));
+    stored(s1 + c0, loadd(s1 + c0) + (a + e));
+    stored(s2 + c0, loadd(s2 + c0) + (b + f));
+}
+
+static void stats_chunk(const float *restrict x, int64_t n, int64_t c, int64_t c0,
+                        const float *restrict t, double *restrict s1, double *restrict s2)
+{
+    for (int64_t q = 0; q < CHUNK; q += 4)
+        stats_quad(x, n, c, c0 + q, t, s1, s2);
 }
 
 /* The same for the channels [c0, c) (fewer than CHUNK), one at a time. */
@@ -104,7 +113,7 @@ static void stats_tail(const float *restrict x, int64_t n, int64_t c, int64_t c0
 void cnk_bn_stats(const float *x, int64_t rows, int64_t c, const float *t, double *s1,
                   double *s2)
 {
-    int64_t full = c - c % CHUNK;
+    int64_t full = c - c % CHUNK, quads = c - c % 4;
     for (int64_t j = 0; j < c; j++) {
         s1[j] = 0.0;
         s2[j] = 0.0;
@@ -114,44 +123,46 @@ void cnk_bn_stats(const float *x, int64_t rows, int64_t c, const float *t, doubl
         const float *xt = x + r0 * c;
         for (int64_t c0 = 0; c0 < full; c0 += CHUNK)
             stats_chunk(xt, n, c, c0, t, s1, s2);
-        if (full < c)
-            stats_tail(xt, n, c, full, t, s1, s2);
+        for (int64_t c0 = full; c0 < quads; c0 += 4)
+            stats_quad(xt, n, c, c0, t, s1, s2);
+        if (quads < c)
+            stats_tail(xt, n, c, quads, t, s1, s2);
     }
 }
 
-/* sg += sum g, sgx += sum g * (x - mu) over rows [0, n) and channels [c0, c0 + CHUNK)
- * (vectorised as stats_chunk). */
+/* sg += sum g, sgx += sum g * (x - mu) over rows [0, n) and channels [c0, c0 + 4)
+ * (vectorised as stats_quad). */
+static void grad_quad(const float *restrict g, const float *restrict x, int64_t n, int64_t c,
+                      int64_t c0, const float *restrict mu, double *restrict sg,
+                      double *restrict sgx)
+{
+    const v4d z = {0};
+    v4d m = load4(mu + c0);
+    v4d a = z, b = z, e = z, f = z;
+    const float *gr = g + c0, *xr = x + c0;
+    int64_t r = 0;
+    for (; r + 1 < n; r += 2, gr += 2 * c, xr += 2 * c) {
+        v4d g0 = load4(gr), h0 = load4(gr + c);
+        a += g0;
+        b += g0 * (load4(xr) - m);
+        e += h0;
+        f += h0 * (load4(xr + c) - m);
+    }
+    if (r < n) {
+        v4d g0 = load4(gr);
+        a += g0;
+        b += g0 * (load4(xr) - m);
+    }
+    stored(sg + c0, loadd(sg + c0) + (a + e));
+    stored(sgx + c0, loadd(sgx + c0) + (b + f));
+}
+
 static void grad_chunk(const float *restrict g, const float *restrict x, int64_t n, int64_t c,
                        int64_t c0, const float *restrict mu, double *restrict sg,
                        double *restrict sgx)
 {
-    const v8d z = {0};
-    v8d m0 = load8(mu + c0), m1 = load8(mu + c0 + 8);
-    v8d a0 = z, a1 = z, b0 = z, b1 = z, e0 = z, e1 = z, f0 = z, f1 = z;
-    const float *gr = g + c0, *xr = x + c0;
-    int64_t r = 0;
-    for (; r + 1 < n; r += 2, gr += 2 * c, xr += 2 * c) {
-        v8d g0 = load8(gr), g1 = load8(gr + 8), h0 = load8(gr + c), h1 = load8(gr + c + 8);
-        a0 += g0;
-        a1 += g1;
-        b0 += g0 * (load8(xr) - m0);
-        b1 += g1 * (load8(xr + 8) - m1);
-        e0 += h0;
-        e1 += h1;
-        f0 += h0 * (load8(xr + c) - m0);
-        f1 += h1 * (load8(xr + c + 8) - m1);
-    }
-    if (r < n) {
-        v8d g0 = load8(gr), g1 = load8(gr + 8);
-        a0 += g0;
-        a1 += g1;
-        b0 += g0 * (load8(xr) - m0);
-        b1 += g1 * (load8(xr + 8) - m1);
-    }
-    stored(sg + c0, loadd(sg + c0) + (a0 + e0));
-    stored(sg + c0 + 8, loadd(sg + c0 + 8) + (a1 + e1));
-    stored(sgx + c0, loadd(sgx + c0) + (b0 + f0));
-    stored(sgx + c0 + 8, loadd(sgx + c0 + 8) + (b1 + f1));
+    for (int64_t q = 0; q < CHUNK; q += 4)
+        grad_quad(g, x, n, c, c0 + q, mu, sg, sgx);
 }
 
 static void grad_tail(const float *restrict g, const float *restrict x, int64_t n, int64_t c,
@@ -173,7 +184,7 @@ static void grad_tail(const float *restrict g, const float *restrict x, int64_t 
 void cnk_bn_grad_sums(const float *g, const float *x, int64_t rows, int64_t c,
                       const float *mu, double *sg, double *sgx)
 {
-    int64_t full = c - c % CHUNK;
+    int64_t full = c - c % CHUNK, quads = c - c % 4;
     for (int64_t j = 0; j < c; j++) {
         sg[j] = 0.0;
         sgx[j] = 0.0;
@@ -183,8 +194,10 @@ void cnk_bn_grad_sums(const float *g, const float *x, int64_t rows, int64_t c,
         const float *gt = g + r0 * c, *xt = x + r0 * c;
         for (int64_t c0 = 0; c0 < full; c0 += CHUNK)
             grad_chunk(gt, xt, n, c, c0, mu, sg, sgx);
-        if (full < c)
-            grad_tail(gt, xt, n, c, full, mu, sg, sgx);
+        for (int64_t c0 = full; c0 < quads; c0 += 4)
+            grad_quad(gt, xt, n, c, c0, mu, sg, sgx);
+        if (quads < c)
+            grad_tail(gt, xt, n, c, quads, mu, sg, sgx);
     }
 }
 
@@ -230,6 +243,100 @@ void cnk_bn_grad_input(const float *g, const float *restrict x, int64_t rows,
                    + (loadf(xr + j) - loadf(mu + j)) * loadf(k2 + j) + loadf(k3 + j));
         for (int64_t j = full; j < c; j++)
             dr[j] = gr[j] * k1[j] + (xr[j] - mu[j]) * k2[j] + k3[j];
+    }
+}
+
+/* ---- batch norm fused with the ReLU (act 1) or ReLU6 (act 2) that reads only its output ----
+ * Forward: y = act((x - mu) * a + b), act the clip of cnk_relu_forward (NaN and -0 kept).
+ * Backward: the activation's error g times its mask m = [0 < y] (ReLU) or [0 < y < 6] (ReLU6)
+ * (y in (0, 6) exactly where the batch norm's output is), then the batch-norm backward on
+ * g * m: the same float32 products as the two kernels one after the other, without the
+ * masked error ever being stored. */
+static inline float act_clip(float v, int act)
+{
+    v = v < 0.0f ? 0.0f : v;
+    return (act == 2 && v > 6.0f) ? 6.0f : v;
+}
+
+/* The activation's mask as 0 / 1, one loop per activation (the compiler vectorises each). */
+#define MASK_RELU(y) ((y) > 0.0f ? 1.0f : 0.0f)
+#define MASK_RELU6(y) ((((y) > 0.0f) & ((y) < 6.0f)) ? 1.0f : 0.0f)
+
+void cnk_bn_normalize_act(const float *restrict x, int64_t rows, int64_t c,
+                          const float *restrict mu, const float *restrict a,
+                          const float *restrict b, float *restrict y, int64_t act)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *yr = y + r * c;
+        for (int64_t j = 0; j < c; j++)
+            yr[j] = act_clip((xr[j] - mu[j]) * a[j] + b[j], (int)act);
+    }
+}
+
+/* gm = g * mask(y) for one tile of rows (channels-last, row length c), into scratch. */
+static void masked_tile(const float *restrict g, const float *restrict y, int64_t n, int64_t c,
+                        int act, float *restrict gm)
+{
+    if (act == 2)
+        for (int64_t i = 0; i < n * c; i++)
+            {
+                float m = MASK_RELU6(y[i]); /* a variable: as one expression, not vectorised */
+                gm[i] = g[i] * m;
+            }
+    else
+        for (int64_t i = 0; i < n * c; i++)
+            {
+                float m = MASK_RELU(y[i]);
+                gm[i] = g[i] * m;
+            }
+}
+
+/* cnk_bn_grad_sums on g * mask(y), tile by tile through an L1-sized scratch of gm. */
+void cnk_bn_grad_sums_act(const float *g, const float *y, const float *x, int64_t rows,
+                          int64_t c, const float *mu, double *sg, double *sgx, int64_t act,
+                          float *scratch)
+{
+    int64_t full = c - c % CHUNK, quads = c - c % 4;
+    for (int64_t j = 0; j < c; j++) {
+        sg[j] = 0.0;
+        sgx[j] = 0.0;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        int64_t n = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        const float *xt = x + r0 * c;
+        masked_tile(g + r0 * c, y + r0 * c, n, c, (int)act, scratch);
+        for (int64_t c0 = 0; c0 < full; c0 += CHUNK)
+            grad_chunk(scratch, xt, n, c, c0, mu, sg, sgx);
+        for (int64_t c0 = full; c0 < quads; c0 += 4)
+            grad_quad(scratch, xt, n, c, c0, mu, sg, sgx);
+        if (quads < c)
+            grad_tail(scratch, xt, n, c, quads, mu, sg, sgx);
+    }
+}
+
+/* dx = (g * mask(y)) * k1 + (x - mu) * k2 + k3 on rows [0, rows) for one mask. */
+#define GRAD_INPUT_ACT(MASK)                                                                  \
+    for (int64_t r = 0; r < rows; r++) {                                                      \
+        const float *gr = g + r * c, *yr = y + r * c, *xr = x + r * c;                        \
+        float *dr = dx + r * c;                                                               \
+        for (int64_t j = 0; j < c; j++) {                                                     \
+            float m = MASK(yr[j]);                                                            \
+            float gm = gr[j] * m;                                                             \
+            dr[j] = gm * k1[j] + (xr[j] - mu[j]) * k2[j] + k3[j];                             \
+        }                                                                                     \
+    }
+
+/* dx = (g * mask(y)) * k1 + (x - mu) * k2 + k3; dx may be g itself. */
+void cnk_bn_grad_input_act(const float *g, const float *y, const float *restrict x,
+                           int64_t rows, int64_t c, const float *restrict mu,
+                           const float *restrict k1, const float *restrict k2,
+                           const float *restrict k3, float *dx, int64_t act)
+{
+    if (act == 2) {
+        GRAD_INPUT_ACT(MASK_RELU6)
+    } else {
+        GRAD_INPUT_ACT(MASK_RELU)
     }
 }
 

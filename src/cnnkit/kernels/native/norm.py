@@ -17,6 +17,8 @@ releases the GIL, so the pool's threads run blocks side by side.
               sc = gamma * istd
     relu_forward   y = 0 if x < 0 else x   (NumPy's clip(x, 0, inf): NaN and -0 kept)
     relu_backward  dx = g * [x > 0]   (the ReLU before or after a batch norm)
+    act = 1 / 2    batch norm fused with the ReLU / ReLU6 reading only its output:
+              y = act(bn(x)); backward: the batch-norm backward of g * [0 < y (< 6)]
     max_pool_2x2_*  2x2 max pooling at stride 2, the tournament form of :mod:`cnnkit.kernels.pool`
 """
 
@@ -44,6 +46,9 @@ SIGNATURES = {
     "cnk_bn_grad_sums": (None, [_P, _P, _I64, _I64, _P, _P, _P]),
     "cnk_bn_normalize": (None, [_P, _I64, _I64, _P, _P, _P, _P]),
     "cnk_bn_grad_input": (None, [_P, _P, _I64, _I64, _P, _P, _P, _P, _P]),
+    "cnk_bn_normalize_act": (None, [_P, _I64, _I64, _P, _P, _P, _P, _I64]),
+    "cnk_bn_grad_sums_act": (None, [_P, _P, _P, _I64, _I64, _P, _P, _P, _I64, _P]),
+    "cnk_bn_grad_input_act": (None, [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _P, _I64]),
     "cnk_relu_backward": (None, [_P, _P, _I64, _P]),
     "cnk_relu_forward": (None, [_P, _I64, _P]),
     "cnk_maxpool2x2_forward": (None, [_P, *[_I64] * 4, _P, _P, _P, _P]),
@@ -95,9 +100,16 @@ def _f32(v: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v, dtype=np.float32)
 
 
+# fused activations: name -> the C kernels' act code
+ACTS = {None: 0, "relu": 1, "relu6": 2}
+TILE_ROWS = 64  # _norm.c's TILE_ROWS: rows of the masked error per scratch tile
+
+
 def train_forward(x2: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
-                  eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """y, mu, var (biased), inv_std of x2 (M, C) float32 (M >= 1); gamma/beta (C,) or None."""
+                  eps: float, act: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """y, mu, var (biased), inv_std of x2 (M, C) float32 (M >= 1); gamma/beta (C,) or None;
+    ``act`` "relu" / "relu6": y is that activation of the batch norm's output."""
     lib = _load()
     assert lib is not None
     m, c = x2.shape
@@ -124,30 +136,47 @@ def train_forward(x2: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | N
     ya = _addr(y)
     ranges2 = _blocks(m, c, 2)
 
+    code = ACTS[act]
+
     def norm(_: int, r0: int, r1: int) -> None:
-        lib.cnk_bn_normalize(xa + r0 * row, r1 - r0, c, mean.ctypes.data, a.ctypes.data,
-                             b.ctypes.data, ya + r0 * row)
+        if code:
+            lib.cnk_bn_normalize_act(xa + r0 * row, r1 - r0, c, mean.ctypes.data,
+                                     a.ctypes.data, b.ctypes.data, ya + r0 * row, code)
+        else:
+            lib.cnk_bn_normalize(xa + r0 * row, r1 - r0, c, mean.ctypes.data, a.ctypes.data,
+                                 b.ctypes.data, ya + r0 * row)
 
     _run(ranges2, norm)
     return y, mean, var, inv_std
 
 
 def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarray,
-                   istd: np.ndarray, out: np.ndarray | None = None
+                   istd: np.ndarray, out: np.ndarray | None = None,
+                   act: str | None = None, y2: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dx, dgamma, dbeta of batch norm on (M, C) float32 for output error g2; mu, sc = gamma *
-    istd and istd are (C,). dx goes into ``out`` when given (g2 itself is allowed)."""
+    istd and istd are (C,). dx goes into ``out`` when given (g2 itself is allowed). With
+    ``act``, g2 is the error of act(bn(x)) and y2 that activation's output (M, C)."""
     lib = _load()
     assert lib is not None
     m, c = g2.shape
     ga, xa, row = _addr(g2), _addr(x2), c * 4
     mu, sc, istd = _f32(mu), _f32(sc), _f32(istd)
-    ranges = _blocks(m, c, 2)
+    ranges = _blocks(m, c, 2)  # the cut of the partial sums: the same with or without act
     part = np.empty((len(ranges), 2, c), dtype=np.float64)
 
+    code = ACTS[act]
+    ya = _addr(y2) if code else 0
+
     def sums(i: int, r0: int, r1: int) -> None:
-        lib.cnk_bn_grad_sums(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
-                             part[i, 0].ctypes.data, part[i, 1].ctypes.data)
+        if code:
+            scratch = np.empty(TILE_ROWS * c, dtype=np.float32)
+            lib.cnk_bn_grad_sums_act(ga + r0 * row, ya + r0 * row, xa + r0 * row, r1 - r0, c,
+                                     mu.ctypes.data, part[i, 0].ctypes.data,
+                                     part[i, 1].ctypes.data, code, scratch.ctypes.data)
+        else:
+            lib.cnk_bn_grad_sums(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
+                                 part[i, 0].ctypes.data, part[i, 1].ctypes.data)
 
     _run(ranges, sums)
     s = part[0] if len(ranges) == 1 else part.sum(axis=0)
@@ -159,11 +188,17 @@ def train_backward(g2: np.ndarray, x2: np.ndarray, mu: np.ndarray, sc: np.ndarra
     if dx.shape != g2.shape or dx.dtype != np.float32:
         raise ValueError("dx must be a float32 array of g's shape")
     da = _addr(dx)
-    ranges2 = _blocks(m, c, 3)
+    ranges2 = _blocks(m, c, 4 if code else 3)
 
     def grad(_: int, r0: int, r1: int) -> None:
-        lib.cnk_bn_grad_input(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
-                              sc.ctypes.data, k2.ctypes.data, k3.ctypes.data, da + r0 * row)
+        if code:
+            lib.cnk_bn_grad_input_act(ga + r0 * row, ya + r0 * row, xa + r0 * row, r1 - r0, c,
+                                      mu.ctypes.data, sc.ctypes.data, k2.ctypes.data,
+                                      k3.ctypes.data, da + r0 * row, code)
+        else:
+            lib.cnk_bn_grad_input(ga + r0 * row, xa + r0 * row, r1 - r0, c, mu.ctypes.data,
+                                  sc.ctypes.data, k2.ctypes.data, k3.ctypes.data,
+                                  da + r0 * row)
 
     _run(ranges2, grad)
     return dx, dgamma, dbeta
