@@ -83,6 +83,7 @@ OPS_DELIBERATE = {
     "max": {"initial": "not implemented"},
     "hard_sigmoid": {"alpha": "slope, Keras's 1/6", "beta": "offset, Keras's 0.5"},
     "leaky_relu": {"alpha": "keyword-only Keras 2 name of negative_slope"},
+    "add": {"activation": "cnnkit: a fused ReLU / ReLU6 of the sum (training-graph fusion)"},
 }
 
 
