@@ -67,6 +67,10 @@ def args():
                         "(0: none)")
     p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 4)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--augment", choices=("warp", "shift"), default="warp",
+                   help="warp: rotation, zoom and shift (resampled); shift: whole-pixel "
+                        "shifts only")
     p.add_argument("--permute-channels", type=int, default=1,
                    help="1: augment with a random order of the colour channels")
     p.add_argument("--dice-weight", type=float, default=1.0,
@@ -124,8 +128,11 @@ def main():
         acc = pretrain_encoder(model, px, py, a.pretrain_epochs, a.depth, a.base_filters,
                                seed=a.seed)
         print(f"encoder pretrained on {len(px)} digit crops: training accuracy {acc:.3f}")
-    batches = BatchIterator(x.astype(np.float32), m, batch_size=32, shuffle=True, seed=a.seed,
-                            transform=pair_transform(permute_channels=a.permute_channels))
+    geometry = {} if a.augment == "warp" else {"rotation": 0.0, "zoom": (1.0, 1.0),
+                                               "whole_pixels": True}
+    batches = BatchIterator(x.astype(np.float32), m, batch_size=a.batch_size, shuffle=True,
+                            seed=a.seed, transform=pair_transform(
+                                permute_channels=a.permute_channels, **geometry))
     lr = schedules.CosineDecay(a.lr, len(batches) * a.epochs, alpha=0.02)
     model.compile(optimizer=optimizers.Adam(learning_rate=lr),
                   loss=CombinedLoss(dice_weight=a.dice_weight,
