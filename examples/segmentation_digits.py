@@ -6,8 +6,12 @@ when present, else the one matplotlib ships; training: the left 60% of each phot
 right 40%); digits come from mnist5k (training: the 4,000 training digits, test: the 1,000
 held-out ones). The U-Net's encoder is first trained as a classifier of single digits painted
 on photo crops (the same photo regions and digits as training), then the whole network trains
-with the combined cross-entropy + Dice loss, augmenting images and masks together (rotation,
-zoom, shift; brightness and colour-channel order on the image only). Writes to --out (default
+with the combined cross-entropy + Dice loss, augmenting images and masks together (--augment
+shift: whole-pixel shifts, no resampling; warp: rotation, zoom and shift; brightness and
+colour-channel order on the image only). The masks are read from class probabilities averaged
+over five one-pixel shifts of the input, a pixel being a digit where P(background) is below
+a threshold chosen on 300 training scenes (the cross-entropy weighs digit pixels 5, which
+thickens an argmax). Writes to --out (default
 runs/segmentation): unet.cnnkit, metrics.json, dice.png (the figure: per-class Dice on the
 held-out scenes and the loss per epoch), overlays.png (the picture: test scenes, true masks,
 predicted masks) and scene.png. Then try:  cnnkit segment
@@ -64,13 +68,13 @@ def args():
     p.add_argument("--epochs", type=int, default=1 if QUICK else 7)
     p.add_argument("--base-filters", type=int, default=4 if QUICK else 16)
     p.add_argument("--depth", type=int, default=3, help="U-Net poolings")
-    p.add_argument("--pretrain", type=int, default=64 if QUICK else 8000,
+    p.add_argument("--pretrain", type=int, default=64 if QUICK else 6000,
                    help="single-digit crops for pretraining the encoder as a classifier "
                         "(0: none)")
-    p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 4)
+    p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 3)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--augment", choices=("warp", "shift"), default="warp",
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--augment", choices=("warp", "shift"), default="shift",
                    help="warp: rotation, zoom and shift (resampled); shift: whole-pixel "
                         "shifts only")
     p.add_argument("--permute-channels", type=int, default=1,
