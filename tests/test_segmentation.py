@@ -180,6 +180,25 @@ def test_augment_pair_moves_mask_with_image():
     np.testing.assert_allclose(x0, images, atol=1e-4)
 
 
+def test_augment_pair_whole_pixel_shifts_move_pixels_exactly():
+    from cnnkit.segmentation.data import augment_pair
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (12, 12, 12, 3)).astype(np.float32)
+    masks = rng.integers(0, 11, (12, 12, 12)).astype(np.uint8)
+    x, m = augment_pair(images, masks, rng, rotation=0, zoom=(1, 1), translate=0.25,
+                        brightness=0, whole_pixels=True)
+    shifts = set()
+    for i in range(12):  # the centre is the input moved by some whole (dy, dx), |d| <= 3
+        found = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                 if np.array_equal(m[i, 3:-3, 3:-3], masks[i, 3 - dy:9 - dy, 3 - dx:9 - dx])
+                 and np.allclose(x[i, 3:-3, 3:-3], images[i, 3 - dy:9 - dy, 3 - dx:9 - dx],
+                                 atol=1e-3)]
+        assert len(found) == 1
+        shifts.add(found[0])
+    assert len(shifts) > 3
+
+
 def test_augment_pair_permutes_colour_channels_of_images_only():
     from cnnkit.segmentation.data import augment_pair
 

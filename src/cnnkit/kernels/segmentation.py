@@ -22,7 +22,8 @@ import numpy as np
 
 from .activation import log_softmax_forward
 
-__all__ = ["soft_dice_forward", "soft_dice_backward", "focal_forward", "focal_backward"]
+__all__ = ["soft_dice_forward", "soft_dice_backward", "focal_forward", "focal_backward",
+           "ce_dice_forward", "ce_dice_backward"]
 
 
 def _one_hot(labels: np.ndarray, n_classes: int, dtype: np.dtype) -> np.ndarray:
@@ -73,3 +74,42 @@ def focal_backward(g: np.ndarray, cache: tuple) -> np.ndarray:
     d = -np.exp(logp)
     np.put_along_axis(d, lab, np.take_along_axis(d, lab, axis=-1) + 1, axis=-1)
     return (coef * d).astype(logp.dtype, copy=False)
+
+
+def ce_dice_forward(logits: np.ndarray, labels: np.ndarray, alpha: np.ndarray | None,
+                    classes: np.ndarray, smooth: float = 1.0, ce_weight: float = 1.0,
+                    dice_weight: float = 1.0) -> tuple[np.ndarray, tuple]:
+    """(L, cache) of L = ce_weight * mean_x -a_y log p_y + dice_weight * (1 - mean_c D_c), the
+    batch soft Dice D_c above: one softmax and per-class sums (bincount) for both terms.
+    Works on the logits as (C, pixels), so every reduction over the classes is vectorised."""
+    c = logits.shape[-1]
+    z = np.ascontiguousarray(logits.reshape(-1, c).T)
+    lab = labels.reshape(-1)
+    cols = np.arange(len(lab))
+    p = np.exp(z - z.max(axis=0))
+    p /= p.sum(axis=0)
+    pt = p[lab, cols]
+    a = np.ones(len(lab), logits.dtype) if alpha is None else alpha.astype(logits.dtype)[lab]
+    m = max(len(lab), 1)
+    ce = -(a * np.log(np.maximum(pt, np.finfo(p.dtype).tiny))).sum(dtype=np.float64) / m
+    inter = np.bincount(lab, weights=pt, minlength=c)
+    total = p.sum(axis=1, dtype=np.float64) + np.bincount(lab, minlength=c) + smooth
+    dice = (2 * inter + smooth) / total
+    loss = ce_weight * ce + dice_weight * (1 - dice[classes].mean())
+    coef = np.where(classes, -dice_weight / (total * int(classes.sum())), 0.0)
+    cache = (p, lab, cols, pt, a * (ce_weight / m), coef, dice, logits.shape)
+    return np.asarray(loss, dtype=logits.dtype), cache
+
+
+def ce_dice_backward(g: np.ndarray, cache: tuple) -> np.ndarray:
+    """dL/dz: with q_c = -coef_c D_c (coef_c = -dice_weight / (S_c M)), w = ce_weight a_y / n
+    and r = sum_c p_c q_c + 2 coef_y p_y, dL/dz_c = p_c (q_c + w - r) + [c = y] (2 coef_y p_y
+    - w) (cross-entropy p - t plus the Dice gradient through the softmax)."""
+    p, lab, cols, pt, w, coef, dice, shape = cache
+    q = (-coef * dice).astype(p.dtype)
+    cy = coef.astype(p.dtype)[lab] * 2 * pt
+    grad = (w - (q @ p + cy)) + q[:, None]
+    grad *= p
+    grad[lab, cols] += cy - w
+    grad *= float(g)
+    return np.ascontiguousarray(grad.T).reshape(shape)

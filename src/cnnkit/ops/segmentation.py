@@ -11,7 +11,7 @@ import numpy as np
 from ..kernels import segmentation as K
 from ._core import Tensor, floating, record
 
-__all__ = ["soft_dice_loss", "focal_loss"]
+__all__ = ["soft_dice_loss", "focal_loss", "ce_dice_loss"]
 
 
 def _labels(op: str, logits: Tensor, labels: Any) -> np.ndarray:
@@ -85,3 +85,30 @@ def focal_loss(logits: Any, labels: Any, gamma: float = 2.0,
         return (K.focal_backward(np.full(per.shape, float(g) / max(m, 1), z.dtype), cache),)
 
     return record(value, (z,), backward, op)
+
+
+def ce_dice_loss(logits: Any, labels: Any, class_weights: Sequence[float] | None = None,
+                 ce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0,
+                 ignore_background: bool = True) -> Tensor:
+    """ce_weight * mean over pixels of -a_y log p_y + dice_weight * soft_dice_loss (batch
+    Dice), in one pass over the softmax: the sum of ``focal_loss(gamma=0, alpha=a)`` and
+    ``soft_dice_loss`` so weighted, computed once."""
+    op = "ce_dice_loss"
+    z = _logits(op, logits)
+    lab = _labels(op, z, labels)
+    if not smooth > 0:
+        raise ValueError(f"{op}: smooth must be > 0, got {smooth}")
+    a = None
+    if class_weights is not None:
+        a = np.asarray(class_weights, dtype=np.float64).reshape(-1)
+        if a.shape != (z.shape[-1],):
+            raise ValueError(f"{op}: class_weights needs one weight per class ({z.shape[-1]}), "
+                             f"got {a.size}")
+    classes = np.ones(z.shape[-1], bool)
+    if ignore_background:
+        if z.shape[-1] < 2:
+            raise ValueError(f"{op}: ignore_background needs at least 2 classes")
+        classes[0] = False
+    value, cache = K.ce_dice_forward(z.data, lab, a, classes, float(smooth), float(ce_weight),
+                                     float(dice_weight))
+    return record(value, (z,), lambda g: (K.ce_dice_backward(g, cache),), op)

@@ -8,12 +8,20 @@ from .components import component_vote, connected_components
 from .data import CLASS_NAMES, NUM_CLASSES, augment_pair, load_backgrounds, make_scenes
 from .losses import CombinedLoss, DiceLoss, FocalLoss
 from .metrics import confusion_counts, dice_score, iou_score
-from .predict import overlay, pair_transform, palette, predict_masks
+from .predict import (
+    masks_from_probabilities,
+    overlay,
+    pair_transform,
+    palette,
+    predict_masks,
+    predict_probabilities,
+)
 from .pretrain import copy_encoder, digit_crops, encoder_classifier, pretrain_encoder
 
 __all__ = ["components", "data", "losses", "metrics", "predict", "pretrain", "CLASS_NAMES",
            "NUM_CLASSES", "augment_pair", "load_backgrounds", "make_scenes", "CombinedLoss",
            "DiceLoss", "FocalLoss", "component_vote", "confusion_counts",
            "connected_components", "dice_score", "iou_score", "overlay", "pair_transform",
-           "palette", "predict_masks", "copy_encoder", "digit_crops", "encoder_classifier",
+           "palette", "predict_masks", "predict_probabilities", "masks_from_probabilities",
+           "copy_encoder", "digit_crops", "encoder_classifier",
            "pretrain_encoder"]

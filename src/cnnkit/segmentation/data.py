@@ -144,22 +144,27 @@ def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
 def augment_pair(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
                  rotation: float = 10.0, zoom: tuple[float, float] = (0.9, 1.1),
                  translate: float = 0.1, brightness: float = 0.15,
-                 permute_channels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                 permute_channels: bool = False, whole_pixels: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """The same random affine warp (rotation in degrees, zoom, translation as a fraction of
     the size) applied to images (bilinear) and masks (nearest, so class ids stay ids), borders
     reflected in both; then a brightness change of the images only, and (``permute_channels``)
-    a random order of their colour channels per image. Returns float32 images and masks of
-    the masks' dtype."""
+    a random order of their colour channels per image. ``whole_pixels`` rounds the shifts to
+    whole pixels: with rotation 0 and zoom (1, 1) the warp then moves pixels without
+    resampling, so image edges stay as sharp as the scenes' and stay on the mask's edges.
+    Returns float32 images and masks of the masks' dtype."""
     images, masks = np.asarray(images), np.asarray(masks)
     if images.ndim != 4 or masks.shape != images.shape[:3]:
         raise ValueError(f"augment_pair expects images (N, H, W, C) and masks (N, H, W), got "
                          f"{images.shape} and {masks.shape}")
     n, h, w = masks.shape
     scale = rng.uniform(*zoom, n)
-    fwd = affine_matrix(n, angle=rng.uniform(-rotation, rotation, n),
-                        tx=rng.uniform(-translate, translate, n) * w,
-                        ty=rng.uniform(-translate, translate, n) * h, scale_x=scale,
-                        scale_y=scale)
+    angle = rng.uniform(-rotation, rotation, n)
+    tx = rng.uniform(-translate, translate, n) * w
+    ty = rng.uniform(-translate, translate, n) * h
+    if whole_pixels:
+        tx, ty = np.rint(tx), np.rint(ty)
+    fwd = affine_matrix(n, angle=angle, tx=tx, ty=ty, scale_x=scale, scale_y=scale)
     x = warp_forward(images.astype(np.float32), fwd, "bilinear", "reflect", 0.0)
     m = warp_forward(masks[..., None].astype(np.float32), fwd, "nearest", "reflect", 0.0)
     x = x * rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)

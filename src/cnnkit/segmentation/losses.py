@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import ops
-from ..ops.segmentation import focal_loss, soft_dice_loss
+from ..ops.segmentation import ce_dice_loss, focal_loss, soft_dice_loss
 
 __all__ = ["DiceLoss", "FocalLoss", "CombinedLoss"]
 
@@ -49,12 +49,17 @@ class CombinedLoss:
                  ignore_background: bool = True,
                  class_weights: Sequence[float] | None = None):
         self.ce_weight, self.dice_weight = float(ce_weight), float(dice_weight)
+        self.gamma, self.smooth, self.class_weights = gamma, float(smooth), class_weights
+        self.ignore_background = bool(ignore_background)
         weighted = gamma is not None or class_weights is not None
         self.pixel = FocalLoss(gamma or 0.0, class_weights) if weighted else None
         self.dice = DiceLoss(smooth, ignore_background)
         self.name = "combined_loss"
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        if not self.gamma:  # cross-entropy: one fused pass (ops.segmentation.ce_dice_loss)
+            return ce_dice_loss(y_pred, y_true, self.class_weights, self.ce_weight,
+                                self.dice_weight, self.smooth, self.ignore_background)
         if self.pixel is not None:
             first = self.pixel(y_true, y_pred)
         else:

@@ -3,14 +3,15 @@ transform for ``BatchIterator`` that augments images and masks together."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .data import augment_pair
 
-__all__ = ["predict_masks", "palette", "overlay", "pair_transform"]
+__all__ = ["predict_masks", "predict_probabilities", "masks_from_probabilities", "palette",
+           "overlay", "pair_transform"]
 
 
 def predict_masks(model: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -20,6 +21,40 @@ def predict_masks(model: Any, images: np.ndarray, batch_size: int = 32) -> np.nd
         raise ValueError(f"model '{getattr(model, 'name', model)}' outputs shape {out.shape}, "
                          f"not one score per class and pixel of the {images.shape[1:3]} images")
     return np.argmax(out, axis=-1)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def predict_probabilities(model: Any, images: np.ndarray, batch_size: int = 32,
+                          shifts: Sequence[tuple[int, int]] = ((0, 0),)) -> np.ndarray:
+    """Class probabilities (N, H, W, C): the softmax of the model's logits, averaged over
+    whole-pixel shifts (dy, dx) of the input (test-time augmentation; borders reflected):
+    P(i, j) = mean_s softmax(f(x moved by s))(i + dy_s, j + dx_s), edges repeated."""
+    x = np.asarray(images, np.float32)
+    n, h, w = x.shape[:3]
+    r = max([abs(int(v)) for s in shifts for v in s] + [0])
+    pad = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
+    total = None
+    for dy, dx in shifts:
+        moved = pad[:, r - dy:r - dy + h, r - dx:r - dx + w]
+        p = _softmax(model.predict(np.ascontiguousarray(moved), batch_size=batch_size))
+        p = np.pad(p, ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
+        p = p[:, r + dy:r + dy + h, r + dx:r + dx + w]
+        total = p if total is None else total + p
+    return total / len(shifts)
+
+
+def masks_from_probabilities(probs: np.ndarray, background_below: float | None = None
+                             ) -> np.ndarray:
+    """Class ids (N, H, W) from probabilities (N, H, W, C): the argmax (None), or foreground
+    where P(class 0) < ``background_below`` with the most probable of classes 1.. there."""
+    probs = np.asarray(probs)
+    if background_below is None:
+        return np.argmax(probs, axis=-1)
+    return np.where(probs[..., 0] < background_below, np.argmax(probs[..., 1:], axis=-1) + 1, 0)
 
 
 def palette(n: int) -> np.ndarray:
