@@ -63,6 +63,16 @@ def soft_dice_loss(logits: Any, labels: Any, smooth: float = 1.0,
     return record(value, (z,), lambda g: (K.soft_dice_backward(g, cache),), op)
 
 
+def _class_weights(op: str, name: str, weights: Any, classes: int) -> np.ndarray | None:
+    """``weights`` as float64 (classes,), or None; one weight per class is required."""
+    if weights is None:
+        return None
+    a = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if a.shape != (classes,):
+        raise ValueError(f"{op}: {name} needs one weight per class ({classes}), got {a.size}")
+    return a
+
+
 def focal_loss(logits: Any, labels: Any, gamma: float = 2.0,
                alpha: Sequence[float] | None = None) -> Tensor:
     """Mean over pixels of -a_y (1 - p_y)^gamma log p_y, p the softmax of ``logits``."""
@@ -71,12 +81,7 @@ def focal_loss(logits: Any, labels: Any, gamma: float = 2.0,
     lab = _labels(op, z, labels)
     if not gamma >= 0:
         raise ValueError(f"{op}: gamma must be >= 0, got {gamma}")
-    a = None
-    if alpha is not None:
-        a = np.asarray(alpha, dtype=np.float64).reshape(-1)
-        if a.shape != (z.shape[-1],):
-            raise ValueError(f"{op}: alpha needs one weight per class ({z.shape[-1]}), got "
-                             f"{a.size}")
+    a = _class_weights(op, "alpha", alpha, z.shape[-1])
     per, cache = K.focal_forward(z.data, lab, float(gamma), a)
     m = per.size
     value = np.asarray(per.sum() / max(m, 1), dtype=z.dtype)
@@ -98,12 +103,7 @@ def ce_dice_loss(logits: Any, labels: Any, class_weights: Sequence[float] | None
     lab = _labels(op, z, labels)
     if not smooth > 0:
         raise ValueError(f"{op}: smooth must be > 0, got {smooth}")
-    a = None
-    if class_weights is not None:
-        a = np.asarray(class_weights, dtype=np.float64).reshape(-1)
-        if a.shape != (z.shape[-1],):
-            raise ValueError(f"{op}: class_weights needs one weight per class ({z.shape[-1]}), "
-                             f"got {a.size}")
+    a = _class_weights(op, "class_weights", class_weights, z.shape[-1])
     classes = np.ones(z.shape[-1], bool)
     if ignore_background:
         if z.shape[-1] < 2:
