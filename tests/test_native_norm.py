@@ -408,8 +408,9 @@ def test_pool_2x2_batch_pieces_match_numpy(monkeypatch):
     forced here) give the NumPy path's results."""
     from cnnkit.kernels import parallel as KP
     from cnnkit.kernels import pool as KPo
+    from cnnkit.kernels import pool_windows as KPw
     _on()
-    monkeypatch.setattr(KPo, "NATIVE_POOL_MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(KPw, "NATIVE_POOL_MIN_PARALLEL_BYTES", 0)
     monkeypatch.setattr(KP, "MIN_PARALLEL_BYTES", 1)
     monkeypatch.setattr(KP, "PIECE_BYTES", 4096)
     KP.set_num_threads(2)
