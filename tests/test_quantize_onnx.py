@@ -17,7 +17,7 @@ from cnnkit import layers
 from cnnkit import random as cnnkit_random
 from cnnkit.deploy import load_quantized, prepare_qat, quantize
 from cnnkit.models import Model, Sequential
-from cnnkit.runtime import steps as S
+from cnnkit.runtime import quantized_steps as QS
 
 
 def _ort(proto, x, optimize=True):
@@ -34,9 +34,9 @@ def _ort(proto, x, optimize=True):
 def _step_unit(q):
     """The value of one integer step of the model output, per output channel."""
     last = q.plan.steps[-1].step
-    if isinstance(last, S.QuantizedConv):
+    if isinstance(last, QS.QuantizedConv):
         return last.params.mult.astype(np.float64)
-    if isinstance(last, S.Dequantize):
+    if isinstance(last, QS.Dequantize):
         return np.float64(last.scale)
     return None  # a float step ends the model
 
@@ -201,7 +201,7 @@ def test_trained_digit_models_export_with_identical_int8_outputs():
 
     res = _fit(_small_resnet(), xt[:2000], yt[:2000])
     q = quantize(res, xt[:256], method="minmax")
-    assert any(isinstance(s.step, S.QuantizedAdd) for s in q.plan.steps)
+    assert any(isinstance(s.step, QS.QuantizedAdd) for s in q.plan.steps)
     worst, agree, _ = _export_and_compare(q, xv, both=False)
     acc = _report("residual + depthwise", q, xv, yv, worst, agree)
     assert acc > 0.5 and worst == 0 and agree == 1.0

@@ -20,7 +20,7 @@ from onnx_export_helpers import ort_or_skip
 from cnnkit import layers
 from cnnkit.deploy import load_quantized, prepare_qat, quantize
 from cnnkit.models import Model, Sequential
-from cnnkit.runtime import steps as S
+from cnnkit.runtime import quantized_steps as QS
 
 
 def _has_vnni() -> bool:
@@ -45,7 +45,7 @@ def _plan_values(q, x):
 def _code_layers(q):
     """(layer name, output slot) of each integer layer that writes codes."""
     return [(s.step.layer.name, s.outs[0] if isinstance(s.outs, list) else s.outs)
-            for s in q.plan.steps if isinstance(s.step, S.QuantizedConv)
+            for s in q.plan.steps if isinstance(s.step, QS.QuantizedConv)
             and np.dtype(s.step.out_dtype) != np.float32]
 
 
@@ -71,9 +71,9 @@ def _run_ort(proto, x, names, tmp_path):
 def _output_unit(q):
     """The value of one integer step of the model output (per channel), or None."""
     last = q.plan.steps[-1].step
-    if isinstance(last, S.QuantizedConv):
+    if isinstance(last, QS.QuantizedConv):
         return last.params.mult.astype(np.float64)
-    if isinstance(last, S.Dequantize):
+    if isinstance(last, QS.Dequantize):
         return np.float64(last.scale)
     return None
 
@@ -147,7 +147,7 @@ def test_graph_fuses_into_qlinear_ops_with_cnnkits_codes(tmp_path):
     q = quantize(m, x[:32])
     differ, total, worst, ops = compare_qdq(q, x, tmp_path, "branches")
     assert differ == 0 and worst == 0 and total > 10_000
-    n_conv = sum(1 for s in q.plan.steps if isinstance(s.step, S.QuantizedConv)
+    n_conv = sum(1 for s in q.plan.steps if isinstance(s.step, QS.QuantizedConv)
                  and s.step.kind != "dense")
     assert ops.get("QLinearConv") == n_conv and ops.get("QGemm") == 2
     assert ops.get("QLinearAdd") == 1 and ops.get("QLinearConcat") == 1
@@ -248,7 +248,7 @@ def _unit_of(q, slot):
     """One integer step of the value in ``slot`` (a model output)."""
     s = next(s for s in q.plan.steps if slot in (s.outs if isinstance(s.outs, list)
                                                  else [s.outs]))
-    if isinstance(s.step, S.QuantizedConv):
+    if isinstance(s.step, QS.QuantizedConv):
         return s.step.params.mult.astype(np.float64)
     return np.float64(s.step.scale)  # a Dequantize
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..kernels import qconv
 from ..kernels import quantize as qk
+from ..runtime import quantized_steps as Q
 from ..runtime import steps as S
 from ..runtime.passes import StepNode
 
@@ -158,7 +159,7 @@ class _Builder:
         if key not in self.cache:
             q = self.params(slot)
             t = self.new_slot()
-            self.emit(S.Quantize(q[0], q[1], self.dtype), slot, [t])
+            self.emit(Q.Quantize(q[0], q[1], self.dtype), slot, [t])
             self.domain[t] = q
             self.cache[key] = t
         return self.cache[key]
@@ -169,7 +170,7 @@ class _Builder:
         key = (slot, "f")
         if key not in self.cache:
             t = self.new_slot()
-            self.emit(S.Dequantize(*self.domain[slot]), slot, [t])
+            self.emit(Q.Dequantize(*self.domain[slot]), slot, [t])
             self.cache[key] = t
         return self.cache[key]
 
@@ -192,7 +193,7 @@ def _code_step(b: _Builder, nd: StepNode, kind: str) -> tuple[Any, Any, QuantPar
         xs = [b.as_q(a) for a in nd.args]
         qy = b.params(nd.outs[0])
         lo, hi = _act_limits(step.act, qy, dtype)
-        return S.QuantizedAdd(b.domain[xs[0]], b.domain[xs[1]], qy, dtype, lo, hi), xs, qy
+        return Q.QuantizedAdd(b.domain[xs[0]], b.domain[xs[1]], qy, dtype, lo, hi), xs, qy
     if kind == "concat":  # exact on codes only when every input has the same quantization
         qs = {b.domain.get(a) for a in nd.args}
         return None if len(qs) != 1 or None in qs else (step, nd.args, qs.pop())
@@ -202,9 +203,9 @@ def _code_step(b: _Builder, nd: StepNode, kind: str) -> tuple[Any, Any, QuantPar
     if kind == "view":
         return step, nd.args, q
     if kind == "clamp":
-        return S.QuantizedClamp(*_act_limits(step.act, q, dtype)), nd.args, q
+        return Q.QuantizedClamp(*_act_limits(step.act, q, dtype)), nd.args, q
     limits = None if step.act is None else _act_limits(step.act, q, dtype)
-    pool = S.QuantizedMaxPool(tuple(step.pool), tuple(step.strides), step.padding,
+    pool = Q.QuantizedMaxPool(tuple(step.pool), tuple(step.strides), step.padding,
                               qk.qrange(dtype)[0], limits)
     return pool, nd.args, q
 
@@ -215,7 +216,7 @@ def _emit_layer(b: _Builder, g: Int8Graph, i: int, nd: StepNode, float_out: bool
     x = b.as_q(nd.args)
     qy = None if float_out else b.params(out)
     p = conv_params(weights, kind, b.domain[x], qy, step.act, b.dtype)
-    b.emit(S.QuantizedConv(step.layer, p, kind, np.float32 if float_out else b.dtype,
+    b.emit(Q.QuantizedConv(step.layer, p, kind, np.float32 if float_out else b.dtype,
                            getattr(step, "extra_pads", None), step.act if float_out else None),
            x, [out])
     if qy is not None:
@@ -254,7 +255,7 @@ def build_int8_nodes(nodes: list[StepNode], n_slots: int, outputs: set[int],
         if out in outputs:  # a model output is float
             t = b.new_slot()
             b.emit(step, args, [t])
-            b.emit(S.Dequantize(*q), t, [out])
+            b.emit(Q.Dequantize(*q), t, [out])
         else:
             b.emit(step, args, [out])
             b.domain[out] = q

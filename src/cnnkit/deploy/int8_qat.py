@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import ops
 from ..kernels import quantize as qk
-from ..runtime import steps as S
+from ..runtime import quantized_steps as Q
 from .int8_model import QuantizedModel, quantize
 
 __all__ = ["QATModel", "prepare_qat"]
@@ -48,7 +48,7 @@ def _fq_slots(q: QuantizedModel) -> dict[int, tuple[float, int]]:
     g, n = q.graph, q.float_plan.n_slots
     slots = {s: p for s, p in g.slot_q.items() if s < n}
     for nd in g.nodes:
-        if isinstance(nd.step, S.Quantize):
+        if isinstance(nd.step, Q.Quantize):
             slots[nd.args] = (nd.step.scale, nd.step.zero)
     return slots
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..kernels import quantize as qk
-from ..runtime import steps as S
+from ..runtime import quantized_steps as Q
 from .int8_calibration import run_observed
 
 __all__ = ["LayerReport", "QuantReport", "build_report", "sqnr_db"]
@@ -105,10 +105,10 @@ def build_report(qmodel: Any, x: np.ndarray) -> QuantReport:
     fvals, fout = _record(qmodel.float_plan, x)
     qvals, qout = _record(qmodel.plan, x)
     g = qmodel.graph
-    source = {nd.outs[0]: nd.args for nd in g.nodes if isinstance(nd.step, S.Quantize)}
+    source = {nd.outs[0]: nd.args for nd in g.nodes if isinstance(nd.step, Q.Quantize)}
     rows = []
     for nd in g.nodes:
-        if not isinstance(nd.step, (S.QuantizedConv, S.QuantizedAdd)):
+        if not isinstance(nd.step, (Q.QuantizedConv, Q.QuantizedAdd)):
             continue
         args = nd.args if isinstance(nd.args, list) else [nd.args]
         codes = [qk.quantize(fvals[source.get(a, a)], *g.slot_q[a], qmodel.dtype) for a in args]
@@ -118,7 +118,7 @@ def build_report(qmodel: Any, x: np.ndarray) -> QuantReport:
         y_f = y if qy is None else qk.dequantize(y, *qy)
         y_c = qvals[out] if qy is None else qk.dequantize(qvals[out], *qy)
         qx = g.slot_q[args[0]]
-        if isinstance(nd.step, S.QuantizedConv):
+        if isinstance(nd.step, Q.QuantizedConv):
             name, kind = nd.step.layer.name, nd.step.kind
             ws = nd.step.params.mult.astype(np.float64) * (1.0 if qy is None else qy[0]) / qx[0]
             wrange = (float(ws.min()), float(ws.max()))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ...runtime import quantized_steps as QS
 from ...runtime import steps as S
 from . import int8_steps as W
 from . import qdq_steps as Q
@@ -92,25 +93,25 @@ class _Int8Walk:
         """The step written as integer ops, or None for a float step."""
         step, g = nd.step, self.g
         xs = [vals[a] for a in _as_list(nd.args)]
-        if isinstance(step, S.Quantize):
+        if isinstance(step, QS.Quantize):
             return W.quantize(g, xs[0], step.scale, step.zero, step.dtype, f"{base}/quantize")
-        if isinstance(step, S.Dequantize):
+        if isinstance(step, QS.Dequantize):
             return W.dequantize(g, xs[0], step.scale, step.zero, f"{base}/dequantize")
         shapes = (self.shape(nd.args) if isinstance(nd.args, int) else None,
                   self.shape(nd.outs[0]))
-        if isinstance(step, S.QuantizedConv) and self.qdq:
+        if isinstance(step, QS.QuantizedConv) and self.qdq:
             slot_q = self.q.graph.slot_q
             return Q.qdq_layer(g, step, xs[0], *shapes, base, slot_q[nd.args],
                                slot_q.get(nd.outs[0]), self.sw[nd.outs[0]])
-        if isinstance(step, S.QuantizedConv):
+        if isinstance(step, QS.QuantizedConv):
             return W.integer_layer(g, step, xs[0], *shapes, base)
-        if isinstance(step, S.QuantizedMaxPool):
+        if isinstance(step, QS.QuantizedMaxPool):
             return W.max_pool(g, step, xs[0], *shapes, f"{base}/int8_max_pool")
-        if isinstance(step, S.QuantizedAdd):
+        if isinstance(step, QS.QuantizedAdd):
             if self.qdq:
                 return Q.qdq_add(g, step, same_layout(g, xs), f"{base}/int8_add")
             return W.add(g, step, same_layout(g, xs), f"{base}/int8_add")
-        if isinstance(step, S.QuantizedClamp):
+        if isinstance(step, QS.QuantizedClamp):
             return W.clamp(g, xs[0], (step.lo, step.hi), f"{base}/int8_clamp")
         if xs[0].dtype.kind == "f":
             return None
