@@ -1,16 +1,8 @@
 """Keras-style layers (channels-last)."""
 
 from .base import KerasTensor, Layer
-from .conv import (
-    Conv1D,
-    Conv1DTranspose,
-    Conv2D,
-    Conv2DTranspose,
-    Conv3D,
-    Conv3DTranspose,
-    DepthwiseConv2D,
-    SeparableConv2D,
-)
+from .conv import Conv1D, Conv2D, Conv3D, DepthwiseConv2D, SeparableConv2D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import (
     ELU,
     Activation,

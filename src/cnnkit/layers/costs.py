@@ -31,6 +31,7 @@ import numpy as np
 from ..kernels.padding import resolve_padding
 from . import (
     conv,
+    conv_transpose,
     core,
     layer_normalization,
     merge,
@@ -114,7 +115,7 @@ def layer_windows(layer: Layer, input_shape: Any) -> list[Window] | str | None:
         return []  # a Dense on a feature map acts on each cell
     if isinstance(layer, (core.Dense, core.Flatten, core.Reshape, pooling._GlobalPooling)):
         return GLOBAL
-    if isinstance(layer, conv._ConvTranspose):
+    if isinstance(layer, conv_transpose._ConvTranspose):
         return None
     spatial = list(shape[1:-1]) if shape is not None else []
     if isinstance(layer, (conv._WindowConv, pooling._Pooling)):
