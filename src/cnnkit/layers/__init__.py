@@ -1,24 +1,20 @@
 """Keras-style layers (channels-last)."""
 
+from .activation_layers import ELU, Activation, LeakyReLU, ReLU, Softmax
 from .base import KerasTensor, Layer
 from .conv import Conv1D, Conv2D, Conv3D, DepthwiseConv2D, SeparableConv2D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from .core import (
-    ELU,
-    Activation,
     Dense,
     Dropout,
     Embedding,
     Flatten,
     Input,
     InputLayer,
-    LeakyReLU,
     Normalization,
     Permute,
-    ReLU,
     Rescaling,
     Reshape,
-    Softmax,
 )
 from .detection_head import GridHead
 from .elementwise import Cast, Clip, ConstantOperand, HardSigmoid, LogSoftmax, UnaryMath

@@ -30,6 +30,9 @@ import numpy as np
 
 from ..kernels.padding import resolve_padding
 from . import (
+    activation_layers as act,
+)
+from . import (
     conv,
     conv_transpose,
     core,
@@ -77,8 +80,8 @@ _SHAPE_ONLY = (core.Flatten, core.Reshape, core.Permute, core.Dropout, core.Inpu
                regularization._SpatialDropout)
 _PER_ELEMENT = ((normalization.BatchNormalization, 2), (core.Rescaling, 2),
                 (core.Normalization, 2), (layer_normalization._AffineNorm, 5),
-                (core.Softmax, 3), (core.Activation, 1), (core.ReLU, 1), (core.LeakyReLU, 1),
-                (core.ELU, 1), (layer_normalization.PReLU, 1), (reshaping._UpSampling, 0))
+                (act.Softmax, 3), (act.Activation, 1), (act.ReLU, 1), (act.LeakyReLU, 1),
+                (act.ELU, 1), (layer_normalization.PReLU, 1), (reshaping._UpSampling, 0))
 
 
 def layer_flops(layer: Layer, input_shape: Any, output_shape: Any) -> int | None:
@@ -86,7 +89,7 @@ def layer_flops(layer: Layer, input_shape: Any, output_shape: Any) -> int | None
     out = _elements(output_shape)
     if isinstance(layer, (conv._WindowConv, core.Dense)):
         return 2 * layer.compute_macs(input_shape, output_shape) + _fused(layer, out)
-    if isinstance(layer, core.Activation) and getattr(layer, "activation_name", "") == "softmax":
+    if isinstance(layer, act.Activation) and getattr(layer, "activation_name", "") == "softmax":
         return 3 * out
     for kind, per in _PER_ELEMENT:
         if isinstance(layer, kind):

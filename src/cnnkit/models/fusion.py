@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..layers.activation_layers import plain_activation
 from ..layers.base import Layer, Node
-from ..layers.core import plain_activation
 from ..layers.merge import Add
 from ..layers.normalization import BatchNormalization
 from ..ops.activation import guided_relu_active
