@@ -345,7 +345,7 @@ def test_shape_only_build_changes_nothing(monkeypatch):
     real model equals the zoo's own build under the same seed."""
     from cnnkit import random as crandom
     from cnnkit import zoo
-    from cnnkit.layers import base
+    from cnnkit.layers import build_context as base
 
     monkeypatch.setattr(base, "_name_counts", {})  # fresh layer names, restored afterwards
     crandom.seed(5)

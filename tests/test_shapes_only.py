@@ -1,12 +1,12 @@
-"""layers.base.shapes_only: building without weight memory, then the same real build."""
+"""layers.build_context.shapes_only: building without weight memory, then the same real build."""
 
 import numpy as np
 from helpers import traced_peak
 
 import cnnkit
 from cnnkit import layers, models
-from cnnkit.layers import base
-from cnnkit.layers.base import shapes_only
+from cnnkit.layers import build_context as base
+from cnnkit.layers.build_context import shapes_only
 
 
 def _mlp(units: int) -> models.Sequential:

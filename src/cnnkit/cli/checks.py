@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layers.base import shapes_only
+from ..layers.build_context import shapes_only
 from .errors import UsageError, about
 
 

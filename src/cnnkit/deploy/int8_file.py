@@ -147,7 +147,7 @@ def _read(archive: NpzArchive, key: str, dtype: Any, shape: tuple, path: Any) ->
 
 
 def _build_model(meta: dict, archive: NpzArchive, path: Any) -> Any:
-    from ..layers.base import weight_budget
+    from ..layers.build_context import weight_budget
     from ..models.serialization import deserialize
 
     stored = sum(math.prod(archive.header(n[:-4])[0]) for n in archive.members

@@ -9,10 +9,7 @@ the functional ``Model``; calling it on arrays or Tensors computes.
 from __future__ import annotations
 
 import contextvars
-import math
-import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,80 +18,14 @@ from .. import constraints, initializers, regularizers
 from .. import random as crandom
 from ..autograd import Tensor
 from . import shape_inference
+from .build_context import building_shapes_only, snake_case, spend_budget, unique_name
 
 Shape = tuple[int | None, ...]
-
-_name_counts: dict[str, int] = {}
-
-
-_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "cnnkit_weight_budget", default=None)
-
-
-@contextmanager
-def weight_budget(n_values: int) -> Iterator[None]:
-    """Within the block, layers may create weights of at most ``n_values`` values in all (a
-    model read from a file builds only what the file stores)."""
-    token = _budget.set([n_values])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-_shapes_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "cnnkit_shapes_only", default=False)
-
-
-@contextmanager
-def shapes_only() -> Iterator[None]:
-    """Within the block, layers build with weights that take no memory (one zero viewed at
-    every shape) for shape inference and parameter counts of any size; the random state and
-    the layer names handed out are restored afterwards, so a real build that follows is the
-    one it would have been."""
-    names, state = dict(_name_counts), crandom.get_state()
-    token = _shapes_only.set(True)
-    try:
-        yield
-    finally:
-        _shapes_only.reset(token)
-        _name_counts.clear()
-        _name_counts.update(names)
-        crandom.set_state(state)
-
-
-def _spend_budget(layer: Layer, name: str, shape: tuple[int, ...]) -> None:
-    left = _budget.get()
-    if left is None:
-        return
-    if layer.dtype.kind not in "biuf" or layer.dtype.itemsize > 16:
-        raise ValueError(f"{type(layer).__name__} '{layer.name}' has dtype {layer.dtype}; "
-                         f"weights must be numbers")
-    n = math.prod(shape)
-    if min(shape, default=0) < 0 or n > left[0]:
-        raise ValueError(f"{type(layer).__name__} '{layer.name}' would create weight '{name}' "
-                         f"of shape {shape}: more values than the file stores ({left[0]} left)")
-    left[0] -= n
-
 
 # the training flag of the innermost layer call: a layer called without ``training`` inside
 # another layer's call inherits it (as Keras 3 does), so a hand-written call needn't pass it
 _call_training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "cnnkit_call_training", default=None)
-
-
-def unique_name(base: str) -> str:
-    """conv2d, conv2d_1, conv2d_2, ... as Keras names layers."""
-    n = _name_counts.get(base, 0)
-    _name_counts[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
-
-
-def snake_case(name: str) -> str:
-    """Keras' default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d,
-    Conv2DTranspose -> conv2d_transpose (digits stay attached to the word before them)."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 class KerasTensor:
@@ -222,8 +153,8 @@ class Layer:
         ``constraint`` projects it after every optimizer step."""
         init = initializers.get(initializer)
         shape = tuple(int(s) for s in shape)
-        _spend_budget(self, name, shape)
-        if _shapes_only.get():
+        spend_budget(self, name, shape)
+        if building_shapes_only():
             data = np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), shape,
                                                    (0,) * len(shape))
         else:

@@ -186,7 +186,7 @@ def save_model(model: Any, path: Any, sparse: bool = False,
 
 def _build(meta: dict, stored: list, path: Any) -> Any:
     """The model the config describes, built under a budget of the stored parameter count."""
-    from ..layers.base import weight_budget
+    from ..layers.build_context import weight_budget
     from .serialization import deserialize
 
     budget = sum(math.prod(shape) for shape, _, _ in stored)

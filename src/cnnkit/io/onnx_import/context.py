@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ...layers import Permute
-from ...layers.base import Layer, shapes_only
+from ...layers.base import Layer
+from ...layers.build_context import shapes_only
 from .errors import UnsupportedOnnxError
 from .values import Partial, Sym, Value, channels_last, identity, inverse
 

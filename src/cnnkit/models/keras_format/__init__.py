@@ -50,7 +50,7 @@ def file_kind(path: Any, suffix_only: bool = False) -> str | None:
 
 def load_model(path: Any) -> Any:
     """The cnnkit model a ``.keras`` or Keras ``.h5`` file describes, with its weights."""
-    from ...layers.base import weight_budget
+    from ...layers.build_context import weight_budget
     from .archive import parse_json, read_archive
     from .graph_in import build
     from .h5read import H5Reader

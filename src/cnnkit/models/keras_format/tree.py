@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...layers.base import Layer, snake_case
+from ...layers.base import Layer
+from ...layers.build_context import snake_case
 
 OP = "__op__"  # a Keras operation read as a layer: Keras keeps no weights for it
 
