@@ -23,9 +23,9 @@ CHECK_CLASSES = 10  # classes of the shape-only build made before the data is re
 
 # ----- train -----------------------------------------------------------------------------------
 def _recipe(args: argparse.Namespace, kind: str) -> dict:
-    recipe = {"ema": 0.0, "weight_decay": 0.0, **DEFAULTS[kind]}  # kind: a DEFAULTS key
+    recipe = {"ema": 0.0, "weight_decay": 0.0, "swa": 0, **DEFAULTS[kind]}  # a DEFAULTS key
     for key in ("model", "epochs", "batch_size", "lr", "schedule", "augment", "label_smoothing",
-                "tta", "ema", "weight_decay"):
+                "tta", "ema", "weight_decay", "swa"):
         if getattr(args, key, None) is not None:
             recipe[key] = getattr(args, key)
     return recipe
@@ -100,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(batches, epochs=recipe["epochs"], verbose=0 if args.quiet else 1,
                         validation_data=_held_out(val, xv, yv),
-                        callbacks=_callbacks(recipe, out),
+                        callbacks=_callbacks(recipe, out, batches),
                         distributed=distributed)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     test = _test_scores(model, xv.astype(np.float32), yv, recipe["tta"])
@@ -123,12 +123,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _callbacks(recipe: dict, out: Path) -> list:
-    """The learning-rate log, the CSV history and the recipe's weight average."""
+def _callbacks(recipe: dict, out: Path, batches: Any) -> list:
+    """The learning-rate log, the CSV history and the recipe's weight averages (SWA's
+    batch-norm statistics recomputed over one more pass of the training batches)."""
     from ..train import callbacks
     from ..train.callback_average import WeightAverage
+    from ..train.callback_swa import StochasticWeightAverage
 
     cbs = [_LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))]
+    if recipe["swa"]:
+        cbs.append(StochasticWeightAverage(-recipe["swa"], bn_batches=batches))
     return cbs + ([WeightAverage(recipe["ema"])] if recipe["ema"] else [])
 
 
@@ -143,6 +147,7 @@ def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
           f"test-time augmentation {recipe['tta']}"
           + (f", weight decay {recipe['weight_decay']:g}" if recipe["weight_decay"] else "")
           + (f", weight average {recipe['ema']:g}" if recipe["ema"] else "")
+          + (f", SWA over the last {recipe['swa']} epochs" if recipe["swa"] else "")
           + f"{procs}; output in {out}")
 
 

@@ -91,6 +91,9 @@ def _add_train(sub: Any, func: Callable) -> None:
     t.add_argument("--ema", type=float_in("--ema", 0.0, 1.0, False, True),
                    help="decay d of an exponential moving average of the weights, the model "
                    "trained (a <- a + (1 - d)(w - a) per batch); 0: none")
+    t.add_argument("--swa", type=int_in(0, 100_000), metavar="N",
+                   help="stochastic weight averaging: the mean of the weights at the end of the "
+                   "last N epochs, batch-norm statistics recomputed over the training images")
     t.add_argument("--weight-decay", type=float_in("--weight-decay", 0.0, 1.0, False, True),
                    help="the optimizer's weight decay (decoupled for adamw)")
     t.add_argument("--tta", help="test-time augmentation of the final test accuracy: none, "
