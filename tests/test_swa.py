@@ -98,8 +98,8 @@ def test_cli_swa_option(tmp_path, capsys):
     from cnnkit.cli import main
 
     out_dir = tmp_path / "run"
-    code = main(["train", "--model", "lenet5", "--epochs", "2", "--swa", "2", "--lr", "2e-3", "--quiet",
-                 "--out", str(out_dir)])
+    code = main(["train", "--model", "lenet5", "--epochs", "2", "--swa", "2", "--lr", "2e-3",
+                 "--quiet", "--out", str(out_dir)])
     assert code == 0 and "SWA over the last 2 epochs" in capsys.readouterr().out
     metrics = json.loads((out_dir / "metrics.json").read_text())
     assert metrics["recipe"]["swa"] == 2

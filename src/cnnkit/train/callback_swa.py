@@ -17,7 +17,8 @@ __all__ = ["StochasticWeightAverage", "update_batch_norm"]
 
 
 def _batch_norms(model: Any) -> list:
-    return [layer for layer in getattr(model, "layers", []) if isinstance(layer, BatchNormalization)]
+    return [layer for layer in getattr(model, "layers", [])
+            if isinstance(layer, BatchNormalization)]
 
 
 def update_batch_norm(model: Any, batches: Iterable) -> int:
