@@ -229,6 +229,12 @@ def test_small_resnet_parameter_count_and_shape(widths, blocks, shape):
         zoo.get("small_resnet", widths=(8, 16), blocks=(1,))
 
 
+def test_small_resnet16_is_the_16_32_64_network():
+    model = zoo.get("small_resnet16")
+    assert zoo.count_params(model) == _expected_params((16, 32, 64), (1, 1, 1), 1, 10) == 77754
+    assert model.name == "small_resnet16"
+
+
 # ----- the command line's recipe options -----------------------------------------------------
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(-1, keepdims=True))

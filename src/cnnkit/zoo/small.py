@@ -121,3 +121,11 @@ def small_resnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
         x = layers.Dropout(dropout, name="dropout")(x)
     x = layers.Dense(classes, name="fc")(x)
     return Model(inputs, x, name=name)
+
+
+@register("small_resnet16")
+def small_resnet16(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10,
+                   name: str = "small_resnet16") -> Any:
+    """``small_resnet`` with stages of 16, 32 and 64 channels (78 k parameters for 28x28x1
+    and 10 classes; about 0.8 of ``mnist_cnn``'s training time per image)."""
+    return small_resnet(input_shape, classes, widths=(16, 32, 64), name=name)
