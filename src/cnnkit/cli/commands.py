@@ -126,14 +126,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _callbacks(recipe: dict, out: Path, batches: Any) -> list:
     """The learning-rate log, the CSV history and the recipe's weight averages (SWA's
     batch-norm statistics recomputed over one more pass of the training batches)."""
-    from ..train import callbacks
-    from ..train.callback_average import WeightAverage
-    from ..train.callback_swa import StochasticWeightAverage
+    from ..train import callback_average, callback_swa, callbacks
 
     cbs = [_LearningRateLog(), callbacks.CSVLogger(str(out / "history.csv"))]
-    if recipe["swa"]:
-        cbs.append(StochasticWeightAverage(-recipe["swa"], bn_batches=batches))
-    return cbs + ([WeightAverage(recipe["ema"])] if recipe["ema"] else [])
+    swa = [callback_swa.StochasticWeightAverage(-recipe["swa"], batches)] if recipe["swa"] else []
+    return cbs + swa + ([callback_average.WeightAverage(recipe["ema"])] if recipe["ema"] else [])
 
 
 def _announce(args: argparse.Namespace, model: Any, recipe: dict, counts: tuple,
