@@ -16,10 +16,10 @@ DEFAULTS = {
     "mnist5k": {"model": "small_resnet", "epochs": 12, "batch_size": 64, "lr": 4e-3,
                 "schedule": "cosine", "augment": "strong", "label_smoothing": 0.1,
                 "tta": "shift"},
-    # 5 epochs, 3e-3, label smoothing 0.1 scored 90.3% (seeds 0, 1) in 3.2 min: below these
-    # 10 epochs' 92.1%, so the training stays as it was; flip TTA added 0.2 points there
-    "fashion-mnist": {"model": "mnist_cnn", "epochs": 10, "batch_size": 128, "lr": 2e-3,
-                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.0,
+    # chosen on 6,000 held-out training images (--val-split 0.1, seed 0): 92.18% (flip TTA
+    # 92.50%) against 91.97% (92.20%) for mnist_cnn 10 epochs 2e-3, at 0.94 of its time
+    "fashion-mnist": {"model": "small_resnet16", "epochs": 12, "batch_size": 128, "lr": 4e-3,
+                      "schedule": "cosine", "augment": "flip", "label_smoothing": 0.1,
                       "tta": "flip"},
     "mnist": {"model": "mnist_cnn", "epochs": 4, "batch_size": 128, "lr": 2e-3,
               "schedule": "cosine", "augment": "none", "label_smoothing": 0.0, "tta": "none"},
