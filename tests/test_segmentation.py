@@ -329,6 +329,29 @@ def test_component_vote_gives_each_blob_its_majority_class():
     assert (component_vote(m, 6, scores)[0, 1:3, 5:7] == 4).all()
 
 
+def test_component_vote_max_extent_votes_only_small_blobs():
+    from cnnkit.segmentation.components import blob_extents, component_vote, \
+        connected_components
+
+    rng = np.random.default_rng(3)
+    m = np.where(rng.random((3, 16, 18)) < 0.3, rng.integers(1, 5, (3, 16, 18)), 0)
+    scores = rng.random((3, 16, 18, 5))
+    blobs = _flood(m > 0)
+    comp = connected_components(m > 0)
+    ids, inv = np.unique(comp[comp >= 0], return_inverse=True)
+    ext = blob_extents(comp, ids, inv)
+    for limit in (1, 3, 6, 40):
+        want = m.copy()
+        for b in range(blobs.max() + 1):
+            i, y, x = np.nonzero(blobs == b)
+            height, width = y.max() - y.min() + 1, x.max() - x.min() + 1
+            k = int(np.nonzero(comp[i[0], y[0], x[0]] == ids)[0][0])
+            assert (ext[k] == (height, width)).all()
+            if height <= limit and width <= limit:  # summed scores over classes 1..4
+                want[i, y, x] = 1 + int(np.argmax(scores[i, y, x, 1:].sum(axis=0)))
+        np.testing.assert_array_equal(component_vote(m, 5, scores, max_extent=limit), want)
+
+
 # ----- encoder pretraining --------------------------------------------------------------------
 def test_digit_crops_are_seeded_single_digits():
     pytest.importorskip("PIL", reason="backgrounds are read with Pillow")
