@@ -199,6 +199,19 @@ def test_augment_pair_whole_pixel_shifts_move_pixels_exactly():
     assert len(shifts) > 3
 
 
+def test_whole_pixel_moves_repeat_the_edge_beyond_the_border():
+    from cnnkit.segmentation.data import _shift
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 255, (5, 7, 9, 2))
+    dy, dx = np.array([0, 3, -2, 9, -20]), np.array([1, -4, 8, 0, 15])
+    got = _shift(a, dy, dx)
+    for k in range(5):  # out[i, j] = a[i - dy, j - dx], the image mirrored with its edge pixels
+        big = np.pad(a[k], ((21, 21), (21, 21), (0, 0)), mode="symmetric")
+        want = big[21 - dy[k]:21 - dy[k] + 7, 21 - dx[k]:21 - dx[k] + 9]
+        np.testing.assert_array_equal(got[k], want)
+
+
 def test_augment_pair_permutes_colour_channels_of_images_only():
     from cnnkit.segmentation.data import augment_pair
 
@@ -327,6 +340,28 @@ def test_component_vote_gives_each_blob_its_majority_class():
     scores = np.zeros((1, 6, 8, 6))
     scores[0, 1, 5, 4] = 10.0  # one confident pixel outvotes three
     assert (component_vote(m, 6, scores)[0, 1:3, 5:7] == 4).all()
+
+
+def test_component_vote_max_extent_votes_only_small_blobs():
+    from cnnkit.segmentation.components import blob_extents, component_vote, connected_components
+
+    rng = np.random.default_rng(3)
+    m = np.where(rng.random((3, 16, 18)) < 0.3, rng.integers(1, 5, (3, 16, 18)), 0)
+    scores = rng.random((3, 16, 18, 5))
+    blobs = _flood(m > 0)
+    comp = connected_components(m > 0)
+    ids, inv = np.unique(comp[comp >= 0], return_inverse=True)
+    ext = blob_extents(comp, ids, inv)
+    for limit in (1, 3, 6, 40):
+        want = m.copy()
+        for b in range(blobs.max() + 1):
+            i, y, x = np.nonzero(blobs == b)
+            height, width = y.max() - y.min() + 1, x.max() - x.min() + 1
+            k = int(np.nonzero(comp[i[0], y[0], x[0]] == ids)[0][0])
+            assert (ext[k] == (height, width)).all()
+            if height <= limit and width <= limit:  # summed scores over classes 1..4
+                want[i, y, x] = 1 + int(np.argmax(scores[i, y, x, 1:].sum(axis=0)))
+        np.testing.assert_array_equal(component_vote(m, 5, scores, max_extent=limit), want)
 
 
 # ----- encoder pretraining --------------------------------------------------------------------

@@ -164,11 +164,28 @@ def augment_pair(images: np.ndarray, masks: np.ndarray, rng: np.random.Generator
     ty = rng.uniform(-translate, translate, n) * h
     if whole_pixels:
         tx, ty = np.rint(tx), np.rint(ty)
-    fwd = affine_matrix(n, angle=angle, tx=tx, ty=ty, scale_x=scale, scale_y=scale)
-    x = warp_forward(images.astype(np.float32), fwd, "bilinear", "reflect", 0.0)
-    m = warp_forward(masks[..., None].astype(np.float32), fwd, "nearest", "reflect", 0.0)
+    if whole_pixels and rotation == 0 and zoom == (1.0, 1.0):  # pure moves: gather pixels
+        x, m = _shift(images.astype(np.float32), ty, tx), _shift(masks[..., None], ty, tx)
+    else:
+        fwd = affine_matrix(n, angle=angle, tx=tx, ty=ty, scale_x=scale, scale_y=scale)
+        x = warp_forward(images.astype(np.float32), fwd, "bilinear", "reflect", 0.0)
+        m = warp_forward(masks[..., None].astype(np.float32), fwd, "nearest", "reflect", 0.0)
     x = x * rng.uniform(1 - brightness, 1 + brightness, (n, 1, 1, 1)).astype(np.float32)
     if permute_channels:
         order = np.argsort(rng.random((n, x.shape[-1])), axis=1)
         x = np.take_along_axis(x, order[:, None, None, :], axis=-1)
     return np.clip(x, 0, 255), np.rint(m[..., 0]).astype(masks.dtype)
+
+
+def _shift(a: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """out[k, i, j] = a[k, f(i - dy[k]), f(j - dx[k])] for whole-pixel moves, f folding an
+    index back in with the edge pixel repeated (-1 -> 0, n -> n - 1): the warp's "reflect"."""
+    n, h, w = a.shape[:3]
+
+    def fold(i: np.ndarray, size: int) -> np.ndarray:
+        i = np.mod(i, 2 * size)
+        return np.where(i < size, i, 2 * size - 1 - i)
+
+    rows = fold(np.arange(h)[None, :] - dy.astype(np.int64)[:, None], h)
+    cols = fold(np.arange(w)[None, :] - dx.astype(np.int64)[:, None], w)
+    return a[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
