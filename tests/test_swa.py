@@ -78,6 +78,22 @@ def test_update_batch_norm_matches_torch_update_bn():
     np.testing.assert_allclose(twin[0].running_var.numpy(), unbiased, rtol=1e-5)
 
 
+def test_update_batch_norm_reaches_nested_models():
+    rng = np.random.default_rng(2)
+    batches = [rng.normal(-1.0, 2.0, size=(n, 4)).astype(np.float32) for n in (6, 7)]
+    inner_bn = layers.BatchNormalization(momentum=0.5)
+    inner = Sequential([layers.Input((4,)), inner_bn], name="inner")
+    model = Sequential([layers.Input((4,)), inner, layers.Dense(2)])
+    assert update_batch_norm(model, batches) == 2
+    twin = torch.nn.Sequential(torch.nn.BatchNorm1d(4))
+    torch.optim.swa_utils.update_bn([torch.from_numpy(b) for b in batches], twin)
+    np.testing.assert_allclose(inner_bn.moving_mean.data, twin[0].running_mean.numpy(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(inner_bn.moving_variance.data,
+                               np.mean([b.var(0) for b in batches], axis=0), rtol=1e-5)
+    assert inner_bn.momentum == 0.5
+
+
 def test_bn_batches_recomputed_after_averaging():
     x, y = _data()
     model = _model()

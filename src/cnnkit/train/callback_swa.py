@@ -17,8 +17,27 @@ __all__ = ["StochasticWeightAverage", "update_batch_norm"]
 
 
 def _batch_norms(model: Any) -> list:
-    return [layer for layer in getattr(model, "layers", [])
-            if isinstance(layer, BatchNormalization)]
+    """Every BatchNormalization in ``model``, nested models and layers held by layers
+    included, each once."""
+    found: list = []
+    seen: set[int] = set()
+
+    def walk(layer: Any) -> None:
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, BatchNormalization):
+            found.append(layer)
+            return
+        subs = getattr(layer, "layers", None)
+        children = list(subs) if isinstance(subs, list) else []
+        if hasattr(layer, "_sublayers"):
+            children += layer._sublayers()
+        for child in children:
+            walk(child)
+
+    walk(model)
+    return found
 
 
 def update_batch_norm(model: Any, batches: Iterable) -> int:
