@@ -14,8 +14,9 @@ a threshold chosen on 300 training scenes (the cross-entropy weighs digit pixels
 thickens an argmax). Writes to --out (default
 runs/segmentation): unet.cnnkit, metrics.json, dice.png (the figure: per-class Dice on the
 held-out scenes and the loss per epoch), overlays.png (the picture: test scenes, true masks,
-predicted masks) and scene.png. Then try:  cnnkit segment
-runs/segmentation/unet.cnnkit runs/segmentation/scene.png
+predicted masks) and scene.png. Then try (the example prints the threshold it chose):
+cnnkit segment runs/segmentation/unet.cnnkit runs/segmentation/scene.png --tta
+--background-below 0.2
 
     python examples/segmentation_digits.py            # full run (README figures)
     python examples/segmentation_digits.py --quick    # a few seconds (tests run this)
@@ -38,6 +39,7 @@ from cnnkit.files import atomic_write
 from cnnkit.segmentation import (
     CLASS_NAMES,
     NUM_CLASSES,
+    ONE_PIXEL_SHIFTS,
     CombinedLoss,
     dice_score,
     digit_crops,
@@ -53,7 +55,6 @@ from cnnkit.segmentation import (
 from cnnkit.train import optimizers, schedules
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
-SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # test-time augmentation
 THRESHOLDS = (None, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)  # P(background) below: a digit
 QUICK = "--quick" in sys.argv or os.environ.get("CNNKIT_EXAMPLE_SMALL") == "1"
 
@@ -72,6 +73,9 @@ def args():
                    help="single-digit crops for pretraining the encoder as a classifier "
                         "(0: none)")
     p.add_argument("--pretrain-epochs", type=int, default=1 if QUICK else 3)
+    p.add_argument("--freeze-encoder", type=int, default=0,
+                   help="1: keep the pretrained encoder's weights (and batch-norm statistics) "
+                        "fixed while the decoder trains")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--augment", choices=("warp", "shift"), default="shift",
@@ -147,6 +151,10 @@ def main():
         acc = pretrain_encoder(model, px, py, a.pretrain_epochs, a.depth, a.base_filters,
                                seed=a.seed)
         print(f"encoder pretrained on {len(px)} digit crops: training accuracy {acc:.3f}")
+        if a.freeze_encoder:
+            for layer in model.layers:
+                if layer.name.startswith(("down", "bottleneck")):
+                    layer.trainable = False
     geometry = {} if a.augment == "warp" else {"rotation": 0.0, "zoom": (1.0, 1.0),
                                                "whole_pixels": True}
     batches = BatchIterator(x.astype(np.float32), m, batch_size=a.batch_size, shuffle=True,
@@ -158,7 +166,7 @@ def main():
                                     class_weights=[1.0] + [a.fg_weight] * 10))
     history = model.fit(batches, epochs=a.epochs, verbose=2)
     train_s = time.perf_counter() - start
-    shifts = SHIFTS if a.tta else ((0, 0),)
+    shifts = ONE_PIXEL_SHIFTS if a.tta else ((0, 0),)
     bg_below, train_dice = choose_threshold(model, x[:a.check_scenes], m[:a.check_scenes],
                                             shifts)
     probs = predict_probabilities(model, xv, shifts=shifts)
@@ -188,6 +196,10 @@ def main():
     figure(per_class, history.history["loss"], out / "dice.png")
     picture(xv, mv, pred, out / "overlays.png")
     print(f"wrote {out}/: unet.cnnkit, metrics.json, dice.png, overlays.png, scene.png")
+    readout = (" --tta" if a.tta else "") + ("" if bg_below is None
+                                             else f" --background-below {bg_below}")
+    print(f"the same read-out on one image: cnnkit segment {out}/unet.cnnkit "
+          f"{out}/scene.png{readout}")
     if not QUICK and scores["dice_macro"] < 0.90:
         print(f"note: mean Dice {scores['dice_macro']:.3f} is below issue 16's target of 0.90 "
               f"(see README, Semantic segmentation)")

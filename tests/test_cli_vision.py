@@ -70,6 +70,40 @@ def test_segment_writes_an_overlay(files, capsys):
     assert _png(out).shape == (256, 256, 3)  # the model's 32 x 32, enlarged 8 times
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_segment_threshold_and_shift_average(files, capsys, tta):
+    """Mask read-out written here: mean softmax over the image and its four one-pixel moves
+    (reflected borders, each result moved back with edge pixels repeated), then foreground
+    where P(class 0) < t, labelled with the likeliest other class."""
+    from cnnkit.detection.draw import save_png
+    from cnnkit.models import load_model
+
+    d, _ = files
+    img = np.random.default_rng(3).integers(0, 255, (32, 32, 3)).astype(np.uint8)
+    save_png(d / "rgb32.png", img)
+    model = load_model(d / "seg.cnnkit", compile=False)
+    x = np.pad(img.astype(np.float32)[None], ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    moves = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)] if tta else [(0, 0)]
+    p = 0.0
+    for dy, dx in moves:
+        out = _softmax(model.predict(x[:, 1 - dy:33 - dy, 1 - dx:33 - dx].copy()))
+        out = np.pad(out, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        p = p + out[:, 1 + dy:33 + dy, 1 + dx:33 + dx] / len(moves)
+    t = float(np.round(np.median(p[0, ..., 0]), 3))
+    want = np.where(p[0, ..., 0] < t, 1 + np.argmax(p[0, ..., 1:], -1), 0)
+    argv = ["segment", str(d / "seg.cnnkit"), str(d / "rgb32.png"), "--out",
+            str(d / "m.png"), "--background-below", str(t)] + (["--tta"] if tta else [])
+    assert main(argv) == 0
+    counts = np.bincount(want.ravel(), minlength=3)
+    expect = ", ".join(f"class {k}: {n} px" for k, n in enumerate(counts) if n and k > 0)
+    assert 0 < counts[0] < want.size and capsys.readouterr().out.startswith(expect)
+
+
 @pytest.mark.parametrize("argv,message", [
     (["detect", "{d}/seg.cnnkit", "{d}/scene.png"], "not a grid detector"),
     (["segment", "{d}/det.cnnkit", "{d}/scene.png"], "not a segmenter"),
@@ -79,6 +113,8 @@ def test_segment_writes_an_overlay(files, capsys):
      "--score-threshold must be"),
     (["segment", "{d}/seg.cnnkit", "{d}/rgb.png", "--out", "{d}/no/such/dir/x.png"],
      "does not exist"),
+    (["segment", "{d}/seg.cnnkit", "{d}/rgb.png", "--background-below", "1.5"],
+     "--background-below must be"),
 ])
 def test_mistakes_are_one_line_with_status_2(files, capsys, argv, message):
     d, _ = files

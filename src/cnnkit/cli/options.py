@@ -218,6 +218,13 @@ def _add_vision(sub: Any, detect: Callable, segment: Callable) -> None:
     s.add_argument("--out", help="the PNG to write (default: IMAGE_mask.png here)")
     s.add_argument("--alpha", type=float_in("--alpha", 0, 1, False, False), default=0.55,
                    help="opacity of the class colours, in [0, 1] (default 0.55)")
+    s.add_argument("--background-below", type=float_in("--background-below", 0, 1, False,
+                                                        False),
+                   help="a pixel is foreground where P(class 0) is below this, taking the "
+                        "likeliest other class (default: the plain argmax)")
+    s.add_argument("--tta", action="store_true",
+                   help="average the class probabilities over the image and its four "
+                        "one-pixel shifts")
     s.set_defaults(func=segment)
 
 

@@ -69,7 +69,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from ..detection.draw import save_png
-    from ..segmentation import overlay, predict_masks
+    from ..segmentation import (
+        ONE_PIXEL_SHIFTS,
+        masks_from_probabilities,
+        overlay,
+        predict_probabilities,
+    )
 
     out = _out_path(args, "_mask.png")
     model = checks.load_trained(args.model)
@@ -78,8 +83,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.model}: model '{model.name}' outputs shape {shape}, not one "
                          f"score per class and pixel (N, H, W, classes): not a segmenter")
     small, _ = _model_image(args, model)
+    shifts = ONE_PIXEL_SHIFTS if args.tta else ((0, 0),)
     with about(f"{args.image} in model '{model.name}'"):
-        mask = predict_masks(model, small[None])[0]
+        probs = predict_probabilities(model, small[None], shifts=shifts)
+        mask = masks_from_probabilities(probs, args.background_below)[0]
     counts = np.bincount(mask.ravel(), minlength=shape[-1])
     found = [f"class {k}: {n} px" for k, n in enumerate(counts) if n and k > 0]
     print(", ".join(found) if found else "no foreground pixels")

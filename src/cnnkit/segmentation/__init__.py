@@ -9,6 +9,7 @@ from .data import CLASS_NAMES, NUM_CLASSES, augment_pair, load_backgrounds, make
 from .losses import CombinedLoss, DiceLoss, FocalLoss
 from .metrics import confusion_counts, dice_score, iou_score
 from .predict import (
+    ONE_PIXEL_SHIFTS,
     masks_from_probabilities,
     overlay,
     pair_transform,
@@ -19,7 +20,8 @@ from .predict import (
 from .pretrain import copy_encoder, digit_crops, encoder_classifier, pretrain_encoder
 
 __all__ = ["components", "data", "losses", "metrics", "predict", "pretrain", "CLASS_NAMES",
-           "NUM_CLASSES", "augment_pair", "load_backgrounds", "make_scenes", "CombinedLoss",
+           "NUM_CLASSES", "ONE_PIXEL_SHIFTS", "augment_pair", "load_backgrounds", "make_scenes",
+           "CombinedLoss",
            "DiceLoss", "FocalLoss", "component_vote", "confusion_counts",
            "connected_components", "dice_score", "iou_score", "overlay", "pair_transform",
            "palette", "predict_masks", "predict_probabilities", "masks_from_probabilities",

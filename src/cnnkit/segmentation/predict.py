@@ -10,8 +10,10 @@ import numpy as np
 
 from .data import augment_pair
 
-__all__ = ["predict_masks", "predict_probabilities", "masks_from_probabilities", "palette",
-           "overlay", "pair_transform"]
+__all__ = ["ONE_PIXEL_SHIFTS", "predict_masks", "predict_probabilities",
+           "masks_from_probabilities", "palette", "overlay", "pair_transform"]
+
+ONE_PIXEL_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # the input and its 4 moves
 
 
 def predict_masks(model: Any, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
