@@ -295,6 +295,31 @@ def pool_fn(is_max: bool, pool: tuple, strides: tuple, padding: str) -> Fn:
     return lambda x: kernel(x, pool, strides, padding)
 
 
+def conv_pool_fn(conv_step: Any, pool_step: Any) -> Fn:
+    """x -> clamp(maxpool_2x2(conv(x))) for a ``steps.Conv`` without activation and the
+    ``steps.Pool`` after it (its activation a clamp, or none): the C helper's fused kernel
+    where it takes the convolution (``conv_inference.conv_maxpool``), else the two steps."""
+    layer, bn = conv_step.layer, conv_step.affine
+    pads_for = pads_resolver(layer, conv_step.extra_pads)
+    strides, dilation = layer.strides, layer.dilation_rate
+    act = pool_step.act
+    lo, hi = (-np.inf, np.inf) if act is None else act.bounds
+    bounds = (float(lo), np.inf if hi is None else float(hi))
+    apart = [conv_step.build((False,)), pool_step.build((True,))]
+    cache = StepCache()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if x.ndim == 4 and x.dtype == np.float32:
+            f = folded_cached(cache, layer, bn)
+            p = conv_inference.conv_maxpool(x, f.w, f.b, strides, pads_for(x.shape), dilation,
+                                            bounds, f.transforms)
+            if p is not None:
+                return p
+        return apart[1](apart[0](x))
+
+    return run
+
+
 def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads: Pads | None,
                          x: np.ndarray) -> bool:
     """Whether :func:`conv_fn` computes every sample of ``x`` exactly as it would at batch 1:
