@@ -137,7 +137,7 @@ def conv_maxpool(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
     b = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
     u = direct.winograd_u(w, transforms) if wino else None
     p = np.empty((n, out[0] // 2, out[1] // 2, cout), dtype=np.float32)
-    blocks = dispatch.native_blocks(n, macs)
+    blocks = dispatch.native_blocks(n, macs, dispatch.THRESHOLDS.native_pool_parallel_macs)
 
     def body(i: int, _: Any) -> None:
         n0, n1 = blocks[i]
