@@ -1,7 +1,7 @@
 """How fast the convolution layers alone run inside a workload's step: the wall time of every
 call of ``cnnkit.kernels.conv.conv_forward`` / ``conv_backward`` (what ``cnnkit.ops.conv``
-and the inference runtime call) and of the runtime's fused convolution + max pooling
-(``kernels.conv.inference.conv_maxpool``, its pooling counted as convolution time) summed
+and the inference runtime call) and of the runtime's fused convolution + 2x2 pooling
+(``kernels.conv.inference.conv_pool``, its pooling counted as convolution time) summed
 over a step, against the multiply-adds those calls did (forward, dK, and dX where the input
 needs it), as GFLOP/s and as a fraction of NumPy's float32 SGEMM rate measured in the same
 run. Depthwise convolutions go through other kernels and are not counted."""
@@ -43,7 +43,7 @@ def conv_time(step: Callable[[], Any], steps: int = 2, warmup: int = 1) -> dict[
         acc["macs"] += _macs(x.shape, w.shape, g.shape) * ((dx is not None) + (dw is not None))
         return dx, dw, db
 
-    pooled = KI.conv_maxpool
+    pooled = KI.conv_pool
 
     def timed_pooled(x: Any, w: Any, b: Any, strides: Any, pads: Any, dilation: Any,
                      *a: Any, **k: Any) -> Any:
@@ -56,7 +56,7 @@ def conv_time(step: Callable[[], Any], steps: int = 2, warmup: int = 1) -> dict[
         return p
 
     K.conv_forward, K.conv_backward = timed_forward, timed_backward
-    KI.conv_maxpool = timed_pooled
+    KI.conv_pool = timed_pooled
     rows = []
     try:
         for i in range(warmup + steps):
@@ -67,7 +67,7 @@ def conv_time(step: Callable[[], Any], steps: int = 2, warmup: int = 1) -> dict[
                 rows.append((acc["t"], acc["macs"], time.perf_counter() - t0))
     finally:
         K.conv_forward, K.conv_backward = fwd, bwd
-        KI.conv_maxpool = pooled
+        KI.conv_pool = pooled
     sec = statistics.median(r[0] for r in rows)
     total = statistics.median(r[2] for r in rows)
     return {"seconds": sec, "macs": float(rows[-1][1]), "step_s": total,

@@ -20,7 +20,7 @@ HOW = [
     "`no_grad` call.",
     "- Conv layers: the wall time of every `cnnkit.kernels.conv.conv_forward` / "
     "`conv_backward` call of a step (what the training ops and the inference runtime call) "
-    "and of the runtime's fused convolution + 2x2 max pooling (`conv_maxpool`, pooling "
+    "and of the runtime's fused convolution + 2x2 pooling (`conv_pool`, pooling "
     "included), "
     "against the multiply-adds those calls did (forward, dK, and dX where the input needs "
     "it; counted as direct convolution, so Winograd's saving shows as a higher rate), as "

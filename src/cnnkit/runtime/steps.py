@@ -251,25 +251,25 @@ class Conv(ActivationSlot):
         return replace(self, affine=affine.layer)
 
     def with_pool(self, pool: Pool) -> Step | None:
-        """This 2-D convolution and a following 2x2 / stride-2 "valid" max pooling whose
-        activation (if any) is a clamp: one :class:`ConvPool` (the slot between them is set
-        by the pass)."""
+        """This 2-D convolution and a following 2x2 / stride-2 "valid" max or average pooling,
+        each with no activation or a clamp (ReLU, ReLU6, capped): one :class:`ConvPool`
+        (the slot between them is set by the pass)."""
         layer = self.layer
-        if (self.act is not None or self.depthwise or layer.rank != 2 or layer.groups != 1
-                or all(k == 1 for k in layer.kernel_size) or not pool.is_max
+        if (self.depthwise or layer.rank != 2 or layer.groups != 1
+                or all(k == 1 for k in layer.kernel_size)
                 or tuple(pool.pool) != (2, 2) or tuple(pool.strides) != (2, 2)
                 or pool.padding != "valid"
-                or (pool.act is not None and pool.act.bounds is None)):
+                or any(a is not None and a.bounds is None for a in (self.act, pool.act))):
             return None
         return ConvPool(self, pool, -1)
 
 
 @dataclass(frozen=True)
 class ConvPool(Step):
-    """pool(conv(x)): a :class:`Conv` (no activation of its own) and the 2x2 / stride-2 max
-    pooling after it, clamped by the pool's activation, as one pass of the C helper that
-    never stores the convolution's full output (else the two steps one after the other).
-    ``mid``: the value slot between them, for :meth:`unfused`."""
+    """pool(conv(x)): a :class:`Conv` and the 2x2 / stride-2 max or average pooling after
+    it (their activations clamps) as one pass of the C helper that never stores the
+    convolution's full output (else the two steps one after the other). ``mid``: the value
+    slot between them, for :meth:`unfused`."""
 
     conv: Conv
     pool: Pool

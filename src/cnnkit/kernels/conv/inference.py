@@ -1,7 +1,7 @@
 """Inference-only convolution paths for the runtime: small 2-D convolutions as one im2col
 copy and one GEMM, 1x1 convolutions as GEMMs over row blocks with the bias and an
 in-place activation applied while each block is still in cache, and a convolution with its
-following 2x2 max pooling (and clamp) in one pass of the C helper.
+following 2x2 max or average pooling (and clamps) in one pass of the C helper.
 
 All compute Z = conv(X, K) + b (channels-last, K of shape (KH, KW, C_in, C_out)); none keeps
 anything for a backward pass.
@@ -21,6 +21,8 @@ from . import direct, dispatch
 from .geometry import Ints, conv_output_sizes
 
 Piece = Callable[[np.ndarray, np.ndarray], None]  # piece(out, x): writes f(x) into out
+Bounds = tuple[float, float]  # a clamp (lo, hi)
+NO_CLAMP: Bounds = (-np.inf, np.inf)
 
 
 
@@ -113,15 +115,16 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return z
 
 
-def conv_maxpool(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
-                 pads: Pads, dilation: Ints, bounds: tuple[float, float],
-                 transforms: dict | None = None) -> np.ndarray | None:
-    """P = clip(maxpool_2x2(conv(x, w) + b), *bounds) ("valid" 2x2 windows at stride 2) by
-    the C helper's fused kernel, two output rows at a time (the full-size convolution output
-    is never stored); None where :func:`.direct.forward` would not run this convolution in
-    batch blocks of the C kernels (the caller then convolves and pools apart). Each value is
-    what pooling :func:`.direct.forward`'s output gives: the same tiles compute the same
-    sums. ``transforms``: as in :func:`.direct.run_forward`."""
+def conv_pool(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints, pads: Pads,
+              dilation: Ints, avg: bool, pre: Bounds = NO_CLAMP, post: Bounds = NO_CLAMP,
+              transforms: dict | None = None) -> np.ndarray | None:
+    """P = clip(pool(clip(conv(x, w) + b, *pre)), *post) over "valid" 2x2 windows at stride 2
+    (max, or with ``avg`` the mean) by the C helper's fused kernel, two output rows at a time
+    (the full-size convolution output is never stored); None where :func:`.direct.forward`
+    would not run this convolution in batch blocks of the C kernels (the caller then
+    convolves and pools apart). Each value is what pooling :func:`.direct.forward`'s output
+    gives: the same tiles compute the same sums. ``transforms``: as in
+    :func:`.direct.run_forward`."""
     if x.ndim != 4 or not native.available():
         return None
     plan = dispatch.native_plan(x, w, b, strides, pads, dilation, 1)
@@ -141,7 +144,7 @@ def conv_maxpool(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: In
 
     def body(i: int, _: Any) -> None:
         n0, n1 = blocks[i]
-        native.forward_maxpool(x[n0:n1], w, u, b, p[n0:n1], out, st, dl, tl, bounds)
+        native.forward_pool(x[n0:n1], w, u, b, p[n0:n1], out, st, dl, tl, avg, pre, post)
     if len(blocks) == 1:
         body(0, None)
     else:

@@ -232,27 +232,47 @@ static void crop_image(const float *src, idx_t hp, idx_t wp, idx_t pt, idx_t pl,
 }
 
 /* Where the convolution's output rows go: into z (po NULL), or, two at a time through a
- * band buffer, to the 2x2 max pooling (stride 2) clamped to [lo, hi] of pooled_rows. */
+ * band buffer, to their 2x2 pooling at stride 2 (max or average) of the values clamped to
+ * [plo, phi], clamped to [lo, hi] (-inf / inf: no clamp). */
 typedef struct {
     float *p;       /* pooled output (N, PH, PW, Cout) */
     idx_t ph, pw;   /* pooled rows and columns (OH / 2, OW / 2) */
-    float lo, hi;   /* clamp of the pooled values (-inf / inf: none) */
+    int avg;        /* 1: average, 0: max */
+    float plo, phi; /* clamp of each value before the pooling (an activation of the conv) */
+    float lo, hi;   /* clamp of the pooled values (an activation after the pooling) */
 } pool_out;
 
-/* out[px, o] = min(max(m, lo), hi), m = max of the 2x2 window (r0, r1 at columns 2px, 2px+1)
- * over pw windows; NaN propagates (as NumPy's maximum and clip). */
-static void pool_rows(const float *restrict r0, const float *restrict r1, idx_t pw, idx_t cout,
-                      float lo, float hi, float *restrict out)
+CNK_INLINE float clampf(float v, float lo, float hi)
 {
+    v = v < lo ? lo : v; /* NaN stays NaN (as NumPy's clip) */
+    return v > hi ? hi : v;
+}
+
+/* max(a, b), NaN when either is (as NumPy's maximum). */
+CNK_INLINE float maxf(float a, float b) { return b > a || b != b ? b : a; }
+
+/* out[px, o] over pw windows (rows r0, r1 at columns 2px, 2px+1): with t = clamp(tap, plo,
+ * phi), max(max(t00, t01), max(t10, t11)) or ((t00 + t10) + (t01 + t11)) * 0.25 (the
+ * order of the NumPy and C average kernels), then clamped to [lo, hi]. */
+static void pool_rows(const float *restrict r0, const float *restrict r1, idx_t pw, idx_t cout,
+                      const pool_out *po, float *restrict out)
+{
+    const float plo = po->plo, phi = po->phi, lo = po->lo, hi = po->hi;
     for (idx_t px = 0; px < pw; px++) {
         const float *a = r0 + 2 * px * cout, *c = r1 + 2 * px * cout;
         float *o = out + px * cout;
-        for (idx_t q = 0; q < cout; q++) {
-            float m1 = a[q + cout] > a[q] || a[q + cout] != a[q + cout] ? a[q + cout] : a[q];
-            float m2 = c[q + cout] > c[q] || c[q + cout] != c[q + cout] ? c[q + cout] : c[q];
-            float m = m2 > m1 || m2 != m2 ? m2 : m1;
-            m = m < lo ? lo : m;
-            o[q] = m > hi ? hi : m;
+        if (po->avg) {
+            for (idx_t q = 0; q < cout; q++) {
+                float s = (clampf(a[q], plo, phi) + clampf(c[q], plo, phi))
+                          + (clampf(a[q + cout], plo, phi) + clampf(c[q + cout], plo, phi));
+                o[q] = clampf(s * 0.25f, lo, hi);
+            }
+        } else {
+            for (idx_t q = 0; q < cout; q++) {
+                float m = maxf(maxf(clampf(a[q], plo, phi), clampf(a[q + cout], plo, phi)),
+                               maxf(clampf(c[q], plo, phi), clampf(c[q + cout], plo, phi)));
+                o[q] = clampf(m, lo, hi);
+            }
         }
     }
 }
@@ -324,7 +344,7 @@ static int direct_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t 
                 }
             }
             if (po && (y & 1))
-                pool_rows(band, band + ow * cout, po->pw, cout, po->lo, po->hi,
+                pool_rows(band, band + ow * cout, po->pw, cout, po,
                           po->p + (b * po->ph + (y0 + y) / 2) * po->pw * cout);
         }
     }
@@ -855,7 +875,7 @@ static int wino_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t ci
             }
             if (po) {
                 wino_output(m, tw, cp, twr * cp, bias, band, 2, ow, cout, t);
-                pool_rows(band, band + ow * cout, po->pw, cout, po->lo, po->hi,
+                pool_rows(band, band + ow * cout, po->pw, cout, po,
                           po->p + (b * po->ph + y0 / 2 + ty) * po->pw * cout);
             } else {
                 wino_output(m, tw, cp, twr * cp, bias, zb + 2 * ty * ow * cout,
@@ -884,19 +904,20 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
                                             0, oh);
 }
 
-/* p (N, OH/2, OW/2, Cout) = min(max(maxpool(conv(x, k) + b), lo), hi): the 2x2 max pooling at
- * stride 2 ("valid": an odd last row or column is dropped) of the convolution, computed two
- * output rows at a time (the full-size output is never stored); by Winograd when u (the
- * transformed kernel of cnk_winograd_kernel; k unused, 3x3 stride 1 dilation 1) is given,
- * else directly. Each pooled value is the same as pooling the output of
- * cnk_conv2d_forward(_winograd): the same tiles compute the same sums. */
-int cnk_conv2d_forward_maxpool(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
-                               const float *k, const float *u, int64_t kh, int64_t kw,
-                               int64_t cout, const float *bias, float *p, int64_t oh,
-                               int64_t ow, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
-                               int64_t pt, int64_t pl, float lo, float hi)
+/* p (N, OH/2, OW/2, Cout) = clamp(pool(clamp(conv(x, k) + b, plo, phi)), lo, hi): the 2x2
+ * max (avg 0) or average (avg 1) pooling at stride 2 ("valid": an odd last row or column
+ * is dropped) of the clamped convolution, computed two output rows at a time (the
+ * full-size output is never stored); by Winograd when u (the transformed kernel of
+ * cnk_winograd_kernel; k unused, 3x3 stride 1 dilation 1) is given, else directly. Each
+ * pooled value is the same as pooling the output of cnk_conv2d_forward(_winograd): the
+ * same tiles compute the same sums. */
+int cnk_conv2d_forward_pool(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                            const float *k, const float *u, int64_t kh, int64_t kw,
+                            int64_t cout, const float *bias, float *p, int64_t oh, int64_t ow,
+                            int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                            int64_t pl, int64_t avg, float plo, float phi, float lo, float hi)
 {
-    pool_out po = {p, oh / 2, ow / 2, lo, hi};
+    pool_out po = {p, oh / 2, ow / 2, avg != 0, plo, phi, lo, hi};
     if (po.ph <= 0 || po.pw <= 0) return 0;
     if (u)
         return wino_rows(x, n, h, w, cin, u, cout, bias, NULL, oh, ow, pt, pl, 0, 2 * po.ph,
