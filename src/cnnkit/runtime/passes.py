@@ -8,14 +8,14 @@ asking the producer what it can absorb (:mod:`.steps`); no pass knows a layer cl
   activation: applied in place on the buffer the producer wrote;
 - :func:`move_activation_past_pool`: an in-place activation moves after a max pooling that
   follows (they commute; the pooled output has fewer values);
-- :func:`fold_pool`: convolution -> 2x2 max pooling: one step (``with_pool``) that pools
-  the convolution's rows as it makes them (the slot between them kept on the step).
+- :func:`fold_pool`: convolution -> 2x2 max or average pooling: one step (``with_pool``)
+  that pools the convolution's rows as it makes them (the slot between them kept on it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .graph import GraphNode
@@ -118,9 +118,9 @@ def fold_pool(nodes: list[StepNode], outputs: set[int]) -> list[StepNode]:
     for nd in nodes:
         j = sole.get(nd.outs[0]) if nd.fusable and not nd.multi_out else None
         joined = None if j is None or j in gone or not isinstance(nodes[j].step, Pool) \
-            else nd.step.with_pool(nodes[j].step)
+            else nd.step.with_pool(nodes[j].step, nd.outs[0])
         if joined is not None:
-            nd.step, nd.outs = replace(joined, mid=nd.outs[0]), nodes[j].outs
+            nd.step, nd.outs = joined, nodes[j].outs
             gone.add(j)
     return [nd for i, nd in enumerate(nodes) if i not in gone]
 

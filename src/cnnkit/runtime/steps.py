@@ -12,8 +12,9 @@ The step protocol (any object works; subclassing :class:`Step` gives the default
 - ``build(overwritable) -> fn``: the array function; ``overwritable[i]`` says whether input
   i is dead after this step and owned by the plan, so the step may write into it;
 - ``with_padding(pads)``, ``with_affine(affine)``, ``with_activation(act)``,
-  ``with_pool(pool)``: this step with a following zero padding (before it), channel affine
-  (batch-norm), activation or pooling absorbed, or None when it cannot take it;
+  ``with_pool(pool, mid)``: this step with a following zero padding (before it), channel
+  affine (batch-norm), activation or pooling (``mid``: the slot between them) absorbed, or
+  None when it cannot take it;
   ``commutes_with(act)``: whether act(step(x)) equals step(act(x)), so that an activation
   may move from the step before to after this one;
   ``split_activation()``: (this step without its in-place activation, the activation).
@@ -61,7 +62,7 @@ class Step:
     def with_activation(self, act: Act) -> Step | None:
         return None
 
-    def with_pool(self, pool: Pool) -> Step | None:
+    def with_pool(self, pool: Pool, mid: int) -> Step | None:
         return None
 
     def commutes_with(self, act: Act) -> bool:
@@ -250,10 +251,10 @@ class Conv(ActivationSlot):
             return None
         return replace(self, affine=affine.layer)
 
-    def with_pool(self, pool: Pool) -> Step | None:
+    def with_pool(self, pool: Pool, mid: int) -> Step | None:
         """This 2-D convolution and a following 2x2 / stride-2 "valid" max or average pooling,
         each with no activation or a clamp (ReLU, ReLU6, capped): one :class:`ConvPool`
-        (the slot between them is set by the pass)."""
+        (``mid``: the slot between them)."""
         layer = self.layer
         if (self.depthwise or layer.rank != 2 or layer.groups != 1
                 or all(k == 1 for k in layer.kernel_size)
@@ -261,7 +262,7 @@ class Conv(ActivationSlot):
                 or pool.padding != "valid"
                 or any(a is not None and a.bounds is None for a in (self.act, pool.act))):
             return None
-        return ConvPool(self, pool, -1)
+        return ConvPool(self, pool, mid)
 
 
 @dataclass(frozen=True)
