@@ -19,7 +19,9 @@ HOW = [
     "batch PyTorch gets and is timed in the same alternation. cnnkit / ORT uses cnnkit's "
     "`no_grad` call.",
     "- Conv layers: the wall time of every `cnnkit.kernels.conv.conv_forward` / "
-    "`conv_backward` call of a step (what the training ops and the inference runtime call), "
+    "`conv_backward` call of a step (what the training ops and the inference runtime call) "
+    "and of the runtime's fused convolution + 2x2 pooling (`conv_pool`, pooling "
+    "included), "
     "against the multiply-adds those calls did (forward, dK, and dX where the input needs "
     "it; counted as direct convolution, so Winograd's saving shows as a higher rate), as "
     "GFLOP/s and as a fraction of NumPy's float32 2048x2048 SGEMM rate of the same run "

@@ -41,6 +41,24 @@ def test_conv_time_counts_the_multiply_adds_of_a_training_step():
     assert 0 < out["seconds"] <= out["step_s"]
 
 
+def test_conv_time_counts_an_inference_call_with_fused_conv_and_pool():
+    from cnnkit import layers, no_grad
+    from cnnkit.models import Sequential
+
+    n, h, w = 8, 12, 12
+    model = Sequential([layers.Input((h, w, 1)), layers.Conv2D(16, 3, activation="relu"),
+                        layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2)])
+    x = np.random.default_rng(0).standard_normal((n, h, w, 1), dtype=np.float32)
+
+    def step():
+        with no_grad():
+            model(x, training=False)
+
+    out = conv_time(step, steps=1, warmup=0)  # fused in the C helper or not: the same count
+    assert out["macs"] == n * 10 * 10 * 16 * (3 * 3 * 1)
+    assert 0 < out["seconds"] <= out["step_s"]
+
+
 def test_onnx_runtime_runs_cnnkits_export_of_lenet_like_pytorch():
     pytest.importorskip("onnxruntime", reason="the onnx extra")
     pytest.importorskip("torch", reason="the PyTorch twin is the reference")

@@ -54,11 +54,12 @@ def test_each_fusion_pattern_gives_one_step():
     model = Model(a, layers.Flatten()(p))
     randomise_bn(model)
     plan = runtime.compile(model)
-    assert kinds(plan) == ["Conv", "ChannelAffine", "Conv", "Merge", "Conv", "Pool", "View"]
-    conv, affine, _, merge, conv2, pool, _ = (s.step for s in plan.steps)
+    assert kinds(plan) == ["Conv", "ChannelAffine", "Conv", "Merge", "ConvPool", "View"]
+    conv, affine, _, merge, conv_pool, _ = (s.step for s in plan.steps)
     assert conv.extra_pads == ((1, 1), (1, 1)) and conv.affine is not None
     assert conv.act is steps.activation(cnnkit.ops.relu)
     assert affine.act is not None and merge.act is not None
+    conv2, pool, _ = conv_pool.unfused()  # conv -> max pool: one step
     assert conv2.act is None and pool.act is not None  # ReLU moved after the max pooling
     x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(plan(x), layer_by_layer(model, x), rtol=1e-5, atol=1e-6)

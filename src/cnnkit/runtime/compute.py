@@ -295,6 +295,37 @@ def pool_fn(is_max: bool, pool: tuple, strides: tuple, padding: str) -> Fn:
     return lambda x: kernel(x, pool, strides, padding)
 
 
+def _clamp(act: Act | None) -> tuple[float, float]:
+    """(lo, hi) of a clamp activation's bounds (None: no clamp)."""
+    if act is None:
+        return conv_inference.NO_CLAMP
+    lo, hi = act.bounds  # type: ignore[misc]
+    return float(lo), np.inf if hi is None else float(hi)
+
+
+def conv_pool_fn(conv_step: Any, pool_step: Any) -> Fn:
+    """x -> post(pool(pre(conv(x)))) for a ``steps.Conv`` and the 2x2 ``steps.Pool`` after it
+    (pre, post: their clamp activations, or none): the C helper's fused kernel where it
+    takes the convolution (``conv_inference.conv_pool``), else the two steps."""
+    layer, bn = conv_step.layer, conv_step.affine
+    pads_for = pads_resolver(layer, conv_step.extra_pads)
+    strides, dilation = layer.strides, layer.dilation_rate
+    avg, pre, post = not pool_step.is_max, _clamp(conv_step.act), _clamp(pool_step.act)
+    apart = [conv_step.build((False,)), pool_step.build((True,))]
+    cache = StepCache()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if x.ndim == 4 and x.dtype == np.float32:
+            f = folded_cached(cache, layer, bn)
+            p = conv_inference.conv_pool(x, f.w, f.b, strides, pads_for(x.shape), dilation,
+                                         avg, pre, post, f.transforms)
+            if p is not None:
+                return p
+        return apart[1](apart[0](x))
+
+    return run
+
+
 def conv_batch_invariant(conv: Any, depthwise: bool, bn: Any | None, extra_pads: Pads | None,
                          x: np.ndarray) -> bool:
     """Whether :func:`conv_fn` computes every sample of ``x`` exactly as it would at batch 1:

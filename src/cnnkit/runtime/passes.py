@@ -7,7 +7,9 @@ asking the producer what it can absorb (:mod:`.steps`); no pass knows a layer cl
 - :func:`fold_activation`: conv / dense / batch-norm / merge / max pool -> ReLU-type
   activation: applied in place on the buffer the producer wrote;
 - :func:`move_activation_past_pool`: an in-place activation moves after a max pooling that
-  follows (they commute; the pooled output has fewer values).
+  follows (they commute; the pooled output has fewer values);
+- :func:`fold_pool`: convolution -> 2x2 max or average pooling: one step (``with_pool``)
+  that pools the convolution's rows as it makes them (the slot between them kept on it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .graph import GraphNode
-from .steps import Activate, ChannelAffine, ZeroPad
+from .steps import Activate, ChannelAffine, Pool, ZeroPad
 
 
 @dataclass
@@ -109,8 +111,22 @@ def move_activation_past_pool(nodes: list[StepNode], outputs: set[int]) -> list[
     return nodes
 
 
+def fold_pool(nodes: list[StepNode], outputs: set[int]) -> list[StepNode]:
+    """step -> pooling: the step pools its own output (``with_pool``)."""
+    sole = _sole_readers(nodes, outputs)
+    gone: set[int] = set()
+    for nd in nodes:
+        j = sole.get(nd.outs[0]) if nd.fusable and not nd.multi_out else None
+        joined = None if j is None or j in gone or not isinstance(nodes[j].step, Pool) \
+            else nd.step.with_pool(nodes[j].step, nd.outs[0])
+        if joined is not None:
+            nd.step, nd.outs = joined, nodes[j].outs
+            gone.add(j)
+    return [nd for i, nd in enumerate(nodes) if i not in gone]
+
+
 PASSES: tuple[Pass, ...] = (fold_padding, fold_affine, fold_activation,
-                            move_activation_past_pool)
+                            move_activation_past_pool, fold_pool)
 
 
 def fuse(nodes: list[StepNode], outputs: set[int],

@@ -25,7 +25,7 @@ import numpy as np
 from . import invariant
 from . import steps as step_kinds
 from .graph import GraphNode, LayerGraph
-from .passes import StepNode, fuse
+from .passes import PASSES, StepNode, fold_pool, fuse
 from .steps import FRESH, VIEW, LayerCall
 
 Fn = Callable[[Any], Any]
@@ -142,16 +142,28 @@ class InferencePlan:
         self.uniform_dtype = all(np.dtype(getattr(nd.layer, "dtype", self.dtype)) == self.dtype
                                  for nd in graph.nodes)
         outputs = set(graph.outputs)
-        self.steps = schedule(fuse(_step_nodes(graph), outputs), outputs, graph.n_slots)
+        # conv + pool steps run whole batches: a batch-invariant plan keeps them apart
+        passes = tuple(p for p in PASSES if not (batch_invariant and p is fold_pool))
+        self.steps = schedule(fuse(_step_nodes(graph), outputs, passes), outputs,
+                              graph.n_slots)
         if batch_invariant:
             self.steps = invariant.batch_invariant(self.steps)
         self._chain = [s.fn for s in self.steps] if _is_chain(graph, self.steps) else None
 
     def node_list(self) -> list[StepNode]:
         """The plan's fused steps as step nodes (to transform and hand to
-        :meth:`with_nodes`)."""
-        return [StepNode(s.step, s.args, s.outs if s.multi_out else [s.outs],  # type: ignore
-                         s.multi_out) for s in self.steps]
+        :meth:`with_nodes`); a step joining two (``unfused()``: a convolution and its
+        pooling) comes back as those two, with the value slot between them."""
+        nodes = []
+        for s in self.steps:
+            outs = s.outs if s.multi_out else [s.outs]
+            split = getattr(s.step, "unfused", None)
+            if split is not None:
+                first, second, mid = split()
+                nodes += [StepNode(first, s.args, [mid]), StepNode(second, mid, outs)]
+            else:
+                nodes.append(StepNode(s.step, s.args, outs, s.multi_out))  # type: ignore
+        return nodes
 
     def with_nodes(self, nodes: list[StepNode], n_slots: int) -> InferencePlan:
         """A copy of this plan running ``nodes`` (over ``n_slots`` value slots: the graph's,

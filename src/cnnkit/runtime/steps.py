@@ -11,10 +11,12 @@ The step protocol (any object works; subclassing :class:`Step` gives the default
   steps may overwrite), VIEW (a view of its input) or UNKNOWN (anything, never overwritten);
 - ``build(overwritable) -> fn``: the array function; ``overwritable[i]`` says whether input
   i is dead after this step and owned by the plan, so the step may write into it;
-- ``with_padding(pads)``, ``with_affine(affine)``, ``with_activation(act)``: this step with
-  a following zero padding (before it), channel affine (batch-norm) or activation absorbed,
-  or None when it cannot take it; ``commutes_with(act)``: whether act(step(x)) equals
-  step(act(x)), so that an activation may move from the step before to after this one;
+- ``with_padding(pads)``, ``with_affine(affine)``, ``with_activation(act)``,
+  ``with_pool(pool, mid)``: this step with a following zero padding (before it), channel
+  affine (batch-norm), activation or pooling (``mid``: the slot between them) absorbed, or
+  None when it cannot take it;
+  ``commutes_with(act)``: whether act(step(x)) equals step(act(x)), so that an activation
+  may move from the step before to after this one;
   ``split_activation()``: (this step without its in-place activation, the activation).
 
 The int8 steps (:mod:`.quantized_steps`) plug in the same way: ``cnnkit.deploy.quantize``
@@ -34,9 +36,9 @@ from . import compute
 from .activations import UNSUPPORTED, Act, activation, clipped_relu
 
 __all__ = ["FRESH", "VIEW", "UNKNOWN", "Step", "ActivationSlot", "Identity", "View", "ArrayFn",
-           "Elementwise", "Concat",
-           "ZeroPad", "Pool", "Conv", "Dense", "ChannelAffine", "Activate", "Merge", "Call",
-           "LayerCall", "Act", "activation", "clipped_relu", "UNSUPPORTED"]
+           "Elementwise", "Concat", "ZeroPad", "Pool", "Conv", "ConvPool", "Dense",
+           "ChannelAffine", "Activate", "Merge", "Call", "LayerCall", "Act", "activation",
+           "clipped_relu", "UNSUPPORTED"]
 
 Fn = Callable[[Any], Any]
 Pads = tuple[tuple[int, int], ...]
@@ -58,6 +60,9 @@ class Step:
         return None
 
     def with_activation(self, act: Act) -> Step | None:
+        return None
+
+    def with_pool(self, pool: Pool, mid: int) -> Step | None:
         return None
 
     def commutes_with(self, act: Act) -> bool:
@@ -245,6 +250,39 @@ class Conv(ActivationSlot):
                 affine.layer.dtype != self.layer.dtype or affine.act is not None:
             return None
         return replace(self, affine=affine.layer)
+
+    def with_pool(self, pool: Pool, mid: int) -> Step | None:
+        """This 2-D convolution and a following 2x2 / stride-2 "valid" max or average pooling,
+        each with no activation or a clamp (ReLU, ReLU6, capped): one :class:`ConvPool`
+        (``mid``: the slot between them)."""
+        layer = self.layer
+        if (self.depthwise or layer.rank != 2 or layer.groups != 1
+                or all(k == 1 for k in layer.kernel_size)
+                or tuple(pool.pool) != (2, 2) or tuple(pool.strides) != (2, 2)
+                or pool.padding != "valid"
+                or any(a is not None and a.bounds is None for a in (self.act, pool.act))):
+            return None
+        return ConvPool(self, pool, mid)
+
+
+@dataclass(frozen=True)
+class ConvPool(Step):
+    """pool(conv(x)): a :class:`Conv` and the 2x2 / stride-2 max or average pooling after
+    it (their activations clamps) as one pass of the C helper that never stores the
+    convolution's full output (else the two steps one after the other). ``mid``: the value
+    slot between them, for :meth:`unfused`."""
+
+    conv: Conv
+    pool: Pool
+    mid: int
+    output: ClassVar[str] = FRESH
+
+    def build(self, overwritable: tuple[bool, ...]) -> Fn:
+        return compute.conv_pool_fn(self.conv, self.pool)
+
+    def unfused(self) -> tuple[Step, Step, int]:
+        """(the convolution step, the pooling step, the slot between them)."""
+        return self.conv, self.pool, self.mid
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,16 @@ def _run_blocks(blocks: list[tuple[int, int]], body: Any) -> None:
         parallel.run_blocks(len(blocks), body)
 
 
+def winograd_u(w: np.ndarray, transforms: dict | None) -> np.ndarray:
+    """The Winograd U of w, from ``transforms`` (kept there when computed)."""
+    u = None if transforms is None else transforms.get("winograd")
+    if u is None:
+        u = winograd.transform(w)
+        if transforms is not None:
+            transforms["winograd"] = u
+    return u
+
+
 def run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarray,
                 strides: Ints, dilation: Ints, tl: tuple[int, int],
                 wino: bool | None = None, transforms: dict | None = None) -> None:
@@ -43,13 +53,7 @@ def run_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, z: np.ndarra
     empties it when ``w`` changes)."""
     if wino is None:
         wino = dispatch.use_winograd(w.shape, strides, dilation, x.shape[0], z.shape[2])
-    u = None
-    if wino:
-        u = None if transforms is None else transforms.get("winograd")
-        if u is None:
-            u = winograd.transform(w)
-            if transforms is not None:
-                transforms["winograd"] = u
+    u = winograd_u(w, transforms) if wino else None
     st, dl = tuple(strides), tuple(dilation)
     macs = z.size * w.size // w.shape[-1]
     per = dispatch.pool_pieces(x.shape[0], macs)

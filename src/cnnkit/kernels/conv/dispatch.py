@@ -41,6 +41,9 @@ class ConvThresholds:
     native_min_parallel_macs: int = 1 << 25
     # ... else this many batch blocks (a fixed cut: dK sums independent of threads)
     native_blocks: int = 8
+    # the fused conv + 2x2 pool inference kernel: batch blocks from this many MACs (two
+    # threads measured 0.85x wall on W1's first layer at 29M MACs, whole plan, load ~2)
+    native_pool_parallel_macs: int = 1 << 22
     # small batches from this many MACs run in row pieces on the C library's spinning pool
     native_min_pool_macs: int = 1 << 20
     # C forward / dK beat im2col + GEMM from this many output channels...
@@ -141,9 +144,10 @@ def depthwise_blocks(n: int, out_rows: int, row_bytes: int, stride: int
     return [(i, i + 1, r0, r1) for i in range(n) for r0, r1 in rows]
 
 
-def native_blocks(n: int, macs: int) -> list[tuple[int, int]]:
-    """Batch blocks for the C kernels: one for small jobs, else ``native_blocks``."""
-    if macs < THRESHOLDS.native_min_parallel_macs:
+def native_blocks(n: int, macs: int, least: int | None = None) -> list[tuple[int, int]]:
+    """Batch blocks for the C kernels: one for jobs under ``least`` MACs (default
+    ``native_min_parallel_macs``), else ``native_blocks``."""
+    if macs < (THRESHOLDS.native_min_parallel_macs if least is None else least):
         return [(0, n)]
     return parallel.split(n, THRESHOLDS.native_blocks)
 

@@ -1,9 +1,10 @@
 """Inference-only convolution paths for the runtime: small 2-D convolutions as one im2col
-copy and one GEMM, and 1x1 convolutions as GEMMs over row blocks with the bias and an
-in-place activation applied while each block is still in cache.
+copy and one GEMM, 1x1 convolutions as GEMMs over row blocks with the bias and an
+in-place activation applied while each block is still in cache, and a convolution with its
+following 2x2 max or average pooling (and clamps) in one pass of the C helper.
 
-Both compute Z = conv(X, K) + b (channels-last, K of shape (KH, KW, C_in, C_out)); neither
-keeps anything for a backward pass.
+All compute Z = conv(X, K) + b (channels-last, K of shape (KH, KW, C_in, C_out)); none keeps
+anything for a backward pass.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import native, parallel
-from . import dispatch
-from .geometry import conv_output_sizes
+from ..padding import Pads
+from . import direct, dispatch
+from .geometry import Ints, conv_output_sizes
 
 Piece = Callable[[np.ndarray, np.ndarray], None]  # piece(out, x): writes f(x) into out
+Bounds = tuple[float, float]  # a clamp (lo, hi)
+NO_CLAMP: Bounds = (-np.inf, np.inf)
 
 
 
@@ -109,3 +113,40 @@ def pointwise_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
 
     parallel.run_blocks(len(blocks), body, blas=True)
     return z
+
+
+def conv_pool(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints, pads: Pads,
+              dilation: Ints, avg: bool, pre: Bounds = NO_CLAMP, post: Bounds = NO_CLAMP,
+              transforms: dict | None = None) -> np.ndarray | None:
+    """P = clip(pool(clip(conv(x, w) + b, *pre)), *post) over "valid" 2x2 windows at stride 2
+    (max, or with ``avg`` the mean) by the C helper's fused kernel, two output rows at a time
+    (the full-size convolution output is never stored); None where :func:`.direct.forward`
+    would not run this convolution in batch blocks of the C kernels (the caller then
+    convolves and pools apart). Each value is what pooling :func:`.direct.forward`'s output
+    gives: the same tiles compute the same sums. ``transforms``: as in
+    :func:`.direct.run_forward`."""
+    if x.ndim != 4 or not native.available():
+        return None
+    plan = dispatch.native_plan(x, w, b, strides, pads, dilation, 1)
+    if plan is None or small_conv_applies(x, w, strides, pads, dilation):
+        return None
+    out, st, dl, tl, wino = plan
+    n, cout = x.shape[0], w.shape[-1]
+    macs = n * out[0] * out[1] * w.size
+    if out[0] < 2 or out[1] < 2 or dispatch.pool_pieces(n, macs):
+        return None
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    b = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
+    u = direct.winograd_u(w, transforms) if wino else None
+    p = np.empty((n, out[0] // 2, out[1] // 2, cout), dtype=np.float32)
+    blocks = dispatch.native_blocks(n, macs, dispatch.THRESHOLDS.native_pool_parallel_macs)
+
+    def body(i: int, _: Any) -> None:
+        n0, n1 = blocks[i]
+        native.forward_pool(x[n0:n1], w, u, b, p[n0:n1], out, st, dl, tl, avg, pre, post)
+    if len(blocks) == 1:
+        body(0, None)
+    else:
+        parallel.run_blocks(len(blocks), body)
+    return p

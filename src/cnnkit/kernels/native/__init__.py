@@ -20,6 +20,7 @@ from .conv import (
     depthwise_forward,
     forward,
     forward_pieces,
+    forward_pool,
     forward_winograd,
     input_grad,
     input_grad_rowrun,
@@ -32,6 +33,7 @@ from .conv import (
 )
 
 __all__ = ["ROWRUN_MAX", "available", "conv", "dense", "depthwise_backward",
-           "depthwise_forward", "forward", "forward_pieces", "forward_winograd", "input_grad",
-           "input_grad_rowrun", "kernel_grad", "kernel_grad_winograd", "library_path", "norm",
-           "set_enabled", "variant", "winograd_kernel"]
+           "depthwise_forward", "forward", "forward_pool", "forward_pieces",
+           "forward_winograd", "input_grad", "input_grad_rowrun", "kernel_grad",
+           "kernel_grad_winograd", "library_path", "norm", "set_enabled", "variant",
+           "winograd_kernel"]

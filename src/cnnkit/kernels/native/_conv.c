@@ -209,8 +209,6 @@ static void pad_image(const float *img, idx_t h, idx_t w, idx_t c, float *xp, id
     }
 }
 
-/* z = conv(x, k) + b for images [0, n), output rows [y0, y1) of each (z: the whole output;
- * only the input rows those output rows read are padded). */
 /* The inverse of pad_image for a gradient: dst (h, w, c) = the padded buffer src (hp, wp, c)
  * read at offset (pt, pl); cells of dst that fall outside src (pt or pl negative: a crop) are 0. */
 static void crop_image(const float *src, idx_t hp, idx_t wp, idx_t pt, idx_t pl, float *dst,
@@ -233,11 +231,60 @@ static void crop_image(const float *src, idx_t hp, idx_t wp, idx_t pt, idx_t pl,
     }
 }
 
-int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
-                            const float *k, int64_t kh, int64_t kw, int64_t cout,
-                            const float *bias, float *z, int64_t oh, int64_t ow, int64_t sh,
-                            int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl,
-                            int64_t y0, int64_t y1)
+/* Where the convolution's output rows go: into z (po NULL), or, two at a time through a
+ * band buffer, to their 2x2 pooling at stride 2 (max or average) of the values clamped to
+ * [plo, phi], clamped to [lo, hi] (-inf / inf: no clamp). */
+typedef struct {
+    float *p;       /* pooled output (N, PH, PW, Cout) */
+    idx_t ph, pw;   /* pooled rows and columns (OH / 2, OW / 2) */
+    int avg;        /* 1: average, 0: max */
+    float plo, phi; /* clamp of each value before the pooling (an activation of the conv) */
+    float lo, hi;   /* clamp of the pooled values (an activation after the pooling) */
+} pool_out;
+
+CNK_INLINE float clampf(float v, float lo, float hi)
+{
+    v = v < lo ? lo : v; /* NaN stays NaN (as NumPy's clip) */
+    return v > hi ? hi : v;
+}
+
+/* max(a, b), NaN when either is (as NumPy's maximum). */
+CNK_INLINE float maxf(float a, float b) { return b > a || b != b ? b : a; }
+
+/* out[px, o] over pw windows (rows r0, r1 at columns 2px, 2px+1): with t = clamp(tap, plo,
+ * phi), max(max(t00, t01), max(t10, t11)) or ((t00 + t10) + (t01 + t11)) * 0.25 (the
+ * order of the NumPy and C average kernels), then clamped to [lo, hi]. */
+static void pool_rows(const float *restrict r0, const float *restrict r1, idx_t pw, idx_t cout,
+                      const pool_out *po, float *restrict out)
+{
+    const float plo = po->plo, phi = po->phi, lo = po->lo, hi = po->hi;
+    for (idx_t px = 0; px < pw; px++) {
+        const float *a = r0 + 2 * px * cout, *c = r1 + 2 * px * cout;
+        float *o = out + px * cout;
+        if (po->avg) {
+            for (idx_t q = 0; q < cout; q++) {
+                float s = (clampf(a[q], plo, phi) + clampf(c[q], plo, phi))
+                          + (clampf(a[q + cout], plo, phi) + clampf(c[q + cout], plo, phi));
+                o[q] = clampf(s * 0.25f, lo, hi);
+            }
+        } else {
+            for (idx_t q = 0; q < cout; q++) {
+                float m = maxf(maxf(clampf(a[q], plo, phi), clampf(a[q + cout], plo, phi)),
+                               maxf(clampf(c[q], plo, phi), clampf(c[q + cout], plo, phi)));
+                o[q] = clampf(m, lo, hi);
+            }
+        }
+    }
+}
+
+/* z = conv(x, k) + b for images [0, n), output rows [y0, y1) of each (z: the whole output;
+ * only the input rows those output rows read are padded). With po (y0 even, y1 - y0 even):
+ * the rows go to its pooling instead, two at a time through a band buffer (z unused). */
+static int direct_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                       const float *k, int64_t kh, int64_t kw, int64_t cout,
+                       const float *bias, float *z, int64_t oh, int64_t ow, int64_t sh,
+                       int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl,
+                       int64_t y0, int64_t y1, const pool_out *po)
 {
     if (y1 <= y0 || n <= 0) return 0;
     const int cb = pick_cb(cout), rb = pick_rb(ow, cb);
@@ -249,9 +296,10 @@ int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int
     float *wk = calloc((size_t)(ncb * taps * cin * cb), sizeof(float));
     float *bk = calloc((size_t)(ncb * cb), sizeof(float));
     idx_t *toff = malloc((size_t)taps * sizeof(idx_t));
+    float *band = po ? malloc((size_t)(2 * ow * cout) * sizeof(float)) : NULL;
     float tmp[MAX_RB * MAX_CB];
-    if (!xp || !wk || !bk || !toff) {
-        free(xp); free(wk); free(bk); free(toff);
+    if (!xp || !wk || !bk || !toff || (po && !band)) {
+        free(xp); free(wk); free(bk); free(toff); free(band);
         return -1;
     }
     /* wk[b, t, c, l] = k[t, c, b*cb + l] (zero for padded lanes: calloc) */
@@ -275,14 +323,15 @@ int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
         pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt - y0 * sh, pl);
-        float *zb = z + (b * oh + y0) * ow * cout;
+        float *zb = po ? NULL : z + (b * oh + y0) * ow * cout;
         for (idx_t y = 0; y < y1 - y0; y++) {
+            float *zy = po ? band + (y & 1) * ow * cout : zb + y * ow * cout;
             for (idx_t x0 = 0; x0 < ow; x0 += rb) {
                 const float *xs = xp + (y * sh * wp + x0 * sw) * cin;
                 int full = x0 + rb <= ow;
                 for (idx_t ob = 0; ob < ncb; ob++) {
                     int nv = (int)(cout - ob * cb < cb ? cout - ob * cb : cb);
-                    float *zo = zb + (y * ow + x0) * cout + ob * cb;
+                    float *zo = zy + x0 * cout + ob * cb;
                     const float *bo = bias ? bk + ob * cb : NULL;
                     const float *wo = wk + ob * taps * cin * cb;
                     if (full) {
@@ -294,10 +343,23 @@ int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int
                     }
                 }
             }
+            if (po && (y & 1))
+                pool_rows(band, band + ow * cout, po->pw, cout, po,
+                          po->p + (b * po->ph + (y0 + y) / 2) * po->pw * cout);
         }
     }
-    free(xp); free(wk); free(bk); free(toff);
+    free(xp); free(wk); free(bk); free(toff); free(band);
     return 0;
+}
+
+int cnk_conv2d_forward_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                            const float *k, int64_t kh, int64_t kw, int64_t cout,
+                            const float *bias, float *z, int64_t oh, int64_t ow, int64_t sh,
+                            int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl,
+                            int64_t y0, int64_t y1)
+{
+    return direct_rows(x, n, h, w, cin, k, kh, kw, cout, bias, z, oh, ow, sh, sw, dh, dw, pt,
+                       pl, y0, y1, NULL);
 }
 
 /* z = conv(x, k) + b for images [0, n) (all output rows). */
@@ -773,11 +835,11 @@ void cnk_winograd_kernel(const float *k, int64_t cin, int64_t cout, float *u)
 
 /* z = conv(x, k) + b for a 3x3 kernel, stride 1, dilation 1, by Winograd F(2x2, 3x3), output
  * rows [y0, y1) of images [0, n) (tiles from row y0); u: the kernel transformed by
- * cnk_winograd_kernel. */
-int cnk_conv2d_forward_winograd_rows(const float *x, int64_t n, int64_t h, int64_t w,
-                                     int64_t cin, const float *u, int64_t cout,
-                                     const float *bias, float *z, int64_t oh, int64_t ow,
-                                     int64_t pt, int64_t pl, int64_t y0, int64_t y1)
+ * cnk_winograd_kernel; with po as in direct_rows. */
+static int wino_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                     const float *u, int64_t cout, const float *bias, float *z, int64_t oh,
+                     int64_t ow, int64_t pt, int64_t pl, int64_t y0, int64_t y1,
+                     const pool_out *po)
 {
     if (y1 <= y0 || n <= 0) return 0;
     const int cb = pick_cb(cout);
@@ -790,15 +852,16 @@ int cnk_conv2d_forward_winograd_rows(const float *x, int64_t n, int64_t h, int64
     float *v = malloc((size_t)(16 * twr * cin) * sizeof(float));
     float *m = malloc((size_t)(16 * twr * cp) * sizeof(float));
     float *t = malloc((size_t)(16 * (cin > cout ? cin : cout)) * sizeof(float));
+    float *band = po ? malloc((size_t)(2 * ow * cout) * sizeof(float)) : NULL;
     idx_t zero = 0;
-    if (!xp || !v || !m || !t) {
-        free(xp); free(v); free(m); free(t);
+    if (!xp || !v || !m || !t || (po && !band)) {
+        free(xp); free(v); free(m); free(t); free(band);
         return -1;
     }
     tile_fn fn = pick_tile(rb, cb);
     for (idx_t b = 0; b < n; b++) {
         pad_image(x + b * h * w * cin, h, w, cin, xp, hp, wp, pt - y0, pl);
-        float *zb = z + (b * oh + y0) * ow * cout;
+        float *zb = po ? NULL : z + (b * oh + y0) * ow * cout;
         for (idx_t ty = 0; ty < th; ty++) {
             wino_input(xp + 2 * ty * wp * cin, wp, cin, twr, twr * cin, v, t);
             for (int xi = 0; xi < 16; xi++) {
@@ -810,12 +873,26 @@ int cnk_conv2d_forward_winograd_rows(const float *x, int64_t n, int64_t h, int64
                            u + (xi * ncb + ob) * cin * cb, mx + t0 * cp + ob * cb, cp, cb,
                            NULL, 0);
             }
-            wino_output(m, tw, cp, twr * cp, bias, zb + 2 * ty * ow * cout, y1 - y0 - 2 * ty,
-                        ow, cout, t);
+            if (po) {
+                wino_output(m, tw, cp, twr * cp, bias, band, 2, ow, cout, t);
+                pool_rows(band, band + ow * cout, po->pw, cout, po,
+                          po->p + (b * po->ph + y0 / 2 + ty) * po->pw * cout);
+            } else {
+                wino_output(m, tw, cp, twr * cp, bias, zb + 2 * ty * ow * cout,
+                            y1 - y0 - 2 * ty, ow, cout, t);
+            }
         }
     }
-    free(xp); free(v); free(m); free(t);
+    free(xp); free(v); free(m); free(t); free(band);
     return 0;
+}
+
+int cnk_conv2d_forward_winograd_rows(const float *x, int64_t n, int64_t h, int64_t w,
+                                     int64_t cin, const float *u, int64_t cout,
+                                     const float *bias, float *z, int64_t oh, int64_t ow,
+                                     int64_t pt, int64_t pl, int64_t y0, int64_t y1)
+{
+    return wino_rows(x, n, h, w, cin, u, cout, bias, z, oh, ow, pt, pl, y0, y1, NULL);
 }
 
 /* cnk_conv2d_forward_winograd_rows over all output rows. */
@@ -825,6 +902,28 @@ int cnk_conv2d_forward_winograd(const float *x, int64_t n, int64_t h, int64_t w,
 {
     return cnk_conv2d_forward_winograd_rows(x, n, h, w, cin, u, cout, bias, z, oh, ow, pt, pl,
                                             0, oh);
+}
+
+/* p (N, OH/2, OW/2, Cout) = clamp(pool(clamp(conv(x, k) + b, plo, phi)), lo, hi): the 2x2
+ * max (avg 0) or average (avg 1) pooling at stride 2 ("valid": an odd last row or column
+ * is dropped) of the clamped convolution, computed two output rows at a time (the
+ * full-size output is never stored); by Winograd when u (the transformed kernel of
+ * cnk_winograd_kernel; k unused, 3x3 stride 1 dilation 1) is given, else directly. Each
+ * pooled value is the same as pooling the output of cnk_conv2d_forward(_winograd): the
+ * same tiles compute the same sums. */
+int cnk_conv2d_forward_pool(const float *x, int64_t n, int64_t h, int64_t w, int64_t cin,
+                            const float *k, const float *u, int64_t kh, int64_t kw,
+                            int64_t cout, const float *bias, float *p, int64_t oh, int64_t ow,
+                            int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt,
+                            int64_t pl, int64_t avg, float plo, float phi, float lo, float hi)
+{
+    pool_out po = {p, oh / 2, ow / 2, avg != 0, plo, phi, lo, hi};
+    if (po.ph <= 0 || po.pw <= 0) return 0;
+    if (u)
+        return wino_rows(x, n, h, w, cin, u, cout, bias, NULL, oh, ow, pt, pl, 0, 2 * po.ph,
+                         &po);
+    return direct_rows(x, n, h, w, cin, k, kh, kw, cout, bias, NULL, oh, ow, sh, sw, dh, dw,
+                       pt, pl, 0, 2 * po.ph, &po);
 }
 
 /* ---------------------------------------------------------------------------------------

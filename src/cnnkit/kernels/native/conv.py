@@ -28,9 +28,9 @@ import numpy as np
 from .loader import NativeLibrary
 
 __all__ = ["SIGNATURES", "available", "set_enabled", "library_path", "variant", "forward",
-           "winograd_kernel", "forward_winograd", "forward_pieces", "depthwise_forward",
-           "depthwise_backward", "input_grad", "input_grad_rowrun", "kernel_grad",
-           "kernel_grad_winograd"]
+           "winograd_kernel", "forward_winograd", "forward_pieces", "forward_pool",
+           "depthwise_forward", "depthwise_backward", "input_grad", "input_grad_rowrun",
+           "kernel_grad", "kernel_grad_winograd"]
 
 _F32P = ctypes.c_void_p  # float32 data pointers, passed as addresses (ints)
 _I64 = ctypes.c_int64
@@ -59,6 +59,8 @@ SIGNATURES = {
                                           *[_I64] * 10]),
     "cnk_depthwise_backward": (_INT, [_F32P, _F32P, *[_I64] * 4, _F32P, _I64, _I64, _F32P,
                                       _F32P, *[_I64] * 8]),
+    "cnk_conv2d_forward_pool": (_INT, [_F32P, *[_I64] * 4, _F32P, _F32P, *[_I64] * 3,
+                                       _F32P, _F32P, *[_I64] * 9, *[ctypes.c_float] * 4]),
     "cnk_winograd_kernel_size": (_I64, [_I64, _I64]),
     "cnk_winograd_kernel": (None, [_F32P, _I64, _I64, _F32P]),
 }
@@ -154,6 +156,32 @@ def forward_pieces(x: np.ndarray, k: np.ndarray, u: np.ndarray | None, b: np.nda
                                          None if b is None else _ptr(b), _ptr(z), z.shape[1],
                                          z.shape[2], *strides, *dilation, *pad_tl, per_image,
                                          1 if u is None else 2, threads))
+
+
+def forward_pool(x: np.ndarray, k: np.ndarray, u: np.ndarray | None, b: np.ndarray | None,
+                 p: np.ndarray, out_sizes: tuple[int, int], strides: tuple[int, int],
+                 dilation: tuple[int, int], pad_tl: tuple[int, int], avg: bool,
+                 pre: tuple[float, float], post: tuple[float, float]) -> None:
+    """p (N, OH//2, OW//2, Cout) = clip(pool(clip(conv(x, k) + b, *pre)), *post), written
+    into p: the convolution of :func:`forward` (``u`` None) or :func:`forward_winograd`
+    (``u`` = winograd_kernel(k)) of output size ``out_sizes`` = (OH, OW), pooled over 2x2
+    windows at stride 2 ("valid"; the max, or with ``avg`` the mean
+    ((z00 + z10) + (z01 + z11)) * 0.25) two output rows at a time, so the (OH, OW) output is
+    never stored; each value equals pooling that convolution's output."""
+    lib = _load()
+    assert lib is not None
+    n, h, w, cin = x.shape
+    kh, kw, _, cout = k.shape
+    oh, ow = out_sizes
+    if p.shape != (n, oh // 2, ow // 2, cout):
+        raise ValueError(f"pooled output {p.shape} does not fit the convolution's {out_sizes}")
+    if u is not None and (u.size != lib.cnk_winograd_kernel_size(cin, cout) or (kh, kw) != (3, 3)
+                          or tuple(strides) != (1, 1) or tuple(dilation) != (1, 1)):
+        raise ValueError("Winograd needs a 3x3 stride-1 kernel and its transform")
+    _check(lib.cnk_conv2d_forward_pool(_ptr(x), n, h, w, cin, _ptr(k),
+                                       None if u is None else _ptr(u), kh, kw, cout,
+                                       None if b is None else _ptr(b), _ptr(p), oh, ow,
+                                       *strides, *dilation, *pad_tl, int(avg), *pre, *post))
 
 
 def depthwise_forward(x: np.ndarray, k: np.ndarray, b: np.ndarray | None, z: np.ndarray,
