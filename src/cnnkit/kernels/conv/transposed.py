@@ -20,7 +20,6 @@ from .convolution import conv_input_grad
 from .geometry import Ints
 from .im2col import bias_grad, im2col
 
-
 # the tile GEMMs of :func:`tiles` layers (False: the general path, for A/B timings)
 USE_TILES = True
 
