@@ -218,12 +218,18 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     assert calls == ["forward", "kernel_grad", "forward"]  # dX at stride 1: the flip kernel
     calls.clear()
     x16 = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
-    w16 = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    w16 = rng.standard_normal((3, 3, 16, 32)).astype(np.float32)
     z, _ = KC.conv_forward(x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     KC.conv_backward(np.ones_like(z), x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
-    assert calls == ["forward_winograd", "kernel_grad", "forward_winograd"]
+    assert calls == ["forward", "kernel_grad", "forward"]  # 16 channels: direct
     calls.clear()
+    w32 = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
     x32 = rng.standard_normal((2, 8, 8, 32)).astype(np.float32)
+    z, _ = KC.conv_forward(x32, w32, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x32, w32, None, (1, 1), ((1, 1), (1, 1)), (1, 1),
+                     need_dw=False)
+    assert calls == ["forward_winograd", "forward_winograd"]
+    calls.clear()
     KC.conv_backward(np.ones((2, 8, 8, 32), np.float32), x32,
                      rng.standard_normal((3, 3, 32, 32)).astype(np.float32), None, (1, 1),
                      ((1, 1), (1, 1)), (1, 1), need_dx=False)
