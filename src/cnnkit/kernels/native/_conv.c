@@ -179,6 +179,27 @@ static int pick_rb(idx_t width, int cb)
     return best;
 }
 
+/* Tiles per Winograd GEMM block: of 2..most, the one with the least estimated cost
+ * padded_tiles * (rb + 3) / rb (each block call pays about 3 tiles' worth of set-up:
+ * accumulators loaded and stored, the call). */
+static int pick_rb_wino(idx_t tiles, int cb)
+{
+    int nvec = cb == 8 ? 1 : cb * (int)sizeof(float) / (int)sizeof(vwide);
+    int most = ACC_REGS / nvec;
+    if (most > (cb == 8 ? MAX_RB : 8)) most = cb == 8 ? MAX_RB : 8;
+    if (most < 2) most = 2;
+    int best = most;
+    idx_t best_cost = -1;
+    for (int rb = most; rb >= 2; rb--) {
+        idx_t cost = (tiles + rb - 1) / rb * (rb + 3);  /* blocks * (rb + 3) */
+        if (best_cost < 0 || cost < best_cost) {
+            best = rb;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
 /* xp (HP, WP, C) = image (H, W, C) shifted by (PT, PL), zeros outside. */
 static void pad_image(const float *img, idx_t h, idx_t w, idx_t c, float *xp, idx_t hp,
                       idx_t wp, idx_t pt, idx_t pl)
@@ -859,7 +880,7 @@ static int wino_rows(const float *x, int64_t n, int64_t h, int64_t w, int64_t ci
     const int cb = pick_cb(cout);
     const idx_t ncb = (cout + cb - 1) / cb, cp = ncb * cb;
     const idx_t th = (y1 - y0 + 1) / 2, tw = (ow + 1) / 2;
-    const int rb = pick_rb(tw, cb);
+    const int rb = pick_rb_wino(tw, cb);
     const idx_t twr = (tw + rb - 1) / rb * rb;
     const idx_t hp = 2 * th + 2, wp = 2 * twr + 2;
     float *xp = malloc((size_t)(hp * wp * cin) * sizeof(float));
