@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+import cnnkit
 from cnnkit import random as crandom
 from cnnkit import zoo
 from cnnkit.data import BatchIterator
@@ -143,6 +144,9 @@ def picture(x, truth, pred, path, n=6, scale=3):
 
 def main():
     a = args()
+    # keep freed arrays' pages in the process: ~13,000-17,000 page faults and 55-70 ms of
+    # system time less per U-Net step (1.13-1.15x wall, bench/RESULTS.md 2026-12-03)
+    cnnkit.tune_malloc()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     crandom.seed(a.seed)

@@ -346,6 +346,24 @@ def test_conv_transpose(nd, s, p, op, d):
                    x, w, b, grad_out=g, what=f"conv{nd}d_transpose")
 
 
+@pytest.mark.parametrize("ksize,padding", [((2, 2), "valid"), ((2, 3), "same"), ((1, 2), 0)])
+def test_conv_transpose_tiles(ksize, padding):
+    """Kernel == stride, no padding (U-Net's 2x2 stride-2 up-sampling): the tile GEMMs.
+    Central differences in float64, PyTorch in float32 (forward, dX, dK, db)."""
+    sizes, pads = K.conv_transpose_geometry((3, 4), ksize, ksize, padding, None, (1, 1))
+    assert K.transposed.tiles((2, 3, 4, 5), (*ksize, 3, 5), ksize, pads, (1, 1), sizes)
+    x, w, b = (rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((*ksize, 3, 5)),
+               rng.standard_normal(3))
+    f = lambda x, w, b: ops.conv2d_transpose(x, w, b, ksize, padding)  # noqa: E731
+    gradcheck(f, x[:1, :2, :3], w, b)
+    torch = torch_or_skip()
+    y = f(x, w, b)
+    assert y.shape == (2, 3 * ksize[0], 4 * ksize[1], 3)
+    check_vs_torch(f, lambda x, w, b: torch_conv_transpose(torch, 2, x, w, b, ksize, (1, 1),
+                                                           ((0, 0), (0, 0)), y.shape[1:-1]),
+                   x, w, b, grad_out=rng.standard_normal(y.shape), what="tiles")
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_conv_transpose_torch_padding_args(nd):
     """Integer padding and output_padding mean exactly what they mean in PyTorch."""

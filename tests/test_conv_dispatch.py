@@ -55,8 +55,8 @@ def test_cached_plan_follows_the_thresholds(monkeypatch):
         real = getattr(native, name)
         monkeypatch.setattr(native, name,
                             lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a)))
-    x = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    x = rng.standard_normal((8, 16, 16, 32)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
     pads = ((1, 1), (1, 1))
     with dispatch.overridden(native_min_pool_macs=1 << 62):
         z1, _ = KC.conv_forward(x, w, None, (1, 1), pads, (1, 1))

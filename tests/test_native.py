@@ -53,6 +53,10 @@ CASES = [
     (1, (6, 5), 32, 20, (3, 3), (1, 1), "valid", (1, 1)),
     (3, (5, 8), 17, 48, (3, 3), (1, 1), ((2, 0), (1, 2)), (1, 1)),
     (2, (8, 8), 64, 64, (3, 3), (1, 1), "same", (1, 1)),
+    # dK tiles of 6 rows x 16 lanes (AVX2): 45 rows (not a multiple of 6), 24 outputs (a
+    # zero-padded second block), and U-Net's 32 -> 16 at 16x16
+    (2, (10, 10), 5, 24, (3, 3), (1, 1), "same", (1, 1)),
+    (2, (16, 16), 32, 16, (3, 3), (1, 1), "same", (1, 1)),
 ]
 
 
@@ -214,12 +218,18 @@ def test_dispatch_uses_native_for_lenet_shapes(monkeypatch):
     assert calls == ["forward", "kernel_grad", "forward"]  # dX at stride 1: the flip kernel
     calls.clear()
     x16 = rng.standard_normal((2, 8, 8, 16)).astype(np.float32)
-    w16 = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    w16 = rng.standard_normal((3, 3, 16, 32)).astype(np.float32)
     z, _ = KC.conv_forward(x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     KC.conv_backward(np.ones_like(z), x16, w16, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
-    assert calls == ["forward_winograd", "kernel_grad", "forward_winograd"]
+    assert calls == ["forward", "kernel_grad", "forward"]  # 16 channels: direct
     calls.clear()
+    w32 = rng.standard_normal((3, 3, 32, 32)).astype(np.float32)
     x32 = rng.standard_normal((2, 8, 8, 32)).astype(np.float32)
+    z, _ = KC.conv_forward(x32, w32, None, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    KC.conv_backward(np.ones_like(z), x32, w32, None, (1, 1), ((1, 1), (1, 1)), (1, 1),
+                     need_dw=False)
+    assert calls == ["forward_winograd", "forward_winograd"]
+    calls.clear()
     KC.conv_backward(np.ones((2, 8, 8, 32), np.float32), x32,
                      rng.standard_normal((3, 3, 32, 32)).astype(np.float32), None, (1, 1),
                      ((1, 1), (1, 1)), (1, 1), need_dx=False)

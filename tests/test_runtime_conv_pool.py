@@ -20,7 +20,7 @@ needs_native = pytest.mark.skipif(not native.available(), reason="C helper not b
 CASES = {
     "w1_first_layer": ((9, 28, 28, 1), dict(filters=32, kernel_size=3, padding="same",
                                            activation="relu"), 1, None),
-    "winograd_odd_size": ((8, 13, 13, 16), dict(filters=16, kernel_size=3, padding="same",
+    "winograd_odd_size": ((8, 13, 13, 32), dict(filters=32, kernel_size=3, padding="same",
                                                activation="relu"), 1, None),
     "strided_valid_relu6": ((4, 15, 15, 3), dict(filters=8, kernel_size=3, strides=2), 0, 6.0),
     "dilated_no_activation": ((3, 12, 10, 5), dict(filters=10, kernel_size=3,
@@ -29,7 +29,7 @@ CASES = {
                       None),
     "avg_lenet_first_layer": ((9, 28, 28, 1), dict(filters=6, kernel_size=5, padding="same",
                                                   activation="relu"), 2, None, "avg"),
-    "avg_winograd_then_relu": ((8, 14, 15, 16), dict(filters=24, kernel_size=3,
+    "avg_winograd_then_relu": ((8, 14, 15, 32), dict(filters=40, kernel_size=3,
                                                     padding="same"), 1, None, "avg_relu"),
     "avg_strided_relu6": ((4, 15, 15, 3), dict(filters=8, kernel_size=3, strides=2), 0, 6.0,
                           "avg"),

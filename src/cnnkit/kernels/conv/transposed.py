@@ -14,10 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import parallel
 from ..padding import Pads, resolve_padding, same_padding
 from .convolution import conv_input_grad
 from .geometry import Ints
 from .im2col import bias_grad, im2col
+
+# the tile GEMMs of :func:`tiles` layers (False: the general path, for A/B timings)
+USE_TILES = True
 
 
 def _string_geometry(mode: str, in_sizes: Ints, ksize: Ints, strides: Ints,
@@ -81,11 +85,62 @@ def conv_transpose_geometry(in_sizes: Ints, ksize: Ints, strides: Ints, padding:
     return tuple(sizes), tuple(pads)
 
 
+def tiles(x_shape: tuple[int, ...], w_shape: tuple[int, ...], strides: Ints, pads: Pads,
+          dilation: Ints, out_sizes: Ints) -> bool:
+    """2-D, kernel == stride, dilation 1, no padding, output = input * stride (U-Net's 2x2
+    stride-2 up-sampling): every output pixel lies in exactly one input pixel's K_H x K_W tile,
+    so each kernel row a is one GEMM over whole tile rows (no im2col, no scatter)."""
+    return (len(x_shape) == 4 and tuple(w_shape[:2]) == tuple(strides)
+            and all(d == 1 for d in dilation) and all(p == (0, 0) for p in pads)
+            and tuple(out_sizes) == (x_shape[1] * strides[0], x_shape[2] * strides[1]))
+
+
+def _tile_rows(y: np.ndarray, n_rows: int, kh: int, width: int) -> np.ndarray:
+    """Y (N, H*KH, W*KW, C) as (N*H, KH, W, KW*C): [r, a] holds tile row a of every tile."""
+    return y.reshape(n_rows, kh, width, -1)
+
+
+def _tile_forward(x: np.ndarray, w: np.ndarray, out_sizes: Ints) -> np.ndarray:
+    """Y[n, h*KH + a, w*KW + b, c] = sum_k X[n, h, w, k] K[a, b, c, k], one GEMM per a."""
+    n, h, wd, ci = x.shape
+    kh, kw, co = w.shape[:3]
+    y = np.empty((n, *out_sizes, co), dtype=np.result_type(x, w))
+    rows = _tile_rows(y, n * h, kh, wd)
+    x2 = x.reshape(-1, ci)
+    for a in range(kh):
+        rows[:, a] = parallel.matmul(x2, w[a].reshape(kw * co, ci).T).reshape(n * h, wd, -1)
+    return y
+
+
+def _tile_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, need_dx: bool, need_dw: bool
+                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """dX[n, h, w, k] = sum_{a, (b, c)} dY_a[(n, h, w), (b, c)] K[a, b, c, k] and
+    dK[a] = dY_a^T X, with dY_a the tile rows a of dY (one copy and two GEMMs per a)."""
+    n, h, wd, ci = x.shape
+    kh, kw, co = w.shape[:3]
+    rows = _tile_rows(g, n * h, kh, wd)
+    x2 = x.reshape(-1, ci)
+    dx = None
+    dw = np.empty(w.shape, dtype=np.result_type(g, x)) if need_dw else None
+    for a in range(kh):
+        ga = np.ascontiguousarray(rows[:, a]).reshape(-1, kw * co)
+        if need_dx:
+            part = parallel.matmul(ga, w[a].reshape(kw * co, ci))
+            dx = part if dx is None else np.add(dx, part, out=dx)
+        if dw is not None:
+            dw[a] = parallel.matmul(ga.T, x2).reshape(kw, co, ci)
+    return (None if dx is None else dx.reshape(x.shape)), dw
+
+
 def conv_transpose_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Ints,
                            pads: Pads, dilation: Ints, out_sizes: Ints) -> np.ndarray:
     """Y[n, o*S + t*D - P, c] += sum_k X[n, o, k] K[t, c, k], then + b[c]: the input gradient of
     a convolution with kernel K (*K, C_out, C_in) on a (N, *out_sizes, C_out) input."""
-    y = conv_input_grad(x, w, (x.shape[0], *out_sizes, w.shape[-2]), strides, pads, dilation)
+    if USE_TILES and tiles(x.shape, w.shape, strides, pads, dilation, out_sizes):
+        y = _tile_forward(x, w, out_sizes)
+    else:
+        y = conv_input_grad(x, w, (x.shape[0], *out_sizes, w.shape[-2]), strides, pads,
+                            dilation)
     if b is not None:
         y += b
     return y
@@ -99,14 +154,17 @@ def conv_transpose_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, strides
     X[n, o, k] (the convolution weight gradient with the roles swapped); db = sum dY."""
     nd = x.ndim - 2
     dx = dw = db = None
-    if need_dx or need_dw:
+    if (need_dx or need_dw) and USE_TILES and tiles(x.shape, w.shape, strides, pads, dilation,
+                                                     g.shape[1:-1]):
+        dx, dw = _tile_backward(g, x, w, need_dx, need_dw)
+    elif need_dx or need_dw:
         cols = im2col(g, w.shape[:nd], strides, pads, dilation, x.shape[1:-1])
         c2 = cols.reshape(-1, cols.shape[-2] * cols.shape[-1])
         x2 = x.reshape(-1, x.shape[-1])
         if need_dx:
-            dx = (c2 @ w.reshape(-1, w.shape[-1])).reshape(x.shape)
+            dx = parallel.matmul(c2, w.reshape(-1, w.shape[-1])).reshape(x.shape)
         if need_dw:
-            dw = (c2.T @ x2).reshape(w.shape)
+            dw = parallel.matmul(c2.T, x2).reshape(w.shape)
     if need_db:
         db = bias_grad(g)
     return dx, dw, db
