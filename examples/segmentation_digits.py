@@ -19,7 +19,7 @@ cnnkit segment runs/segmentation/unet.cnnkit runs/segmentation/scene.png --tta
 --background-below 0.2
 
     python examples/segmentation_digits.py            # full run (README figures)
-    python examples/segmentation_digits.py --long     # 2.6x the training: mean Dice 0.903
+    python examples/segmentation_digits.py --long     # 2.6x the training: mean Dice 0.90, 24 min
     python examples/segmentation_digits.py --quick    # a few seconds (tests run this)
 """
 
