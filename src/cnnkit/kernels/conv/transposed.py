@@ -20,9 +20,6 @@ from .convolution import conv_input_grad
 from .geometry import Ints
 from .im2col import bias_grad, im2col
 
-# the tile GEMMs of :func:`tiles` layers (False: the general path, for A/B timings)
-USE_TILES = True
-
 
 def _string_geometry(mode: str, in_sizes: Ints, ksize: Ints, strides: Ints,
                      op: tuple[int, ...] | None, dilation: Ints
@@ -136,7 +133,7 @@ def conv_transpose_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, s
                            pads: Pads, dilation: Ints, out_sizes: Ints) -> np.ndarray:
     """Y[n, o*S + t*D - P, c] += sum_k X[n, o, k] K[t, c, k], then + b[c]: the input gradient of
     a convolution with kernel K (*K, C_out, C_in) on a (N, *out_sizes, C_out) input."""
-    if USE_TILES and tiles(x.shape, w.shape, strides, pads, dilation, out_sizes):
+    if tiles(x.shape, w.shape, strides, pads, dilation, out_sizes):
         y = _tile_forward(x, w, out_sizes)
     else:
         y = conv_input_grad(x, w, (x.shape[0], *out_sizes, w.shape[-2]), strides, pads,
@@ -154,8 +151,8 @@ def conv_transpose_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray, strides
     X[n, o, k] (the convolution weight gradient with the roles swapped); db = sum dY."""
     nd = x.ndim - 2
     dx = dw = db = None
-    if (need_dx or need_dw) and USE_TILES and tiles(x.shape, w.shape, strides, pads, dilation,
-                                                     g.shape[1:-1]):
+    if (need_dx or need_dw) and tiles(x.shape, w.shape, strides, pads, dilation,
+                                      g.shape[1:-1]):
         dx, dw = _tile_backward(g, x, w, need_dx, need_dw)
     elif need_dx or need_dw:
         cols = im2col(g, w.shape[:nd], strides, pads, dilation, x.shape[1:-1])
