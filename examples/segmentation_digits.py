@@ -43,6 +43,7 @@ from cnnkit.segmentation import (
     NUM_CLASSES,
     ONE_PIXEL_SHIFTS,
     CombinedLoss,
+    SceneEpochs,
     dice_score,
     digit_crops,
     iou_score,
@@ -85,6 +86,10 @@ def args():
                         "fixed while the decoder trains")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-digits", type=int, default=5,
+                   help="digits per training scene: 1 to this many (the held-out scenes: 1-3)")
+    p.add_argument("--fresh-scenes", type=int, default=0,
+                   help="1: paint new training scenes every epoch (0: the same ones)")
     p.add_argument("--augment", choices=("warp", "shift"), default="shift",
                    help="warp: rotation, zoom and shift (resampled); shift: whole-pixel "
                         "shifts only")
@@ -151,7 +156,9 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     crandom.seed(a.seed)
     bg = load_backgrounds(a.backgrounds)
-    x, m = make_scenes(a.train_scenes, a.seed, "train", backgrounds=bg)
+    stream = SceneEpochs(a.train_scenes, a.seed, a.batch_size, backgrounds=bg,
+                         max_digits=a.max_digits, epochs=a.epochs if a.fresh_scenes else 1)
+    x, m = stream.scenes(0)  # make_scenes(a.train_scenes, a.seed, "train", ...)
     xv, mv = make_scenes(a.test_scenes, 2026, "test", backgrounds=bg)
     model = zoo.get("unet", input_shape=(64, 64, 3), classes=NUM_CLASSES, depth=a.depth,
                     base_filters=a.base_filters, batch_norm=True, rescale=1 / 255)
@@ -167,9 +174,9 @@ def main():
                     layer.trainable = False
     geometry = {} if a.augment == "warp" else {"rotation": 0.0, "zoom": (1.0, 1.0),
                                                "whole_pixels": True}
-    batches = BatchIterator(x.astype(np.float32), m, batch_size=a.batch_size, shuffle=True,
-                            seed=a.seed, transform=pair_transform(
-                                permute_channels=a.permute_channels, **geometry))
+    stream.transform = pair_transform(permute_channels=a.permute_channels, **geometry)
+    batches = stream if a.fresh_scenes else BatchIterator(
+        x, m, batch_size=a.batch_size, shuffle=True, seed=a.seed, transform=stream.transform)
     lr = schedules.CosineDecay(a.lr, len(batches) * a.epochs, alpha=0.02)
     model.compile(optimizer=optimizers.Adam(learning_rate=lr),
                   loss=CombinedLoss(dice_weight=a.dice_weight,

@@ -3,7 +3,7 @@
 augmentation that moves images and masks together, and mask overlays. The zoo's ``unet``
 (``cnnkit.zoo.get("unet")``) is the network these were built for."""
 
-from . import components, data, losses, metrics, predict, pretrain
+from . import components, data, losses, metrics, predict, pretrain, stream
 from .components import component_vote, connected_components
 from .data import CLASS_NAMES, NUM_CLASSES, augment_pair, load_backgrounds, make_scenes
 from .losses import CombinedLoss, DiceLoss, FocalLoss
@@ -18,8 +18,10 @@ from .predict import (
     predict_probabilities,
 )
 from .pretrain import copy_encoder, digit_crops, encoder_classifier, pretrain_encoder
+from .stream import SceneEpochs
 
-__all__ = ["components", "data", "losses", "metrics", "predict", "pretrain", "CLASS_NAMES",
+__all__ = ["components", "data", "losses", "metrics", "predict", "pretrain", "stream",
+           "SceneEpochs", "CLASS_NAMES",
            "NUM_CLASSES", "ONE_PIXEL_SHIFTS", "augment_pair", "load_backgrounds", "make_scenes",
            "CombinedLoss",
            "DiceLoss", "FocalLoss", "component_vote", "confusion_counts",

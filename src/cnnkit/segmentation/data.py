@@ -95,9 +95,11 @@ def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, digit:
     m = _resize_matrix(28, side)
     v = np.clip(m @ digit @ m.T, 0, 1)
     stroke = v >= 0.5
-    for _ in range(20):  # a spot where at most 5% of the strokes cover earlier digits
+    n_stroke = np.count_nonzero(stroke)
+    for _ in range(20):  # a spot where at most 5% (1 in 20) of the strokes cover earlier digits
         top, left = (int(t) for t in rng.integers(0, size - side + 1, 2))
-        if (mask[top:top + side, left:left + side][stroke] > 0).mean() <= 0.05:
+        covered = np.count_nonzero(mask[top:top + side, left:left + side][stroke])
+        if n_stroke and covered * 20 <= n_stroke:
             break
     else:
         return
@@ -110,7 +112,7 @@ def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, digit:
     mask[top:top + side, left:left + side][stroke] = label
 
 
-def scene_sources(caller: str, seed: int, split: str, size: int,
+def scene_sources(caller: str, seed: int | list[int], split: str, size: int,
                   backgrounds: list[np.ndarray] | None
                   ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.random.Generator]:
     """(photos, digits, labels, rng) of ``split`` for a scene generator, its arguments checked."""
@@ -124,10 +126,13 @@ def scene_sources(caller: str, seed: int, split: str, size: int,
     return photos, x, y, np.random.default_rng(seed)
 
 
-def make_scenes(n: int, seed: int, split: str = "train", size: int = 64,
+def make_scenes(n: int, seed: int | list[int], split: str = "train", size: int = 64,
                 backgrounds: list[np.ndarray] | None = None, max_digits: int = 3
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (n, size, size, 3), masks uint8 (n, size, size) of class ids)."""
+    """(images uint8 (n, size, size, 3), masks uint8 (n, size, size) of class ids), each
+    scene with 1 to ``max_digits`` digits (fewer where no free spot is found)."""
+    if int(max_digits) < 1:
+        raise ValueError(f"make_scenes: max_digits must be >= 1, got {max_digits}")
     photos, x, y, rng = scene_sources("make_scenes", seed, split, size, backgrounds)
     images = np.zeros((n, size, size, 3), np.uint8)
     masks = np.zeros((n, size, size), np.uint8)
