@@ -158,7 +158,7 @@ def main():
     bg = load_backgrounds(a.backgrounds)
     stream = SceneEpochs(a.train_scenes, a.seed, a.batch_size, backgrounds=bg,
                          max_digits=a.max_digits, epochs=a.epochs if a.fresh_scenes else 1)
-    x, m = stream.scenes(0)  # make_scenes(a.train_scenes, a.seed, "train", ...)
+    stream.paint_ahead(0)  # make_scenes(a.train_scenes, a.seed, "train", ...) while pretraining
     xv, mv = make_scenes(a.test_scenes, 2026, "test", backgrounds=bg)
     model = zoo.get("unet", input_shape=(64, 64, 3), classes=NUM_CLASSES, depth=a.depth,
                     base_filters=a.base_filters, batch_norm=True, rescale=1 / 255)
@@ -172,6 +172,7 @@ def main():
             for layer in model.layers:
                 if layer.name.startswith(("down", "bottleneck")):
                     layer.trainable = False
+    x, m = stream.scenes(0)
     geometry = {} if a.augment == "warp" else {"rotation": 0.0, "zoom": (1.0, 1.0),
                                                "whole_pixels": True}
     stream.transform = pair_transform(permute_channels=a.permute_channels, **geometry)

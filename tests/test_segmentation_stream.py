@@ -75,3 +75,16 @@ def test_fit_trains_a_unet_on_the_stream():
     hist = model.fit(stream, epochs=2, verbose=0)
     assert len(hist.history["loss"]) == 2 and stream.epoch == 2
     assert all(np.isfinite(hist.history["loss"]))
+
+
+def test_scenes_painted_ahead_are_the_epochs_scenes_and_are_kept():
+    stream = SceneEpochs(5, seed=2, batch_size=5, backgrounds=PHOTOS, epochs=2)
+    stream.paint_ahead(0)
+    x, m = stream.scenes(0)
+    want_x, want_m = make_scenes(5, 2, backgrounds=PHOTOS)
+    np.testing.assert_array_equal(x, want_x)
+    np.testing.assert_array_equal(m, want_m)
+    assert stream.scenes(0)[0] is x  # kept, not painted again
+    (xb, _), = list(stream)  # the first pass shuffles the same five scenes
+    np.testing.assert_array_equal(_sorted_rows(xb), _sorted_rows(want_x))
+    stream.close()

@@ -47,19 +47,28 @@ class SceneEpochs:
         self.epoch, self.epochs = 0, epochs
         self._pool: ThreadPoolExecutor | None = None
         self._ahead: tuple[int, Future] | None = None
+        self._last: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
     def scenes(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """The scenes of ``epoch`` (images uint8 (n, size, size, 3), masks uint8)."""
+        """The scenes of ``epoch`` (images uint8 (n, size, size, 3), masks uint8); the last
+        epoch's are kept, so asking again costs nothing."""
+        if self._last is not None and self._last[0] == epoch:
+            return self._last[1]
         if self._ahead is not None and self._ahead[0] == epoch:
             future, self._ahead = self._ahead[1], None
-            return future.result()
-        return make_scenes(self.n, epoch_seed(self.seed, epoch), self.split, self.size,
-                           self.backgrounds, self.max_digits)
+            scenes = future.result()
+        else:
+            scenes = make_scenes(self.n, epoch_seed(self.seed, epoch), self.split, self.size,
+                                 self.backgrounds, self.max_digits)
+        self._last = (epoch, scenes)
+        return scenes
 
-    def _paint_ahead(self, epoch: int) -> None:
+    def paint_ahead(self, epoch: int) -> None:
+        """Start painting the scenes of ``epoch`` in the background thread (``scenes(epoch)``
+        or the pass of that epoch then takes them)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="cnnkit-scenes")
         self._ahead = (epoch, self._pool.submit(
@@ -70,7 +79,7 @@ class SceneEpochs:
         epoch, self.epoch = self.epoch, self.epoch + 1
         x, m = self.scenes(epoch)
         if self.epochs is None or epoch + 1 < self.epochs:
-            self._paint_ahead(epoch + 1)
+            self.paint_ahead(epoch + 1)
         return iter(BatchIterator(x, m, batch_size=self.batch_size, shuffle=True,
                                   seed=self.seed * 1_000_003 + epoch, transform=self.transform))
 
