@@ -7,10 +7,10 @@ with Pillow: ``pip install cnnkit[all]``), or every image in a folder you give (
 ``../shared/images``). Training crops come from the left 60% of each photo, test crops from
 the right 40%, and test digits from mnist5k's 1,000 held-out ones, so the test set shares
 neither digits nor background pixels with training. A crop (48-160 pixels square, random
-flips) is resized to the canvas; 1 to 3 digits (frames of 30-44 pixels) are painted on it in a
-colour contrasting with the crop (alpha = clip((v - 0.4) / 0.2, 0, 1) for stroke value v);
-the mask is v >= 0.5; a digit is placed where at most 5% of its strokes cover earlier
-digits (it covers them there), or left out after 20 tries.
+flips) is resized to the canvas; 1 to ``max_digits`` (3 by default) digits (frames of 30-44
+pixels) are painted on it in a colour contrasting with the crop (alpha = clip((v - 0.4) / 0.2,
+0, 1) for stroke value v); the mask is v >= 0.5; a digit is placed where at most 5% of its
+strokes cover earlier digits (it covers them there), or left out after 20 tries.
 """
 
 from __future__ import annotations
