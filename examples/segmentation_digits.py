@@ -187,6 +187,7 @@ def main():
                   loss=CombinedLoss(dice_weight=a.dice_weight,
                                     class_weights=[1.0] + [a.fg_weight] * 10))
     history = model.fit(batches, epochs=a.epochs, verbose=2)
+    stream.close()
     train_s = time.perf_counter() - start
     shifts = ONE_PIXEL_SHIFTS if a.tta else ((0, 0),)
     bg_below, train_dice = choose_threshold(model, x[:a.check_scenes], m[:a.check_scenes],

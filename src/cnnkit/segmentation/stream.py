@@ -29,8 +29,8 @@ def epoch_seed(seed: int, epoch: int) -> Any:
 class SceneEpochs:
     """Iterable of ``(images, masks)`` batches, ``n`` new scenes per pass (epoch ``e`` paints
     ``make_scenes(n, epoch_seed(seed, e), split, size, backgrounds, max_digits)``), shuffled
-    and transformed by a ``BatchIterator`` seeded with ``[seed, e]``. While one epoch trains,
-    the next one's scenes are painted in a background thread (none after ``epochs`` passes,
+    and transformed by a ``BatchIterator`` seeded with ``seed * 1_000_003 + e``. While one
+    epoch trains, the next one's scenes are painted in a background thread (none after ``epochs`` passes,
     when given). ``len()`` is batches per epoch.
     """
 
@@ -61,8 +61,7 @@ class SceneEpochs:
             future, self._ahead = self._ahead[1], None
             scenes = future.result()
         else:
-            scenes = make_scenes(self.n, epoch_seed(self.seed, epoch), self.split, self.size,
-                                 self.backgrounds, self.max_digits)
+            scenes = self._paint(epoch)
         self._last = (epoch, scenes)
         return scenes
 
@@ -71,9 +70,11 @@ class SceneEpochs:
         or the pass of that epoch then takes them)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="cnnkit-scenes")
-        self._ahead = (epoch, self._pool.submit(
-            make_scenes, self.n, epoch_seed(self.seed, epoch), self.split, self.size,
-            self.backgrounds, self.max_digits))
+        self._ahead = (epoch, self._pool.submit(self._paint, epoch))
+
+    def _paint(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        return make_scenes(self.n, epoch_seed(self.seed, epoch), self.split, self.size,
+                           self.backgrounds, self.max_digits)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
