@@ -30,8 +30,8 @@ class SceneEpochs:
     """Iterable of ``(images, masks)`` batches, ``n`` new scenes per pass (epoch ``e`` paints
     ``make_scenes(n, epoch_seed(seed, e), split, size, backgrounds, max_digits)``), shuffled
     and transformed by a ``BatchIterator`` seeded with ``seed * 1_000_003 + e``. While one
-    epoch trains, the next one's scenes are painted in a background thread (none after ``epochs`` passes,
-    when given). ``len()`` is batches per epoch.
+    epoch trains, the next one's scenes are painted in a background thread (none after
+    ``epochs`` passes, when given). ``len()`` is batches per epoch.
     """
 
     def __init__(self, n: int, seed: int, batch_size: int,
